@@ -1,0 +1,52 @@
+//! Every bound of the protocol, in one place. SPEC.md lists the same numbers; a change
+//! here is a protocol change.
+
+/// Largest encoded [`crate::Entry`] (version byte included).
+pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+/// Largest encoded [`crate::SignedEntry`]: length prefix (3 bytes for up to 65535),
+/// entry bytes, 64-byte signature.
+pub const MAX_SIGNED_ENTRY_BYTES: usize = 3 + MAX_ENTRY_BYTES + 64;
+
+/// Network id: 1 to 64 bytes of `a-z`, `0-9` and `-`.
+pub const MAX_NETWORK_ID_BYTES: usize = 64;
+
+// Risk alert.
+pub const MAX_REFERENCE_BYTES: usize = 64;
+pub const MAX_DESCRIPTION_BYTES: usize = 2000;
+pub const MAX_INDICATORS: usize = 20;
+pub const MAX_INDICATOR_BYTES: usize = 200;
+pub const MAX_CONTAINERS: usize = 50;
+pub const MAX_TRANSIT_COUNTRIES: usize = 10;
+pub const MAX_VEHICLE_BYTES: usize = 16;
+/// Integer digits of a quantity amount.
+pub const MAX_AMOUNT_INTEGER_DIGITS: usize = 12;
+/// Fraction digits of a quantity amount.
+pub const MAX_AMOUNT_FRACTION_DIGITS: usize = 6;
+
+// AEO record.
+pub const MAX_OPERATOR_ID_SUFFIX: usize = 15;
+pub const MAX_OPERATOR_NAME_BYTES: usize = 200;
+pub const MAX_MRA_PARTNERS: usize = 100;
+pub const MAX_REASON_BYTES: usize = 500;
+
+// Retraction.
+pub const MAX_RETRACTION_NOTE_BYTES: usize = 500;
+
+// Dates.
+pub const MIN_YEAR: u16 = 1900;
+pub const MAX_YEAR: u16 = 2999;
+
+// Sync messages.
+/// Frontier buckets: an author belongs to bucket `author[0] >> 4`.
+pub const FRONTIER_BUCKETS: usize = 16;
+/// Most heads a node sends in one frontier answer (the member list is bounded by this).
+pub const MAX_FRONTIER_HEADS: usize = 4096;
+/// Most entries in one page of a sync answer.
+pub const MAX_PAGE_ENTRIES: u32 = 1024;
+/// Most entry bytes in one page of a sync answer. A page always fits at least one entry.
+pub const MAX_PAGE_BYTES: u32 = 1024 * 1024;
+/// Largest encoded sync request.
+pub const MAX_SYNC_REQUEST_BYTES: usize = 1024;
+/// Largest encoded sync response: a full page plus per-entry length prefixes and framing.
+pub const MAX_SYNC_RESPONSE_BYTES: usize =
+    MAX_PAGE_BYTES as usize + MAX_SIGNED_ENTRY_BYTES + 4 * MAX_PAGE_ENTRIES as usize + 64;

@@ -1,0 +1,94 @@
+//! Realistic, clearly fictional records: the API documentation's examples, used by
+//! tests, benchmarks and the demo network.
+
+use crate::body::*;
+use crate::codes::{Country, Unit};
+use crate::date::Date;
+use crate::entry::EntryId;
+
+/// The risk alert of the API documentation (a cocaine seizure in Rotterdam).
+pub fn risk_alert() -> RiskAlert {
+    RiskAlert {
+        reference: "NL-2026-000123".into(),
+        category: Category::Drugs,
+        hs_code: "080390".into(),
+        description: "Cocaine concealed in banana boxes".into(),
+        quantity: Some(Quantity {
+            amount: "125.5".into(),
+            unit: Unit::Kgm,
+        }),
+        detected_on: Date::new(2026, 11, 20),
+        location: Location {
+            unlocode: "NLRTM".into(),
+            place_type: PlaceType::Seaport,
+        },
+        detection_method: DetectionMethod::Xray,
+        concealment: Concealment::InCargo,
+        conveyance: Conveyance {
+            mode: TransportMode::Sea,
+            containers: vec!["CSQU3054383".into()],
+            vessel_imo: Some("9074729".into()),
+            flight: None,
+            vehicle: None,
+        },
+        route: Route {
+            origin: Some(Country(*b"EC")),
+            transit: vec![Country(*b"PA")],
+            destination: Some(Country(*b"NL")),
+        },
+        indicators: vec![
+            "reefer container".into(),
+            "first shipment of a new consignee".into(),
+        ],
+        severity: Severity::High,
+        valid_until: Some(Date::new(2027, 5, 20)),
+    }
+}
+
+/// The AEO record of the API documentation.
+pub fn aeo_record() -> AeoRecord {
+    AeoRecord {
+        operator_id: "NL123456789".into(),
+        name: "Example Logistics B.V.".into(),
+        country: Country(*b"NL"),
+        programme: Programme::AeoS,
+        status: AeoStatus::Granted,
+        effective_from: Date::new(2024, 3, 1),
+        valid_until: None,
+        mra_partners: vec![Country(*b"US"), Country(*b"JP"), Country(*b"CN")],
+        reason: None,
+    }
+}
+
+/// A retraction of some earlier entry.
+pub fn retraction() -> Retraction {
+    Retraction {
+        target: EntryId([0x42; 32]),
+        reason: RetractionReason::FalsePositive,
+        note: Some("laboratory test negative".into()),
+    }
+}
+
+/// A risk alert with every text and list at its limit: the largest alert there is,
+/// short of multi-byte characters.
+pub fn largest_risk_alert() -> RiskAlert {
+    use crate::limits::*;
+    let mut alert = risk_alert();
+    alert.reference = "R".repeat(MAX_REFERENCE_BYTES);
+    alert.description = "d".repeat(MAX_DESCRIPTION_BYTES);
+    alert.indicators = vec!["i".repeat(MAX_INDICATOR_BYTES); MAX_INDICATORS];
+    alert.conveyance.containers = (0..MAX_CONTAINERS)
+        .map(|i| {
+            let mut first_ten = *b"CSQU000000";
+            first_ten[4..].copy_from_slice(format!("{i:06}").as_bytes());
+            let check = crate::codes::iso6346_check_digit(&first_ten);
+            format!("{}{check}", String::from_utf8_lossy(&first_ten))
+        })
+        .collect();
+    alert.conveyance.vehicle = Some("V".repeat(MAX_VEHICLE_BYTES));
+    alert.route.transit = crate::codes::ISO_3166_ALPHA2[..MAX_TRANSIT_COUNTRIES]
+        .iter()
+        .map(|c| Country::parse_shape(c).unwrap_or(Country(*b"NL")))
+        .collect();
+    alert
+}

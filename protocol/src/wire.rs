@@ -1,0 +1,362 @@
+//! Messages between nodes.
+//!
+//! Gossip: the payload of a gossip message is exactly one signed entry
+//! ([`crate::SignedEntry::encode`]) on the topic [`gossip_topic`].
+//!
+//! Sync (request-response, protocol [`SYNC_PROTOCOL`]): the asking node sends the
+//! digests of its frontier in [`FRONTIER_BUCKETS`] buckets; the answering node sends its
+//! heads in the buckets whose digests differ (none when the two frontiers agree, so the
+//! common case is one small round trip). The asking node then pulls each author's
+//! missing range with [`SyncRequest::Entries`], in pages bounded by count and bytes.
+
+use std::collections::BTreeMap;
+
+use bincode::{Decode, Encode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::codec::{decode_canonical, encode};
+use crate::entry::EntryId;
+use crate::error::{DecodeError, Rule, ValidationError};
+use crate::identity::PublicKey;
+use crate::limits::*;
+
+/// libp2p protocol name of the sync request-response protocol.
+pub const SYNC_PROTOCOL: &str = "/customs-network/sync/1";
+
+/// Prefix of every frontier bucket digest.
+pub const FRONTIER_DIGEST_DOMAIN: &[u8] = b"customs-network/frontier/v1\0";
+
+/// The gossipsub topic of a network.
+pub fn gossip_topic(network: &str) -> String {
+    format!("customs-network/{network}/entries/1")
+}
+
+/// The latest entry a node holds from one author.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct Head {
+    pub author: PublicKey,
+    pub seq: u64,
+    pub id: EntryId,
+}
+
+/// Author -> latest seq and its entry id: what a node holds, in a few bytes per author.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    heads: BTreeMap<PublicKey, (u64, EntryId)>,
+}
+
+/// The bucket an author's head belongs to: the high four bits of the key's first byte.
+pub fn bucket_of(author: &PublicKey) -> usize {
+    (author.0[0] >> 4) as usize
+}
+
+impl Frontier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, head: Head) {
+        self.heads.insert(head.author, (head.seq, head.id));
+    }
+
+    pub fn get(&self, author: &PublicKey) -> Option<Head> {
+        self.heads.get(author).map(|&(seq, id)| Head {
+            author: *author,
+            seq,
+            id,
+        })
+    }
+
+    pub fn heads(&self) -> impl Iterator<Item = Head> + '_ {
+        self.heads
+            .iter()
+            .map(|(&author, &(seq, id))| Head { author, seq, id })
+    }
+
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// SHA-256 per bucket over [`FRONTIER_DIGEST_DOMAIN`] and, in author order, each
+    /// head as author (32 bytes), seq (8 bytes little endian), id (32 bytes).
+    pub fn bucket_digests(&self) -> Vec<[u8; 32]> {
+        let mut hashers: Vec<Sha256> = (0..FRONTIER_BUCKETS)
+            .map(|_| Sha256::new_with_prefix(FRONTIER_DIGEST_DOMAIN))
+            .collect();
+        for head in self.heads() {
+            let hasher = &mut hashers[bucket_of(&head.author)];
+            hasher.update(head.author.0);
+            hasher.update(head.seq.to_le_bytes());
+            hasher.update(head.id.0);
+        }
+        hashers.into_iter().map(|h| h.finalize().into()).collect()
+    }
+
+    /// Our heads in every bucket whose digest differs from `theirs`: the answer to a
+    /// frontier request. Empty when the frontiers agree.
+    pub fn heads_differing_from(&self, theirs: &[[u8; 32]]) -> Vec<Head> {
+        let ours = self.bucket_digests();
+        self.heads()
+            .filter(|head| {
+                let bucket = bucket_of(&head.author);
+                theirs.get(bucket) != Some(&ours[bucket])
+            })
+            .collect()
+    }
+}
+
+/// A request from one node to another.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SyncRequest {
+    /// "These are my frontier's bucket digests: send me your heads where they differ."
+    Frontier { bucket_digests: Vec<[u8; 32]> },
+    /// "Send me `author`'s entries from `from_seq` on, at most `max_count` entries and
+    /// `max_bytes` bytes of signed entries (at least one entry if there is one)."
+    Entries {
+        author: PublicKey,
+        from_seq: u64,
+        max_count: u32,
+        max_bytes: u32,
+    },
+}
+
+/// The answer to a [`SyncRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SyncResponse {
+    /// Heads in the buckets that differ; empty when in sync.
+    Frontier { heads: Vec<Head> },
+    /// Signed entries (each [`crate::SignedEntry::encode`]d), consecutive from the
+    /// requested seq; `more` when the author has entries past the page.
+    Entries { entries: Vec<Vec<u8>>, more: bool },
+    /// The request was refused, with the reason (e.g. a bound it broke).
+    Refused { reason: String },
+}
+
+fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ValidationError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            Rule::OutOfRange { value, min, max },
+        ))
+    }
+}
+
+impl SyncRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_canonical::<Self, MAX_SYNC_REQUEST_BYTES>("sync request", bytes, 0)
+    }
+
+    /// The bounds a server enforces before doing any work.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            SyncRequest::Frontier { bucket_digests } => check_range(
+                "bucket_digests",
+                bucket_digests.len() as u64,
+                FRONTIER_BUCKETS as u64,
+                FRONTIER_BUCKETS as u64,
+            ),
+            SyncRequest::Entries {
+                from_seq,
+                max_count,
+                max_bytes,
+                ..
+            } => {
+                check_range("from_seq", *from_seq, 1, u64::MAX)?;
+                check_range(
+                    "max_count",
+                    u64::from(*max_count),
+                    1,
+                    u64::from(MAX_PAGE_ENTRIES),
+                )?;
+                check_range(
+                    "max_bytes",
+                    u64::from(*max_bytes),
+                    MAX_SIGNED_ENTRY_BYTES as u64,
+                    u64::from(MAX_PAGE_BYTES),
+                )
+            }
+        }
+    }
+}
+
+impl SyncResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_canonical::<Self, MAX_SYNC_RESPONSE_BYTES>("sync response", bytes, 0)
+    }
+
+    /// The bounds a client enforces on an answer before using it.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            SyncResponse::Frontier { heads } => {
+                check_range("heads", heads.len() as u64, 0, MAX_FRONTIER_HEADS as u64)
+            }
+            SyncResponse::Entries { entries, .. } => {
+                check_range(
+                    "entries",
+                    entries.len() as u64,
+                    0,
+                    u64::from(MAX_PAGE_ENTRIES),
+                )?;
+                for (i, entry) in entries.iter().enumerate() {
+                    check_range(
+                        &format!("entries[{i}]"),
+                        entry.len() as u64,
+                        1,
+                        MAX_SIGNED_ENTRY_BYTES as u64,
+                    )?;
+                }
+                Ok(())
+            }
+            SyncResponse::Refused { reason } => check_range("reason", reason.len() as u64, 0, 1024),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretKey;
+
+    fn head(seed: u8, seq: u64) -> Head {
+        Head {
+            author: SecretKey::from_seed([seed; 32]).public_key(),
+            seq,
+            id: EntryId([seq as u8; 32]),
+        }
+    }
+
+    #[test]
+    fn equal_frontiers_exchange_no_heads() {
+        let mut a = Frontier::new();
+        let mut b = Frontier::new();
+        for seed in 1..50 {
+            a.insert(head(seed, 10));
+            b.insert(head(seed, 10));
+        }
+        assert_eq!(a.bucket_digests(), b.bucket_digests());
+        assert!(b.heads_differing_from(&a.bucket_digests()).is_empty());
+    }
+
+    #[test]
+    fn one_difference_sends_only_its_bucket() {
+        let mut a = Frontier::new();
+        let mut b = Frontier::new();
+        for seed in 1..=200 {
+            a.insert(head(seed, 10));
+            b.insert(head(seed, 10));
+        }
+        let changed = head(77, 11);
+        b.insert(changed);
+        let answer = b.heads_differing_from(&a.bucket_digests());
+        assert!(answer.contains(&changed));
+        assert!(answer
+            .iter()
+            .all(|h| bucket_of(&h.author) == bucket_of(&changed.author)));
+        assert!(
+            answer.len() < 40,
+            "one bucket of ~200/16 authors, got {}",
+            answer.len()
+        );
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let requests = [
+            SyncRequest::Frontier {
+                bucket_digests: Frontier::new().bucket_digests(),
+            },
+            SyncRequest::Entries {
+                author: head(1, 1).author,
+                from_seq: 5,
+                max_count: 100,
+                max_bytes: MAX_PAGE_BYTES,
+            },
+        ];
+        for request in requests {
+            assert_eq!(request.validate(), Ok(()));
+            assert_eq!(SyncRequest::decode(&request.encode()), Ok(request));
+        }
+        let responses = [
+            SyncResponse::Frontier {
+                heads: vec![head(1, 3), head(2, 4)],
+            },
+            SyncResponse::Entries {
+                entries: vec![vec![1, 2, 3]],
+                more: true,
+            },
+            SyncResponse::Refused {
+                reason: "max_count: is 0, outside 1..=1024".into(),
+            },
+        ];
+        for response in responses {
+            assert_eq!(response.validate(), Ok(()));
+            assert_eq!(SyncResponse::decode(&response.encode()), Ok(response));
+        }
+    }
+
+    #[test]
+    fn request_bounds() {
+        let entries = |max_count, max_bytes| SyncRequest::Entries {
+            author: head(1, 1).author,
+            from_seq: 1,
+            max_count,
+            max_bytes,
+        };
+        assert!(entries(0, MAX_PAGE_BYTES).validate().is_err());
+        assert!(entries(MAX_PAGE_ENTRIES + 1, MAX_PAGE_BYTES)
+            .validate()
+            .is_err());
+        assert!(
+            entries(10, 100).validate().is_err(),
+            "a page must fit one entry"
+        );
+        assert!(entries(10, MAX_PAGE_BYTES + 1).validate().is_err());
+        let short = SyncRequest::Frontier {
+            bucket_digests: vec![[0; 32]; 3],
+        };
+        assert_eq!(
+            short.validate().map_err(|e| e.field),
+            Err("bucket_digests".to_string())
+        );
+    }
+
+    #[test]
+    fn oversized_messages_are_refused_before_decoding() {
+        let big = vec![0u8; MAX_SYNC_REQUEST_BYTES + 1];
+        assert_eq!(
+            SyncRequest::decode(&big).map_err(|e| e.code()),
+            Err("TooLarge")
+        );
+        let big = vec![0u8; MAX_SYNC_RESPONSE_BYTES + 1];
+        assert_eq!(
+            SyncResponse::decode(&big).map_err(|e| e.code()),
+            Err("TooLarge")
+        );
+    }
+
+    #[test]
+    fn a_full_page_fits_the_response_limit() {
+        let entry = vec![0u8; MAX_SIGNED_ENTRY_BYTES];
+        let count = MAX_PAGE_BYTES as usize / MAX_SIGNED_ENTRY_BYTES + 1;
+        let page = SyncResponse::Entries {
+            entries: vec![entry; count],
+            more: true,
+        };
+        assert!(page.encode().len() <= MAX_SYNC_RESPONSE_BYTES);
+    }
+}
