@@ -577,6 +577,53 @@ mod tests {
     }
 
     #[test]
+    fn decoder_errors_name_the_rule_and_offset() {
+        let bytes = entry(1, None).encode();
+        let prev_offset = 1 + 1 + "customs-test".len() + 32 + 1;
+        assert_eq!(bytes[prev_offset], 0, "prev is absent");
+        let mut bad_option = bytes.clone();
+        bad_option[prev_offset] = 2;
+        assert!(matches!(
+            Entry::decode(&bad_option),
+            Err(DecodeError::UnknownTag { type_name, found: 2, offset: 48, .. }) if type_name == "Option<EntryId>"
+        ));
+
+        // The year 2026 is `FB EA 07`; a u32 marker for a u16 field is malformed.
+        let year = bytes
+            .windows(3)
+            .position(|w| w == [0xfb, 0xea, 0x07])
+            .expect("year");
+        let mut wide = bytes[..year].to_vec();
+        wide.extend_from_slice(&[0xfc, 0xea, 0x07, 0, 0]);
+        wide.extend_from_slice(&bytes[year + 3..]);
+        assert_eq!(Entry::decode(&wide).map_err(|e| e.code()), Err("Malformed"));
+
+        let truncated = &bytes[..bytes.len() - 1];
+        let error = Entry::decode(truncated).expect_err("truncated");
+        assert_eq!(error.code(), "Truncated");
+        assert!(error.to_string().contains("byte offset"), "{error}");
+
+        let mut trailing = bytes.clone();
+        trailing.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            Entry::decode(&trailing),
+            Err(DecodeError::TrailingBytes {
+                what: "entry",
+                offset: bytes.len(),
+                count: 2
+            })
+        );
+
+        let mut bad_utf8 = bytes.clone();
+        let network_start = 2;
+        bad_utf8[network_start] = 0xff;
+        assert_eq!(
+            Entry::decode(&bad_utf8).map_err(|e| e.code()),
+            Err("InvalidUtf8")
+        );
+    }
+
+    #[test]
     fn largest_alert_fits_well_within_the_entry_limit() {
         let mut e = entry(1, None);
         e.body = Body::RiskAlert(samples::largest_risk_alert());

@@ -36,7 +36,7 @@ pub enum DecodeError {
     #[error("{what}: unknown tag {found} for {type_name} before byte offset {offset}")]
     UnknownTag {
         what: &'static str,
-        type_name: &'static str,
+        type_name: String,
         found: u32,
         offset: usize,
     },
@@ -69,7 +69,7 @@ impl DecodeError {
                 type_name, found, ..
             } => DecodeError::UnknownTag {
                 what,
-                type_name,
+                type_name: short_type_name(type_name),
                 found,
                 offset,
             },
@@ -97,6 +97,15 @@ impl DecodeError {
             DecodeError::Malformed { .. } => "Malformed",
         }
     }
+}
+
+/// `core::option::Option<customs_protocol::entry::EntryId>` -> `Option<EntryId>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    for piece in full.split_inclusive(['<', '>', ',', ' ']) {
+        out.push_str(piece.rsplit("::").next().unwrap_or(piece));
+    }
+    out
 }
 
 /// The signature does not prove that the named author signed these bytes.
