@@ -1,4 +1,7 @@
 //! The customs network node. Each concern has one home: `identity` (the key file on
-//! disk). The store (sled), network (libp2p), api (HTTP) and cli modules follow.
+//! disk), `store` (the replicated log on sled), `verify` (checking entries from
+//! outside, on every core). The network (libp2p), api (HTTP) and cli modules follow.
 
 pub mod identity;
+pub mod store;
+pub mod verify;

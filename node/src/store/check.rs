@@ -1,0 +1,171 @@
+//! A full consistency check: every chain verifies from seq 1 to its head, every index
+//! row agrees with the log and the log with the indexes, and the counts are right.
+//! Reads everything and verifies every signature, so it is for tests and operators
+//! (after a crash, before a backup), not for every start.
+
+use std::collections::HashSet;
+
+use customs_protocol::{Body, EntryId, VerifiedEntry};
+
+use super::layout::*;
+use super::{Store, StoreError};
+
+/// What a full check found (all of it consistent, or it returns an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckReport {
+    pub authors: u64,
+    pub entries: u64,
+    pub risk_alerts: u64,
+    pub aeo_records: u64,
+    pub retractions: u64,
+    pub forks: u64,
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt { what }
+}
+
+impl Store {
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let db = &self.inner.db;
+        let mut report = CheckReport {
+            authors: 0,
+            entries: 0,
+            risk_alerts: 0,
+            aeo_records: 0,
+            retractions: 0,
+            forks: 0,
+        };
+        let mut alert_rows = HashSet::new();
+        let mut aeo_rows = HashSet::new();
+        let mut retracted_rows = HashSet::new();
+        let mut chain_ids: HashSet<EntryId> = HashSet::new();
+
+        for head in self.frontier()?.heads() {
+            report.authors += 1;
+            let mut prev: Option<EntryId> = None;
+            let mut seq = 0u64;
+            for row in db.scan_prefix(log_prefix(&head.author)) {
+                let (key, value) = row?;
+                let (author, key_seq) = parse_log_key(&key)?;
+                let id = parse_id(&value, "log value")?;
+                seq += 1;
+                if author != head.author || key_seq != seq {
+                    return Err(corrupt(format!(
+                        "log of {author} jumps to seq {key_seq} after {}",
+                        seq - 1
+                    )));
+                }
+                let stored = self.get(&id)?.ok_or_else(|| {
+                    corrupt(format!(
+                        "log of {author} seq {seq} names missing entry {id}"
+                    ))
+                })?;
+                let entry = VerifiedEntry::check(stored)
+                    .map_err(|e| corrupt(format!("entry {id} no longer verifies: {e}")))?;
+                let e = entry.entry();
+                if e.author != author || e.seq != seq || e.prev != prev {
+                    return Err(corrupt(format!(
+                        "entry {id} breaks the chain of {author} at seq {seq}"
+                    )));
+                }
+                match &e.body {
+                    Body::RiskAlert(alert) => {
+                        report.risk_alerts += 1;
+                        let key = alert_key(e.created_at_ms, &id);
+                        let summary = db.get(key)?.ok_or_else(|| {
+                            corrupt(format!("alert {id} is missing from the alert index"))
+                        })?;
+                        if AlertSummary::decode(&summary)? != AlertSummary::of(author, alert) {
+                            return Err(corrupt(format!(
+                                "alert index row of {id} disagrees with the entry"
+                            )));
+                        }
+                        alert_rows.insert(key.to_vec());
+                    }
+                    Body::AeoRecord(record) => {
+                        report.aeo_records += 1;
+                        let key = aeo_key(&record.operator_id, &author, seq);
+                        if db.get(&key)?.as_deref() != Some(&id.0[..]) {
+                            return Err(corrupt(format!(
+                                "AEO record {id} is missing from the AEO index"
+                            )));
+                        }
+                        aeo_rows.insert(key);
+                    }
+                    Body::Retraction(retraction) => {
+                        report.retractions += 1;
+                        if db.get(retracted_key(&retraction.target))?.as_deref() == Some(&id.0[..])
+                        {
+                            retracted_rows.insert(retraction.target);
+                        }
+                    }
+                }
+                chain_ids.insert(id);
+                prev = Some(id);
+            }
+            if seq != head.seq || prev != Some(head.id) {
+                return Err(corrupt(format!(
+                    "head of {} is seq {} but the log ends at {seq}",
+                    head.author, head.seq
+                )));
+            }
+            report.entries += seq;
+        }
+
+        // The other direction: no index row or entry without its chain.
+        let count_prefix = |prefix: u8| db.scan_prefix([prefix]).count();
+        if count_prefix(ENTRY) != chain_ids.len() {
+            return Err(corrupt(format!(
+                "{} entries stored but {} in chains",
+                count_prefix(ENTRY),
+                chain_ids.len()
+            )));
+        }
+        if count_prefix(ALERT) != alert_rows.len() || count_prefix(AEO) != aeo_rows.len() {
+            return Err(corrupt(
+                "an index has rows for entries not in any chain".into(),
+            ));
+        }
+        for row in db.scan_prefix([RETRACTED]) {
+            let (key, _) = row?;
+            let target = parse_id(key.get(1..).unwrap_or_default(), "retracted key")?;
+            if !retracted_rows.contains(&target) {
+                return Err(corrupt(format!(
+                    "retraction row for {target} has no retraction in a chain"
+                )));
+            }
+        }
+        for proof in self.forks()? {
+            report.forks += 1;
+            let first = proof.first.entry();
+            let second = VerifiedEntry::check(proof.second.clone())
+                .map_err(|e| corrupt(format!("fork proof no longer verifies: {e}")))?;
+            if second.entry().author != first.author
+                || second.entry().seq != first.seq
+                || second.id() == proof.first.id()
+            {
+                return Err(corrupt(format!(
+                    "fork proof for {} seq {} proves nothing",
+                    proof.author, proof.seq
+                )));
+            }
+        }
+
+        let counts = self.read_counts()?;
+        let recount = Counts {
+            entries: report.entries,
+            risk_alerts: report.risk_alerts,
+            aeo_records: report.aeo_records,
+            retractions: report.retractions,
+            forks: report.forks,
+            authors: report.authors,
+        };
+        if counts != recount {
+            return Err(corrupt(format!(
+                "stored counts {counts:?} differ from the recount {recount:?}"
+            )));
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,367 @@
+//! Key and value layouts in the one sled tree. Everything lives in one tree so that a
+//! sled `Batch` (atomic within a tree) writes an entry and all its index rows at once.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `E` | entry id (32) | signed entry bytes, exactly as signed |
+//! | `L` | author (32), seq (8, big endian) | entry id (32) |
+//! | `H` | author (32) | head seq (8, BE), head id (32) |
+//! | `A` | u64::MAX - created_at_ms (8, BE), entry id (32) | alert summary (below) |
+//! | `O` | operator id, 0x00, issuer (32), seq (8, BE) | entry id (32) |
+//! | `R` | retracted entry id (32) | retraction entry id (32) |
+//! | `F` | author (32), seq (8, BE), entry id (32) | the second signed entry for that seq |
+//! | `M` | name | store metadata: format, network, counts, pending own entry |
+
+use customs_protocol::body::Category;
+use customs_protocol::codes::Country;
+use customs_protocol::{Date, EntryId, PublicKey, RiskAlert};
+
+use super::StoreError;
+
+pub const ENTRY: u8 = b'E';
+pub const LOG: u8 = b'L';
+pub const HEAD: u8 = b'H';
+pub const ALERT: u8 = b'A';
+pub const AEO: u8 = b'O';
+pub const RETRACTED: u8 = b'R';
+pub const FORK: u8 = b'F';
+
+pub const META_FORMAT: &[u8] = b"Mformat";
+pub const META_NETWORK: &[u8] = b"Mnetwork";
+pub const META_COUNTS: &[u8] = b"Mcounts";
+/// The node's own signed entry that is durable but maybe not yet applied (see
+/// `Store::append_own`).
+pub const META_OWN_PENDING: &[u8] = b"Mown_pending";
+
+/// Written once when a store is created; a different value means another format.
+pub const FORMAT: &[u8] = b"customs-store-v1";
+
+pub fn entry_key(id: &EntryId) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = ENTRY;
+    key[1..].copy_from_slice(&id.0);
+    key
+}
+
+pub fn log_key(author: &PublicKey, seq: u64) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[0] = LOG;
+    key[1..33].copy_from_slice(&author.0);
+    key[33..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn log_prefix(author: &PublicKey) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = LOG;
+    key[1..].copy_from_slice(&author.0);
+    key
+}
+
+pub fn head_key(author: &PublicKey) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = HEAD;
+    key[1..].copy_from_slice(&author.0);
+    key
+}
+
+pub fn head_value(seq: u64, id: &EntryId) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..8].copy_from_slice(&seq.to_be_bytes());
+    value[8..].copy_from_slice(&id.0);
+    value
+}
+
+pub fn alert_key(created_at_ms: u64, id: &EntryId) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[0] = ALERT;
+    key[1..9].copy_from_slice(&(u64::MAX - created_at_ms).to_be_bytes());
+    key[9..].copy_from_slice(&id.0);
+    key
+}
+
+pub fn aeo_prefix(operator_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + operator_id.len());
+    key.push(AEO);
+    key.extend_from_slice(operator_id.as_bytes());
+    key.push(0);
+    key
+}
+
+pub fn aeo_key(operator_id: &str, issuer: &PublicKey, seq: u64) -> Vec<u8> {
+    let mut key = aeo_prefix(operator_id);
+    key.extend_from_slice(&issuer.0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn retracted_key(target: &EntryId) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = RETRACTED;
+    key[1..].copy_from_slice(&target.0);
+    key
+}
+
+pub fn fork_key(author: &PublicKey, seq: u64, id: &EntryId) -> [u8; 73] {
+    let mut key = [0u8; 73];
+    key[0] = FORK;
+    key[1..33].copy_from_slice(&author.0);
+    key[33..41].copy_from_slice(&seq.to_be_bytes());
+    key[41..].copy_from_slice(&id.0);
+    key
+}
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: what.into() }
+}
+
+fn array<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| corrupt(format!("{what}: expected {N} bytes, found {}", bytes.len())))
+}
+
+pub fn parse_id(bytes: &[u8], what: &str) -> Result<EntryId, StoreError> {
+    array::<32>(bytes, what).map(EntryId)
+}
+
+pub fn parse_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+    array::<8>(bytes, what).map(u64::from_be_bytes)
+}
+
+/// (author, seq) of a log key.
+pub fn parse_log_key(key: &[u8]) -> Result<(PublicKey, u64), StoreError> {
+    let key: [u8; 41] = array(key, "log key")?;
+    let author = PublicKey(array(&key[1..33], "log key author")?);
+    Ok((author, parse_u64(&key[33..], "log key seq")?))
+}
+
+/// (author, seq, id) of a head row.
+pub fn parse_head(key: &[u8], value: &[u8]) -> Result<(PublicKey, u64, EntryId), StoreError> {
+    let author = PublicKey(array(key.get(1..).unwrap_or_default(), "head key")?);
+    let value: [u8; 40] = array(value, "head value")?;
+    Ok((
+        author,
+        parse_u64(&value[..8], "head seq")?,
+        parse_id(&value[8..], "head id")?,
+    ))
+}
+
+/// (author, seq, id) of a fork key.
+pub fn parse_fork_key(key: &[u8]) -> Result<(PublicKey, u64, EntryId), StoreError> {
+    let key: [u8; 73] = array(key, "fork key")?;
+    Ok((
+        PublicKey(array(&key[1..33], "fork key author")?),
+        parse_u64(&key[33..41], "fork key seq")?,
+        parse_id(&key[41..], "fork key id")?,
+    ))
+}
+
+/// The id in an alert index key, and the creation time.
+pub fn parse_alert_key(key: &[u8]) -> Result<(u64, EntryId), StoreError> {
+    let key: [u8; 41] = array(key, "alert key")?;
+    let inverted = parse_u64(&key[1..9], "alert key time")?;
+    Ok((u64::MAX - inverted, parse_id(&key[9..], "alert key id")?))
+}
+
+/// (issuer, seq) at the end of an AEO index key.
+pub fn parse_aeo_key_tail(key: &[u8]) -> Result<(PublicKey, u64), StoreError> {
+    let tail = key
+        .len()
+        .checked_sub(40)
+        .and_then(|start| key.get(start..))
+        .ok_or_else(|| corrupt("AEO key shorter than 40 bytes"))?;
+    Ok((
+        PublicKey(array(&tail[..32], "AEO key issuer")?),
+        parse_u64(&tail[32..], "AEO key seq")?,
+    ))
+}
+
+/// What the alert index keeps of an alert so that filters need not read the entry:
+/// author (32), category (1), detected_on (year 2 BE, month 1, day 1),
+/// hs_code length (1) and bytes, country count (1) and 2 bytes each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSummary {
+    pub author: PublicKey,
+    pub category: Category,
+    pub detected_on: Date,
+    pub hs_code: String,
+    pub countries: Vec<Country>,
+}
+
+impl AlertSummary {
+    pub fn of(author: PublicKey, alert: &RiskAlert) -> Self {
+        AlertSummary {
+            author,
+            category: alert.category,
+            detected_on: alert.detected_on,
+            hs_code: alert.hs_code.clone(),
+            countries: alert.route.countries().collect(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + 2 * self.countries.len());
+        out.extend_from_slice(&self.author.0);
+        let category = Category::ALL
+            .iter()
+            .position(|c| *c == self.category)
+            .unwrap_or(Category::ALL.len() - 1);
+        out.push(category as u8);
+        out.extend_from_slice(&self.detected_on.year.to_be_bytes());
+        out.push(self.detected_on.month);
+        out.push(self.detected_on.day);
+        // Validated entries have HS codes of at most 10 digits and at most 12 countries.
+        out.push(self.hs_code.len() as u8);
+        out.extend_from_slice(self.hs_code.as_bytes());
+        out.push(self.countries.len() as u8);
+        for country in &self.countries {
+            out.extend_from_slice(&country.0);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let mut reader = Reader { bytes, at: 0 };
+        let author = PublicKey(array(reader.take(32)?, "summary author")?);
+        let category = *Category::ALL
+            .get(reader.byte()? as usize)
+            .ok_or_else(|| corrupt("alert summary: unknown category"))?;
+        let year = u16::from_be_bytes(array(reader.take(2)?, "summary year")?);
+        let detected_on = Date::new(year, reader.byte()?, reader.byte()?);
+        let hs_len = reader.byte()? as usize;
+        let hs_code = String::from_utf8(reader.take(hs_len)?.to_vec())
+            .map_err(|_| corrupt("alert summary: HS code is not UTF-8"))?;
+        let count = reader.byte()? as usize;
+        let countries = (0..count)
+            .map(|_| Ok(Country(array(reader.take(2)?, "summary country")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if reader.at != bytes.len() {
+            return Err(corrupt("alert summary has trailing bytes"));
+        }
+        Ok(AlertSummary {
+            author,
+            category,
+            detected_on,
+            hs_code,
+            countries,
+        })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        let slice = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or_else(|| corrupt("alert summary is truncated"))?;
+        self.at += n;
+        Ok(slice)
+    }
+
+    fn byte(&mut self) -> Result<u8, StoreError> {
+        Ok(self.take(1)?[0])
+    }
+}
+
+/// Entry counts, kept in the `Mcounts` row and updated in the same batch as the
+/// entries they count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub entries: u64,
+    pub risk_alerts: u64,
+    pub aeo_records: u64,
+    pub retractions: u64,
+    pub forks: u64,
+    pub authors: u64,
+}
+
+impl Counts {
+    pub fn encode(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        let fields = [
+            self.entries,
+            self.risk_alerts,
+            self.aeo_records,
+            self.retractions,
+            self.forks,
+            self.authors,
+        ];
+        for (chunk, value) in out.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&value.to_be_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let bytes: [u8; 48] = array(bytes, "counts")?;
+        let field = |i: usize| parse_u64(&bytes[i * 8..i * 8 + 8], "count");
+        Ok(Counts {
+            entries: field(0)?,
+            risk_alerts: field(1)?,
+            aeo_records: field(2)?,
+            retractions: field(3)?,
+            forks: field(4)?,
+            authors: field(5)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use customs_protocol::samples;
+
+    #[test]
+    fn alert_summary_round_trips() {
+        let summary = AlertSummary::of(PublicKey([3; 32]), &samples::risk_alert());
+        assert_eq!(
+            AlertSummary::decode(&summary.encode()).ok(),
+            Some(summary.clone())
+        );
+        let mut long = summary.encode();
+        long.push(0);
+        assert!(AlertSummary::decode(&long).is_err());
+        assert!(AlertSummary::decode(&summary.encode()[..40]).is_err());
+    }
+
+    #[test]
+    fn alert_keys_sort_newest_first() {
+        let older = alert_key(1_000, &EntryId([9; 32]));
+        let newer = alert_key(2_000, &EntryId([1; 32]));
+        assert!(newer < older);
+        assert_eq!(
+            parse_alert_key(&newer).ok(),
+            Some((2_000, EntryId([1; 32])))
+        );
+    }
+
+    #[test]
+    fn log_keys_sort_by_seq() {
+        let author = PublicKey([1; 32]);
+        assert!(log_key(&author, 9) < log_key(&author, 10));
+        assert!(log_key(&author, 255) < log_key(&author, 256));
+        assert_eq!(
+            parse_log_key(&log_key(&author, 77)).ok(),
+            Some((author, 77))
+        );
+    }
+
+    #[test]
+    fn counts_round_trip() {
+        let counts = Counts {
+            entries: 1,
+            risk_alerts: 2,
+            aeo_records: 3,
+            retractions: 4,
+            forks: 5,
+            authors: 6,
+        };
+        assert_eq!(Counts::decode(&counts.encode()).ok(), Some(counts));
+    }
+}

@@ -1,0 +1,836 @@
+//! The replicated log on disk: every member's entries, their chains, fork proofs and
+//! the query indexes. The only module that knows sled.
+//!
+//! Architecture Invariant: an entry and every index row it implies are written in one
+//! atomic sled batch; readers never see an entry without its indexes or the reverse.
+//! Architecture Invariant: a write is acknowledged only once it is flushed to disk, and
+//! the node's own entries are durable before any reader (a syncing peer) can see them.
+//! Architecture Invariant: what is read back is checked against its id before use.
+
+mod check;
+mod layout;
+mod query;
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use customs_protocol::wire::{Frontier, Head};
+use customs_protocol::VerifiedEntry;
+use customs_protocol::{Body, Entry, EntryError, EntryId, PublicKey, SecretKey, SignedEntry};
+use thiserror::Error;
+
+pub use check::CheckReport;
+pub use layout::Counts;
+pub use query::{AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage};
+
+use layout::*;
+
+/// Store settings. `StoreConfig::new` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory of the sled database.
+    pub path: PathBuf,
+    /// The network id; a store belongs to exactly one network.
+    pub network: String,
+    /// sled's page cache, in bytes. Default 64 MiB.
+    pub cache_capacity_bytes: u64,
+    /// Entries held in memory while they wait for a gap in their author's chain to
+    /// fill. Default 4096.
+    pub max_pending_entries: usize,
+    /// Bytes of such entries. Default 8 MiB.
+    pub max_pending_bytes: usize,
+}
+
+impl StoreConfig {
+    pub fn new(path: impl Into<PathBuf>, network: impl Into<String>) -> Self {
+        StoreConfig {
+            path: path.into(),
+            network: network.into(),
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            max_pending_entries: 4096,
+            max_pending_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason}. If the store is damaged, move the directory aside and start the node again: it resyncs from its peers")]
+    Open { path: PathBuf, reason: String },
+    #[error("the store at {path} belongs to network {found:?}, not {expected:?}")]
+    OtherNetwork {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("store is corrupt: {what}. Move the store directory aside and restart the node to resync from its peers")]
+    Corrupt { what: String },
+    #[error("entry {id} belongs to network {found:?}, not {expected:?}")]
+    WrongNetwork {
+        id: EntryId,
+        expected: String,
+        found: String,
+    },
+    #[error("cannot retract {target}: {reason}")]
+    RetractionTarget { target: EntryId, reason: String },
+    #[error("refusing to sign: {0}")]
+    Invalid(#[from] EntryError),
+    #[error("store I/O error (disk full or unreadable?): {0}")]
+    Io(#[from] sled::Error),
+}
+
+/// What became of one entry handed to [`Store::ingest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored: it extended its author's chain.
+    Applied,
+    /// Already held (or already waiting).
+    Duplicate,
+    /// Ahead of its author's head: kept in memory until the gap fills.
+    Pending,
+    /// Ahead of its author's head, but the pending buffer is full: dropped, catch-up
+    /// will fetch it again.
+    PendingFull,
+    /// A different entry for a seq already held: stored as a fork proof.
+    Fork,
+    /// Next in seq, but its `prev` is not our head: the author's log branched at an
+    /// earlier seq. Not stored; the caller should fetch the author's entries before it.
+    PrevMismatch,
+    /// Another network's entry (the caller should have refused it). Not stored.
+    WrongNetwork,
+}
+
+/// The result of an ingest: one outcome per input (in input order), and every entry
+/// that was newly applied, in apply order (entries released from the pending buffer
+/// included).
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    pub outcomes: Vec<Outcome>,
+    pub applied: Vec<SignedEntry>,
+}
+
+impl IngestReport {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.outcomes.iter().filter(|o| **o == outcome).count()
+    }
+}
+
+/// Two validly signed entries by one author with the same seq.
+#[derive(Debug, Clone)]
+pub struct ForkProof {
+    pub author: PublicKey,
+    pub seq: u64,
+    /// The entry in the chain.
+    pub first: SignedEntry,
+    /// The conflicting entry.
+    pub second: SignedEntry,
+}
+
+/// A page of one author's entries.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub entries: Vec<SignedEntry>,
+    /// Whether the author has entries after this page.
+    pub more: bool,
+}
+
+/// The replicated log. Cheap to clone; all clones share one database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: sled::Db,
+    config: StoreConfig,
+    /// Writers (ingest, own appends) take this lock, so that reading a head and
+    /// writing the entry that extends it cannot interleave. Readers never take it.
+    writer: Mutex<Writer>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    pending: PendingBuffer,
+}
+
+impl Store {
+    /// Opens (or creates) the store. Refuses a store of another network or one that
+    /// fails its consistency checks, and completes an own entry that was made durable
+    /// but not applied before a crash.
+    pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        let path = config.path.clone();
+        let open_error = |reason: String| StoreError::Open {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| open_error(e.to_string()))?;
+        let sled_config = sled::Config::new()
+            .path(&path)
+            .cache_capacity(config.cache_capacity_bytes);
+        // sled 0.34 can panic on some damaged files instead of returning an error.
+        let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(open_error(e.to_string())),
+            Err(panic) => return Err(open_error(format!("sled failed: {}", panic_text(&panic)))),
+        };
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                writer: Mutex::new(Writer {
+                    pending: PendingBuffer::new(
+                        config.max_pending_entries,
+                        config.max_pending_bytes,
+                    ),
+                }),
+                counts: Mutex::new(Counts::default()),
+                config,
+            }),
+        };
+        store.check_identity()?;
+        *lock(&store.inner.counts) = store.read_counts()?;
+        store.check_heads()?;
+        store.complete_own_pending()?;
+        Ok(store)
+    }
+
+    fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.config.path
+    }
+
+    pub fn network(&self) -> &str {
+        &self.inner.config.network
+    }
+
+    /// A new store is stamped with the format and network; an existing one must match.
+    fn check_identity(&self) -> Result<(), StoreError> {
+        let db = self.db();
+        let network = self.network().as_bytes();
+        match (db.get(META_FORMAT)?, db.get(META_NETWORK)?) {
+            (Some(format), Some(found)) => {
+                if format.as_ref() != FORMAT {
+                    return Err(StoreError::Open {
+                        path: self.path().to_path_buf(),
+                        reason: format!(
+                            "unknown store format {:?}",
+                            String::from_utf8_lossy(&format)
+                        ),
+                    });
+                }
+                if found.as_ref() != network {
+                    return Err(StoreError::OtherNetwork {
+                        path: self.path().to_path_buf(),
+                        expected: self.network().to_string(),
+                        found: String::from_utf8_lossy(&found).into_owned(),
+                    });
+                }
+                Ok(())
+            }
+            (None, None) if db.is_empty() => {
+                let mut batch = sled::Batch::default();
+                batch.insert(META_FORMAT, FORMAT);
+                batch.insert(META_NETWORK, network);
+                batch.insert(META_COUNTS, &Counts::default().encode()[..]);
+                db.apply_batch(batch)?;
+                db.flush()?;
+                Ok(())
+            }
+            _ => Err(StoreError::Open {
+                path: self.path().to_path_buf(),
+                reason: "the directory holds a database that is not a customs store".into(),
+            }),
+        }
+    }
+
+    fn read_counts(&self) -> Result<Counts, StoreError> {
+        match self.db().get(META_COUNTS)? {
+            Some(bytes) => Counts::decode(&bytes),
+            None => Err(StoreError::Corrupt {
+                what: "the counts row is missing".into(),
+            }),
+        }
+    }
+
+    /// Every head must point at a stored entry with that author and seq: cheap (one
+    /// read per author) and catches a store whose log and heads disagree.
+    fn check_heads(&self) -> Result<(), StoreError> {
+        for head in self.frontier()?.heads() {
+            let entry = self.get(&head.id)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("head {} of author {} is missing", head.id, head.author),
+            })?;
+            let e = entry.entry();
+            if e.author != head.author || e.seq != head.seq {
+                return Err(StoreError::Corrupt {
+                    what: format!("head of author {} does not match its entry", head.author),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After a crash between "own entry durable" and "own entry applied", apply it.
+    fn complete_own_pending(&self) -> Result<(), StoreError> {
+        let Some(bytes) = self.db().get(META_OWN_PENDING)? else {
+            return Ok(());
+        };
+        let entry = VerifiedEntry::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+            what: format!("the pending own entry does not verify: {e}"),
+        })?;
+        let mut writer = lock(&self.inner.writer);
+        let mut tx = Tx::new(self);
+        if tx.place(entry, &mut writer.pending)? == Outcome::Applied {
+            tracing::info!(
+                "completed an own entry that was durable but not yet applied at the crash"
+            );
+        }
+        tx.batch.remove(META_OWN_PENDING);
+        tx.commit(true)?;
+        Ok(())
+    }
+
+    /// Stores verified entries from peers: one atomic batch and one flush for all of
+    /// them (group commit). See [`Outcome`] for what can become of each.
+    pub fn ingest(&self, entries: Vec<VerifiedEntry>) -> Result<IngestReport, StoreError> {
+        if entries.is_empty() {
+            return Ok(IngestReport::default());
+        }
+        let mut writer = lock(&self.inner.writer);
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        // In (author, seq) order, so that a batch fills its own gaps.
+        order.sort_by_key(|&i| (entries[i].entry().author, entries[i].entry().seq));
+        let mut slots: Vec<Option<VerifiedEntry>> = entries.into_iter().map(Some).collect();
+        let mut outcomes = vec![Outcome::Duplicate; slots.len()];
+        let mut tx = Tx::new(self);
+        for i in order {
+            if let Some(entry) = slots[i].take() {
+                outcomes[i] = tx.place(entry, &mut writer.pending)?;
+            }
+        }
+        let applied = tx.commit(true)?;
+        Ok(IngestReport { outcomes, applied })
+    }
+
+    /// Signs `body` as the next entry of the node's own log and stores it.
+    ///
+    /// Returns once the entry is durable. The signed entry is flushed to disk (as the
+    /// pending own entry) before it is applied, so it is durable before any reader can
+    /// see it, and a crash in between is completed on open with this same entry: no
+    /// crash can lead the node to sign two different entries with one seq.
+    pub fn append_own(
+        &self,
+        key: &SecretKey,
+        body: Body,
+        now_ms: u64,
+    ) -> Result<VerifiedEntry, StoreError> {
+        let author = key.public_key();
+        let mut writer = lock(&self.inner.writer);
+        if let Body::Retraction(retraction) = &body {
+            self.check_own_target(&author, &retraction.target)?;
+        }
+        let head = self.head(&author)?;
+        let entry = Entry {
+            network: self.network().to_string(),
+            author,
+            seq: head.map_or(1, |h| h.seq + 1),
+            prev: head.map(|h| h.id),
+            created_at_ms: now_ms,
+            body,
+        };
+        let signed = VerifiedEntry::sign(entry, key)?;
+        self.db().insert(META_OWN_PENDING, signed.encode())?;
+        self.db().flush()?;
+        let mut tx = Tx::new(self);
+        let outcome = tx.place(signed.clone(), &mut writer.pending)?;
+        if outcome != Outcome::Applied {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "own entry seq {} could not extend the own chain ({outcome:?})",
+                    signed.entry().seq
+                ),
+            });
+        }
+        tx.batch.remove(META_OWN_PENDING);
+        // Durable already (the pending row); the next flush persists the indexes.
+        tx.commit(false)?;
+        Ok(signed)
+    }
+
+    fn check_own_target(&self, author: &PublicKey, target: &EntryId) -> Result<(), StoreError> {
+        let refuse = |reason: &str| StoreError::RetractionTarget {
+            target: *target,
+            reason: reason.to_string(),
+        };
+        let entry = self.get(target)?.ok_or_else(|| refuse("no such entry"))?;
+        if entry.entry().author != *author {
+            return Err(refuse(
+                "it was published by another member; only the author can retract an entry",
+            ));
+        }
+        if matches!(entry.entry().body, Body::Retraction(_)) {
+            return Err(refuse("it is itself a retraction"));
+        }
+        if self.retracted_by(target)?.is_some() {
+            return Err(refuse("it is already retracted"));
+        }
+        Ok(())
+    }
+
+    /// An entry by id, checked against its id.
+    pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, StoreError> {
+        match self.db().get(entry_key(id))? {
+            Some(bytes) => Ok(Some(decode_stored(id, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether an entry is held (no read of its bytes).
+    pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
+        Ok(self.db().contains_key(entry_key(id))?)
+    }
+
+    /// The id of the entry at `seq` in `author`'s chain.
+    pub fn id_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
+        self.db()
+            .get(log_key(author, seq))?
+            .map(|v| parse_id(&v, "log value"))
+            .transpose()
+    }
+
+    pub fn head(&self, author: &PublicKey) -> Result<Option<Head>, StoreError> {
+        let key = head_key(author);
+        match self.db().get(key)? {
+            Some(value) => {
+                let (author, seq, id) = parse_head(&key, &value)?;
+                Ok(Some(Head { author, seq, id }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Author -> head, for every author held.
+    pub fn frontier(&self) -> Result<Frontier, StoreError> {
+        let mut frontier = Frontier::new();
+        for row in self.db().scan_prefix([HEAD]) {
+            let (key, value) = row?;
+            let (author, seq, id) = parse_head(&key, &value)?;
+            frontier.insert(Head { author, seq, id });
+        }
+        Ok(frontier)
+    }
+
+    /// `author`'s entries from `from_seq` on: at most `max_count`, and at most
+    /// `max_bytes` of signed entries except that the first entry is always included.
+    pub fn entries_from(
+        &self,
+        author: &PublicKey,
+        from_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<Page, StoreError> {
+        let mut page = Page::default();
+        let mut bytes = 0usize;
+        let range = log_key(author, from_seq.max(1))..log_key(author, u64::MAX);
+        for row in self.db().range(range) {
+            let (_, id) = row?;
+            let id = parse_id(&id, "log value")?;
+            let stored = self
+                .db()
+                .get(entry_key(&id))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("log of {author} names entry {id}, which is missing"),
+                })?;
+            let full = page.entries.len() >= max_count
+                || (!page.entries.is_empty() && bytes + stored.len() > max_bytes);
+            if full {
+                page.more = true;
+                break;
+            }
+            bytes += stored.len();
+            page.entries.push(decode_stored(&id, &stored)?);
+        }
+        Ok(page)
+    }
+
+    /// Every fork proof held.
+    pub fn forks(&self) -> Result<Vec<ForkProof>, StoreError> {
+        let mut proofs = Vec::new();
+        for row in self.db().scan_prefix([FORK]) {
+            let (key, value) = row?;
+            let (author, seq, id) = parse_fork_key(&key)?;
+            let second = decode_stored(&id, &value)?;
+            let first_id = self
+                .id_at(&author, seq)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("fork proof for {author} seq {seq} has no chain entry"),
+                })?;
+            let first = self.get(&first_id)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("entry {first_id} is missing"),
+            })?;
+            proofs.push(ForkProof {
+                author,
+                seq,
+                first,
+                second,
+            });
+        }
+        Ok(proofs)
+    }
+
+    /// Authors with at least one fork proof.
+    pub fn forked_authors(&self) -> Result<Vec<PublicKey>, StoreError> {
+        let mut authors: Vec<PublicKey> = Vec::new();
+        for row in self.db().scan_prefix([FORK]) {
+            let (key, _) = row?;
+            let (author, _, _) = parse_fork_key(&key)?;
+            if authors.last() != Some(&author) {
+                authors.push(author);
+            }
+        }
+        Ok(authors)
+    }
+
+    /// The retraction that withdrew `id`, if any.
+    pub fn retracted_by(&self, id: &EntryId) -> Result<Option<EntryId>, StoreError> {
+        self.db()
+            .get(retracted_key(id))?
+            .map(|v| parse_id(&v, "retraction value"))
+            .transpose()
+    }
+
+    pub fn counts(&self) -> Counts {
+        *lock(&self.inner.counts)
+    }
+
+    /// Entries waiting in memory for a gap to fill.
+    pub fn pending_len(&self) -> usize {
+        lock(&self.inner.writer).pending.count
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db().size_on_disk()?)
+    }
+
+    /// Flushes everything written so far.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db().flush()?;
+        Ok(())
+    }
+}
+
+/// Decodes stored bytes and checks them against the id they are stored under.
+fn decode_stored(id: &EntryId, bytes: &[u8]) -> Result<SignedEntry, StoreError> {
+    let signed = SignedEntry::decode(bytes).map_err(|e| StoreError::Corrupt {
+        what: format!("entry {id} does not decode: {e}"),
+    })?;
+    if signed.id() != *id {
+        return Err(StoreError::Corrupt {
+            what: format!("entry stored as {id} hashes to {}", signed.id()),
+        });
+    }
+    Ok(signed)
+}
+
+/// One write transaction: a sled batch plus the in-memory view of what it changes
+/// (heads and log positions), so that later entries in the same batch see earlier ones.
+struct Tx<'a> {
+    store: &'a Store,
+    batch: sled::Batch,
+    heads: HashMap<PublicKey, Option<(u64, EntryId)>>,
+    written: HashMap<EntryId, (PublicKey, u64)>,
+    log: HashMap<(PublicKey, u64), EntryId>,
+    counts: Counts,
+    applied: Vec<SignedEntry>,
+    dirty: bool,
+}
+
+impl<'a> Tx<'a> {
+    fn new(store: &'a Store) -> Self {
+        Tx {
+            store,
+            batch: sled::Batch::default(),
+            heads: HashMap::new(),
+            written: HashMap::new(),
+            log: HashMap::new(),
+            counts: store.counts(),
+            applied: Vec::new(),
+            dirty: false,
+        }
+    }
+
+    fn head(&mut self, author: &PublicKey) -> Result<Option<(u64, EntryId)>, StoreError> {
+        if let Some(head) = self.heads.get(author) {
+            return Ok(*head);
+        }
+        let head = self.store.head(author)?.map(|h| (h.seq, h.id));
+        self.heads.insert(*author, head);
+        Ok(head)
+    }
+
+    fn id_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
+        match self.log.get(&(*author, seq)) {
+            Some(id) => Ok(Some(*id)),
+            None => self.store.id_at(author, seq),
+        }
+    }
+
+    fn holds(&self, id: &EntryId) -> Result<bool, StoreError> {
+        Ok(self.written.contains_key(id) || self.store.contains(id)?)
+    }
+
+    /// Decides what to do with one entry and stages the writes.
+    fn place(
+        &mut self,
+        entry: VerifiedEntry,
+        pending: &mut PendingBuffer,
+    ) -> Result<Outcome, StoreError> {
+        let e = entry.entry();
+        if e.network != self.store.network() {
+            return Ok(Outcome::WrongNetwork);
+        }
+        if self.holds(&entry.id())? || pending.contains(&entry) {
+            return Ok(Outcome::Duplicate);
+        }
+        let author = e.author;
+        let seq = e.seq;
+        let head = self.head(&author)?;
+        let head_seq = head.map_or(0, |(s, _)| s);
+        if seq <= head_seq {
+            return self.record_fork(entry);
+        }
+        if seq > head_seq + 1 {
+            return Ok(if pending.insert(entry) {
+                Outcome::Pending
+            } else {
+                Outcome::PendingFull
+            });
+        }
+        if e.prev != head.map(|(_, id)| id) {
+            return Ok(Outcome::PrevMismatch);
+        }
+        self.apply(entry)?;
+        self.release_pending(author, pending)?;
+        Ok(Outcome::Applied)
+    }
+
+    /// Applies entries from the pending buffer that now extend `author`'s chain.
+    fn release_pending(
+        &mut self,
+        author: PublicKey,
+        pending: &mut PendingBuffer,
+    ) -> Result<(), StoreError> {
+        loop {
+            let Some((seq, head_id)) = self.head(&author)? else {
+                return Ok(());
+            };
+            let candidates = pending.take(&author, seq + 1);
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let mut extended = false;
+            for candidate in candidates {
+                if !extended && candidate.entry().prev == Some(head_id) {
+                    self.apply(candidate)?;
+                    extended = true;
+                } else if extended {
+                    // A second entry for the seq just applied: a fork proof.
+                    self.record_fork(candidate)?;
+                }
+                // Otherwise it branches off earlier: dropped, catch-up will explain.
+            }
+            if !extended {
+                return Ok(());
+            }
+        }
+    }
+
+    fn record_fork(&mut self, entry: VerifiedEntry) -> Result<Outcome, StoreError> {
+        let e = entry.entry();
+        let chain_id = self.id_at(&e.author, e.seq)?;
+        if chain_id == Some(entry.id()) {
+            return Ok(Outcome::Duplicate);
+        }
+        let key = fork_key(&e.author, e.seq, &entry.id());
+        if self.store.db().contains_key(key)? {
+            return Ok(Outcome::Duplicate);
+        }
+        self.batch.insert(&key[..], entry.encode());
+        self.counts.forks += 1;
+        self.dirty = true;
+        Ok(Outcome::Fork)
+    }
+
+    /// Stages an entry that extends its author's chain, with its index rows.
+    fn apply(&mut self, entry: VerifiedEntry) -> Result<(), StoreError> {
+        let e = entry.entry();
+        let id = entry.id();
+        let head = self.head(&e.author)?;
+        // Assert the chain invariants right before writing, whoever the caller was.
+        let extends = e.seq == head.map_or(0, |(s, _)| s) + 1 && e.prev == head.map(|(_, h)| h);
+        if !extends
+            || e.network != self.store.network()
+            || id != EntryId::of(entry.signed().entry_bytes())
+        {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "refusing to write entry {id}: it does not extend the chain of {}",
+                    e.author
+                ),
+            });
+        }
+        self.batch.insert(&entry_key(&id)[..], entry.encode());
+        self.batch.insert(&log_key(&e.author, e.seq)[..], &id.0[..]);
+        self.batch
+            .insert(&head_key(&e.author)[..], &head_value(e.seq, &id)[..]);
+        match &e.body {
+            Body::RiskAlert(alert) => {
+                let summary = AlertSummary::of(e.author, alert);
+                self.batch
+                    .insert(&alert_key(e.created_at_ms, &id)[..], summary.encode());
+                self.counts.risk_alerts += 1;
+            }
+            Body::AeoRecord(record) => {
+                self.batch
+                    .insert(aeo_key(&record.operator_id, &e.author, e.seq), &id.0[..]);
+                self.counts.aeo_records += 1;
+            }
+            Body::Retraction(retraction) => {
+                // A retraction that names no earlier entry of its author stays in the
+                // chain (later entries depend on it) but withdraws nothing.
+                if self.is_retractable(&e.author, e.seq, &retraction.target)? {
+                    self.batch
+                        .insert(&retracted_key(&retraction.target)[..], &id.0[..]);
+                }
+                self.counts.retractions += 1;
+            }
+        }
+        if head.is_none() {
+            self.counts.authors += 1;
+        }
+        self.counts.entries += 1;
+        self.heads.insert(e.author, Some((e.seq, id)));
+        self.written.insert(id, (e.author, e.seq));
+        self.log.insert((e.author, e.seq), id);
+        self.applied.push(entry.into_signed());
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn is_retractable(
+        &self,
+        author: &PublicKey,
+        seq: u64,
+        target: &EntryId,
+    ) -> Result<bool, StoreError> {
+        let (target_author, target_seq, is_retraction) = match self.written.get(target) {
+            Some(&(a, s)) => (a, s, false),
+            None => match self.store.get(target)? {
+                Some(t) => (
+                    t.entry().author,
+                    t.entry().seq,
+                    matches!(t.entry().body, Body::Retraction(_)),
+                ),
+                None => return Ok(false),
+            },
+        };
+        Ok(target_author == *author && target_seq < seq && !is_retraction)
+    }
+
+    /// Writes the batch atomically, then flushes when `flush` and anything changed.
+    /// Returns the entries applied. In-memory counts change only once the batch is
+    /// written.
+    fn commit(mut self, flush: bool) -> Result<Vec<SignedEntry>, StoreError> {
+        if self.dirty {
+            self.batch.insert(META_COUNTS, &self.counts.encode()[..]);
+        }
+        self.store.db().apply_batch(self.batch)?;
+        if flush && self.dirty {
+            self.store.db().flush()?;
+        }
+        if self.dirty {
+            *lock(&self.store.inner.counts) = self.counts;
+        }
+        Ok(self.applied)
+    }
+}
+
+/// Entries ahead of their author's head, in memory, bounded by count and bytes.
+#[derive(Debug)]
+struct PendingBuffer {
+    entries: BTreeMap<(PublicKey, u64), Vec<VerifiedEntry>>,
+    count: usize,
+    bytes: usize,
+    max_count: usize,
+    max_bytes: usize,
+}
+
+impl PendingBuffer {
+    fn new(max_count: usize, max_bytes: usize) -> Self {
+        PendingBuffer {
+            entries: BTreeMap::new(),
+            count: 0,
+            bytes: 0,
+            max_count,
+            max_bytes,
+        }
+    }
+
+    fn contains(&self, entry: &VerifiedEntry) -> bool {
+        let e = entry.entry();
+        self.entries
+            .get(&(e.author, e.seq))
+            .is_some_and(|list| list.iter().any(|p| p.id() == entry.id()))
+    }
+
+    /// Keeps the entry unless the buffer is full.
+    fn insert(&mut self, entry: VerifiedEntry) -> bool {
+        let size = entry.signed().entry_bytes().len();
+        if self.count + 1 > self.max_count || self.bytes + size > self.max_bytes {
+            return false;
+        }
+        let e = entry.entry();
+        self.entries
+            .entry((e.author, e.seq))
+            .or_default()
+            .push(entry);
+        self.count += 1;
+        self.bytes += size;
+        true
+    }
+
+    fn take(&mut self, author: &PublicKey, seq: u64) -> Vec<VerifiedEntry> {
+        let taken = self.entries.remove(&(*author, seq)).unwrap_or_default();
+        self.count -= taken.len();
+        self.bytes -= taken
+            .iter()
+            .map(|e| e.signed().entry_bytes().len())
+            .sum::<usize>();
+        taken
+    }
+}
+
+/// Locks a mutex, recovering it if a thread panicked while holding it: the data it
+/// guards stays consistent because every write goes through an atomic sled batch.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests;

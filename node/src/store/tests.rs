@@ -1,0 +1,836 @@
+use super::*;
+use customs_protocol::body::{AeoStatus, Category, Retraction, RetractionReason};
+use customs_protocol::codes::Country;
+use customs_protocol::{samples, Date, RiskAlert};
+use proptest::prelude::*;
+
+const NETWORK: &str = "customs-test";
+const NOW_MS: u64 = 1_795_830_600_000;
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(StoreConfig::new(dir.path().join("store"), NETWORK)).expect("opens")
+}
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_seed([n; 32])
+}
+
+fn alert(n: u64) -> RiskAlert {
+    let mut alert = samples::risk_alert();
+    alert.reference = format!("REF-{n}");
+    alert
+}
+
+/// A valid chain of `len` entries by `key`, with varied bodies.
+fn chain(key: &SecretKey, len: u64) -> Vec<VerifiedEntry> {
+    let mut prev = None;
+    (1..=len)
+        .map(|seq| {
+            let body = if seq % 3 == 0 {
+                Body::AeoRecord(samples::aeo_record())
+            } else {
+                Body::RiskAlert(alert(seq))
+            };
+            let entry = Entry {
+                network: NETWORK.into(),
+                author: key.public_key(),
+                seq,
+                prev,
+                created_at_ms: NOW_MS + seq,
+                body,
+            };
+            let signed = VerifiedEntry::sign(entry, key).expect("signs");
+            prev = Some(signed.id());
+            signed
+        })
+        .collect()
+}
+
+fn sign(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    body: Body,
+    created_at_ms: u64,
+) -> VerifiedEntry {
+    let entry = Entry {
+        network: NETWORK.into(),
+        author: key.public_key(),
+        seq,
+        prev,
+        created_at_ms,
+        body,
+    };
+    VerifiedEntry::sign(entry, key).expect("signs")
+}
+
+#[test]
+fn a_store_belongs_to_one_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(&dir));
+    let other = Store::open(StoreConfig::new(dir.path().join("store"), "other-net"));
+    assert!(
+        matches!(other, Err(StoreError::OtherNetwork { .. })),
+        "{other:?}"
+    );
+    drop(open(&dir));
+}
+
+#[test]
+fn refuses_a_directory_that_is_not_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    let db = sled::open(&path).expect("plain sled");
+    db.insert(b"something", b"else").expect("insert");
+    db.flush().expect("flush");
+    drop(db);
+    let error = Store::open(StoreConfig::new(&path, NETWORK)).expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("not a customs store"), "{message}");
+    assert!(message.contains("move the directory aside"), "{message}");
+}
+
+#[test]
+fn a_damaged_store_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    {
+        let store = open(&dir);
+        store.ingest(chain(&key(1), 20)).expect("ingest");
+    }
+    // Overwrite every file sled made with garbage.
+    for file in walk(&path) {
+        let len = std::fs::metadata(&file).expect("meta").len() as usize;
+        std::fs::write(&file, vec![0xa5u8; len.max(64)]).expect("overwrite");
+    }
+    match Store::open(StoreConfig::new(&path, NETWORK)) {
+        Err(e) => assert!(
+            e.to_string().contains(&path.display().to_string())
+                || matches!(e, StoreError::Corrupt { .. }),
+            "{e}"
+        ),
+        Ok(store) => {
+            // If sled recovered an empty or partial state, the check must not pass
+            // silently with data that is not there.
+            assert!(store.counts().entries < 20 || store.check().is_err());
+        }
+    }
+}
+
+fn walk(path: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).expect("read dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
+#[test]
+fn a_path_that_cannot_be_a_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").expect("write");
+    let error = Store::open(StoreConfig::new(file.join("store"), NETWORK)).expect_err("fails");
+    assert!(matches!(error, StoreError::Open { .. }), "{error}");
+}
+
+#[test]
+fn own_appends_form_a_durable_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = key(1);
+    let ids: Vec<EntryId> = {
+        let store = open(&dir);
+        (1..=3)
+            .map(|n| {
+                let entry = store
+                    .append_own(&me, Body::RiskAlert(alert(n)), NOW_MS + n)
+                    .expect("appends");
+                assert_eq!(entry.entry().seq, n);
+                entry.id()
+            })
+            .collect()
+    };
+    let store = open(&dir);
+    let head = store.head(&me.public_key()).expect("read").expect("head");
+    assert_eq!((head.seq, head.id), (3, ids[2]));
+    let third = store.get(&ids[2]).expect("read").expect("present");
+    assert_eq!(third.entry().prev, Some(ids[1]));
+    assert_eq!(store.counts().entries, 3);
+    assert_eq!(store.counts().authors, 1);
+    assert_eq!(store.check().expect("consistent").entries, 3);
+}
+
+#[test]
+fn refuses_to_sign_an_invalid_body_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let mut bad = alert(1);
+    bad.conveyance.containers = vec!["CSQU3054384".into()];
+    let error = store
+        .append_own(&key(1), Body::RiskAlert(bad), NOW_MS)
+        .expect_err("invalid");
+    assert!(error.to_string().contains("check digit"), "{error}");
+    assert_eq!(store.counts().entries, 0);
+    assert!(store.frontier().expect("frontier").is_empty());
+}
+
+#[test]
+fn ingest_in_order_with_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let entries = chain(&key(2), 5);
+    let report = store.ingest(entries.clone()).expect("ingest");
+    assert_eq!(report.count(Outcome::Applied), 5);
+    assert_eq!(report.applied.len(), 5);
+    let again = store.ingest(entries[1..3].to_vec()).expect("ingest");
+    assert_eq!(again.outcomes, vec![Outcome::Duplicate; 2]);
+    assert!(again.applied.is_empty());
+    assert_eq!(store.counts().entries, 5);
+}
+
+#[test]
+fn entries_ahead_wait_until_the_gap_fills() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let entries = chain(&key(2), 6);
+    let report = store.ingest(entries[3..].to_vec()).expect("ingest");
+    assert_eq!(report.outcomes, vec![Outcome::Pending; 3]);
+    assert_eq!(store.pending_len(), 3);
+    assert!(store.head(&key(2).public_key()).expect("read").is_none());
+
+    let report = store.ingest(entries[..3].to_vec()).expect("ingest");
+    assert_eq!(report.outcomes, vec![Outcome::Applied; 3]);
+    let seqs: Vec<u64> = report.applied.iter().map(|e| e.entry().seq).collect();
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5, 6],
+        "released entries are reported in order"
+    );
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(
+        store
+            .head(&key(2).public_key())
+            .expect("read")
+            .expect("head")
+            .seq,
+        6
+    );
+}
+
+#[test]
+fn the_pending_buffer_is_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path().join("store"), NETWORK);
+    config.max_pending_entries = 2;
+    let store = Store::open(config).expect("opens");
+    let entries = chain(&key(2), 5);
+    let report = store.ingest(entries[2..].to_vec()).expect("ingest");
+    assert_eq!(
+        report.outcomes,
+        vec![Outcome::Pending, Outcome::Pending, Outcome::PendingFull]
+    );
+    // The dropped one comes again later (as catch-up would deliver it).
+    let report = store.ingest(entries.clone()).expect("ingest");
+    assert_eq!(
+        store
+            .head(&key(2).public_key())
+            .expect("read")
+            .expect("head")
+            .seq,
+        5
+    );
+    assert_eq!(report.applied.len(), 5);
+}
+
+#[test]
+fn a_second_entry_for_a_seq_is_kept_as_a_fork_proof() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let liar = key(3);
+    let first = sign(&liar, 1, None, Body::RiskAlert(alert(1)), NOW_MS);
+    let second = sign(&liar, 1, None, Body::RiskAlert(alert(2)), NOW_MS);
+    {
+        let store = open(&dir);
+        store.ingest(vec![first.clone()]).expect("ingest");
+        let report = store.ingest(vec![second.clone()]).expect("ingest");
+        assert_eq!(report.outcomes, vec![Outcome::Fork]);
+        let again = store.ingest(vec![second.clone()]).expect("ingest");
+        assert_eq!(
+            again.outcomes,
+            vec![Outcome::Duplicate],
+            "one proof is enough"
+        );
+    }
+    let store = open(&dir);
+    let forks = store.forks().expect("forks");
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].first.id(), first.id(), "the chain keeps the first");
+    assert_eq!(forks[0].second.id(), second.id());
+    assert_eq!(
+        store.forked_authors().expect("authors"),
+        vec![liar.public_key()]
+    );
+    assert_eq!(store.counts().forks, 1);
+    assert_eq!(
+        store
+            .head(&liar.public_key())
+            .expect("read")
+            .expect("head")
+            .id,
+        first.id()
+    );
+    store.check().expect("consistent");
+}
+
+#[test]
+fn a_fork_in_one_batch_and_in_the_pending_buffer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let liar = key(3);
+    let one = sign(&liar, 1, None, Body::RiskAlert(alert(1)), NOW_MS);
+    let two_a = sign(&liar, 2, Some(one.id()), Body::RiskAlert(alert(2)), NOW_MS);
+    let two_b = sign(&liar, 2, Some(one.id()), Body::RiskAlert(alert(3)), NOW_MS);
+    // Both seq-2 entries wait, then seq 1 arrives: one applies, the other is a proof.
+    store.ingest(vec![two_a, two_b]).expect("ingest");
+    let report = store.ingest(vec![one]).expect("ingest");
+    assert_eq!(report.applied.len(), 2);
+    assert_eq!(store.forks().expect("forks").len(), 1);
+    store.check().expect("consistent");
+}
+
+#[test]
+fn a_branch_from_an_earlier_seq_is_not_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let liar = key(3);
+    let one = sign(&liar, 1, None, Body::RiskAlert(alert(1)), NOW_MS);
+    let two = sign(
+        &liar,
+        2,
+        Some(EntryId([0xee; 32])),
+        Body::RiskAlert(alert(2)),
+        NOW_MS,
+    );
+    store.ingest(vec![one]).expect("ingest");
+    let report = store.ingest(vec![two]).expect("ingest");
+    assert_eq!(report.outcomes, vec![Outcome::PrevMismatch]);
+    assert_eq!(store.counts().entries, 1);
+}
+
+#[test]
+fn entries_of_another_network_are_not_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let k = key(4);
+    let entry = Entry {
+        network: "elsewhere".into(),
+        author: k.public_key(),
+        seq: 1,
+        prev: None,
+        created_at_ms: NOW_MS,
+        body: Body::RiskAlert(alert(1)),
+    };
+    let foreign = VerifiedEntry::sign(entry, &k).expect("signs");
+    let report = store.ingest(vec![foreign]).expect("ingest");
+    assert_eq!(report.outcomes, vec![Outcome::WrongNetwork]);
+    assert_eq!(store.counts().entries, 0);
+}
+
+#[test]
+fn pages_are_bounded_by_count_and_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let author = key(5);
+    store.ingest(chain(&author, 10)).expect("ingest");
+    let page = store
+        .entries_from(&author.public_key(), 3, 4, usize::MAX)
+        .expect("page");
+    let seqs: Vec<u64> = page.entries.iter().map(|e| e.entry().seq).collect();
+    assert_eq!(seqs, vec![3, 4, 5, 6]);
+    assert!(page.more);
+    let sizes: Vec<usize> = chain(&author, 2).iter().map(|e| e.encode().len()).collect();
+    let page = store
+        .entries_from(&author.public_key(), 1, 100, sizes[0] + sizes[1])
+        .expect("page");
+    assert_eq!(page.entries.len(), 2);
+    assert!(page.more);
+    let page = store
+        .entries_from(&author.public_key(), 10, 100, 1)
+        .expect("page");
+    assert_eq!(page.entries.len(), 1, "the first entry always fits");
+    assert!(!page.more);
+    let page = store
+        .entries_from(&author.public_key(), 11, 100, 1 << 20)
+        .expect("page");
+    assert!(page.entries.is_empty() && !page.more);
+}
+
+#[test]
+fn frontier_lists_every_author() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    for n in 1..=4 {
+        store
+            .ingest(chain(&key(n), u64::from(n) * 2))
+            .expect("ingest");
+    }
+    let frontier = store.frontier().expect("frontier");
+    assert_eq!(frontier.len(), 4);
+    for n in 1..=4u8 {
+        assert_eq!(
+            frontier.get(&key(n).public_key()).expect("head").seq,
+            u64::from(n) * 2
+        );
+    }
+}
+
+#[test]
+fn an_entry_damaged_on_disk_is_not_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let entries = chain(&key(6), 2);
+    store.ingest(entries.clone()).expect("ingest");
+    let id = entries[1].id();
+    let mut bytes = entries[1].encode();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    store
+        .inner
+        .db
+        .insert(entry_key(&id), bytes)
+        .expect("tamper");
+    let error = store.get(&id).expect_err("damaged");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert!(store.check().is_err());
+}
+
+#[test]
+fn check_finds_a_missing_index_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let entries = chain(&key(6), 2);
+    store.ingest(entries.clone()).expect("ingest");
+    store.check().expect("consistent");
+    let e = entries[0].entry();
+    store
+        .inner
+        .db
+        .remove(alert_key(e.created_at_ms, &entries[0].id()))
+        .expect("remove");
+    assert!(store.check().is_err());
+}
+
+#[test]
+fn an_own_entry_durable_before_a_crash_is_completed_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = key(7);
+    let second = {
+        let store = open(&dir);
+        let first = store
+            .append_own(&me, Body::RiskAlert(alert(1)), NOW_MS)
+            .expect("append");
+        // The state a crash leaves between "pending flushed" and "applied".
+        let second = sign(
+            &me,
+            2,
+            Some(first.id()),
+            Body::RiskAlert(alert(2)),
+            NOW_MS + 1,
+        );
+        store
+            .inner
+            .db
+            .insert(META_OWN_PENDING, second.encode())
+            .expect("insert");
+        store.flush().expect("flush");
+        second
+    };
+    let store = open(&dir);
+    assert_eq!(
+        store
+            .head(&me.public_key())
+            .expect("read")
+            .expect("head")
+            .id,
+        second.id()
+    );
+    assert!(store
+        .inner
+        .db
+        .get(META_OWN_PENDING)
+        .expect("read")
+        .is_none());
+    let third = store
+        .append_own(&me, Body::RiskAlert(alert(3)), NOW_MS + 2)
+        .expect("append");
+    assert_eq!(
+        third.entry().seq,
+        3,
+        "the next append continues after the completed one"
+    );
+    store.check().expect("consistent");
+}
+
+fn alert_with(category: Category, hs: &str, origin: &[u8; 2], detected: Date) -> Body {
+    let mut a = samples::risk_alert();
+    a.category = category;
+    a.hs_code = hs.into();
+    a.route.origin = Some(Country(*origin));
+    a.detected_on = detected;
+    a.valid_until = None;
+    Body::RiskAlert(a)
+}
+
+fn references(page: &AlertPage) -> Vec<u64> {
+    page.items
+        .iter()
+        .map(|i| i.entry.entry().created_at_ms - NOW_MS)
+        .collect()
+}
+
+#[test]
+fn alert_queries_filter_and_page_newest_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let nl = key(8);
+    let be = key(9);
+    let d = |day| Date::new(2026, 11, day);
+    store
+        .append_own(
+            &nl,
+            alert_with(Category::Drugs, "080390", b"EC", d(1)),
+            NOW_MS + 1,
+        )
+        .expect("1");
+    store
+        .append_own(
+            &nl,
+            alert_with(Category::Tobacco, "240220", b"CN", d(2)),
+            NOW_MS + 2,
+        )
+        .expect("2");
+    store
+        .append_own(
+            &be,
+            alert_with(Category::Drugs, "121190", b"CO", d(3)),
+            NOW_MS + 3,
+        )
+        .expect("3");
+    store
+        .append_own(&be, Body::AeoRecord(samples::aeo_record()), NOW_MS + 4)
+        .expect("4");
+    store
+        .append_own(
+            &be,
+            alert_with(Category::Counterfeits, "640299", b"CN", d(5)),
+            NOW_MS + 5,
+        )
+        .expect("5");
+
+    let all = store
+        .alerts(&AlertFilter::default(), None, 50)
+        .expect("query");
+    assert_eq!(
+        references(&all),
+        vec![5, 3, 2, 1],
+        "newest first, alerts only"
+    );
+    assert!(all.next.is_none());
+
+    let query = |filter: AlertFilter| references(&store.alerts(&filter, None, 50).expect("query"));
+    assert_eq!(
+        query(AlertFilter {
+            category: Some(Category::Drugs),
+            ..Default::default()
+        }),
+        vec![3, 1]
+    );
+    assert_eq!(
+        query(AlertFilter {
+            hs_prefix: Some("24".into()),
+            ..Default::default()
+        }),
+        vec![2]
+    );
+    assert_eq!(
+        query(AlertFilter {
+            country: Some(Country(*b"CN")),
+            ..Default::default()
+        }),
+        vec![5, 2]
+    );
+    assert_eq!(
+        query(AlertFilter {
+            country: Some(Country(*b"PA")),
+            ..Default::default()
+        }),
+        vec![5, 3, 2, 1],
+        "transit counts"
+    );
+    assert_eq!(
+        query(AlertFilter {
+            from: Some(d(2)),
+            to: Some(d(3)),
+            ..Default::default()
+        }),
+        vec![3, 2]
+    );
+    assert_eq!(
+        query(AlertFilter {
+            author: Some(nl.public_key()),
+            ..Default::default()
+        }),
+        vec![2, 1]
+    );
+
+    let first = store
+        .alerts(&AlertFilter::default(), None, 2)
+        .expect("page 1");
+    assert_eq!(references(&first), vec![5, 3]);
+    let cursor = first.next.expect("more");
+    let reparsed: AlertCursor = cursor.to_string().parse().expect("cursor parses");
+    let second = store
+        .alerts(&AlertFilter::default(), Some(reparsed), 2)
+        .expect("page 2");
+    assert_eq!(references(&second), vec![2, 1]);
+    let third = store
+        .alerts(&AlertFilter::default(), second.next, 2)
+        .expect("page 3");
+    assert!(third.items.is_empty() && third.next.is_none());
+    assert!("zz".parse::<AlertCursor>().is_err());
+}
+
+#[test]
+fn retracted_alerts_are_hidden_unless_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let me = key(10);
+    let target = store
+        .append_own(&me, Body::RiskAlert(alert(1)), NOW_MS)
+        .expect("append");
+    let retraction = Body::Retraction(Retraction {
+        target: target.id(),
+        reason: RetractionReason::FalsePositive,
+        note: None,
+    });
+    let retraction_entry = store
+        .append_own(&me, retraction.clone(), NOW_MS + 1)
+        .expect("retract");
+    assert!(store
+        .alerts(&AlertFilter::default(), None, 10)
+        .expect("query")
+        .items
+        .is_empty());
+    let with = AlertFilter {
+        include_retracted: true,
+        ..Default::default()
+    };
+    let page = store.alerts(&with, None, 10).expect("query");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].retracted_by, Some(retraction_entry.id()));
+    assert!(
+        store.get(&target.id()).expect("read").is_some(),
+        "kept in the log"
+    );
+
+    let again = store
+        .append_own(&me, retraction, NOW_MS + 2)
+        .expect_err("already retracted");
+    assert!(
+        matches!(again, StoreError::RetractionTarget { .. }),
+        "{again}"
+    );
+    store.check().expect("consistent");
+}
+
+#[test]
+fn only_own_entries_can_be_retracted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let theirs = chain(&key(11), 1);
+    store.ingest(theirs.clone()).expect("ingest");
+    let body = |target| {
+        Body::Retraction(Retraction {
+            target,
+            reason: RetractionReason::Error,
+            note: None,
+        })
+    };
+    let error = store
+        .append_own(&key(12), body(theirs[0].id()), NOW_MS)
+        .expect_err("not ours");
+    assert!(error.to_string().contains("another member"), "{error}");
+    let error = store
+        .append_own(&key(12), body(EntryId([1; 32])), NOW_MS)
+        .expect_err("missing");
+    assert!(error.to_string().contains("no such entry"), "{error}");
+    assert_eq!(store.counts().entries, 1, "nothing signed or stored");
+}
+
+#[test]
+fn a_foreign_retraction_of_another_authors_entry_withdraws_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let victim = chain(&key(13), 1);
+    store.ingest(victim.clone()).expect("ingest");
+    let rogue = sign(
+        &key(14),
+        1,
+        None,
+        Body::Retraction(Retraction {
+            target: victim[0].id(),
+            reason: RetractionReason::Error,
+            note: None,
+        }),
+        NOW_MS,
+    );
+    let report = store.ingest(vec![rogue]).expect("ingest");
+    assert_eq!(
+        report.outcomes,
+        vec![Outcome::Applied],
+        "kept in its author's chain"
+    );
+    assert!(store.retracted_by(&victim[0].id()).expect("read").is_none());
+    assert_eq!(
+        store
+            .alerts(&AlertFilter::default(), None, 10)
+            .expect("query")
+            .items
+            .len(),
+        1
+    );
+    store.check().expect("consistent");
+}
+
+#[test]
+fn aeo_status_is_the_latest_record_per_issuer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let nl = key(15);
+    let us = key(16);
+    let mut granted = samples::aeo_record();
+    granted.effective_from = Date::new(2024, 3, 1);
+    let mut suspended = granted.clone();
+    suspended.status = AeoStatus::Suspended;
+    suspended.effective_from = Date::new(2026, 6, 1);
+    suspended.reason = Some("audit findings".into());
+    store
+        .append_own(&nl, Body::AeoRecord(granted.clone()), NOW_MS)
+        .expect("1");
+    let latest = store
+        .append_own(&nl, Body::AeoRecord(suspended), NOW_MS + 1)
+        .expect("2");
+    store
+        .append_own(&us, Body::AeoRecord(granted.clone()), NOW_MS + 2)
+        .expect("3");
+    let mut other_operator = granted.clone();
+    other_operator.operator_id = "NL1234567890".into();
+    store
+        .append_own(&us, Body::AeoRecord(other_operator), NOW_MS + 3)
+        .expect("4");
+
+    let now = store.aeo_status("NL123456789", None).expect("status");
+    assert_eq!(now.len(), 2, "one row per issuer, and no prefix confusion");
+    let at_nl = now
+        .iter()
+        .find(|s| s.issuer == nl.public_key())
+        .expect("nl");
+    assert_eq!(at_nl.record.status, AeoStatus::Suspended);
+    assert_eq!(at_nl.entry.id(), latest.id());
+
+    let before = store
+        .aeo_status("NL123456789", Some(Date::new(2025, 1, 1)))
+        .expect("status");
+    let at_nl = before
+        .iter()
+        .find(|s| s.issuer == nl.public_key())
+        .expect("nl");
+    assert_eq!(at_nl.record.status, AeoStatus::Granted);
+    assert!(store
+        .aeo_status("NL123456789", Some(Date::new(2020, 1, 1)))
+        .expect("status")
+        .is_empty());
+
+    // Retracting the suspension brings back the grant.
+    store
+        .append_own(
+            &nl,
+            Body::Retraction(Retraction {
+                target: latest.id(),
+                reason: RetractionReason::Error,
+                note: None,
+            }),
+            NOW_MS + 4,
+        )
+        .expect("retract");
+    let now = store.aeo_status("NL123456789", None).expect("status");
+    let at_nl = now
+        .iter()
+        .find(|s| s.issuer == nl.public_key())
+        .expect("nl");
+    assert_eq!(at_nl.record.status, AeoStatus::Granted);
+    assert!(store.aeo_status("XX0", None).expect("status").is_empty());
+}
+
+#[derive(Debug, Clone)]
+enum Delivery {
+    InOrder,
+    Reversed,
+    Shuffled(u64),
+}
+
+fn deliver(
+    entries: &[VerifiedEntry],
+    delivery: &Delivery,
+    duplicates: usize,
+    batch: usize,
+) -> Vec<Vec<VerifiedEntry>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut list: Vec<VerifiedEntry> = entries.to_vec();
+    list.extend(entries.iter().take(duplicates).cloned());
+    match delivery {
+        Delivery::InOrder => {}
+        Delivery::Reversed => list.reverse(),
+        Delivery::Shuffled(seed) => list.shuffle(&mut rand::rngs::StdRng::seed_from_u64(*seed)),
+    }
+    list.chunks(batch.max(1)).map(<[_]>::to_vec).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any delivery order of valid chains ends in the same frontier and entries.
+    #[test]
+    fn any_delivery_order_converges(
+        delivery in prop_oneof![
+            Just(Delivery::InOrder),
+            Just(Delivery::Reversed),
+            any::<u64>().prop_map(Delivery::Shuffled),
+        ],
+        duplicates in 0usize..10,
+        batch in 1usize..12,
+    ) {
+        let entries: Vec<VerifiedEntry> = (1..=3).flat_map(|n| chain(&key(n), 7)).collect();
+        let reference_dir = tempfile::tempdir().expect("tempdir");
+        let reference = open(&reference_dir);
+        reference.ingest(entries.clone()).expect("ingest");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        for part in deliver(&entries, &delivery, duplicates, batch) {
+            store.ingest(part).expect("ingest");
+        }
+        prop_assert_eq!(store.frontier().expect("frontier"), reference.frontier().expect("frontier"));
+        for entry in &entries {
+            prop_assert!(store.contains(&entry.id()).expect("read"));
+        }
+        prop_assert_eq!(store.counts(), reference.counts());
+        prop_assert_eq!(store.pending_len(), 0);
+        prop_assert_eq!(store.check().expect("consistent").entries, 21);
+    }
+}

@@ -1,0 +1,80 @@
+//! Checking entries from outside on every core: decode, `verify_strict`, validate.
+//!
+//! Batch verification is not used: its cofactored equation accepts signatures that
+//! `verify_strict` rejects, and every node must agree on what is valid.
+
+use customs_protocol::{EntryError, VerifiedEntry};
+
+/// Below this many entries, threads cost more than they save.
+const MIN_ENTRIES_PER_THREAD: usize = 32;
+
+/// Checks every item, spreading the work over up to `threads` threads. Results are in
+/// input order.
+pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry, EntryError>> {
+    let threads = threads.clamp(1, items.len().div_ceil(MIN_ENTRIES_PER_THREAD).max(1));
+    if threads == 1 {
+        return items.iter().map(|b| VerifiedEntry::from_bytes(b)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|b| VerifiedEntry::from_bytes(b))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// The number of threads worth using: the machine's cores.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use customs_protocol::{samples, Body, Entry, SecretKey};
+
+    #[test]
+    fn results_keep_input_order_and_catch_bad_entries() {
+        let key = SecretKey::from_seed([1; 32]);
+        let mut items: Vec<Vec<u8>> = (1..=100u64)
+            .map(|seq| {
+                let entry = Entry {
+                    network: "n".into(),
+                    author: key.public_key(),
+                    seq,
+                    prev: (seq > 1).then_some(customs_protocol::EntryId([1; 32])),
+                    created_at_ms: 1_795_830_600_000,
+                    body: Body::AeoRecord(samples::aeo_record()),
+                };
+                VerifiedEntry::sign(entry, &key).expect("signs").encode()
+            })
+            .collect();
+        let last = items[57].len() - 1;
+        items[57][last] ^= 1;
+        let results = verify_all(&items, 4);
+        assert_eq!(results.len(), 100);
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(entry) => assert_eq!(entry.entry().seq, i as u64 + 1),
+                Err(e) => {
+                    assert_eq!(i, 57);
+                    assert_eq!(e.code(), "BadSignature");
+                }
+            }
+        }
+    }
+}
