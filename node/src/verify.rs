@@ -37,6 +37,34 @@ pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry
     })
 }
 
+/// Verifies `batches` on up to `threads` threads and hands each batch of results to
+/// `sink` on the calling thread, in order. The next batch is verified while `sink`
+/// works on the previous one (at most one batch waits in between), so verification
+/// and storage overlap. Stops at the first error `sink` returns.
+pub fn verify_pipelined<I, E>(
+    batches: I,
+    threads: usize,
+    mut sink: impl FnMut(Vec<Result<VerifiedEntry, EntryError>>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    I: Iterator<Item = Vec<Vec<u8>>> + Send,
+{
+    std::thread::scope(|scope| {
+        let (verified_tx, verified) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for batch in batches {
+                if verified_tx.send(verify_all(&batch, threads)).is_err() {
+                    break; // the sink stopped
+                }
+            }
+        });
+        for results in verified {
+            sink(results)?;
+        }
+        Ok(())
+    })
+}
+
 /// The number of threads worth using: the machine's cores.
 pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -46,6 +74,49 @@ pub fn available_threads() -> usize {
 mod tests {
     use super::*;
     use customs_protocol::{samples, Body, Entry, SecretKey};
+
+    #[test]
+    fn the_pipeline_delivers_every_batch_in_order_and_stops_on_error() {
+        let key = SecretKey::from_seed([2; 32]);
+        let batches: Vec<Vec<Vec<u8>>> = (0..5u64)
+            .map(|b| {
+                (1..=10u64)
+                    .map(|i| {
+                        let seq = b * 10 + i;
+                        let entry = Entry {
+                            network: "n".into(),
+                            author: key.public_key(),
+                            seq,
+                            prev: (seq > 1).then_some(customs_protocol::EntryId([1; 32])),
+                            created_at_ms: 1_795_830_600_000,
+                            body: Body::AeoRecord(samples::aeo_record()),
+                        };
+                        VerifiedEntry::sign(entry, &key).expect("signs").encode()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut seen = Vec::new();
+        let result: Result<(), String> =
+            verify_pipelined(batches.clone().into_iter(), 2, |results| {
+                seen.extend(results.into_iter().map(|r| r.expect("valid").entry().seq));
+                Ok(())
+            });
+        assert_eq!(result, Ok(()));
+        assert_eq!(seen, (1..=50).collect::<Vec<u64>>());
+
+        let mut calls = 0;
+        let result: Result<(), String> = verify_pipelined(batches.into_iter(), 2, |_| {
+            calls += 1;
+            if calls == 2 {
+                Err("disk full".into())
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(result, Err("disk full".to_string()));
+        assert_eq!(calls, 2, "no batch is handed over after an error");
+    }
 
     #[test]
     fn results_keep_input_order_and_catch_bad_entries() {

@@ -133,3 +133,73 @@ fn acknowledged_writes_survive_sigkill() {
     println!("crash test: {rounds} rounds, {acknowledged} acknowledged writes, all present");
     assert!(acknowledged >= rounds);
 }
+
+/// A full disk (here: a file-size limit, which fails writes the same way) makes writes
+/// return errors, never panics, and loses nothing acknowledged before it.
+#[test]
+fn a_full_disk_is_an_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    // `ulimit -f` caps file sizes (in KiB); ignoring SIGXFSZ turns the overflow into
+    // an EFBIG error from write(2), as a full disk gives ENOSPC.
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -f 1024; trap '' XFSZ; exec \"$0\" \"$1\" 7")
+        .arg(writer_binary())
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("writer starts");
+    let (acks_tx, acks_rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout");
+    let ack_reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = acks_tx.send(line);
+        }
+    });
+    let (errors_tx, errors_rx) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("stderr");
+    let error_reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = errors_tx.send(line);
+        }
+    });
+
+    let mut errors = Vec::new();
+    while errors.len() < 20 {
+        match errors_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => errors.push(line),
+            Err(e) => panic!("the writer never hit the size limit: {e}"),
+        }
+    }
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the writer died on a full disk instead of reporting errors: {errors:?}"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    ack_reader.join().expect("reader");
+    error_reader.join().expect("reader");
+    // Only lines received before the kill: the last one after it may be cut short.
+    for line in &errors {
+        assert!(
+            line.contains("store I/O error") && line.contains("File too large"),
+            "not a clear I/O error: {line}"
+        );
+    }
+    let acks: Vec<Ack> = acks_rx.try_iter().map(|l| parse_ack(&l)).collect();
+    assert!(
+        !acks.is_empty(),
+        "the writer wrote nothing before the disk filled"
+    );
+
+    let store = Store::open(StoreConfig::new(&path, NETWORK)).expect("reopens with space again");
+    store.check().expect("consistent");
+    for ack in &acks {
+        assert_eq!(
+            store.id_at(&ack.author, ack.seq).expect("read"),
+            Some(ack.id)
+        );
+    }
+}

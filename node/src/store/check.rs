@@ -48,7 +48,7 @@ impl Store {
             for row in db.scan_prefix(log_prefix(&head.author)) {
                 let (key, value) = row?;
                 let (author, key_seq) = parse_log_key(&key)?;
-                let id = parse_id(&value, "log value")?;
+                let (id, _) = split_log_value(&value)?;
                 seq += 1;
                 if author != head.author || key_seq != seq {
                     return Err(corrupt(format!(

@@ -3,8 +3,8 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `E` | entry id (32) | signed entry bytes, exactly as signed |
-//! | `L` | author (32), seq (8, big endian) | entry id (32) |
+//! | `L` | author (32), seq (8, big endian) | entry id (32), then the signed entry bytes exactly as signed |
+//! | `E` | entry id (32) | author (32), seq (8, BE) |
 //! | `H` | author (32) | head seq (8, BE), head id (32) |
 //! | `A` | u64::MAX - created_at_ms (8, BE), entry id (32) | alert summary (below) |
 //! | `O` | operator id, 0x00, issuer (32), seq (8, BE) | entry id (32) |
@@ -33,8 +33,41 @@ pub const META_COUNTS: &[u8] = b"Mcounts";
 /// `Store::append_own`).
 pub const META_OWN_PENDING: &[u8] = b"Mown_pending";
 
+/// The value of a log row: the entry id, then the signed entry bytes.
+pub fn log_value(id: &EntryId, signed_entry: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(32 + signed_entry.len());
+    value.extend_from_slice(&id.0);
+    value.extend_from_slice(signed_entry);
+    value
+}
+
+/// (id, signed entry bytes) of a log row.
+pub fn split_log_value(value: &[u8]) -> Result<(EntryId, &[u8]), StoreError> {
+    if value.len() < 32 {
+        return Err(corrupt("log row shorter than an entry id"));
+    }
+    Ok((parse_id(&value[..32], "log row id")?, &value[32..]))
+}
+
+/// The value of an entry row: where the entry sits in its author's log.
+pub fn entry_value(author: &PublicKey, seq: u64) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..32].copy_from_slice(&author.0);
+    value[32..].copy_from_slice(&seq.to_be_bytes());
+    value
+}
+
+/// (author, seq) of an entry row.
+pub fn parse_entry_value(value: &[u8]) -> Result<(PublicKey, u64), StoreError> {
+    let value: [u8; 40] = array(value, "entry row")?;
+    Ok((
+        PublicKey(array(&value[..32], "entry row author")?),
+        parse_u64(&value[32..], "entry row seq")?,
+    ))
+}
+
 /// Written once when a store is created; a different value means another format.
-pub const FORMAT: &[u8] = b"customs-store-v1";
+pub const FORMAT: &[u8] = b"customs-store-v2";
 
 pub fn entry_key(id: &EntryId) -> [u8; 33] {
     let mut key = [0u8; 33];

@@ -384,10 +384,25 @@ impl Store {
 
     /// An entry by id, checked against its id.
     pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, StoreError> {
-        match self.db().get(entry_key(id))? {
-            Some(bytes) => Ok(Some(decode_stored(id, &bytes)?)),
-            None => Ok(None),
+        let Some(position) = self.db().get(entry_key(id))? else {
+            return Ok(None);
+        };
+        let (author, seq) = parse_entry_value(&position)?;
+        let row = self
+            .db()
+            .get(log_key(&author, seq))?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("entry {id} is indexed at {author} seq {seq}, which is empty"),
+            })?;
+        let (logged_id, bytes) = split_log_value(&row)?;
+        if logged_id != *id {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "entry {id} is indexed at {author} seq {seq}, which holds {logged_id}"
+                ),
+            });
         }
+        Ok(Some(decode_stored(id, bytes)?))
     }
 
     /// Whether an entry is held (no read of its bytes).
@@ -399,7 +414,7 @@ impl Store {
     pub fn id_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
         self.db()
             .get(log_key(author, seq))?
-            .map(|v| parse_id(&v, "log value"))
+            .map(|row| split_log_value(&row).map(|(id, _)| id))
             .transpose()
     }
 
@@ -438,14 +453,8 @@ impl Store {
         let mut bytes = 0usize;
         let range = log_key(author, from_seq.max(1))..log_key(author, u64::MAX);
         for row in self.db().range(range) {
-            let (_, id) = row?;
-            let id = parse_id(&id, "log value")?;
-            let stored = self
-                .db()
-                .get(entry_key(&id))?
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: format!("log of {author} names entry {id}, which is missing"),
-                })?;
+            let (_, row) = row?;
+            let (id, stored) = split_log_value(&row)?;
             let full = page.entries.len() >= max_count
                 || (!page.entries.is_empty() && bytes + stored.len() > max_bytes);
             if full {
@@ -453,7 +462,7 @@ impl Store {
                 break;
             }
             bytes += stored.len();
-            page.entries.push(decode_stored(&id, &stored)?);
+            page.entries.push(decode_stored(&id, stored)?);
         }
         Ok(page)
     }
@@ -544,7 +553,7 @@ struct Tx<'a> {
     store: &'a Store,
     batch: sled::Batch,
     heads: HashMap<PublicKey, Option<(u64, EntryId)>>,
-    written: HashMap<EntryId, (PublicKey, u64)>,
+    written: HashMap<EntryId, (PublicKey, u64, bool)>,
     log: HashMap<(PublicKey, u64), EntryId>,
     counts: Counts,
     applied: Vec<SignedEntry>,
@@ -581,10 +590,6 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn holds(&self, id: &EntryId) -> Result<bool, StoreError> {
-        Ok(self.written.contains_key(id) || self.store.contains(id)?)
-    }
-
     /// Decides what to do with one entry and stages the writes.
     fn place(
         &mut self,
@@ -595,15 +600,17 @@ impl<'a> Tx<'a> {
         if e.network != self.store.network() {
             return Ok(Outcome::WrongNetwork);
         }
-        if self.holds(&entry.id())? || pending.contains(&entry) {
-            return Ok(Outcome::Duplicate);
-        }
         let author = e.author;
         let seq = e.seq;
         let head = self.head(&author)?;
         let head_seq = head.map_or(0, |(s, _)| s);
+        // Every stored entry is in its author's chain, so only an entry at or below
+        // the head can be a duplicate: the common case (the next entry) reads nothing.
         if seq <= head_seq {
             return self.record_fork(entry);
+        }
+        if pending.contains(&entry) {
+            return Ok(Outcome::Duplicate);
         }
         if seq > head_seq + 1 {
             return Ok(if pending.insert(entry) {
@@ -685,8 +692,12 @@ impl<'a> Tx<'a> {
                 ),
             });
         }
-        self.batch.insert(&entry_key(&id)[..], entry.encode());
-        self.batch.insert(&log_key(&e.author, e.seq)[..], &id.0[..]);
+        self.batch.insert(
+            &log_key(&e.author, e.seq)[..],
+            log_value(&id, &entry.encode()),
+        );
+        self.batch
+            .insert(&entry_key(&id)[..], &entry_value(&e.author, e.seq)[..]);
         self.batch
             .insert(&head_key(&e.author)[..], &head_value(e.seq, &id)[..]);
         match &e.body {
@@ -716,7 +727,8 @@ impl<'a> Tx<'a> {
         }
         self.counts.entries += 1;
         self.heads.insert(e.author, Some((e.seq, id)));
-        self.written.insert(id, (e.author, e.seq));
+        self.written
+            .insert(id, (e.author, e.seq, matches!(e.body, Body::Retraction(_))));
         self.log.insert((e.author, e.seq), id);
         self.applied.push(entry.into_signed());
         self.dirty = true;
@@ -730,7 +742,7 @@ impl<'a> Tx<'a> {
         target: &EntryId,
     ) -> Result<bool, StoreError> {
         let (target_author, target_seq, is_retraction) = match self.written.get(target) {
-            Some(&(a, s)) => (a, s, false),
+            Some(&(a, s, is_retraction)) => (a, s, is_retraction),
             None => match self.store.get(target)? {
                 Some(t) => (
                     t.entry().author,

@@ -401,7 +401,10 @@ fn an_entry_damaged_on_disk_is_not_served() {
     store
         .inner
         .db
-        .insert(entry_key(&id), bytes)
+        .insert(
+            log_key(&entries[1].entry().author, 2),
+            log_value(&id, &bytes),
+        )
         .expect("tamper");
     let error = store.get(&id).expect_err("damaged");
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
