@@ -29,6 +29,15 @@ pub enum KeyFileError {
     Exposed { path: PathBuf, mode: u32 },
     #[error("key file {path}: {source}")]
     Format { path: PathBuf, source: KeyError },
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
+}
+
+/// A new identity from the operating system's random source.
+pub fn generate_key() -> Result<SecretKey, KeyFileError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| KeyFileError::Random(e.to_string()))?;
+    Ok(SecretKey::from_seed(seed))
 }
 
 /// Writes a new key file with mode 0600. Never overwrites an existing file.

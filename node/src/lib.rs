@@ -2,6 +2,7 @@
 //! disk), `store` (the replicated log on sled), `verify` (checking entries from
 //! outside, on every core). The network (libp2p), api (HTTP) and cli modules follow.
 
+pub mod config;
 pub mod identity;
 pub mod store;
 pub mod verify;

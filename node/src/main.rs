@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use customs_node::identity::{read_key_file, write_key_file};
-use customs_protocol::SecretKey;
 
 /// A node of the customs information-sharing network.
 #[derive(Debug, Parser)]
@@ -37,7 +36,7 @@ enum KeyCommand {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Key(KeyCommand::Generate { out }) => {
-            let key = SecretKey::generate(&mut rand_core::OsRng);
+            let key = customs_node::identity::generate_key()?;
             write_key_file(&out, &key)?;
             println!("{}", key.public_key());
         }

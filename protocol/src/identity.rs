@@ -8,7 +8,6 @@ use std::str::FromStr;
 
 use bincode::{Decode, Encode};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
@@ -110,11 +109,8 @@ impl<'de> Deserialize<'de> for PublicKey {
 pub struct SecretKey(SigningKey);
 
 impl SecretKey {
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        SecretKey(SigningKey::generate(rng))
-    }
-
-    /// From the 32-byte ed25519 seed.
+    /// From the 32-byte ed25519 seed. A new identity takes its seed from the
+    /// operating system's random source (the node does that: this crate does no I/O).
     pub fn from_seed(seed: [u8; 32]) -> Self {
         SecretKey(SigningKey::from_bytes(&seed))
     }

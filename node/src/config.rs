@@ -1,0 +1,527 @@
+//! The node's configuration (DIR/node.toml) and its member list (DIR/members.toml).
+//!
+//! One documented struct with defaults; `init` writes the file with every key shown.
+//! Member cards are what administrations exchange to admit each other.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use customs_protocol::entry::check_network_id;
+use customs_protocol::PublicKey;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub const CONFIG_FILE: &str = "node.toml";
+pub const MEMBERS_FILE: &str = "members.toml";
+pub const KEY_FILE: &str = "identity.key";
+pub const TOKEN_FILE: &str = "api-token";
+pub const STORE_DIR: &str = "store";
+
+/// Most members a network may have: bounds connections, frontiers and memory.
+pub const MAX_MEMBERS: usize = 256;
+/// Most addresses on one member card.
+pub const MAX_MEMBER_ADDRESSES: usize = 8;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Member(String),
+}
+
+/// DIR/node.toml.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node: NodeSection,
+    #[serde(default)]
+    pub p2p: P2pSection,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// This administration's member code: an ISO 3166-1 alpha-2 country, or a customs
+    /// union code of 2 to 8 capital letters.
+    pub code: String,
+    /// This administration's name, as other members see it.
+    pub name: String,
+    /// The network id: every member of a network uses the same.
+    pub network: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pSection {
+    /// Multiaddress the node listens on for peers.
+    pub listen: String,
+    /// Addresses announced on this node's member card (empty: the listen address).
+    pub external_addresses: Vec<String>,
+    /// How often the node syncs with a random connected peer.
+    pub sync_interval_ms: u64,
+    /// How often the node redials members it is not connected to.
+    pub redial_interval_ms: u64,
+    /// Entries created more than this far in the future are refused.
+    pub max_clock_skew_ms: u64,
+    /// Incoming connections still in their handshake (before the peer is known).
+    pub max_pending_incoming: u32,
+    /// Established connections in total.
+    pub max_established_total: u32,
+    /// Established connections with one peer.
+    pub max_established_per_peer: u32,
+}
+
+impl Default for P2pSection {
+    fn default() -> Self {
+        P2pSection {
+            listen: "/ip4/0.0.0.0/tcp/7400".into(),
+            external_addresses: Vec::new(),
+            sync_interval_ms: 30_000,
+            redial_interval_ms: 10_000,
+            max_clock_skew_ms: 300_000,
+            max_pending_incoming: 32,
+            max_established_total: 2 * MAX_MEMBERS as u32,
+            max_established_per_peer: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// HOST:PORT of the HTTP API and console. Loopback unless you mean otherwise.
+    pub listen: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: "127.0.0.1:7480".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// sled's page cache in bytes.
+    pub cache_capacity_bytes: u64,
+    /// Entries kept in memory while they wait for an earlier entry of their author.
+    pub max_pending_entries: usize,
+    /// Bytes of such entries.
+    pub max_pending_bytes: usize,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            cache_capacity_bytes: 64 * 1024 * 1024,
+            max_pending_entries: 4096,
+            max_pending_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// A member of the network, as exchanged between administrations (TOML).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberCard {
+    pub network: String,
+    pub code: String,
+    pub name: String,
+    pub public_key: PublicKey,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// DIR/members.toml: the admitted members (not including this node).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Members {
+    #[serde(default, rename = "member")]
+    pub members: Vec<MemberCard>,
+}
+
+/// Member codes: 2 to 8 capital letters (ISO 3166-1 alpha-2, or a union code like EU).
+pub fn check_member_code(code: &str) -> Result<(), String> {
+    if (2..=8).contains(&code.len()) && code.bytes().all(|c| c.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "member code {code:?} must be 2 to 8 capital letters (e.g. NL, EU)"
+        ))
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes `text` to `path` atomically (a temporary file, fsync, rename).
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let write_error = |source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let temporary = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut file = fs::File::create(&temporary).map_err(write_error)?;
+        file.write_all(text.as_bytes()).map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
+    }
+    fs::rename(&temporary, path).map_err(write_error)
+}
+
+impl NodeConfig {
+    pub fn load(dir: &Path) -> Result<NodeConfig, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let config: NodeConfig = parse(&path, &read(&path)?)?;
+        config.validate(&path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field: field.into(),
+            message,
+        };
+        check_member_code(&self.node.code).map_err(|m| invalid("node.code", m))?;
+        check_network_id(&self.node.network).map_err(|r| invalid("node.network", r.to_string()))?;
+        if self.node.name.trim().is_empty() || self.node.name.len() > 200 {
+            return Err(invalid("node.name", "must be 1 to 200 bytes".into()));
+        }
+        if self.p2p.sync_interval_ms < 100 || self.p2p.redial_interval_ms < 100 {
+            return Err(invalid("p2p", "intervals must be at least 100 ms".into()));
+        }
+        if self.p2p.max_established_per_peer == 0 || self.p2p.max_established_total == 0 {
+            return Err(invalid(
+                "p2p",
+                "connection limits must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The text of a new node.toml: every key, documented, with its value.
+    pub fn to_documented_toml(&self) -> String {
+        let p2p = &self.p2p;
+        let store = &self.store;
+        let external = toml_list(&p2p.external_addresses);
+        format!(
+            r#"# customs-node configuration. Every key is shown; the values are the defaults
+# unless `customs-node init` was told otherwise. Members are in members.toml.
+
+[node]
+# This administration's member code: ISO 3166-1 alpha-2 (NL) or a union code (EU).
+code = {code:?}
+# This administration's name, as other members see it.
+name = {name:?}
+# The network id; every member of the network uses the same one.
+network = {network:?}
+
+[p2p]
+# Multiaddress to listen on for other members' nodes.
+listen = {listen:?}
+# Addresses to put on this node's member card (empty: derived from `listen`).
+external_addresses = {external}
+# Sync with a random connected member this often (milliseconds).
+sync_interval_ms = {sync}
+# Redial members that are not connected this often (milliseconds).
+redial_interval_ms = {redial}
+# Refuse entries created more than this far in the future (milliseconds).
+max_clock_skew_ms = {skew}
+# Incoming connections still in their handshake, before the peer is known.
+max_pending_incoming = {pending}
+# Established connections in total, and with any one peer.
+max_established_total = {total}
+max_established_per_peer = {per_peer}
+
+[api]
+# HOST:PORT of the HTTP API and web console. Keep it on loopback unless a reverse
+# proxy with TLS is in front.
+listen = {api:?}
+
+[store]
+# sled page cache, bytes.
+cache_capacity_bytes = {cache}
+# Entries (and their bytes) held in memory while an earlier entry of the same author
+# is missing.
+max_pending_entries = {pending_entries}
+max_pending_bytes = {pending_bytes}
+"#,
+            code = self.node.code,
+            name = self.node.name,
+            network = self.node.network,
+            listen = p2p.listen,
+            sync = p2p.sync_interval_ms,
+            redial = p2p.redial_interval_ms,
+            skew = p2p.max_clock_skew_ms,
+            pending = p2p.max_pending_incoming,
+            total = p2p.max_established_total,
+            per_peer = p2p.max_established_per_peer,
+            api = self.api.listen,
+            cache = store.cache_capacity_bytes,
+            pending_entries = store.max_pending_entries,
+            pending_bytes = store.max_pending_bytes,
+        )
+    }
+}
+
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+impl MemberCard {
+    pub fn parse(path: &Path, text: &str) -> Result<MemberCard, ConfigError> {
+        parse(path, text)
+    }
+
+    pub fn to_toml(&self) -> String {
+        format!(
+            "# Member card: give it to the other administrations of network {network:?};\n\
+             # they admit this node with `customs-node member add --dir DIR FILE`.\n\
+             network = {network:?}\ncode = {code:?}\nname = {name:?}\npublic_key = \"{key}\"\naddresses = {addresses}\n",
+            network = self.network,
+            code = self.code,
+            name = self.name,
+            key = self.public_key,
+            addresses = toml_list(&self.addresses),
+        )
+    }
+
+    /// The checks a card must pass before it is admitted to `config`'s network.
+    pub fn check(&self, config: &NodeConfig, own_key: &PublicKey) -> Result<(), ConfigError> {
+        let refuse = |m: String| Err(ConfigError::Member(m));
+        if self.network != config.node.network {
+            return refuse(format!(
+                "the card is for network {:?}, but this node is in network {:?}",
+                self.network, config.node.network
+            ));
+        }
+        check_member_code(&self.code).map_err(ConfigError::Member)?;
+        if let Err(e) = self.public_key.verifying_key() {
+            return refuse(format!("member {}: {e}; refusing the card", self.code));
+        }
+        if self.public_key == *own_key || self.code == config.node.code {
+            return refuse(format!("member {} is this node itself", self.code));
+        }
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return refuse(format!("member {}: name must be 1 to 200 bytes", self.code));
+        }
+        if self.addresses.len() > MAX_MEMBER_ADDRESSES {
+            return refuse(format!(
+                "member {}: at most {MAX_MEMBER_ADDRESSES} addresses",
+                self.code
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Members {
+    pub fn load(dir: &Path) -> Result<Members, ConfigError> {
+        let path = dir.join(MEMBERS_FILE);
+        if !path.exists() {
+            return Ok(Members::default());
+        }
+        let members: Members = parse(&path, &read(&path)?)?;
+        if members.members.len() > MAX_MEMBERS {
+            return Err(ConfigError::Invalid {
+                path,
+                field: "member".into(),
+                message: format!("at most {MAX_MEMBERS} members"),
+            });
+        }
+        Ok(members)
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), ConfigError> {
+        let body = toml::to_string(self).map_err(|e| ConfigError::Parse {
+            path: dir.join(MEMBERS_FILE),
+            message: e.to_string(),
+        })?;
+        let text = format!(
+            "# Admitted members of this network. Managed by `customs-node member add`;\n\
+             # the node reads it at start.\n\n{body}"
+        );
+        write_atomically(&dir.join(MEMBERS_FILE), &text)
+    }
+
+    /// Admits `card`, refusing a duplicate code or key.
+    pub fn admit(&mut self, card: MemberCard) -> Result<(), ConfigError> {
+        if let Some(existing) = self.members.iter().find(|m| m.code == card.code) {
+            return Err(ConfigError::Member(format!(
+                "member code {} is already admitted (key {})",
+                card.code, existing.public_key
+            )));
+        }
+        if let Some(existing) = self
+            .members
+            .iter()
+            .find(|m| m.public_key == card.public_key)
+        {
+            return Err(ConfigError::Member(format!(
+                "public key {} is already admitted as member {}",
+                card.public_key, existing.code
+            )));
+        }
+        if self.members.len() >= MAX_MEMBERS {
+            return Err(ConfigError::Member(format!(
+                "the network is full ({MAX_MEMBERS} members)"
+            )));
+        }
+        self.members.push(card);
+        Ok(())
+    }
+
+    pub fn by_key(&self, key: &PublicKey) -> Option<&MemberCard> {
+        self.members.iter().find(|m| m.public_key == *key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use customs_protocol::SecretKey;
+
+    fn config() -> NodeConfig {
+        NodeConfig {
+            node: NodeSection {
+                code: "NL".into(),
+                name: "Netherlands Customs".into(),
+                network: "customs-eu".into(),
+            },
+            p2p: P2pSection::default(),
+            api: ApiSection::default(),
+            store: StoreSection::default(),
+        }
+    }
+
+    fn card(seed: u8, code: &str) -> MemberCard {
+        MemberCard {
+            network: "customs-eu".into(),
+            code: code.into(),
+            name: format!("{code} Customs"),
+            public_key: SecretKey::from_seed([seed; 32]).public_key(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/7401".into()],
+        }
+    }
+
+    #[test]
+    fn the_documented_file_reads_back_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let written = config();
+        fs::write(dir.path().join(CONFIG_FILE), written.to_documented_toml()).expect("write");
+        assert_eq!(NodeConfig::load(dir.path()).expect("loads"), written);
+    }
+
+    #[test]
+    fn config_errors_name_the_file_and_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut bad = config();
+        bad.node.network = "Not A Network".into();
+        fs::write(dir.path().join(CONFIG_FILE), bad.to_documented_toml()).expect("write");
+        let error = NodeConfig::load(dir.path())
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            error.contains("node.toml") && error.contains("node.network"),
+            "{error}"
+        );
+
+        fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[node]\ncode = \"NL\"\nnam = \"x\"\n",
+        )
+        .expect("write");
+        let error = NodeConfig::load(dir.path())
+            .expect_err("unknown key")
+            .to_string();
+        assert!(error.contains("nam"), "{error}");
+    }
+
+    #[test]
+    fn member_cards_round_trip_and_are_checked() {
+        let own = SecretKey::from_seed([1; 32]).public_key();
+        let be = card(2, "BE");
+        let text = be.to_toml();
+        let parsed = MemberCard::parse(Path::new("be.toml"), &text).expect("parses");
+        assert_eq!(parsed, be);
+        assert!(be.check(&config(), &own).is_ok());
+
+        let mut other_network = be.clone();
+        other_network.network = "customs-asia".into();
+        let error = other_network
+            .check(&config(), &own)
+            .expect_err("other network")
+            .to_string();
+        assert!(error.contains("customs-asia"), "{error}");
+
+        let mut weak = be.clone();
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        weak.public_key = PublicKey(identity_point);
+        let error = weak.check(&config(), &own).expect_err("weak").to_string();
+        assert!(error.contains("weak"), "{error}");
+
+        let myself = card(1, "XX");
+        assert!(myself.check(&config(), &own).is_err());
+        let mut bad_code = be.clone();
+        bad_code.code = "be".into();
+        assert!(bad_code.check(&config(), &own).is_err());
+    }
+
+    #[test]
+    fn admitting_refuses_duplicates_and_persists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut members = Members::default();
+        members.admit(card(2, "BE")).expect("admits");
+        let error = members
+            .admit(card(3, "BE"))
+            .expect_err("same code")
+            .to_string();
+        assert!(error.contains("BE"), "{error}");
+        let error = members
+            .admit(card(2, "DE"))
+            .expect_err("same key")
+            .to_string();
+        assert!(error.contains("already admitted as member BE"), "{error}");
+        members.admit(card(3, "DE")).expect("admits");
+        members.save(dir.path()).expect("saves");
+        assert_eq!(Members::load(dir.path()).expect("loads"), members);
+    }
+}
