@@ -2,7 +2,10 @@
 //! disk), `store` (the replicated log on sled), `verify` (checking entries from
 //! outside, on every core). The network (libp2p), api (HTTP) and cli modules follow.
 
+pub mod admission;
 pub mod config;
 pub mod identity;
+pub mod network;
+pub mod node;
 pub mod store;
 pub mod verify;

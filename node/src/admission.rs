@@ -1,0 +1,140 @@
+//! Whether an entry from outside (gossip, sync, a bundle) may enter the store:
+//! decode, verify, validate (the protocol's rules), then what needs this node's context:
+//! the author is a member, the entry is of this network, and not from the future.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use customs_protocol::{PublicKey, VerifiedEntry};
+
+/// Why an entry was refused; `reason` is a stable name for metrics and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub network: String,
+    /// Member keys, this node's own included.
+    pub members: Arc<HashSet<PublicKey>>,
+    pub max_clock_skew_ms: u64,
+}
+
+impl Admission {
+    pub fn check(&self, bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, Rejection> {
+        let entry = VerifiedEntry::from_bytes(bytes).map_err(|e| Rejection {
+            reason: e.code(),
+            message: e.to_string(),
+        })?;
+        self.check_context(entry, now_ms)
+    }
+
+    /// The context checks for an entry that is already verified.
+    pub fn check_context(
+        &self,
+        entry: VerifiedEntry,
+        now_ms: u64,
+    ) -> Result<VerifiedEntry, Rejection> {
+        let e = entry.entry();
+        e.check_network(&self.network).map_err(|error| Rejection {
+            reason: "WrongNetwork",
+            message: error.to_string(),
+        })?;
+        if !self.members.contains(&e.author) {
+            return Err(Rejection {
+                reason: "NotMember",
+                message: format!(
+                    "author {} is not a member of network {}",
+                    e.author, self.network
+                ),
+            });
+        }
+        e.check_not_in_future(now_ms, self.max_clock_skew_ms)
+            .map_err(|error| Rejection {
+                reason: "InFuture",
+                message: error.to_string(),
+            })?;
+        Ok(entry)
+    }
+
+    /// Checks every item on up to `threads` threads; results in input order.
+    pub fn check_all(
+        &self,
+        items: &[Vec<u8>],
+        threads: usize,
+        now_ms: u64,
+    ) -> Vec<Result<VerifiedEntry, Rejection>> {
+        crate::verify::verify_all(items, threads)
+            .into_iter()
+            .map(|result| match result {
+                Ok(entry) => self.check_context(entry, now_ms),
+                Err(e) => Err(Rejection {
+                    reason: e.code(),
+                    message: e.to_string(),
+                }),
+            })
+            .collect()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use customs_protocol::{samples, Body, Entry, SecretKey};
+
+    fn signed(key: &SecretKey, network: &str, created_at_ms: u64) -> Vec<u8> {
+        let entry = Entry {
+            network: network.into(),
+            author: key.public_key(),
+            seq: 1,
+            prev: None,
+            created_at_ms,
+            body: Body::RiskAlert(samples::risk_alert()),
+        };
+        VerifiedEntry::sign(entry, key).expect("signs").encode()
+    }
+
+    #[test]
+    fn refuses_non_members_other_networks_and_the_future() {
+        let member = SecretKey::from_seed([1; 32]);
+        let stranger = SecretKey::from_seed([2; 32]);
+        let now = 1_795_830_600_000;
+        let admission = Admission {
+            network: "customs".into(),
+            members: Arc::new([member.public_key()].into_iter().collect()),
+            max_clock_skew_ms: 60_000,
+        };
+        assert!(admission
+            .check(&signed(&member, "customs", now), now)
+            .is_ok());
+        let reason = |bytes: Vec<u8>| {
+            admission
+                .check(&bytes, now)
+                .map(|_| ())
+                .map_err(|r| r.reason)
+        };
+        assert_eq!(reason(signed(&stranger, "customs", now)), Err("NotMember"));
+        assert_eq!(
+            reason(signed(&member, "elsewhere", now)),
+            Err("WrongNetwork")
+        );
+        assert_eq!(
+            reason(signed(&member, "customs", now + 120_000)),
+            Err("InFuture")
+        );
+        let mut forged = signed(&member, "customs", now);
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert_eq!(reason(forged), Err("BadSignature"));
+        assert_eq!(reason(vec![1, 2, 3]), Err("Truncated"));
+    }
+}

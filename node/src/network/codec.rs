@@ -1,0 +1,87 @@
+//! Framing of the sync protocol on a libp2p stream: a 4-byte big-endian length, then
+//! the message (protocol/SPEC.md section 8). Sizes are checked before reading.
+
+use std::io;
+
+use customs_protocol::limits::{MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
+use customs_protocol::wire::{SyncRequest, SyncResponse, SYNC_PROTOCOL};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new(SYNC_PROTOCOL);
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncCodec;
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("sync frame of {len} bytes is over the limit of {limit}"),
+        ));
+    }
+    let mut frame = vec![0u8; len];
+    io.read_exact(&mut frame).await?;
+    Ok(frame)
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    io.write_all(bytes).await?;
+    io.close().await
+}
+
+fn invalid(error: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+}
+
+impl libp2p::request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = SyncRequest;
+    type Response = SyncResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let frame = read_frame(io, MAX_SYNC_REQUEST_BYTES).await?;
+        SyncRequest::decode(&frame).map_err(invalid)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let frame = read_frame(io, MAX_SYNC_RESPONSE_BYTES).await?;
+        let response = SyncResponse::decode(&frame).map_err(invalid)?;
+        response.validate().map_err(invalid)?;
+        Ok(response)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: SyncRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &request.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: SyncResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &response.encode()).await
+    }
+}

@@ -1,0 +1,209 @@
+//! The member-only libp2p network: gossip for live push, a request-response sync
+//! protocol for catch-up. One task (the event loop) owns the swarm; everything else
+//! talks to it through [`Client`], a bounded command channel with oneshot replies.
+//!
+//! Architecture Invariant: only members stay connected (allow-list after the Noise
+//! handshake, connection limits before it), and only entries that pass
+//! [`crate::admission::Admission`] reach the store.
+
+mod codec;
+mod event_loop;
+pub mod sync;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use customs_protocol::{PublicKey, SecretKey, SignedEntry};
+pub use libp2p::Multiaddr;
+use libp2p::PeerId;
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use event_loop::spawn;
+
+/// Commands queued for the event loop.
+pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
+/// Ingest jobs (gossip messages, sync pages) waiting for the store.
+pub const INGEST_QUEUE_CAPACITY: usize = 128;
+/// Entries verified and stored in one group commit, at most.
+pub const MAX_INGEST_BATCH_ENTRIES: usize = 4096;
+/// Newly stored entries buffered for each subscriber of the live feed.
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+/// Sync requests in flight to one peer.
+pub const MAX_REQUESTS_PER_PEER: usize = 8;
+/// How long a sync request may take.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Error)]
+pub enum NetworkError {
+    #[error("invalid multiaddress {addr:?}: {reason}")]
+    Address { addr: String, reason: String },
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("cannot start the network: {0}")]
+    Start(String),
+    #[error("member key {0} cannot be a libp2p identity")]
+    MemberKey(PublicKey),
+    #[error("the network task has stopped")]
+    Stopped,
+}
+
+/// A member as the network layer sees it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub code: String,
+    pub key: PublicKey,
+    pub addresses: Vec<Multiaddr>,
+}
+
+/// Everything the network layer needs; built from the node's configuration.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub key: SecretKey,
+    pub code: String,
+    pub network: String,
+    pub listen: Multiaddr,
+    pub members: Vec<Peer>,
+    pub sync_interval: Duration,
+    pub redial_interval: Duration,
+    pub max_clock_skew_ms: u64,
+    pub max_pending_incoming: u32,
+    pub max_established_total: u32,
+    pub max_established_per_peer: u32,
+}
+
+/// What the node knows about one member's node.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PeerStatus {
+    pub code: String,
+    pub public_key: String,
+    pub peer_id: String,
+    pub connected: bool,
+    /// When a frontier exchange with this peer last completed (Unix ms).
+    pub last_sync_ms: Option<u64>,
+    /// Entries this peer had that we lacked at the last exchange.
+    pub lag_entries: u64,
+    /// Entries from this peer that were stored.
+    pub entries_received: u64,
+    /// Entries from this peer refused, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// The peer's gossipsub score, when scoring has seen it.
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NetworkStatus {
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub peers: Vec<PeerStatus>,
+}
+
+enum Command {
+    Gossip {
+        entry: SignedEntry,
+        reply: oneshot::Sender<()>,
+    },
+    Status {
+        reply: oneshot::Sender<NetworkStatus>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Dial {
+        peer: PublicKey,
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    SyncNow {
+        reply: oneshot::Sender<usize>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A handle on the network task. Cheap to clone. The network stops on
+/// [`Client::shutdown`] or when every clone is dropped.
+#[derive(Clone, Debug)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<SignedEntry>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Gossip { .. } => "Gossip",
+            Command::Status { .. } => "Status",
+            Command::ListenAddrs { .. } => "ListenAddrs",
+            Command::Dial { .. } => "Dial",
+            Command::SyncNow { .. } => "SyncNow",
+            Command::Shutdown { .. } => "Shutdown",
+        })
+    }
+}
+
+impl Client {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| NetworkError::Stopped)?;
+        answer.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Pushes an entry that is already stored to the members.
+    pub async fn gossip(&self, entry: SignedEntry) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Gossip { entry, reply }).await
+    }
+
+    pub async fn status(&self) -> Result<NetworkStatus, NetworkError> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// The addresses the node listens on (once the listener is up).
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Dials a member at an address (and remembers the address for redials).
+    pub async fn dial(&self, peer: PublicKey, addr: Multiaddr) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Dial { peer, addr, reply })
+            .await?
+    }
+
+    /// Starts a frontier exchange with every connected peer now; returns how many.
+    pub async fn sync_now(&self) -> Result<usize, NetworkError> {
+        self.ask(|reply| Command::SyncNow { reply }).await
+    }
+
+    /// Stops the network: closes every connection and ends the task.
+    pub async fn shutdown(&self) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Shutdown { reply }).await
+    }
+
+    /// Entries as they are stored (own and received): the live feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<SignedEntry> {
+        self.events.subscribe()
+    }
+}
+
+/// The libp2p identity of a member key.
+pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, NetworkError> {
+    let ed = libp2p::identity::ed25519::PublicKey::try_from_bytes(&key.0)
+        .map_err(|_| NetworkError::MemberKey(*key))?;
+    Ok(libp2p::identity::PublicKey::from(ed).to_peer_id())
+}
+
+/// Parses a multiaddress from configuration.
+pub fn parse_multiaddr(text: &str) -> Result<Multiaddr, NetworkError> {
+    text.parse()
+        .map_err(|e: libp2p::multiaddr::Error| NetworkError::Address {
+            addr: text.to_string(),
+            reason: e.to_string(),
+        })
+}
