@@ -380,6 +380,7 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Gossip { entry, reply } => {
+                let entry = *entry;
                 let _ = self.events.send(entry.clone());
                 // No peers yet is fine: catch-up delivers it later.
                 if let Err(e) = self
@@ -527,15 +528,13 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    if let Some(state) = self.peers.get_mut(&peer_id) {
-                        tracing::info!(member = %state.code, "disconnected");
-                        state.connected = false;
-                        state.requests_in_flight = 0;
-                    }
+                if let Some(state) = self.peers.get_mut(&peer_id) {
+                    tracing::info!(member = %state.code, "disconnected");
+                    state.connected = false;
+                    state.requests_in_flight = 0;
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {

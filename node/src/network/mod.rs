@@ -100,7 +100,7 @@ pub struct NetworkStatus {
 
 enum Command {
     Gossip {
-        entry: SignedEntry,
+        entry: Box<SignedEntry>,
         reply: oneshot::Sender<()>,
     },
     Status {
@@ -158,6 +158,7 @@ impl Client {
 
     /// Pushes an entry that is already stored to the members.
     pub async fn gossip(&self, entry: SignedEntry) -> Result<(), NetworkError> {
+        let entry = Box::new(entry);
         self.ask(|reply| Command::Gossip { entry, reply }).await
     }
 
