@@ -141,14 +141,24 @@ pub mod cluster {
 
     /// Starts `n` nodes, all members of one network, not yet connected.
     pub async fn start(n: usize) -> Vec<TestNode> {
-        let all: Vec<usize> = (0..n).collect();
+        start_some(n, n).await
+    }
+
+    /// A network of `members` members of which the first `running` are started (the
+    /// others can be started later with [`TestNode::restart`]).
+    pub async fn start_some(members: usize, running: usize) -> Vec<TestNode> {
+        let all: Vec<usize> = (0..members).collect();
         let mut nodes = Vec::new();
-        for i in 0..n {
+        for i in 0..members {
             let dir = tempfile::tempdir().expect("tempdir");
             let params = params(i, &all, &dir);
-            let node = Node::start(params.clone()).await.expect("node starts");
+            let node = if i < running {
+                Some(Node::start(params.clone()).await.expect("node starts"))
+            } else {
+                None
+            };
             nodes.push(TestNode {
-                node: Some(node),
+                node,
                 key: params.network.key.clone(),
                 code: member_code(i),
                 dir,

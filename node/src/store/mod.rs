@@ -756,18 +756,19 @@ impl<'a> Tx<'a> {
     }
 
     /// Writes the batch atomically, then flushes when `flush` and anything changed.
-    /// Returns the entries applied. In-memory counts change only once the batch is
-    /// written.
+    /// Returns the entries applied. In-memory counts change when the batch becomes
+    /// visible.
     fn commit(mut self, flush: bool) -> Result<Vec<SignedEntry>, StoreError> {
         if self.dirty {
             self.batch.insert(META_COUNTS, &self.counts.encode()[..]);
         }
         self.store.db().apply_batch(self.batch)?;
-        if flush && self.dirty {
-            self.store.db().flush()?;
-        }
+        // The batch is visible to readers from here on; so are the counts.
         if self.dirty {
             *lock(&self.store.inner.counts) = self.counts;
+        }
+        if flush && self.dirty {
+            self.store.db().flush()?;
         }
         Ok(self.applied)
     }
