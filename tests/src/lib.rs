@@ -209,3 +209,146 @@ pub mod cluster {
         }
     }
 }
+
+/// A hand-driven libp2p peer that speaks gossipsub on the network's topic and publishes
+/// whatever bytes a test gives it: forged, truncated, oversized, replayed entries, or
+/// entries of a key that misbehaves. Built from the same libp2p parts as a node.
+pub mod rogue {
+    use std::time::Duration;
+
+    use customs_protocol::wire::gossip_topic;
+    use customs_protocol::SecretKey;
+    use futures::StreamExt;
+    use libp2p::gossipsub::{self, IdentTopic, MessageId};
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
+    use tokio::sync::mpsc;
+
+    #[derive(Debug)]
+    pub enum Seen {
+        Connected(PeerId),
+        Closed(PeerId),
+        DialFailed(String),
+        Subscribed(PeerId),
+    }
+
+    /// Commands to the rogue's task.
+    #[derive(Debug)]
+    enum Order {
+        Dial(Multiaddr),
+        Publish(Vec<u8>),
+    }
+
+    #[derive(Debug)]
+    pub struct Rogue {
+        orders: mpsc::Sender<Order>,
+        pub seen: mpsc::Receiver<Seen>,
+        pub peer_id: PeerId,
+    }
+
+    impl Rogue {
+        pub fn start(key: &SecretKey, network: &str) -> Rogue {
+            let keypair = libp2p::identity::Keypair::ed25519_from_bytes(key.seed()).expect("key");
+            let peer_id = keypair.public().to_peer_id();
+            let topic = IdentTopic::new(gossip_topic(network));
+            let config = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
+                .heartbeat_interval(Duration::from_millis(200))
+                // Large enough to send what the nodes must refuse.
+                .max_transmit_size(256 * 1024)
+                .message_id_fn(|m| {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    m.data.hash(&mut h);
+                    MessageId::from(h.finish().to_be_bytes().to_vec())
+                })
+                .build()
+                .expect("config");
+            let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+                .with_tokio()
+                .with_tcp(
+                    tcp::Config::default(),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .expect("tcp")
+                .with_behaviour(|_| {
+                    gossipsub::Behaviour::<
+                        gossipsub::IdentityTransform,
+                        gossipsub::AllowAllSubscriptionFilter,
+                    >::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                    .expect("gossipsub")
+                })
+                .expect("behaviour")
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+                .build();
+            swarm.behaviour_mut().subscribe(&topic).expect("subscribe");
+            let (orders, mut order_rx) = mpsc::channel::<Order>(64);
+            let (seen_tx, seen) = mpsc::channel::<Seen>(256);
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        order = order_rx.recv() => match order {
+                            Some(Order::Dial(addr)) => {
+                                if let Err(e) = swarm.dial(addr) {
+                                    let _ = seen_tx.try_send(Seen::DialFailed(e.to_string()));
+                                }
+                            }
+                            Some(Order::Publish(bytes)) => {
+                                let _ = swarm.behaviour_mut().publish(topic.clone(), bytes);
+                            }
+                            None => break,
+                        },
+                        event = swarm.select_next_some() => {
+                            let report = match event {
+                                SwarmEvent::ConnectionEstablished { peer_id, .. } => Some(Seen::Connected(peer_id)),
+                                SwarmEvent::ConnectionClosed { peer_id, .. } => Some(Seen::Closed(peer_id)),
+                                SwarmEvent::OutgoingConnectionError { error, .. } => Some(Seen::DialFailed(error.to_string())),
+                                SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) => Some(Seen::Subscribed(peer_id)),
+                                _ => None,
+                            };
+                            if let Some(report) = report {
+                                let _ = seen_tx.try_send(report);
+                            }
+                        }
+                    }
+                }
+            });
+            Rogue {
+                orders,
+                seen,
+                peer_id,
+            }
+        }
+
+        pub async fn dial(&self, addr: Multiaddr) {
+            self.orders
+                .send(Order::Dial(addr))
+                .await
+                .expect("rogue running");
+        }
+
+        pub async fn publish(&self, bytes: Vec<u8>) {
+            self.orders
+                .send(Order::Publish(bytes))
+                .await
+                .expect("rogue running");
+        }
+
+        /// The next event matching `want`, or `None` after `timeout`.
+        pub async fn wait_for(
+            &mut self,
+            timeout: Duration,
+            want: impl Fn(&Seen) -> bool,
+        ) -> Option<Seen> {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                match tokio::time::timeout_at(deadline, self.seen.recv()).await {
+                    Ok(Some(seen)) if want(&seen) => return Some(seen),
+                    Ok(Some(_)) => continue,
+                    _ => return None,
+                }
+            }
+        }
+    }
+}

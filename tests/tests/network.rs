@@ -47,7 +47,11 @@ async fn a_stopped_node_catches_up_and_a_late_joiner_gets_everything() {
     let mut nodes = cluster::start_some(4, 3).await;
     cluster::connect(&nodes, 1, 0).await;
     cluster::connect(&nodes, 2, 1).await;
-    let early = nodes[2].node().publish(numbered_alert(0)).await.expect("publish");
+    let early = nodes[2]
+        .node()
+        .publish(numbered_alert(0))
+        .await
+        .expect("publish");
     wait_until("the early entry everywhere", DEADLINE, || {
         nodes[..3].iter().all(|n| n.holds(&early.id()))
     })
@@ -56,27 +60,40 @@ async fn a_stopped_node_catches_up_and_a_late_joiner_gets_everything() {
     nodes[2].stop().await;
     let mut last = None;
     for n in 1..=1000 {
-        last = Some(nodes[0].node().publish(numbered_alert(n)).await.expect("publish"));
+        last = Some(
+            nodes[0]
+                .node()
+                .publish(numbered_alert(n))
+                .await
+                .expect("publish"),
+        );
     }
     let last = last.expect("published");
-    wait_until("1000 entries on node 1", DEADLINE, || nodes[1].holds(&last.id())).await;
+    wait_until("1000 entries on node 1", DEADLINE, || {
+        nodes[1].holds(&last.id())
+    })
+    .await;
     assert!(nodes[2].node.is_none());
 
     nodes[2].restart().await;
     cluster::connect(&nodes, 2, 1).await;
     let expected = nodes[0].node().store.frontier().expect("frontier");
-    wait_until("the restarted node to reach the same frontier", DEADLINE, || {
-        nodes[2].node().store.frontier().ok().as_ref() == Some(&expected)
-    })
+    wait_until(
+        "the restarted node to reach the same frontier",
+        DEADLINE,
+        || nodes[2].node().store.frontier().ok().as_ref() == Some(&expected),
+    )
     .await;
     assert_eq!(nodes[2].node().store.counts().entries, 1001);
 
     // A member that joins now, with an empty store, connected to one node only.
     nodes[3].restart().await;
     cluster::connect(&nodes, 3, 1).await;
-    wait_until("the late joiner to reach the same frontier", DEADLINE, || {
-        nodes[3].node().store.frontier().ok().as_ref() == Some(&expected)
-    })
+    wait_until(
+        "the late joiner to reach the same frontier",
+        DEADLINE,
+        || nodes[3].node().store.frontier().ok().as_ref() == Some(&expected),
+    )
     .await;
     nodes[3].node().store.check().expect("consistent");
     for mut node in nodes {
@@ -94,12 +111,28 @@ async fn a_healed_partition_converges() {
     let mut left = Vec::new();
     let mut right = Vec::new();
     for n in 0..20 {
-        left.push(nodes[n % 2].node().publish(numbered_alert(n)).await.expect("publish").id());
-        right.push(nodes[2 + n % 3].node().publish(numbered_alert(100 + n)).await.expect("publish").id());
+        left.push(
+            nodes[n % 2]
+                .node()
+                .publish(numbered_alert(n))
+                .await
+                .expect("publish")
+                .id(),
+        );
+        right.push(
+            nodes[2 + n % 3]
+                .node()
+                .publish(numbered_alert(100 + n))
+                .await
+                .expect("publish")
+                .id(),
+        );
     }
     wait_until("each side to hold its own entries", DEADLINE, || {
         nodes[..2].iter().all(|n| left.iter().all(|id| n.holds(id)))
-            && nodes[2..].iter().all(|n| right.iter().all(|id| n.holds(id)))
+            && nodes[2..]
+                .iter()
+                .all(|n| right.iter().all(|id| n.holds(id)))
     })
     .await;
     assert!(!nodes[0].holds(&right[0]), "the sides are really apart");
@@ -109,9 +142,198 @@ async fn a_healed_partition_converges() {
     wait_until("all five at one frontier", DEADLINE, || {
         let reference = nodes[0].node().store.frontier().ok();
         reference.as_ref().is_some_and(|f| f.len() == 5)
-            && nodes.iter().all(|n| n.node().store.frontier().ok() == reference)
+            && nodes
+                .iter()
+                .all(|n| n.node().store.frontier().ok() == reference)
     })
     .await;
+    for mut node in nodes {
+        node.stop().await;
+    }
+}
+
+use customs_protocol::{Entry, SecretKey, VerifiedEntry};
+use customs_tests::rogue::{Rogue, Seen};
+
+fn entry_by(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<customs_protocol::EntryId>,
+    n: usize,
+) -> VerifiedEntry {
+    let entry = Entry {
+        network: cluster::NETWORK.into(),
+        author: key.public_key(),
+        seq,
+        prev,
+        created_at_ms: customs_node::admission::now_ms(),
+        body: numbered_alert(n),
+    };
+    VerifiedEntry::sign(entry, key).expect("signs")
+}
+
+/// Connects a rogue to a node and waits until gossip can flow.
+async fn rogue_at(key: &SecretKey, node: &cluster::TestNode) -> Rogue {
+    let mut rogue = Rogue::start(key, cluster::NETWORK);
+    rogue.dial(node.address().await).await;
+    let peer = customs_node::network::peer_id_of(&node.public_key()).expect("peer id");
+    let subscribed = rogue
+        .wait_for(DEADLINE, |s| matches!(s, Seen::Subscribed(p) if *p == peer))
+        .await;
+    assert!(
+        subscribed.is_some(),
+        "the rogue member never saw the node's subscription"
+    );
+    rogue
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_member_cannot_stay_connected() {
+    let nodes = cluster::start(2).await;
+    cluster::connect(&nodes, 1, 0).await;
+    let stranger = SecretKey::from_seed([200; 32]);
+    let mut rogue = Rogue::start(&stranger, cluster::NETWORK);
+    rogue.dial(nodes[0].address().await).await;
+    let refused = rogue
+        .wait_for(DEADLINE, |s| {
+            matches!(s, Seen::Closed(_) | Seen::DialFailed(_))
+        })
+        .await;
+    assert!(refused.is_some(), "a non-member stayed connected");
+    // It tries to push its entry anyway; nobody stores it.
+    let entry = entry_by(&stranger, 1, None, 1);
+    rogue.publish(entry.encode()).await;
+    let marker = nodes[1]
+        .node()
+        .publish(numbered_alert(2))
+        .await
+        .expect("publish");
+    wait_until("the members to keep working", DEADLINE, || {
+        nodes[0].holds(&marker.id())
+    })
+    .await;
+    assert!(nodes.iter().all(|n| !n.holds(&entry.id())));
+    let status = nodes[0].node().client.status().await.expect("status");
+    assert!(status
+        .peers
+        .iter()
+        .all(|p| p.peer_id != rogue.peer_id.to_string()));
+    for mut node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_gossip_is_refused_and_its_relay_penalised() {
+    // Members 0..4; 0 and 1 run nodes, 3 is the misbehaving relay, 2 replays.
+    let nodes = cluster::start_some(4, 2).await;
+    cluster::connect(&nodes, 1, 0).await;
+    let relay_key = nodes[3].key.clone();
+    let relay = rogue_at(&relay_key, &nodes[0]).await;
+
+    let stranger = SecretKey::from_seed([200; 32]);
+    let not_member = entry_by(&stranger, 1, None, 1);
+    let good = entry_by(&relay_key, 1, None, 2);
+    let mut forged = entry_by(&relay_key, 1, None, 3).encode();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    let bytes = good.encode();
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let oversized = vec![0x42u8; 100 * 1024];
+    // The oversized one last: gossipsub drops the stream that carries it.
+    for payload in [
+        good.encode(),
+        not_member.encode(),
+        forged,
+        truncated,
+        oversized,
+    ] {
+        relay.publish(payload).await;
+    }
+    wait_until("the valid entry on both nodes", DEADLINE, || {
+        nodes[..2].iter().all(|n| n.holds(&good.id()))
+    })
+    .await;
+    let relay_code = cluster::member_code(3);
+    let mut penalised = false;
+    for _ in 0..500 {
+        let status = nodes[0].node().client.status().await.expect("status");
+        let peer = status
+            .peers
+            .iter()
+            .find(|p| p.code == relay_code)
+            .expect("relay listed");
+        let counted = ["NotMember", "BadSignature", "Truncated"]
+            .iter()
+            .all(|reason| peer.rejected.get(*reason).copied().unwrap_or(0) >= 1);
+        if counted && peer.score.is_some_and(|s| s < 0.0) {
+            penalised = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        penalised,
+        "the relay's rejections were not counted or its score did not drop"
+    );
+
+    // A replay of the valid entry from another member: not stored twice.
+    let replayer = rogue_at(&nodes[2].key.clone(), &nodes[0]).await;
+    replayer.publish(good.encode()).await;
+    let marker = nodes[1]
+        .node()
+        .publish(numbered_alert(4))
+        .await
+        .expect("publish");
+    wait_until("the node to keep working", DEADLINE, || {
+        nodes[0].holds(&marker.id())
+    })
+    .await;
+    for node in &nodes[..2] {
+        assert!(!node.holds(&not_member.id()));
+        assert_eq!(
+            node.node().store.counts().entries,
+            2,
+            "the good entry once, and the marker"
+        );
+        node.node().store.check().expect("consistent");
+    }
+    for mut node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocation_leaves_a_fork_proof_on_every_node() {
+    // Members 0..5; 0..4 run in a line, member 4 signs two different seq-1 entries.
+    let nodes = cluster::start_some(5, 4).await;
+    for i in 0..3 {
+        cluster::connect(&nodes, i + 1, i).await;
+    }
+    let liar = nodes[4].key.clone();
+    let one = entry_by(&liar, 1, None, 10);
+    let other = entry_by(&liar, 1, None, 11);
+    assert_ne!(one.id(), other.id());
+    let at_first = rogue_at(&liar, &nodes[0]).await;
+    at_first.publish(one.encode()).await;
+    let at_last = rogue_at(&liar, &nodes[3]).await;
+    at_last.publish(other.encode()).await;
+    wait_until("a fork proof on every node", DEADLINE, || {
+        nodes[..4].iter().all(|n| {
+            n.node()
+                .store
+                .forks()
+                .map(|f| f.len() == 1)
+                .unwrap_or(false)
+        })
+    })
+    .await;
+    for node in &nodes[..4] {
+        let proof = &node.node().store.forks().expect("forks")[0];
+        assert_eq!(proof.author, liar.public_key());
+        let ids = [proof.first.id(), proof.second.id()];
+        assert!(ids.contains(&one.id()) && ids.contains(&other.id()));
+    }
     for mut node in nodes {
         node.stop().await;
     }
