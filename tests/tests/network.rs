@@ -81,10 +81,13 @@ async fn a_stopped_node_catches_up_and_a_late_joiner_gets_everything() {
     wait_until(
         "the restarted node to reach the same frontier",
         DEADLINE,
-        || nodes[2].node().store.frontier().ok().as_ref() == Some(&expected),
+        || {
+            let store = &nodes[2].node().store;
+            store.frontier().ok().as_ref() == Some(&expected) && store.counts().entries == 1001
+        },
     )
     .await;
-    assert_eq!(nodes[2].node().store.counts().entries, 1001);
+    nodes[2].node().store.check().expect("consistent");
 
     // A member that joins now, with an empty store, connected to one node only.
     nodes[3].restart().await;
