@@ -212,7 +212,8 @@ impl NodeConfig {
         Ok(config)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Checks every value; errors name `path` and the key.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             field: field.into(),

@@ -33,11 +33,16 @@ pub enum KeyFileError {
     Random(String),
 }
 
+/// Bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], KeyFileError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| KeyFileError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
 /// A new identity from the operating system's random source.
 pub fn generate_key() -> Result<SecretKey, KeyFileError> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| KeyFileError::Random(e.to_string()))?;
-    Ok(SecretKey::from_seed(seed))
+    Ok(SecretKey::from_seed(random_bytes()?))
 }
 
 /// Writes a new key file with mode 0600. Never overwrites an existing file.
