@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use customs_node::config::{
-    write_atomically, ApiSection, MemberCard, Members, NodeConfig, NodeSection, P2pSection, StoreSection,
-    CONFIG_FILE, KEY_FILE, TOKEN_FILE,
+    write_atomically, ApiSection, MemberCard, Members, NodeConfig, NodeSection, P2pSection,
+    StoreSection, CONFIG_FILE, KEY_FILE, TOKEN_FILE,
 };
 use customs_node::identity::{generate_key, random_bytes, read_key_file, write_key_file};
 
@@ -118,13 +118,27 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn init(dir: &Path, code: String, name: String, network: String, p2p_listen: String, api_listen: String) -> anyhow::Result<()> {
+fn init(
+    dir: &Path,
+    code: String,
+    name: String,
+    network: String,
+    p2p_listen: String,
+    api_listen: String,
+) -> anyhow::Result<()> {
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() {
-        bail!("{} already exists: this directory is already a node", config_path.display());
+        bail!(
+            "{} already exists: this directory is already a node",
+            config_path.display()
+        );
     }
     let config = NodeConfig {
-        node: NodeSection { code, name, network },
+        node: NodeSection {
+            code,
+            name,
+            network,
+        },
         p2p: P2pSection {
             listen: p2p_listen,
             ..P2pSection::default()
@@ -139,9 +153,17 @@ fn init(dir: &Path, code: String, name: String, network: String, p2p_listen: Str
     let key = generate_key()?;
     write_key_file(&dir.join(KEY_FILE), &key)?;
     write_token_file(&dir.join(TOKEN_FILE))?;
-    println!("initialised {} as member {} of network {}", dir.display(), config.node.code, config.node.network);
+    println!(
+        "initialised {} as member {} of network {}",
+        dir.display(),
+        config.node.code,
+        config.node.network
+    );
     println!("public key {}", key.public_key());
-    println!("next: give `customs-node member export --dir {}` to the other members", dir.display());
+    println!(
+        "next: give `customs-node member export --dir {}` to the other members",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -185,7 +207,8 @@ fn own_card(dir: &Path) -> anyhow::Result<MemberCard> {
 fn add_member(dir: &Path, file: &Path) -> anyhow::Result<()> {
     let config = NodeConfig::load(dir)?;
     let own = read_key_file(&dir.join(KEY_FILE))?.public_key();
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let card = MemberCard::parse(file, &text)?;
     card.check(&config, &own)?;
     let mut members = Members::load(dir)?;

@@ -71,6 +71,7 @@ struct PeerState {
     connected: bool,
     last_sync_ms: Option<u64>,
     lag_entries: u64,
+    in_sync: bool,
     entries_received: u64,
     rejected: BTreeMap<String, u64>,
     requests_in_flight: usize,
@@ -144,6 +145,7 @@ pub async fn spawn(
                 connected: false,
                 last_sync_ms: None,
                 lag_entries: 0,
+                in_sync: false,
                 entries_received: 0,
                 rejected: BTreeMap::new(),
                 requests_in_flight: 0,
@@ -445,6 +447,7 @@ impl EventLoop {
                 connected: s.connected,
                 last_sync_ms: s.last_sync_ms,
                 lag_entries: s.lag_entries,
+                in_sync: s.in_sync,
                 entries_received: s.entries_received,
                 rejected: s.rejected.clone(),
                 score: gossipsub.peer_score(peer_id),
@@ -534,6 +537,7 @@ impl EventLoop {
                 if let Some(state) = self.peers.get_mut(&peer_id) {
                     tracing::info!(member = %state.code, "disconnected");
                     state.connected = false;
+                    state.in_sync = false;
                     state.requests_in_flight = 0;
                 }
             }
@@ -658,6 +662,8 @@ impl EventLoop {
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.last_sync_ms = Some(now_ms());
                     state.lag_entries = lag(&frontier, &heads);
+                    // No differing bucket: the two frontiers are equal.
+                    state.in_sync = heads.is_empty();
                 }
                 for request in requests {
                     self.send_request(peer, request);
