@@ -24,8 +24,9 @@ fn node_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Starts `customs-node run` and forwards its log to the test's stderr.
-fn run_process(dir: &Path) -> Child {
+/// Starts `customs-node run` and forwards its log to the test's stderr; the receiver
+/// gets the address the node listens on.
+fn run_process(dir: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(node_binary())
         .args(["run", "--dir", dir.to_str().expect("utf-8")])
         .env("RUST_LOG", "info")
@@ -33,12 +34,134 @@ fn run_process(dir: &Path) -> Child {
         .spawn()
         .expect("node starts");
     let stderr = child.stderr.take().expect("stderr");
+    let (address_tx, address) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening address=") {
+                let addr = line[at + "listening address=".len()..]
+                    .split_whitespace()
+                    .next();
+                let _ = address_tx.send(addr.unwrap_or_default().to_string());
+            }
             eprintln!("[process] {line}");
         }
     });
-    child
+    (child, address)
+}
+
+/// A node directory made by `customs-node init`, syncing often; returns its key.
+fn init_process_node(dir: &Path, code: &str) -> PublicKey {
+    let path = dir.to_str().expect("utf-8");
+    node_cli(&[
+        "init",
+        "--dir",
+        path,
+        "--code",
+        code,
+        "--name",
+        code,
+        "--network",
+        NETWORK,
+        "--p2p-listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api-listen",
+        "127.0.0.1:0",
+    ]);
+    let config_path = dir.join("node.toml");
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    let config = config
+        .replace("sync_interval_ms = 30000", "sync_interval_ms = 500")
+        .replace("redial_interval_ms = 10000", "redial_interval_ms = 500");
+    std::fs::write(&config_path, config).expect("write config");
+    let card = node_cli(&["member", "export", "--dir", path]);
+    card.lines()
+        .find_map(|l| l.strip_prefix("public_key = \""))
+        .and_then(|k| PublicKey::from_hex(k.trim_end_matches('"')).ok())
+        .expect("card has the key")
+}
+
+/// Admits a member (by key, with optional addresses) into a process node's directory.
+fn admit(dir: &Path, code: &str, key: &PublicKey, addresses: &[String]) {
+    let quoted: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+    let card = format!(
+        "network = \"{NETWORK}\"\ncode = \"{code}\"\nname = \"{code}\"\npublic_key = \"{key}\"\naddresses = [{}]\n",
+        quoted.join(", ")
+    );
+    let file = dir.with_extension(format!("{code}.card"));
+    std::fs::write(&file, card).expect("card");
+    node_cli(&[
+        "member",
+        "add",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        file.to_str().expect("utf-8"),
+    ]);
+}
+
+/// An in-process member with a fixed key.
+async fn start_in_process(dir: &Path, seed: u8, code: &str, members: Vec<Peer>) -> Node {
+    Node::start(NodeParams {
+        store: StoreConfig::new(dir.join("store"), NETWORK),
+        network: NetworkConfig {
+            key: SecretKey::from_seed([seed; 32]),
+            code: code.into(),
+            network: NETWORK.into(),
+            listen: "/ip4/127.0.0.1/tcp/0".parse().expect("addr"),
+            members,
+            sync_interval: Duration::from_millis(500),
+            redial_interval: Duration::from_millis(500),
+            max_clock_skew_ms: 300_000,
+            max_pending_incoming: 32,
+            max_established_total: 64,
+            max_established_per_peer: 2,
+        },
+    })
+    .await
+    .expect("node starts")
+}
+
+async fn listen_addr(node: &Node) -> customs_node::network::Multiaddr {
+    loop {
+        if let Some(addr) = node
+            .client
+            .listen_addrs()
+            .await
+            .expect("addrs")
+            .into_iter()
+            .next()
+        {
+            return addr;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `node` last found `code`'s frontier equal to its own, on a live connection.
+async fn in_sync_with(node: &Node, code: &str) -> bool {
+    node.client
+        .status()
+        .await
+        .ok()
+        .and_then(|s| s.peers.into_iter().find(|p| p.code == code))
+        .is_some_and(|p| p.connected && p.in_sync)
+}
+
+async fn wait_in_sync(node: &Node, codes: &[&str], what: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut all = true;
+        for code in codes {
+            all &= in_sync_with(node, code).await;
+        }
+        if all {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// SIGTERM, then the exit status must say the node stopped cleanly.
@@ -65,125 +188,32 @@ fn alert(n: usize) -> Body {
 async fn a_restarted_process_catches_up_on_its_data_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b_dir = dir.path().join("b");
-    let b = b_dir.to_str().expect("utf-8");
-    node_cli(&[
-        "init",
-        "--dir",
-        b,
-        "--code",
-        "BE",
-        "--name",
-        "Belgian Customs",
-        "--network",
-        NETWORK,
-        "--p2p-listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--api-listen",
-        "127.0.0.1:0",
-    ]);
-    // Sync often in the test; everything else stays as init wrote it.
-    let config_path = b_dir.join("node.toml");
-    let config = std::fs::read_to_string(&config_path).expect("config");
-    std::fs::write(
-        &config_path,
-        config.replace("sync_interval_ms = 30000", "sync_interval_ms = 500"),
-    )
-    .expect("write config");
-    let card = node_cli(&["member", "export", "--dir", b]);
-    let b_key = card
-        .lines()
-        .find_map(|l| l.strip_prefix("public_key = \""))
-        .and_then(|k| PublicKey::from_hex(k.trim_end_matches('"')).ok())
-        .expect("card has the key");
-
+    let b_key = init_process_node(&b_dir, "BE");
     // Member A runs in this process and publishes.
-    let a_key = SecretKey::from_seed([1; 32]);
-    let a_dir = dir.path().join("a");
-    let a = Node::start(NodeParams {
-        store: StoreConfig::new(a_dir.join("store"), NETWORK),
-        network: NetworkConfig {
-            key: a_key.clone(),
-            code: "NL".into(),
-            network: NETWORK.into(),
-            listen: "/ip4/127.0.0.1/tcp/0".parse().expect("addr"),
-            members: vec![Peer {
-                code: "BE".into(),
-                key: b_key,
-                addresses: Vec::new(),
-            }],
-            sync_interval: Duration::from_millis(500),
-            redial_interval: Duration::from_millis(500),
-            max_clock_skew_ms: 300_000,
-            max_pending_incoming: 32,
-            max_established_total: 64,
-            max_established_per_peer: 2,
-        },
-    })
-    .await
-    .expect("A starts");
-    let a_addr = loop {
-        if let Some(addr) = a
-            .client
-            .listen_addrs()
-            .await
-            .expect("addrs")
-            .into_iter()
-            .next()
-        {
-            break addr;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let a_card = format!(
-        "network = \"{NETWORK}\"\ncode = \"NL\"\nname = \"Netherlands Customs\"\npublic_key = \"{}\"\naddresses = [\"{a_addr}\"]\n",
-        a_key.public_key()
+    let members = vec![Peer {
+        code: "BE".into(),
+        key: b_key,
+        addresses: Vec::new(),
+    }];
+    let a = start_in_process(&dir.path().join("a"), 1, "NL", members).await;
+    admit(
+        &b_dir,
+        "NL",
+        &a.public_key(),
+        &[listen_addr(&a).await.to_string()],
     );
-    std::fs::write(dir.path().join("a.card"), a_card).expect("card");
-    node_cli(&[
-        "member",
-        "add",
-        "--dir",
-        b,
-        dir.path().join("a.card").to_str().expect("utf-8"),
-    ]);
-
-    let in_sync = |a: &Node| {
-        let client = a.client.clone();
-        async move {
-            client
-                .status()
-                .await
-                .ok()
-                .and_then(|s| s.peers.into_iter().find(|p| p.code == "BE"))
-                .is_some_and(|p| p.connected && p.in_sync)
-        }
-    };
 
     // Published before B first starts, so "in sync" means B has it.
     a.publish(alert(0)).await.expect("publish");
-    let process = run_process(&b_dir);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !in_sync(&a).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B never caught up with the first entry"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (process, _) = run_process(&b_dir);
+    wait_in_sync(&a, &["BE"], "B to get the first entry").await;
     terminate(process);
 
     for n in 1..=1000 {
         a.publish(alert(n)).await.expect("publish");
     }
-    let process = run_process(&b_dir);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !in_sync(&a).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the restarted process never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (process, _) = run_process(&b_dir);
+    wait_in_sync(&a, &["BE"], "the restarted process to catch up").await;
     terminate(process);
 
     // The process's store, read after it stopped, holds everything, consistently.
@@ -196,4 +226,116 @@ async fn a_restarted_process_catches_up_on_its_data_dir() {
         a.store.frontier().expect("frontier")
     );
     a.shutdown().await.expect("A stops");
+}
+
+/// Five members split 2 + 3: {A, P1} and {B, P2, P3}, where A and B run in this
+/// process (they publish) and P1, P2, P3 are `customs-node run` processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_of_processes_heals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let codes = ["PA", "PB", "PC"];
+    let dirs: Vec<_> = codes
+        .iter()
+        .map(|c| dir.path().join(c.to_lowercase()))
+        .collect();
+    let keys: Vec<PublicKey> = codes
+        .iter()
+        .zip(&dirs)
+        .map(|(c, d)| init_process_node(d, c))
+        .collect();
+    let a_key = SecretKey::from_seed([1; 32]).public_key();
+    let b_key = SecretKey::from_seed([2; 32]).public_key();
+    let everyone_but = |skip: &str| -> Vec<Peer> {
+        [
+            ("NA", a_key),
+            ("NB", b_key),
+            ("PA", keys[0]),
+            ("PB", keys[1]),
+            ("PC", keys[2]),
+        ]
+        .into_iter()
+        .filter(|(code, _)| *code != skip)
+        .map(|(code, key)| Peer {
+            code: code.into(),
+            key,
+            addresses: Vec::new(),
+        })
+        .collect()
+    };
+    let a = start_in_process(&dir.path().join("a"), 1, "NA", everyone_but("NA")).await;
+    let b = start_in_process(&dir.path().join("b"), 2, "NB", everyone_but("NB")).await;
+    let a_addr = listen_addr(&a).await.to_string();
+    let b_addr = listen_addr(&b).await.to_string();
+    // Each process knows every member's key, but only the address of its own side's
+    // in-process node: PA -> A; PB, PC -> B.
+    for (i, d) in dirs.iter().enumerate() {
+        admit(
+            d,
+            "NA",
+            &a_key,
+            if i == 0 {
+                std::slice::from_ref(&a_addr)
+            } else {
+                &[]
+            },
+        );
+        admit(
+            d,
+            "NB",
+            &b_key,
+            if i == 0 {
+                &[]
+            } else {
+                std::slice::from_ref(&b_addr)
+            },
+        );
+        for (j, code) in codes.iter().enumerate() {
+            if i != j {
+                admit(d, code, &keys[j], &[]);
+            }
+        }
+    }
+    let processes: Vec<Child> = dirs.iter().map(|d| run_process(d).0).collect();
+
+    for n in 0..10 {
+        a.publish(alert(n)).await.expect("publish");
+        b.publish(alert(100 + n)).await.expect("publish");
+    }
+    wait_in_sync(&a, &["PA"], "the left side to agree").await;
+    wait_in_sync(&b, &["PB", "PC"], "the right side to agree").await;
+    assert_ne!(
+        a.store.frontier().expect("frontier"),
+        b.store.frontier().expect("frontier")
+    );
+
+    // Heal: A learns where B is.
+    a.client
+        .dial(b.public_key(), b_addr.parse().expect("addr"))
+        .await
+        .expect("dial");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while a.store.frontier().expect("frontier") != b.store.frontier().expect("frontier")
+        || a.store.frontier().expect("frontier").len() != 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A and B never converged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_in_sync(&a, &["PA", "NB"], "A to agree with PA and B").await;
+    wait_in_sync(&b, &["PB", "PC"], "B to agree with PB and PC").await;
+    for process in processes {
+        terminate(process);
+    }
+    for d in &dirs {
+        let store = Store::open(StoreConfig::new(d.join("store"), NETWORK)).expect("opens");
+        store.check().expect("consistent");
+        assert_eq!(
+            store.frontier().expect("frontier"),
+            a.store.frontier().expect("frontier")
+        );
+    }
+    a.shutdown().await.expect("A stops");
+    b.shutdown().await.expect("B stops");
 }
