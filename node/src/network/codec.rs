@@ -2,6 +2,8 @@
 //! the message (protocol/SPEC.md section 8). Sizes are checked before reading.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use customs_protocol::limits::{MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 use customs_protocol::wire::{SyncRequest, SyncResponse, SYNC_PROTOCOL};
@@ -10,8 +12,19 @@ use libp2p::StreamProtocol;
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(SYNC_PROTOCOL);
 
+/// The codec also counts the sync bytes it reads (frames and their length prefixes),
+/// for the status and the benchmarks.
 #[derive(Debug, Clone, Default)]
-pub struct SyncCodec;
+pub struct SyncCodec {
+    pub bytes_received: Arc<AtomicU64>,
+}
+
+impl SyncCodec {
+    fn count(&self, frame: &[u8]) {
+        self.bytes_received
+            .fetch_add(4 + frame.len() as u64, Ordering::Relaxed);
+    }
+}
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
@@ -48,6 +61,7 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncRead + Unpin + Send,
     {
         let frame = read_frame(io, MAX_SYNC_REQUEST_BYTES).await?;
+        self.count(&frame);
         SyncRequest::decode(&frame).map_err(invalid)
     }
 
@@ -56,6 +70,7 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncRead + Unpin + Send,
     {
         let frame = read_frame(io, MAX_SYNC_RESPONSE_BYTES).await?;
+        self.count(&frame);
         let response = SyncResponse::decode(&frame).map_err(invalid)?;
         response.validate().map_err(invalid)?;
         Ok(response)

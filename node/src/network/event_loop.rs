@@ -90,6 +90,9 @@ struct EventLoop {
     peers: HashMap<PeerId, PeerState>,
     members: Arc<HashSet<PublicKey>>,
     requests: HashMap<OutboundRequestId, (PeerId, SyncRequest)>,
+    /// Authors whose entries are being fetched (from any peer).
+    fetching: HashSet<PublicKey>,
+    sync_bytes_received: Arc<std::sync::atomic::AtomicU64>,
     sync_interval: Duration,
     redial_interval: Duration,
 }
@@ -103,6 +106,8 @@ pub async fn spawn(
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(config.key.seed())
         .map_err(|e| NetworkError::Start(e.to_string()))?;
     let topic = IdentTopic::new(gossip_topic(&config.network));
+    let codec = SyncCodec::default();
+    let sync_bytes_received = codec.bytes_received.clone();
 
     let mut own_and_members: HashSet<PublicKey> = config.members.iter().map(|m| m.key).collect();
     own_and_members.insert(config.key.public_key());
@@ -116,7 +121,7 @@ pub async fn spawn(
             yamux::Config::default,
         )
         .map_err(|e| NetworkError::Start(e.to_string()))?
-        .with_behaviour(|key| build_behaviour(key, &config, &topic))
+        .with_behaviour(|key| build_behaviour(key, &config, &topic, &codec))
         .map_err(|e| NetworkError::Start(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
@@ -178,6 +183,8 @@ pub async fn spawn(
         peers,
         members,
         requests: HashMap::new(),
+        fetching: HashSet::new(),
+        sync_bytes_received,
         sync_interval: config.sync_interval,
         redial_interval: config.redial_interval,
     };
@@ -196,6 +203,7 @@ fn build_behaviour(
     key: &libp2p::identity::Keypair,
     config: &NetworkConfig,
     topic: &IdentTopic,
+    codec: &SyncCodec,
 ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let gossip_config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_secs(1))
@@ -224,7 +232,7 @@ fn build_behaviour(
         limits: connection_limits::Behaviour::new(limits),
         gossipsub,
         sync: request_response::Behaviour::with_codec(
-            SyncCodec,
+            codec.clone(),
             [(PROTOCOL, ProtocolSupport::Full)],
             request_response::Config::default()
                 .with_request_timeout(SYNC_REQUEST_TIMEOUT)
@@ -455,6 +463,9 @@ impl EventLoop {
             .collect();
         peers.sort_by(|a, b| a.code.cmp(&b.code));
         NetworkStatus {
+            sync_bytes_received: self
+                .sync_bytes_received
+                .load(std::sync::atomic::Ordering::Relaxed),
             peer_id: self.swarm.local_peer_id().to_string(),
             listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
             peers,
@@ -506,6 +517,13 @@ impl EventLoop {
         if state.requests_in_flight >= MAX_REQUESTS_PER_PEER {
             return;
         }
+        // One range per author at a time (until its page is stored), so that two
+        // frontier answers never fetch the same entries twice.
+        if let SyncRequest::Entries { author, .. } = &request {
+            if !self.fetching.insert(*author) {
+                return;
+            }
+        }
         state.requests_in_flight += 1;
         let id = self
             .swarm
@@ -520,13 +538,18 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                // Sync once per peer, not once per connection.
                 if let Some(state) = self.peers.get_mut(&peer_id) {
-                    if !state.connected {
-                        tracing::info!(member = %state.code, "connected");
-                    }
                     state.connected = true;
-                    self.request_frontier(peer_id);
+                    if num_established.get() == 1 {
+                        tracing::info!(member = %state.code, "connected");
+                        self.request_frontier(peer_id);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -611,8 +634,11 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "sync request failed");
-                if self.requests.remove(&request_id).is_some() {
+                if let Some((_, request)) = self.requests.remove(&request_id) {
                     self.request_done(&peer);
+                    if let SyncRequest::Entries { author, .. } = request {
+                        self.fetching.remove(&author);
+                    }
                 }
             }
             _ => {}
@@ -671,6 +697,7 @@ impl EventLoop {
             }
             (SyncRequest::Entries { author, .. }, SyncResponse::Entries { entries, more }) => {
                 if entries.is_empty() {
+                    self.fetching.remove(&author);
                     return;
                 }
                 let job = IngestJob {
@@ -681,12 +708,20 @@ impl EventLoop {
                     tracing::debug!(
                         "ingest queue full; the next sync round fetches the page again"
                     );
+                    self.fetching.remove(&author);
                 }
             }
-            (_, SyncResponse::Refused { reason }) => {
-                tracing::warn!(%peer, %reason, "sync request refused");
+            (request, response) => {
+                if let SyncRequest::Entries { author, .. } = request {
+                    self.fetching.remove(&author);
+                }
+                match response {
+                    SyncResponse::Refused { reason } => {
+                        tracing::warn!(%peer, %reason, "sync request refused")
+                    }
+                    _ => tracing::warn!(%peer, "sync answer does not match the request"),
+                }
             }
-            _ => tracing::warn!(%peer, "sync answer does not match the request"),
         }
     }
 
@@ -762,6 +797,7 @@ impl EventLoop {
             Origin::Page {
                 peer, author, more, ..
             } => {
+                self.fetching.remove(&author);
                 if more && !rejected && last_seq > 0 {
                     self.send_request(
                         peer,

@@ -95,6 +95,8 @@ pub struct PeerStatus {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NetworkStatus {
+    /// Bytes of sync messages received (requests and answers, with framing).
+    pub sync_bytes_received: u64,
     pub peer_id: String,
     pub listen_addrs: Vec<String>,
     pub peers: Vec<PeerStatus>,
