@@ -75,24 +75,26 @@ mod tests {
     use super::*;
     use customs_protocol::{samples, Body, Entry, SecretKey};
 
+    /// A signed AEO record at `seq` (its chain link is not checked here).
+    fn signed_bytes(key: &SecretKey, seq: u64) -> Vec<u8> {
+        let entry = Entry {
+            network: "n".into(),
+            author: key.public_key(),
+            seq,
+            prev: (seq > 1).then_some(customs_protocol::EntryId([1; 32])),
+            created_at_ms: 1_795_830_600_000,
+            body: Body::AeoRecord(samples::aeo_record()),
+        };
+        VerifiedEntry::sign(entry, key).expect("signs").encode()
+    }
+
     #[test]
     fn the_pipeline_delivers_every_batch_in_order_and_stops_on_error() {
         let key = SecretKey::from_seed([2; 32]);
         let batches: Vec<Vec<Vec<u8>>> = (0..5u64)
             .map(|b| {
                 (1..=10u64)
-                    .map(|i| {
-                        let seq = b * 10 + i;
-                        let entry = Entry {
-                            network: "n".into(),
-                            author: key.public_key(),
-                            seq,
-                            prev: (seq > 1).then_some(customs_protocol::EntryId([1; 32])),
-                            created_at_ms: 1_795_830_600_000,
-                            body: Body::AeoRecord(samples::aeo_record()),
-                        };
-                        VerifiedEntry::sign(entry, &key).expect("signs").encode()
-                    })
+                    .map(|i| signed_bytes(&key, b * 10 + i))
                     .collect()
             })
             .collect();
@@ -121,19 +123,7 @@ mod tests {
     #[test]
     fn results_keep_input_order_and_catch_bad_entries() {
         let key = SecretKey::from_seed([1; 32]);
-        let mut items: Vec<Vec<u8>> = (1..=100u64)
-            .map(|seq| {
-                let entry = Entry {
-                    network: "n".into(),
-                    author: key.public_key(),
-                    seq,
-                    prev: (seq > 1).then_some(customs_protocol::EntryId([1; 32])),
-                    created_at_ms: 1_795_830_600_000,
-                    body: Body::AeoRecord(samples::aeo_record()),
-                };
-                VerifiedEntry::sign(entry, &key).expect("signs").encode()
-            })
-            .collect();
+        let mut items: Vec<Vec<u8>> = (1..=100u64).map(|seq| signed_bytes(&key, seq)).collect();
         let last = items[57].len() - 1;
         items[57][last] ^= 1;
         let results = verify_all(&items, 4);

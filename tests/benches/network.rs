@@ -122,8 +122,24 @@ async fn main() {
     let nodes = cluster::start(node_count).await;
     connect_ring(&nodes).await;
     let mut offset;
-    // Let the meshes form.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wait until every node sees all the connections it dialed or accepted.
+    let links_per_node = if node_count > 4 { 4 } else { 2 };
+    let started = Instant::now();
+    loop {
+        let mut ready = true;
+        for node in &nodes {
+            let status = node.node().client.status().await.expect("status");
+            ready &= status.peers.iter().filter(|p| p.connected).count() >= links_per_node;
+        }
+        if ready {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the ring never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let steady = if quick { 100 } else { 1000 };
     let (latencies, held, total, achieved) = run_rate(&nodes, 100, steady, 0).await;

@@ -121,14 +121,25 @@ pub mod cluster {
                 addresses: Vec::new(),
             })
             .collect();
+        node_params(dir.path(), key, &member_code(i), peers)
+    }
+
+    /// A test node's parameters: listens on 127.0.0.1 port 0, syncs and redials every
+    /// 500 ms, stores under `dir`.
+    pub fn node_params(
+        dir: &std::path::Path,
+        key: SecretKey,
+        code: &str,
+        members: Vec<Peer>,
+    ) -> NodeParams {
         NodeParams {
-            store: StoreConfig::new(dir.path().join("store"), NETWORK),
+            store: StoreConfig::new(dir.join("store"), NETWORK),
             network: NetworkConfig {
                 key,
-                code: member_code(i),
+                code: code.into(),
                 network: NETWORK.into(),
                 listen: "/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr"),
-                members: peers,
+                members,
                 sync_interval: Duration::from_millis(500),
                 redial_interval: Duration::from_millis(500),
                 max_clock_skew_ms: 300_000,

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use customs_node::network::{NetworkConfig, Peer};
-use customs_node::node::{Node, NodeParams};
+use customs_node::network::Peer;
+use customs_node::node::Node;
 use customs_node::store::{Store, StoreConfig};
 use customs_protocol::{samples, Body, PublicKey, SecretKey};
-use customs_tests::cluster::NETWORK;
+use customs_tests::cluster::{node_params, NETWORK};
 use customs_tests::node_binary;
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -100,22 +100,12 @@ fn admit(dir: &Path, code: &str, key: &PublicKey, addresses: &[String]) {
 
 /// An in-process member with a fixed key.
 async fn start_in_process(dir: &Path, seed: u8, code: &str, members: Vec<Peer>) -> Node {
-    Node::start(NodeParams {
-        store: StoreConfig::new(dir.join("store"), NETWORK),
-        network: NetworkConfig {
-            key: SecretKey::from_seed([seed; 32]),
-            code: code.into(),
-            network: NETWORK.into(),
-            listen: "/ip4/127.0.0.1/tcp/0".parse().expect("addr"),
-            members,
-            sync_interval: Duration::from_millis(500),
-            redial_interval: Duration::from_millis(500),
-            max_clock_skew_ms: 300_000,
-            max_pending_incoming: 32,
-            max_established_total: 64,
-            max_established_per_peer: 2,
-        },
-    })
+    Node::start(node_params(
+        dir,
+        SecretKey::from_seed([seed; 32]),
+        code,
+        members,
+    ))
     .await
     .expect("node starts")
 }

@@ -687,7 +687,7 @@ impl EventLoop {
                 );
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.last_sync_ms = Some(now_ms());
-                    state.lag_entries = lag(&frontier, &heads);
+                    state.lag_entries = lag(&frontier, &heads, |author| members.contains(author));
                     // No differing bucket: the two frontiers are equal.
                     state.in_sync = heads.is_empty();
                 }

@@ -37,10 +37,11 @@ pub fn plan(
     requests
 }
 
-/// Entries the peer has that we lack, summed over authors: the lag.
-pub fn lag(ours: &Frontier, theirs: &[Head]) -> u64 {
+/// Entries the peer has that we lack, summed over the authors we want: the lag.
+pub fn lag(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> bool) -> u64 {
     theirs
         .iter()
+        .filter(|h| wanted(&h.author))
         .map(|h| {
             h.seq
                 .saturating_sub(ours.get(&h.author).map_or(0, |o| o.seq))
@@ -99,6 +100,10 @@ mod tests {
                 (4, 1, MAX_PAGE_ENTRIES)
             ]
         );
-        assert_eq!(lag(&ours, &theirs), 3 + 2);
+        assert_eq!(
+            lag(&ours, &theirs, |a| a.0[0] != 5),
+            3 + 2,
+            "authors 1 and 4"
+        );
     }
 }
