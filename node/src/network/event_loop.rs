@@ -71,7 +71,9 @@ struct PeerState {
     connected: bool,
     last_sync_ms: Option<u64>,
     lag_entries: u64,
-    in_sync: bool,
+    /// Our frontier's bucket digests when the peer last answered that its frontier
+    /// equals ours; `None` when it did not.
+    synced_at: Option<Vec<[u8; 32]>>,
     entries_received: u64,
     rejected: BTreeMap<String, u64>,
     requests_in_flight: usize,
@@ -150,7 +152,7 @@ pub async fn spawn(
                 connected: false,
                 last_sync_ms: None,
                 lag_entries: 0,
-                in_sync: false,
+                synced_at: None,
                 entries_received: 0,
                 rejected: BTreeMap::new(),
                 requests_in_flight: 0,
@@ -445,6 +447,8 @@ impl EventLoop {
 
     fn status(&self) -> NetworkStatus {
         let gossipsub = &self.swarm.behaviour().gossipsub;
+        // "In sync" holds only while our frontier is still what the peer agreed with.
+        let current = self.store.frontier().ok().map(|f| f.bucket_digests());
         let mut peers: Vec<PeerStatus> = self
             .peers
             .iter()
@@ -455,7 +459,7 @@ impl EventLoop {
                 connected: s.connected,
                 last_sync_ms: s.last_sync_ms,
                 lag_entries: s.lag_entries,
-                in_sync: s.in_sync,
+                in_sync: s.connected && s.synced_at.is_some() && s.synced_at == current,
                 entries_received: s.entries_received,
                 rejected: s.rejected.clone(),
                 score: gossipsub.peer_score(peer_id),
@@ -560,7 +564,7 @@ impl EventLoop {
                 if let Some(state) = self.peers.get_mut(&peer_id) {
                     tracing::info!(member = %state.code, "disconnected");
                     state.connected = false;
-                    state.in_sync = false;
+                    state.synced_at = None;
                     state.requests_in_flight = 0;
                 }
             }
@@ -675,7 +679,7 @@ impl EventLoop {
 
     fn on_response(&mut self, peer: PeerId, request: SyncRequest, response: SyncResponse) {
         match (request, response) {
-            (SyncRequest::Frontier { .. }, SyncResponse::Frontier { heads }) => {
+            (SyncRequest::Frontier { bucket_digests }, SyncResponse::Frontier { heads }) => {
                 let frontier = self.store.frontier().unwrap_or_else(|_| Frontier::new());
                 let members = self.members.clone();
                 let store = self.store.clone();
@@ -688,8 +692,8 @@ impl EventLoop {
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.last_sync_ms = Some(now_ms());
                     state.lag_entries = lag(&frontier, &heads, |author| members.contains(author));
-                    // No differing bucket: the two frontiers are equal.
-                    state.in_sync = heads.is_empty();
+                    // No differing bucket: the peer's frontier equals ours as we sent it.
+                    state.synced_at = heads.is_empty().then_some(bucket_digests);
                 }
                 for request in requests {
                     self.send_request(peer, request);

@@ -83,7 +83,8 @@ pub struct PeerStatus {
     pub last_sync_ms: Option<u64>,
     /// Entries this peer had that we lacked at the last exchange.
     pub lag_entries: u64,
-    /// Whether the last exchange found the peer's frontier equal to ours.
+    /// Whether the last exchange found the peer's frontier equal to ours, and ours has
+    /// not changed since.
     pub in_sync: bool,
     /// Entries from this peer that were stored.
     pub entries_received: u64,
