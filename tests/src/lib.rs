@@ -75,7 +75,7 @@ pub mod cluster {
 
         pub async fn address(&self) -> libp2p_addr::Multiaddr {
             let client = self.node().client.clone();
-            wait_async("a listen address", Duration::from_secs(10), || {
+            eventually("a listen address", Duration::from_secs(10), || {
                 let client = client.clone();
                 async move {
                     client
@@ -190,19 +190,21 @@ pub mod cluster {
             .expect("dial");
     }
 
-    /// Waits until `condition` holds, polling, or fails after `timeout`.
+    /// How often waits look again.
+    pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+    /// Waits until `condition` holds, looking every [`POLL_INTERVAL`], or fails after
+    /// `timeout` naming `what`.
     pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !condition() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(what, timeout, || {
+            std::future::ready(condition().then_some(()))
+        })
+        .await
     }
 
-    async fn wait_async<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+    /// Waits until `probe` gives a value, looking every [`POLL_INTERVAL`], or fails
+    /// after `timeout` naming `what`.
+    pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
@@ -216,7 +218,7 @@ pub mod cluster {
                 tokio::time::Instant::now() < deadline,
                 "timed out after {timeout:?} waiting for {what}"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 }

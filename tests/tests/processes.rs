@@ -10,7 +10,7 @@ use customs_node::network::Peer;
 use customs_node::node::Node;
 use customs_node::store::{Store, StoreConfig};
 use customs_protocol::{samples, Body, PublicKey, SecretKey};
-use customs_tests::cluster::{node_params, NETWORK};
+use customs_tests::cluster::{eventually, node_params, wait_until, NETWORK};
 use customs_tests::node_binary;
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -111,19 +111,11 @@ async fn start_in_process(dir: &Path, seed: u8, code: &str, members: Vec<Peer>) 
 }
 
 async fn listen_addr(node: &Node) -> customs_node::network::Multiaddr {
-    loop {
-        if let Some(addr) = node
-            .client
-            .listen_addrs()
-            .await
-            .expect("addrs")
-            .into_iter()
-            .next()
-        {
-            return addr;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("a listen address", DEADLINE, || {
+        let client = node.client.clone();
+        async move { client.listen_addrs().await.ok()?.into_iter().next() }
+    })
+    .await
 }
 
 /// Whether `node` last found `code`'s frontier equal to its own, on a live connection.
@@ -137,21 +129,15 @@ async fn in_sync_with(node: &Node, code: &str) -> bool {
 }
 
 async fn wait_in_sync(node: &Node, codes: &[&str], what: &str) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let mut all = true;
+    eventually(what, DEADLINE, || async {
         for code in codes {
-            all &= in_sync_with(node, code).await;
+            if !in_sync_with(node, code).await {
+                return None;
+            }
         }
-        if all {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Some(())
+    })
+    .await
 }
 
 /// SIGTERM, then the exit status must say the node stopped cleanly.
@@ -303,16 +289,11 @@ async fn a_partition_of_processes_heals() {
         .dial(b.public_key(), b_addr.parse().expect("addr"))
         .await
         .expect("dial");
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while a.store.frontier().expect("frontier") != b.store.frontier().expect("frontier")
-        || a.store.frontier().expect("frontier").len() != 2
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "A and B never converged"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("A and B to converge", DEADLINE, || {
+        let a_frontier = a.store.frontier().ok();
+        a_frontier.as_ref().is_some_and(|f| f.len() == 2) && a_frontier == b.store.frontier().ok()
+    })
+    .await;
     wait_in_sync(&a, &["PA", "NB"], "A to agree with PA and B").await;
     wait_in_sync(&b, &["PB", "PC"], "B to agree with PB and PC").await;
     for process in processes {
