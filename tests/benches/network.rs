@@ -101,7 +101,7 @@ async fn run_rate(
         if held == total {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(cluster::POLL_INTERVAL).await;
     }
     for listener in listeners {
         listener.abort();
@@ -124,22 +124,16 @@ async fn main() {
     let mut offset;
     // Wait until every node sees all the connections it dialed or accepted.
     let links_per_node = if node_count > 4 { 4 } else { 2 };
-    let started = Instant::now();
-    loop {
-        let mut ready = true;
+    cluster::eventually("the ring to connect", Duration::from_secs(60), || async {
         for node in &nodes {
-            let status = node.node().client.status().await.expect("status");
-            ready &= status.peers.iter().filter(|p| p.connected).count() >= links_per_node;
+            let status = node.node().client.status().await.ok()?;
+            if status.peers.iter().filter(|p| p.connected).count() < links_per_node {
+                return None;
+            }
         }
-        if ready {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the ring never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Some(())
+    })
+    .await;
 
     let steady = if quick { 100 } else { 1000 };
     let (latencies, held, total, achieved) = run_rate(&nodes, 100, steady, 0).await;
@@ -190,13 +184,11 @@ async fn main() {
     let started = Instant::now();
     pair[1].restart().await;
     cluster::connect(&pair, 1, 0).await;
-    while pair[1].node().store.frontier().expect("frontier") != expected {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "catch-up did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // The wait is the measurement, to within one poll interval (20 ms).
+    cluster::wait_until("the catch-up", Duration::from_secs(600), || {
+        pair[1].node().store.frontier().ok().as_ref() == Some(&expected)
+    })
+    .await;
     let elapsed = started.elapsed();
     let bytes = pair[1]
         .node()
