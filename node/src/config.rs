@@ -69,6 +69,12 @@ pub struct NodeSection {
     pub name: String,
     /// The network id: every member of a network uses the same.
     pub network: String,
+    /// Let a node whose own log is empty publish before any member has confirmed, in
+    /// a sync, that this key has no entries elsewhere. Only for the first node of a
+    /// new network: a node restored without its store would otherwise sign again from
+    /// seq 1, and the network would see a fork of its key.
+    #[serde(default)]
+    pub allow_publish_before_sync: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,12 +118,21 @@ impl Default for P2pSection {
 pub struct ApiSection {
     /// HOST:PORT of the HTTP API and console. Loopback unless you mean otherwise.
     pub listen: String,
+    /// Largest request body; larger requests get 413.
+    pub max_body_bytes: usize,
+    /// Open HTTP connections; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Open live-feed (Server-Sent Events) streams; more get 503.
+    pub max_event_streams: usize,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
         ApiSection {
             listen: "127.0.0.1:7480".into(),
+            max_body_bytes: 64 * 1024,
+            max_connections: 256,
+            max_event_streams: 64,
         }
     }
 }
@@ -174,14 +189,17 @@ pub fn check_member_code(code: &str) -> Result<(), String> {
     }
 }
 
-fn read(path: &Path) -> Result<String, ConfigError> {
+pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
     fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, ConfigError> {
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -233,6 +251,22 @@ impl NodeConfig {
                 "connection limits must be at least 1".into(),
             ));
         }
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "api.listen",
+                format!(
+                    "{:?} is not HOST:PORT (e.g. 127.0.0.1:7480)",
+                    self.api.listen
+                ),
+            ));
+        }
+        let api = &self.api;
+        if api.max_body_bytes < 1024 || api.max_connections == 0 || api.max_event_streams == 0 {
+            return Err(invalid(
+                "api",
+                "max_body_bytes must be at least 1024, the other limits at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -252,6 +286,10 @@ code = {code:?}
 name = {name:?}
 # The network id; every member of the network uses the same one.
 network = {network:?}
+# Publishing waits until a member has confirmed, in a sync, that this key has no
+# entries the node lacks (a node restored without its store must not sign seq 1
+# again). Set true only on the first node of a brand-new network.
+allow_publish_before_sync = {allow_unsynced}
 
 [p2p]
 # Multiaddress to listen on for other members' nodes.
@@ -274,6 +312,11 @@ max_established_per_peer = {per_peer}
 # HOST:PORT of the HTTP API and web console. Keep it on loopback unless a reverse
 # proxy with TLS is in front.
 listen = {api:?}
+# Largest request body (bytes); larger requests get 413.
+max_body_bytes = {body}
+# Open HTTP connections, and open live-feed streams among them.
+max_connections = {connections}
+max_event_streams = {streams}
 
 [store]
 # sled page cache, bytes.
@@ -293,7 +336,11 @@ max_pending_bytes = {pending_bytes}
             pending = p2p.max_pending_incoming,
             total = p2p.max_established_total,
             per_peer = p2p.max_established_per_peer,
+            allow_unsynced = self.node.allow_publish_before_sync,
             api = self.api.listen,
+            body = self.api.max_body_bytes,
+            connections = self.api.max_connections,
+            streams = self.api.max_event_streams,
             cache = store.cache_capacity_bytes,
             pending_entries = store.max_pending_entries,
             pending_bytes = store.max_pending_bytes,
@@ -425,6 +472,7 @@ mod tests {
                 code: "NL".into(),
                 name: "Netherlands Customs".into(),
                 network: "customs-eu".into(),
+                allow_publish_before_sync: false,
             },
             p2p: P2pSection::default(),
             api: ApiSection::default(),

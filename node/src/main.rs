@@ -1,12 +1,18 @@
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use customs_node::admission::now_ms;
+use customs_node::api::tokens::{self, Role, TOKENS_FILE};
+use customs_node::api::views::{AeoStatusView, AlertList, ForkList, Published, StatusView};
+use customs_node::cli::{self, print_json, read_json_file, Target};
 use customs_node::config::{
     write_atomically, ApiSection, MemberCard, Members, NodeConfig, NodeSection, P2pSection,
     StoreSection, CONFIG_FILE, KEY_FILE, TOKEN_FILE,
 };
-use customs_node::identity::{generate_key, random_bytes, read_key_file, write_key_file};
+use customs_node::identity::{generate_key, read_key_file, write_key_file};
 
 /// A node of the customs information-sharing network.
 #[derive(Debug, Parser)]
@@ -34,6 +40,10 @@ enum Command {
         p2p_listen: String,
         #[arg(long, default_value = "127.0.0.1:7480")]
         api_listen: String,
+        /// Let this node publish before any member has synced with it: only for the
+        /// first node of a brand-new network.
+        #[arg(long)]
+        allow_publish_before_sync: bool,
     },
     /// Run the node until SIGINT or SIGTERM.
     Run {
@@ -46,6 +56,166 @@ enum Command {
     /// Manage the administration's ed25519 identity.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage API tokens (stored hashed in DIR/tokens.toml; a running node sees
+    /// changes at once).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Publish and list risk alerts (through the running node's API).
+    #[command(subcommand)]
+    Alert(AlertCommand),
+    /// Publish and look up AEO status records.
+    #[command(subcommand)]
+    Aeo(AeoCommand),
+    /// Retract one of this node's own entries.
+    Retract {
+        /// The entry id (64 hex digits).
+        id: String,
+        /// false_positive, superseded, legal_hold, data_protection or error.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// This node, its peers and its counts.
+    Status {
+        /// Refresh every second until interrupted.
+        #[arg(long, conflicts_with = "wait_sync")]
+        watch: bool,
+        /// Wait (showing progress) until every connected peer is in sync.
+        #[arg(long)]
+        wait_sync: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// The member nodes: connected, last sync, lag.
+    Peers {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Fork proofs: member keys that signed two entries with one seq.
+    Forks {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// How to reach a running node's API.
+#[derive(Debug, Args)]
+struct ApiArgs {
+    /// The node directory: its api.url (written by `run`), node.toml and api-token.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// The API's URL, instead of the one the node directory names.
+    #[arg(long)]
+    url: Option<String>,
+    /// The API token, instead of DIR/api-token.
+    #[arg(long)]
+    token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ApiArgs {
+    fn target(&self) -> anyhow::Result<Target> {
+        Ok(Target::resolve(
+            &self.dir,
+            self.url.clone(),
+            self.token.clone(),
+        )?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        #[arg(long)]
+        dir: PathBuf,
+        /// reader, publisher or admin.
+        #[arg(long)]
+        role: String,
+        /// Who or what uses it (e.g. risk-engine, officer.jansen).
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens' names and roles.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertCommand {
+    /// Publish the risk alert in FILE (JSON; `-` for standard input).
+    Publish {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List alerts, newest first.
+    List {
+        #[arg(long)]
+        category: Option<String>,
+        /// HS code prefix.
+        #[arg(long)]
+        hs: Option<String>,
+        /// A country anywhere on the route.
+        #[arg(long)]
+        country: Option<String>,
+        /// Detected on or after (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Detected on or before (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        /// The publishing member's code.
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long)]
+        include_retracted: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AeoCommand {
+    /// Publish the AEO record in FILE (JSON; `-` for standard input).
+    Publish {
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// An operator's status at every issuer.
+    Status {
+        operator_id: String,
+        /// The status on this date (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,7 +267,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             network,
             p2p_listen,
             api_listen,
-        } => init(&dir, code, name, network, p2p_listen, api_listen),
+            allow_publish_before_sync,
+        } => init(
+            &dir,
+            NodeSection {
+                code,
+                name,
+                network,
+                allow_publish_before_sync,
+            },
+            p2p_listen,
+            api_listen,
+        ),
         Command::Run { dir } => run(dir),
         Command::Member(MemberCommand::Export { dir }) => {
             print!("{}", own_card(&dir)?.to_toml());
@@ -115,14 +296,187 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{}", key.public_key());
             Ok(())
         }
+        Command::Token(command) => token(command),
+        Command::Alert(AlertCommand::Publish { file, api }) => {
+            let published: Published = api
+                .target()?
+                .post("/api/v1/alerts", &read_json_file(&file)?)?;
+            show(&api, &published, |p| cli::print_published("alert", p));
+            Ok(())
+        }
+        Command::Alert(AlertCommand::List {
+            category,
+            hs,
+            country,
+            from,
+            to,
+            author,
+            include_retracted,
+            limit,
+            cursor,
+            api,
+        }) => {
+            let mut query = vec![("limit", limit.to_string())];
+            let optional = [
+                ("category", category),
+                ("hs", hs),
+                ("country", country),
+                ("from", from),
+                ("to", to),
+                ("author", author),
+                ("cursor", cursor),
+            ];
+            query.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+            if include_retracted {
+                query.push(("include_retracted", "true".into()));
+            }
+            let list: AlertList = api
+                .target()?
+                .get(&format!("/api/v1/alerts?{}", encode_query(&query)))?;
+            show(&api, &list, cli::print_alerts);
+            Ok(())
+        }
+        Command::Aeo(AeoCommand::Publish { file, api }) => {
+            let published: Published =
+                api.target()?.post("/api/v1/aeo", &read_json_file(&file)?)?;
+            show(&api, &published, |p| cli::print_published("AEO record", p));
+            Ok(())
+        }
+        Command::Aeo(AeoCommand::Status {
+            operator_id,
+            as_of,
+            api,
+        }) => {
+            let mut path = format!("/api/v1/aeo/{}", encode(&operator_id));
+            if let Some(date) = as_of {
+                path.push_str(&format!("?as_of={}", encode(&date)));
+            }
+            let view: AeoStatusView = api.target()?.get(&path)?;
+            show(&api, &view, cli::print_aeo);
+            Ok(())
+        }
+        Command::Retract {
+            id,
+            reason,
+            note,
+            api,
+        } => {
+            let body = serde_json::json!({"target": id, "reason": reason, "note": note});
+            let published: Published = api.target()?.post("/api/v1/retractions", &body)?;
+            show(&api, &published, |p| cli::print_published("retraction", p));
+            Ok(())
+        }
+        Command::Status {
+            watch,
+            wait_sync,
+            timeout_s,
+            api,
+        } => {
+            let target = api.target()?;
+            if wait_sync {
+                let status = cli::wait_for_sync(&target, Duration::from_secs(timeout_s))?;
+                show(&api, &status, cli::print_status);
+                return Ok(());
+            }
+            loop {
+                let status: StatusView = target.get("/api/v1/status")?;
+                if watch && !api.json {
+                    print!("\x1b[H\x1b[2J"); // clear the screen
+                }
+                show(&api, &status, cli::print_status);
+                if !watch {
+                    return Ok(());
+                }
+                std::thread::sleep(cli::POLL_INTERVAL);
+            }
+        }
+        Command::Peers { api } => {
+            let status: StatusView = api.target()?.get("/api/v1/status")?;
+            show(&api, &status.peers, |_| cli::print_peers(&status));
+            Ok(())
+        }
+        Command::Forks { api } => {
+            let forks: ForkList = api.target()?.get("/api/v1/forks")?;
+            show(&api, &forks, cli::print_forks);
+            Ok(())
+        }
     }
+}
+
+/// Prints the API's JSON with `--json`, else the readable form.
+fn show<T: serde::Serialize>(api: &ApiArgs, value: &T, readable: impl FnOnce(&T)) {
+    if api.json {
+        print_json(value);
+    } else {
+        readable(value);
+    }
+}
+
+/// Percent-encodes a query or path value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn encode_query(pairs: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    pairs.join("&")
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { dir, role, name } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            node_dir(&dir)?;
+            let token = tokens::create(&dir.join(TOKENS_FILE), &name, role, now_ms())?;
+            eprintln!("token {name:?} ({role}); it is shown only now:");
+            println!("{token}");
+        }
+        TokenCommand::List { dir } => {
+            node_dir(&dir)?;
+            let mut rows = vec![vec!["NAME".into(), "ROLE".into(), "CREATED".into()]];
+            for record in tokens::list(&dir.join(TOKENS_FILE))? {
+                rows.push(vec![
+                    record.name,
+                    record.role.to_string(),
+                    customs_node::api::views::rfc3339(record.created_at_ms),
+                ]);
+            }
+            print!("{}", cli::table(&rows));
+        }
+        TokenCommand::Revoke { dir, name } => {
+            node_dir(&dir)?;
+            tokens::revoke(&dir.join(TOKENS_FILE), &name)?;
+            println!("revoked token {name:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a directory that is not a node directory.
+fn node_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.join(CONFIG_FILE).exists() {
+        bail!(
+            "{} is not a node directory (no {CONFIG_FILE}; see `customs-node init`)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn init(
     dir: &Path,
-    code: String,
-    name: String,
-    network: String,
+    node: NodeSection,
     p2p_listen: String,
     api_listen: String,
 ) -> anyhow::Result<()> {
@@ -134,16 +488,15 @@ fn init(
         );
     }
     let config = NodeConfig {
-        node: NodeSection {
-            code,
-            name,
-            network,
-        },
+        node,
         p2p: P2pSection {
             listen: p2p_listen,
             ..P2pSection::default()
         },
-        api: ApiSection { listen: api_listen },
+        api: ApiSection {
+            listen: api_listen,
+            ..ApiSection::default()
+        },
         store: StoreSection::default(),
     };
     // Nothing is written for a configuration the node would refuse.
@@ -152,7 +505,7 @@ fn init(
     write_atomically(&config_path, &config.to_documented_toml())?;
     let key = generate_key()?;
     write_key_file(&dir.join(KEY_FILE), &key)?;
-    write_token_file(&dir.join(TOKEN_FILE))?;
+    write_admin_token(dir)?;
     println!(
         "initialised {} as member {} of network {}",
         dir.display(),
@@ -167,24 +520,22 @@ fn init(
     Ok(())
 }
 
-/// A new admin API token, written with mode 0600.
-fn write_token_file(path: &Path) -> anyhow::Result<()> {
+/// An admin API token: its hash into DIR/tokens.toml, the token itself into
+/// DIR/api-token (mode 0600) for the CLI of the administrator who ran `init`.
+fn write_admin_token(dir: &Path) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let bytes: [u8; 32] = random_bytes()?;
+    let path = dir.join(TOKEN_FILE);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
+        .open(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{}", hex(&bytes))?;
+    let token = tokens::create(&dir.join(TOKENS_FILE), "admin", Role::Admin, now_ms())?;
+    writeln!(file, "{token}")?;
     file.sync_all()?;
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn own_card(dir: &Path) -> anyhow::Result<MemberCard> {

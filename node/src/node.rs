@@ -1,15 +1,20 @@
-//! A running node: the store and the network, started and stopped together.
-//! `run(dir, shutdown)` is what the binary calls; tests use [`Node::start`] directly.
+//! A running node: the store, the network and the HTTP API, started and stopped
+//! together. `run(dir, shutdown)` is what the binary calls; tests use [`Node::start`].
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use customs_protocol::{Body, SecretKey, VerifiedEntry};
+use customs_protocol::{Body, PublicKey, SecretKey, VerifiedEntry};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use crate::admission::now_ms;
-use crate::config::{ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR};
+use crate::api::tokens::{Tokens, TOKENS_FILE};
+use crate::api::{self, NodeIdentity};
+use crate::config::{ApiSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR};
 use crate::identity::{read_key_file, KeyFileError};
 use crate::network::{self, parse_multiaddr, Client, NetworkConfig, NetworkError, Peer};
 use crate::store::{Store, StoreConfig, StoreError};
@@ -26,13 +31,27 @@ pub enum NodeError {
     Network(#[from] NetworkError),
     #[error("the node's worker task failed: {0}")]
     Task(String),
+    #[error("cannot listen for the HTTP API on {addr}: {reason}")]
+    ApiListen { addr: String, reason: String },
+    #[error("this node holds no entry of its own yet, and no member has confirmed in a sync that its key has none elsewhere: signing now could reuse a sequence number. Wait until it has synced with a member (see `customs-node status`); on the very first node of a new network set node.allow_publish_before_sync = true")]
+    NotSynced,
 }
+
+/// How long a stopping node lets HTTP requests in flight finish.
+pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything needed to start a node, loaded from a node directory or built by tests.
 #[derive(Debug, Clone)]
 pub struct NodeParams {
     pub store: StoreConfig,
     pub network: NetworkConfig,
+    pub api: ApiSection,
+    /// The administration's name, as the status shows it.
+    pub name: String,
+    /// DIR/tokens.toml: the API tokens (hashes).
+    pub tokens_path: PathBuf,
+    /// See `node.allow_publish_before_sync` in node.toml.
+    pub allow_publish_before_sync: bool,
 }
 
 impl NodeParams {
@@ -75,38 +94,46 @@ impl NodeParams {
             max_established_total: p2p.max_established_total,
             max_established_per_peer: p2p.max_established_per_peer,
         };
-        Ok(NodeParams { store, network })
+        Ok(NodeParams {
+            store,
+            network,
+            api: config.api,
+            name: config.node.name,
+            tokens_path: dir.join(TOKENS_FILE),
+            allow_publish_before_sync: config.node.allow_publish_before_sync,
+        })
     }
 }
 
-/// A started node.
-#[derive(Debug)]
-pub struct Node {
+/// What the API needs of a running node: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
     pub store: Store,
     pub client: Client,
     key: SecretKey,
-    network_task: JoinHandle<()>,
+    allow_publish_before_sync: bool,
 }
 
-impl Node {
-    pub async fn start(params: NodeParams) -> Result<Node, NodeError> {
-        let store_config = params.store.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(store_config))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))??;
-        let key = params.network.key.clone();
-        let (client, network_task) = network::spawn(params.network, store.clone()).await?;
-        Ok(Node {
-            store,
-            client,
-            key,
-            network_task,
-        })
+impl NodeHandle {
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// Whether the node may sign its next entry without risking a sequence number
+    /// its key already used: it holds entries of its own, or a member confirmed it has
+    /// none we lack (invariant 7), or the configuration allows it.
+    pub fn can_publish(&self) -> Result<bool, StoreError> {
+        Ok(self.allow_publish_before_sync
+            || self.client.own_log_confirmed()
+            || self.store.head(&self.public_key())?.is_some())
     }
 
     /// Signs and stores `body` as this node's next entry (durable when this returns),
     /// then gossips it.
     pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, NodeError> {
+        if !self.can_publish()? {
+            return Err(NodeError::NotSynced);
+        }
         let store = self.store.clone();
         let key = self.key.clone();
         let entry = tokio::task::spawn_blocking(move || store.append_own(&key, body, now_ms()))
@@ -115,13 +142,104 @@ impl Node {
         self.client.gossip(entry.signed().clone()).await?;
         Ok(entry)
     }
+}
 
-    pub fn public_key(&self) -> customs_protocol::PublicKey {
-        self.key.public_key()
+/// A started node.
+#[derive(Debug)]
+pub struct Node {
+    pub store: Store,
+    pub client: Client,
+    pub handle: NodeHandle,
+    network_task: JoinHandle<()>,
+    api_addr: SocketAddr,
+    api_stop: tokio::sync::watch::Sender<bool>,
+    api_task: JoinHandle<()>,
+}
+
+impl Node {
+    pub async fn start(params: NodeParams) -> Result<Node, NodeError> {
+        let store_config = params.store.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(store_config))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let tokens = Tokens::open(params.tokens_path.clone())?;
+        let listener = tokio::net::TcpListener::bind(&params.api.listen)
+            .await
+            .map_err(|e| NodeError::ApiListen {
+                addr: params.api.listen.clone(),
+                reason: e.to_string(),
+            })?;
+        let api_addr = listener.local_addr().map_err(|e| NodeError::ApiListen {
+            addr: params.api.listen.clone(),
+            reason: e.to_string(),
+        })?;
+        let key = params.network.key.clone();
+        let mut codes: HashMap<PublicKey, String> = params
+            .network
+            .members
+            .iter()
+            .map(|m| (m.key, m.code.clone()))
+            .collect();
+        codes.insert(key.public_key(), params.network.code.clone());
+        let identity = NodeIdentity {
+            code: params.network.code.clone(),
+            name: params.name.clone(),
+            network: params.network.network.clone(),
+        };
+        let (client, network_task) = network::spawn(params.network, store.clone()).await?;
+        let handle = NodeHandle {
+            store: store.clone(),
+            client: client.clone(),
+            key,
+            allow_publish_before_sync: params.allow_publish_before_sync,
+        };
+        let (_, api_stop, api_task) = api::spawn(
+            listener,
+            handle.clone(),
+            identity,
+            codes,
+            tokens,
+            params.api.clone(),
+        );
+        tracing::info!(url = %format!("http://{api_addr}"), "API listening");
+        Ok(Node {
+            store,
+            client,
+            handle,
+            network_task,
+            api_addr,
+            api_stop,
+            api_task,
+        })
     }
 
-    /// Stops the network (connections closed), then flushes the store.
+    /// Signs and stores `body` as this node's next entry (durable when this returns),
+    /// then gossips it. Refused with [`NodeError::NotSynced`] while the node cannot know
+    /// its own log is complete.
+    pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, NodeError> {
+        self.handle.publish(body).await
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.handle.public_key()
+    }
+
+    /// Where the HTTP API listens.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// Stops the API (requests in flight may finish, live feeds end), then the network
+    /// (connections closed), then flushes the store.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.api_stop.send(true);
+        let mut api_task = self.api_task;
+        if tokio::time::timeout(API_SHUTDOWN_GRACE, &mut api_task)
+            .await
+            .is_err()
+        {
+            api_task.abort();
+        }
         let _ = self.client.shutdown().await;
         let _ = self.network_task.await;
         let store = self.store;
@@ -132,10 +250,19 @@ impl Node {
     }
 }
 
+/// DIR/api.url: the URL of the API of the node running in DIR, written at start.
+pub const API_URL_FILE: &str = "api.url";
+
 /// Runs the node in `dir` until `shutdown` completes, then stops cleanly.
 pub async fn run(dir: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let params = NodeParams::load(&dir)?;
     let node = Node::start(params).await?;
+    // For the CLI and scripts: where the API of the node running in `dir` listens
+    // (the configured port may be 0).
+    crate::config::write_atomically(
+        &dir.join(API_URL_FILE),
+        &format!("http://{}\n", node.api_addr()),
+    )?;
     tracing::info!(dir = %dir.display(), key = %node.public_key(), "node started");
     shutdown.await;
     tracing::info!("shutting down");

@@ -20,6 +20,7 @@ use crate::limits::*;
 /// What an entry says. Tags (in declaration order from 0) are part of the format.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Body {
     RiskAlert(RiskAlert),
     AeoRecord(AeoRecord),
@@ -29,6 +30,7 @@ pub enum Body {
 /// The kind of a body, for indexes, metrics and filters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BodyKind {
     RiskAlert,
     AeoRecord,
@@ -68,6 +70,7 @@ impl Body {
 /// names belong in any field.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiskAlert {
     /// The publishing administration's case reference.
     pub reference: String,
@@ -92,6 +95,7 @@ pub struct RiskAlert {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Category {
     Drugs,
     Tobacco,
@@ -149,6 +153,7 @@ impl Category {
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quantity {
     /// A positive decimal as text, e.g. "125.5", so that no precision is lost.
     pub amount: String,
@@ -157,6 +162,7 @@ pub struct Quantity {
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Location {
     pub unlocode: String,
     pub place_type: PlaceType,
@@ -164,6 +170,7 @@ pub struct Location {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PlaceType {
     Seaport,
     Airport,
@@ -177,6 +184,7 @@ pub enum PlaceType {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DetectionMethod {
     /// X-ray or other non-intrusive scanning.
     Xray,
@@ -191,6 +199,7 @@ pub enum DetectionMethod {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Concealment {
     InCargo,
     FalseCompartment,
@@ -206,6 +215,7 @@ pub enum Concealment {
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conveyance {
     pub mode: TransportMode,
     /// ISO 6346 container numbers, check digit included.
@@ -225,6 +235,7 @@ pub struct Conveyance {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TransportMode {
     Sea,
     Air,
@@ -255,6 +266,7 @@ impl TransportMode {
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Route {
     #[serde(default)]
     pub origin: Option<Country>,
@@ -279,6 +291,7 @@ impl Route {
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Low,
     Medium,
@@ -289,6 +302,7 @@ pub enum Severity {
 /// An authorised economic operator's status at the issuing administration.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AeoRecord {
     /// TCUI/EORI shape: country code and up to 15 characters of A-Z and 0-9.
     pub operator_id: String,
@@ -309,6 +323,7 @@ pub struct AeoRecord {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Programme {
     /// Customs simplifications.
     AeoC,
@@ -320,6 +335,7 @@ pub enum Programme {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AeoStatus {
     Granted,
     Suspended,
@@ -341,6 +357,7 @@ impl AeoStatus {
 /// author's own, earlier entry needs the log, so the store checks it.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Retraction {
     pub target: EntryId,
     pub reason: RetractionReason,
@@ -350,6 +367,7 @@ pub struct Retraction {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RetractionReason {
     FalsePositive,
     Superseded,

@@ -99,6 +99,7 @@ impl<'de> Deserialize<'de> for Country {
 /// The subset of UN/ECE Recommendation 20 unit codes accepted for quantities.
 /// Adding a unit is a protocol change (a new tag at the end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Unit {
     /// kilogram
     #[serde(rename = "KGM")]

@@ -18,6 +18,8 @@ pub mod entry;
 pub mod error;
 pub mod identity;
 pub mod limits;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod samples;
 pub mod wire;
 

@@ -43,6 +43,8 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() ->
 pub mod cluster {
     use std::time::Duration;
 
+    use customs_node::api::tokens::{self, Role, TOKENS_FILE};
+    use customs_node::config::ApiSection;
     use customs_node::network::{NetworkConfig, Peer};
     use customs_node::node::{Node, NodeParams};
     use customs_node::store::StoreConfig;
@@ -94,6 +96,25 @@ pub mod cluster {
             }
         }
 
+        /// The base URL of the node's HTTP API.
+        pub fn api_url(&self) -> String {
+            format!("http://{}", self.node().api_addr())
+        }
+
+        /// A new API token with `role` (the running node sees it at once).
+        pub fn token(&self, role: Role) -> String {
+            let name = format!("test-{role}-{}", rand_suffix());
+            tokens::create(&self.params.tokens_path, &name, role, 0).expect("token")
+        }
+
+        /// An HTTP client of this node's API with a new token of `role`.
+        pub fn http(&self, role: Role) -> crate::http::Http {
+            crate::http::Http {
+                base: self.api_url(),
+                token: Some(self.token(role)),
+            }
+        }
+
         pub async fn restart(&mut self) {
             assert!(self.node.is_none(), "stop it first");
             self.node = Some(Node::start(self.params.clone()).await.expect("restarts"));
@@ -103,6 +124,12 @@ pub mod cluster {
     /// Re-exported so tests need not depend on libp2p themselves.
     pub mod libp2p_addr {
         pub use customs_node::network::Multiaddr;
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn member_code(i: usize) -> String {
@@ -124,8 +151,9 @@ pub mod cluster {
         node_params(dir.path(), key, &member_code(i), peers)
     }
 
-    /// A test node's parameters: listens on 127.0.0.1 port 0, syncs and redials every
-    /// 500 ms, stores under `dir`.
+    /// A test node's parameters: listens (p2p and API) on 127.0.0.1 port 0, syncs and
+    /// redials every 500 ms, stores under `dir`. Tests publish before connecting, so
+    /// the publish-before-sync guard is off here; its own test turns it on.
     pub fn node_params(
         dir: &std::path::Path,
         key: SecretKey,
@@ -147,6 +175,13 @@ pub mod cluster {
                 max_established_total: 64,
                 max_established_per_peer: 2,
             },
+            api: ApiSection {
+                listen: "127.0.0.1:0".into(),
+                ..ApiSection::default()
+            },
+            name: format!("Administration {code}"),
+            tokens_path: dir.join(TOKENS_FILE),
+            allow_publish_before_sync: true,
         }
     }
 
@@ -363,5 +398,119 @@ pub mod rogue {
                 }
             }
         }
+    }
+}
+
+/// A small HTTP client for the node's API: real requests over real sockets.
+pub mod http {
+    use std::io::Read as _;
+    use std::time::Duration;
+
+    pub use serde_json::{json, Value};
+
+    #[derive(Debug, Clone)]
+    pub struct Http {
+        pub base: String,
+        pub token: Option<String>,
+    }
+
+    /// A response: status, headers of interest, the body as text and as JSON (or Null).
+    #[derive(Debug, Clone)]
+    pub struct Reply {
+        pub status: u16,
+        pub content_type: String,
+        pub location: Option<String>,
+        pub text: String,
+        pub json: Value,
+    }
+
+    impl Reply {
+        /// The `error` code of an error body.
+        pub fn error(&self) -> &str {
+            self.json["error"].as_str().unwrap_or("")
+        }
+
+        pub fn field(&self) -> &str {
+            self.json["field"].as_str().unwrap_or("")
+        }
+    }
+
+    impl Http {
+        pub fn with_token(&self, token: Option<&str>) -> Http {
+            Http {
+                base: self.base.clone(),
+                token: token.map(str::to_string),
+            }
+        }
+
+        /// Sends `method path` with an optional raw body and content type; any status
+        /// is a reply (never an error), a transport failure panics.
+        pub async fn raw(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+            let url = format!("{}{path}", self.base);
+            let token = self.token.clone();
+            let method = method.to_string();
+            let body = body.map(|(content_type, bytes)| (content_type.to_string(), bytes));
+            tokio::task::spawn_blocking(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(30))
+                    .build();
+                let mut request = agent.request(&method, &url);
+                if let Some(token) = token {
+                    request = request.set("Authorization", &format!("Bearer {token}"));
+                }
+                let result = match body {
+                    Some((content_type, bytes)) => request
+                        .set("Content-Type", &content_type)
+                        .send_bytes(&bytes),
+                    None => request.call(),
+                };
+                let response = match result {
+                    Ok(response) => response,
+                    Err(ureq::Error::Status(_, response)) => response,
+                    Err(e) => panic!("{method} {url}: {e}"),
+                };
+                let status = response.status();
+                let content_type = response.content_type().to_string();
+                let location = response.header("location").map(str::to_string);
+                let mut text = String::new();
+                response
+                    .into_reader()
+                    .take(64 * 1024 * 1024)
+                    .read_to_string(&mut text)
+                    .expect("body");
+                let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+                Reply {
+                    status,
+                    content_type,
+                    location,
+                    text,
+                    json,
+                }
+            })
+            .await
+            .expect("request task")
+        }
+
+        pub async fn get(&self, path: &str) -> Reply {
+            self.raw("GET", path, None).await
+        }
+
+        pub async fn post(&self, path: &str, body: &Value) -> Reply {
+            self.raw(
+                "POST",
+                path,
+                Some(("application/json", body.to_string().into_bytes())),
+            )
+            .await
+        }
+    }
+
+    /// The sample alert as JSON (valid as is).
+    pub fn sample_alert() -> Value {
+        serde_json::to_value(customs_protocol::samples::risk_alert()).expect("json")
+    }
+
+    pub fn sample_aeo() -> Value {
+        serde_json::to_value(customs_protocol::samples::aeo_record()).expect("json")
     }
 }

@@ -1,6 +1,7 @@
 //! The task that owns the swarm, and the ingest worker beside it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,8 +96,21 @@ struct EventLoop {
     /// Authors whose entries are being fetched (from any peer).
     fetching: HashSet<PublicKey>,
     sync_bytes_received: Arc<std::sync::atomic::AtomicU64>,
+    counters: Counters,
+    own_key: PublicKey,
+    /// Set once a member's frontier showed no entry of our own key that we lack.
+    own_log_confirmed: Arc<AtomicBool>,
     sync_interval: Duration,
     redial_interval: Duration,
+}
+
+/// Network-wide counters for the status and the metrics.
+#[derive(Default)]
+struct Counters {
+    gossip_accepted: u64,
+    gossip_duplicates: u64,
+    gossip_rejected: BTreeMap<String, u64>,
+    sync_rounds: u64,
 }
 
 /// Starts the network: listens, dials the members, and runs until every [`Client`] is
@@ -163,6 +177,8 @@ pub async fn spawn(
     let (commands_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
     let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
     let (ingest, jobs) = mpsc::channel(INGEST_QUEUE_CAPACITY);
+    // A network of one has nobody who could hold entries of ours.
+    let own_log_confirmed = Arc::new(AtomicBool::new(config.members.is_empty()));
     let (done_tx, ingested) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let (served_tx, served) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let admission = Admission {
@@ -187,6 +203,9 @@ pub async fn spawn(
         requests: HashMap::new(),
         fetching: HashSet::new(),
         sync_bytes_received,
+        counters: Counters::default(),
+        own_key: config.key.public_key(),
+        own_log_confirmed: own_log_confirmed.clone(),
         sync_interval: config.sync_interval,
         redial_interval: config.redial_interval,
     };
@@ -196,6 +215,7 @@ pub async fn spawn(
         Client {
             commands: commands_tx,
             events,
+            own_log_confirmed,
         },
         handle,
     ))
@@ -473,6 +493,11 @@ impl EventLoop {
             peer_id: self.swarm.local_peer_id().to_string(),
             listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
             peers,
+            gossip_accepted: self.counters.gossip_accepted,
+            gossip_duplicates: self.counters.gossip_duplicates,
+            gossip_rejected: self.counters.gossip_rejected.clone(),
+            sync_rounds: self.counters.sync_rounds,
+            own_log_confirmed: self.own_log_confirmed.load(Ordering::Relaxed),
         }
     }
 
@@ -689,6 +714,14 @@ impl EventLoop {
                     |author| members.contains(author),
                     |author, seq| store.id_at(author, seq).ok().flatten(),
                 );
+                self.counters.sync_rounds += 1;
+                let our_seq = frontier.get(&self.own_key).map_or(0, |h| h.seq);
+                if !heads
+                    .iter()
+                    .any(|h| h.author == self.own_key && h.seq > our_seq)
+                {
+                    self.own_log_confirmed.store(true, Ordering::Relaxed);
+                }
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.last_sync_ms = Some(now_ms());
                     state.lag_entries = lag(&frontier, &heads, |author| members.contains(author));
@@ -771,6 +804,13 @@ impl EventLoop {
                 Err(rejection) => {
                     rejected = true;
                     tracing::debug!(%peer, reason = rejection.reason, message = %rejection.message, "entry refused");
+                    if matches!(done.origin, Origin::Gossip { .. }) {
+                        *self
+                            .counters
+                            .gossip_rejected
+                            .entry(rejection.reason.to_string())
+                            .or_default() += 1;
+                    }
                     if let Some(state) = self.peers.get_mut(&peer) {
                         *state
                             .rejected
@@ -788,8 +828,10 @@ impl EventLoop {
                 let acceptance = if rejected {
                     MessageAcceptance::Reject
                 } else if applied > 0 || behind {
+                    self.counters.gossip_accepted += 1;
                     MessageAcceptance::Accept
                 } else {
+                    self.counters.gossip_duplicates += 1;
                     MessageAcceptance::Ignore
                 };
                 self.report(&message_id, &source, acceptance);

@@ -11,6 +11,8 @@ mod event_loop;
 pub mod sync;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use customs_protocol::{PublicKey, SecretKey, SignedEntry};
@@ -101,6 +103,14 @@ pub struct NetworkStatus {
     pub peer_id: String,
     pub listen_addrs: Vec<String>,
     pub peers: Vec<PeerStatus>,
+    /// Gossip messages stored, already held, and refused by reason.
+    pub gossip_accepted: u64,
+    pub gossip_duplicates: u64,
+    pub gossip_rejected: BTreeMap<String, u64>,
+    /// Frontier exchanges completed.
+    pub sync_rounds: u64,
+    /// Whether a member has confirmed that this key has no entries we lack.
+    pub own_log_confirmed: bool,
 }
 
 enum Command {
@@ -133,6 +143,7 @@ enum Command {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<SignedEntry>,
+    own_log_confirmed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Command {
@@ -190,6 +201,13 @@ impl Client {
     /// Stops the network: closes every connection and ends the task.
     pub async fn shutdown(&self) -> Result<(), NetworkError> {
         self.ask(|reply| Command::Shutdown { reply }).await
+    }
+
+    /// Whether a member's frontier has shown that no entry of this node's own key
+    /// exists that the store lacks (always true for a network of one). Until then a
+    /// node with an empty own log must not sign: its seq 1 may already be taken.
+    pub fn own_log_confirmed(&self) -> bool {
+        self.own_log_confirmed.load(Ordering::Relaxed)
     }
 
     /// Entries as they are stored (own and received): the live feed.

@@ -23,7 +23,10 @@ use thiserror::Error;
 
 pub use check::CheckReport;
 pub use layout::Counts;
-pub use query::{AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage};
+pub use query::{
+    AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
+    MAX_ALERT_SCAN_ROWS,
+};
 
 use layout::*;
 
@@ -74,11 +77,27 @@ pub enum StoreError {
         found: String,
     },
     #[error("cannot retract {target}: {reason}")]
-    RetractionTarget { target: EntryId, reason: String },
+    RetractionTarget {
+        target: EntryId,
+        reason: RetractionRefusal,
+    },
     #[error("refusing to sign: {0}")]
     Invalid(#[from] EntryError),
     #[error("store I/O error (disk full or unreadable?): {0}")]
     Io(#[from] sled::Error),
+}
+
+/// Why this node may not retract an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum RetractionRefusal {
+    #[error("no such entry")]
+    Unknown,
+    #[error("it was published by another member; only the author can retract an entry")]
+    OtherAuthor,
+    #[error("it is itself a retraction")]
+    IsRetraction,
+    #[error("it is already retracted")]
+    AlreadyRetracted,
 }
 
 /// What became of one entry handed to [`Store::ingest`].
@@ -363,21 +382,21 @@ impl Store {
     }
 
     fn check_own_target(&self, author: &PublicKey, target: &EntryId) -> Result<(), StoreError> {
-        let refuse = |reason: &str| StoreError::RetractionTarget {
+        let refuse = |reason| StoreError::RetractionTarget {
             target: *target,
-            reason: reason.to_string(),
+            reason,
         };
-        let entry = self.get(target)?.ok_or_else(|| refuse("no such entry"))?;
+        let entry = self
+            .get(target)?
+            .ok_or_else(|| refuse(RetractionRefusal::Unknown))?;
         if entry.entry().author != *author {
-            return Err(refuse(
-                "it was published by another member; only the author can retract an entry",
-            ));
+            return Err(refuse(RetractionRefusal::OtherAuthor));
         }
         if matches!(entry.entry().body, Body::Retraction(_)) {
-            return Err(refuse("it is itself a retraction"));
+            return Err(refuse(RetractionRefusal::IsRetraction));
         }
         if self.retracted_by(target)?.is_some() {
-            return Err(refuse("it is already retracted"));
+            return Err(refuse(RetractionRefusal::AlreadyRetracted));
         }
         Ok(())
     }

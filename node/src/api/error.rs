@@ -1,0 +1,143 @@
+//! The API's one error shape: `{"error": code, "message": ..., "field": ...}` with the
+//! status that fits. A client's mistake is never a 500; a 500 means the node itself
+//! failed (its disk, a task) and the message says what.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use customs_protocol::ValidationError;
+use serde::Serialize;
+
+use crate::node::NodeError;
+use crate::store::{RetractionRefusal, StoreError};
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code: malformed_json, invalid_field, bad_query,
+    /// unsupported_media_type, payload_too_large, unauthorized, forbidden, not_found,
+    /// method_not_allowed, conflict, not_synced, unavailable, internal.
+    pub error: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
+    /// The path of the offending field (`conveyance.containers[0]`), where one applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error,
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    pub fn malformed_json(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+    }
+
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
+    }
+
+    pub fn bad_query(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_query", message).with_field(field)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit_bytes} bytes"),
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::invalid_field(error.field.clone(), error.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::RetractionTarget { reason, .. } => {
+                let (status, code) = match reason {
+                    RetractionRefusal::Unknown => (StatusCode::NOT_FOUND, "not_found"),
+                    RetractionRefusal::OtherAuthor => (StatusCode::FORBIDDEN, "forbidden"),
+                    RetractionRefusal::IsRetraction | RetractionRefusal::AlreadyRetracted => {
+                        (StatusCode::CONFLICT, "conflict")
+                    }
+                };
+                ApiError::new(status, code, error.to_string()).with_field("target")
+            }
+            StoreError::Invalid(customs_protocol::EntryError::Invalid(invalid)) => {
+                ApiError::from(invalid.clone())
+            }
+            _ => {
+                tracing::error!(%error, "store failure while serving the API");
+                ApiError::internal(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(error: NodeError) -> Self {
+        match error {
+            NodeError::Store(store) => ApiError::from(store),
+            NodeError::NotSynced => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_synced",
+                NodeError::NotSynced.to_string(),
+            ),
+            other => {
+                tracing::error!(error = %other, "node failure while serving the API");
+                ApiError::internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}

@@ -1,0 +1,195 @@
+//! `GET /metrics`: the Prometheus text format (version 0.0.4), written by hand — a
+//! dozen families do not need a metrics framework.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use crate::network::NetworkStatus;
+use crate::store::Counts;
+
+/// HTTP requests by (route, method, status). Bounded: routes are the router's
+/// patterns (unmatched paths count as one route), methods and statuses are few.
+#[derive(Debug, Default)]
+pub struct HttpCounters {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+}
+
+impl HttpCounters {
+    pub fn count(&self, route: &str, method: &str, status: u16) {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *requests
+            .entry((route.to_string(), method.to_string(), status))
+            .or_default() += 1;
+    }
+
+    fn snapshot(&self) -> BTreeMap<(String, String, u16), u64> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Everything one scrape reports.
+#[derive(Debug)]
+pub struct Snapshot<'a> {
+    pub counts: Counts,
+    /// Entries per author: (member code or "unknown", author key hex, entries).
+    pub authors: Vec<(String, String, u64)>,
+    pub network: &'a NetworkStatus,
+    pub store_size_bytes: u64,
+    pub event_streams: usize,
+    pub http: &'a HttpCounters,
+}
+
+/// Label values escaped as the text format requires.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Writer(String);
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {value}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{}}} {value}", labels.join(","));
+        }
+    }
+}
+
+pub fn render(s: &Snapshot<'_>) -> String {
+    let mut w = Writer(String::new());
+    w.family(
+        "customs_entries",
+        "gauge",
+        "Entries held in the store, by type.",
+    );
+    for (kind, value) in [
+        ("risk_alert", s.counts.risk_alerts),
+        ("aeo_record", s.counts.aeo_records),
+        ("retraction", s.counts.retractions),
+    ] {
+        w.sample("customs_entries", &[("type", kind)], value);
+    }
+    w.family(
+        "customs_author_entries",
+        "gauge",
+        "Length of each author's log held in the store.",
+    );
+    for (code, key, value) in &s.authors {
+        w.sample(
+            "customs_author_entries",
+            &[("author_code", code), ("author", key)],
+            *value,
+        );
+    }
+    w.family(
+        "customs_forks",
+        "gauge",
+        "Fork proofs held: a member key signed two entries with one seq.",
+    );
+    w.sample("customs_forks", &[], s.counts.forks);
+
+    let n = s.network;
+    w.family(
+        "customs_gossip_accepted_total",
+        "counter",
+        "Gossip messages whose entries were stored.",
+    );
+    w.sample("customs_gossip_accepted_total", &[], n.gossip_accepted);
+    w.family(
+        "customs_gossip_duplicates_total",
+        "counter",
+        "Gossip messages whose entries were held already.",
+    );
+    w.sample("customs_gossip_duplicates_total", &[], n.gossip_duplicates);
+    w.family(
+        "customs_gossip_rejected_total",
+        "counter",
+        "Gossip messages refused, by reason.",
+    );
+    for (reason, value) in &n.gossip_rejected {
+        w.sample(
+            "customs_gossip_rejected_total",
+            &[("reason", reason)],
+            *value,
+        );
+    }
+    w.family(
+        "customs_sync_rounds_total",
+        "counter",
+        "Frontier exchanges completed with peers.",
+    );
+    w.sample("customs_sync_rounds_total", &[], n.sync_rounds);
+    w.family(
+        "customs_sync_received_bytes_total",
+        "counter",
+        "Bytes of sync messages received, framing included.",
+    );
+    w.sample(
+        "customs_sync_received_bytes_total",
+        &[],
+        n.sync_bytes_received,
+    );
+    w.family(
+        "customs_peers_connected",
+        "gauge",
+        "Member nodes connected now.",
+    );
+    let connected = n.peers.iter().filter(|p| p.connected).count() as u64;
+    w.sample("customs_peers_connected", &[], connected);
+    w.family("customs_peers", "gauge", "Members this node knows.");
+    w.sample("customs_peers", &[], n.peers.len() as u64);
+    w.family(
+        "customs_peer_lag_entries",
+        "gauge",
+        "Entries a peer had that this node lacked at the last exchange.",
+    );
+    for peer in &n.peers {
+        w.sample(
+            "customs_peer_lag_entries",
+            &[("peer", &peer.code)],
+            peer.lag_entries,
+        );
+    }
+    w.family(
+        "customs_store_size_bytes",
+        "gauge",
+        "Bytes the store occupies on disk.",
+    );
+    w.sample("customs_store_size_bytes", &[], s.store_size_bytes);
+    w.family(
+        "customs_event_streams",
+        "gauge",
+        "Open live-feed (SSE) streams.",
+    );
+    w.sample("customs_event_streams", &[], s.event_streams as u64);
+    w.family(
+        "customs_http_requests_total",
+        "counter",
+        "HTTP requests answered, by route, method and status.",
+    );
+    for ((route, method, status), value) in s.http.snapshot() {
+        let status = status.to_string();
+        w.sample(
+            "customs_http_requests_total",
+            &[("route", &route), ("method", &method), ("status", &status)],
+            value,
+        );
+    }
+    w.0
+}

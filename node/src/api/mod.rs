@@ -1,0 +1,325 @@
+//! The HTTP API (axum): officers' and national systems' way into the node, and the
+//! administrators' window on it. JSON under /api/v1, the live feed as Server-Sent
+//! Events, Prometheus metrics, health and readiness.
+//!
+//! Architecture Invariant: this is the only module that knows HTTP and JSON. Every
+//! route is registered through `utoipa_axum::routes!`, which puts it in the router and
+//! in the OpenAPI document at once; every /api route passes [`authorize`] first.
+
+mod error;
+mod events;
+mod extract;
+mod metrics;
+mod routes;
+pub mod tokens;
+pub mod views;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use customs_protocol::PublicKey;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ErrorBody};
+use metrics::HttpCounters;
+use tokens::{Role, Tokens};
+
+use crate::config::ApiSection;
+use crate::node::NodeHandle;
+
+/// Default and largest page of alerts.
+pub const DEFAULT_PAGE_LIMIT: usize = 50;
+
+/// Who this node is, for the status and the live feed.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pub code: String,
+    pub name: String,
+    pub network: String,
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    pub node: NodeHandle,
+    pub identity: NodeIdentity,
+    /// Member codes by key, this node's own included.
+    pub codes: HashMap<PublicKey, String>,
+    pub tokens: Tokens,
+    pub limits: ApiSection,
+    http: HttpCounters,
+    event_streams: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    /// The OpenAPI document, rendered once.
+    openapi_json: String,
+}
+
+pub type ApiState = Arc<Shared>;
+
+impl Shared {
+    pub fn code_of(&self, key: &PublicKey) -> Option<String> {
+        self.codes.get(key).cloned()
+    }
+
+    fn open_event_streams(&self) -> usize {
+        self.limits.max_event_streams - self.event_streams.available_permits()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "customs-node API",
+        description = "A node of the customs information-sharing network: publish and read signed risk alerts and AEO records. Every /api/v1 route needs `Authorization: Bearer <token>`; readers may GET, publishers may also POST, admins may do everything.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document describing exactly them.
+fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::publish_alert, routes::list_alerts))
+        .routes(routes!(routes::get_entry))
+        .routes(routes!(routes::publish_aeo))
+        .routes(routes!(routes::aeo_status))
+        .routes(routes!(routes::retract))
+        .routes(routes!(routes::status))
+        .routes(routes!(routes::forks))
+        .routes(routes!(events::events))
+        .routes(routes!(routes::openapi_json))
+        .routes(routes!(routes::metrics))
+        .routes(routes!(routes::healthz))
+        .routes(routes!(routes::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the routes this node serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The whole HTTP application.
+pub fn app(state: ApiState) -> Router {
+    let max_body_bytes = state.limits.max_body_bytes;
+    let (router, _) = routes();
+    router
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .with_state(state)
+}
+
+/// The role a request needs: reading is for readers, anything else for publishers.
+/// Routes outside /api (health, readiness, metrics) are open.
+fn needed_role(method: &Method, path: &str) -> Option<Role> {
+    if !path.starts_with("/api/") {
+        return None;
+    }
+    Some(if method == Method::GET || method == Method::HEAD {
+        Role::Reader
+    } else {
+        Role::Publisher
+    })
+}
+
+/// Checks the bearer token and its role; the handler finds the [`Caller`] in the
+/// request's extensions.
+async fn authorize(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(needed) = needed_role(request.method(), request.uri().path()) else {
+        return Ok(next.run(request).await);
+    };
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized("send `Authorization: Bearer <token>` (see DIR/api-token)")
+        })?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+    let caller = state
+        .tokens
+        .authenticate(token)
+        .ok_or_else(|| ApiError::unauthorized("this token is not valid on this node"))?;
+    if !caller.role.allows(needed) {
+        return Err(ApiError::forbidden(format!(
+            "token {:?} has role {}; this needs {needed}",
+            caller.name, caller.role
+        )));
+    }
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+async fn count_request(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state
+        .http
+        .count(&route, &method, response.status().as_u16());
+    response
+}
+
+/// Starts serving on `listener` until `stop` is set (then stops accepting, ends the
+/// live-feed streams and lets requests in flight finish).
+pub fn spawn(
+    listener: TcpListener,
+    node: NodeHandle,
+    identity: NodeIdentity,
+    codes: HashMap<PublicKey, String>,
+    tokens: Tokens,
+    limits: ApiSection,
+) -> (ApiState, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop_tx, stop) = watch::channel(false);
+    let state = Arc::new(Shared {
+        node,
+        identity,
+        codes,
+        tokens,
+        http: HttpCounters::default(),
+        event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),
+        stop: stop.clone(),
+        openapi_json: openapi().to_pretty_json().unwrap_or_default(),
+        limits: limits.clone(),
+    });
+    let app = app(state.clone());
+    let listener = LimitedListener {
+        inner: listener,
+        permits: Arc::new(Semaphore::new(limits.max_connections)),
+    };
+    let mut stopped = stop;
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "the HTTP API stopped");
+        }
+    });
+    (state, stop_tx, task)
+}
+
+/// Waits for `stop` to be set (or its sender dropped).
+pub fn stopped(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// A TCP listener that holds at most `permits` connections open: the next accept
+/// waits until one closes (the kernel's backlog holds the rest).
+struct LimitedListener {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection holding its permit until it is dropped.
+struct LimitedStream {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                continue; // the semaphore is never closed
+            };
+            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            return (
+                LimitedStream {
+                    stream,
+                    _permit: permit,
+                },
+                addr,
+            );
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,290 @@
+//! What the API answers, as JSON. Each view is built from stored, signed entries; the
+//! names are part of the API (scripts depend on them).
+
+use base64::Engine as _;
+use customs_protocol::date::Date;
+use customs_protocol::{
+    AeoRecord, Body, BodyKind, EntryId, PublicKey, RiskAlert, SignedEntry, VerifiedEntry,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::tokens::Role;
+
+/// UTC time of a Unix time in milliseconds, RFC 3339 (`2026-11-20T14:03:07.120Z`).
+pub fn rfc3339(ms: u64) -> String {
+    let date = Date::from_unix_ms(ms);
+    let in_day = ms % 86_400_000;
+    format!(
+        "{date}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
+
+/// The answer to a publish: where the new entry sits in this node's log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Published {
+    pub id: EntryId,
+    /// This node's public key.
+    pub author: PublicKey,
+    pub seq: u64,
+}
+
+/// An entry's place in its author's log, shared by every view of an entry.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EntryMeta {
+    pub id: EntryId,
+    pub author: PublicKey,
+    /// The author's member code, when the author is a member this node knows.
+    pub author_code: Option<String>,
+    pub seq: u64,
+    /// When the author signed it (RFC 3339, UTC).
+    pub created_at: String,
+    pub created_at_ms: u64,
+}
+
+impl EntryMeta {
+    pub fn of(entry: &SignedEntry, author_code: Option<String>) -> Self {
+        let e = entry.entry();
+        EntryMeta {
+            id: entry.id(),
+            author: e.author,
+            author_code,
+            seq: e.seq,
+            created_at: rfc3339(e.created_at_ms),
+            created_at_ms: e.created_at_ms,
+        }
+    }
+}
+
+/// One alert in a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertItem {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// The retraction that withdrew this alert (only listed with include_retracted).
+    pub retracted_by: Option<EntryId>,
+    pub alert: RiskAlert,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertList {
+    pub items: Vec<AlertItem>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next: Option<String>,
+}
+
+/// Whether an entry's signature and fields check out, as checked when it was served.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    /// "valid", or "invalid" with the reason (a stored entry should never be invalid).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether the author is a member of this node's network.
+    pub author_is_member: bool,
+    /// Whether the author also signed another entry with this seq (a fork).
+    pub forked: bool,
+}
+
+/// One entry of any type, with its signed bytes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EntryView {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    pub network: String,
+    /// The author's previous entry; null for seq 1.
+    pub prev: Option<EntryId>,
+    #[serde(rename = "type")]
+    pub kind: BodyKind,
+    /// The record: a risk alert, AEO record or retraction (by `type`).
+    pub body: serde_json::Value,
+    pub verification: Verification,
+    pub retracted_by: Option<EntryId>,
+    /// The entry exactly as signed (entry bytes and signature), base64.
+    pub signed_bytes: String,
+}
+
+impl EntryView {
+    pub fn of(
+        entry: &SignedEntry,
+        author_code: Option<String>,
+        author_is_member: bool,
+        forked: bool,
+        retracted_by: Option<EntryId>,
+    ) -> Self {
+        let bytes = entry.encode();
+        let (status, reason) = match VerifiedEntry::from_bytes(&bytes) {
+            Ok(_) => ("valid".to_string(), None),
+            Err(e) => ("invalid".to_string(), Some(e.to_string())),
+        };
+        let e = entry.entry();
+        EntryView {
+            meta: EntryMeta::of(entry, author_code),
+            network: e.network.clone(),
+            prev: e.prev,
+            kind: e.body.kind(),
+            body: body_json(&e.body),
+            verification: Verification {
+                status,
+                reason,
+                author_is_member,
+                forked,
+            },
+            retracted_by,
+            signed_bytes: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
+/// A record's fields as JSON, without the type tag (the view carries `type`).
+fn body_json(body: &Body) -> serde_json::Value {
+    let value = match body {
+        Body::RiskAlert(b) => serde_json::to_value(b),
+        Body::AeoRecord(b) => serde_json::to_value(b),
+        Body::Retraction(b) => serde_json::to_value(b),
+    };
+    value.unwrap_or(serde_json::Value::Null)
+}
+
+/// An operator's status at one issuer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AeoAtIssuer {
+    pub issuer: PublicKey,
+    pub issuer_code: Option<String>,
+    /// The entry that set this status (the issuer's latest about the operator).
+    pub entry_id: EntryId,
+    pub seq: u64,
+    pub created_at: String,
+    pub record: AeoRecord,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AeoStatusView {
+    pub operator_id: String,
+    /// The date asked about; null for "now".
+    pub as_of: Option<Date>,
+    /// One status per issuer that published about the operator.
+    pub issuers: Vec<AeoAtIssuer>,
+}
+
+/// A retraction request: withdraw one of this node's own entries.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetractRequest {
+    pub target: EntryId,
+    pub reason: customs_protocol::body::RetractionReason,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NodeInfo {
+    pub code: String,
+    pub name: String,
+    pub network: String,
+    pub public_key: PublicKey,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub version: String,
+    /// Whether this node may sign: its own log is known to be complete (a member
+    /// confirmed it), or it already holds entries of its own.
+    pub can_publish: bool,
+    /// The role of the token that asked.
+    pub your_role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PeerView {
+    pub code: String,
+    pub public_key: String,
+    pub peer_id: String,
+    pub connected: bool,
+    /// When a frontier exchange with this peer last completed (RFC 3339), or null.
+    pub last_sync: Option<String>,
+    pub last_sync_ms: Option<u64>,
+    /// Entries the peer had that this node lacked at the last exchange.
+    pub lag_entries: u64,
+    pub in_sync: bool,
+    pub entries_received: u64,
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
+/// One author's log as this node holds it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FrontierItem {
+    pub author: PublicKey,
+    pub code: Option<String>,
+    pub seq: u64,
+    pub head: EntryId,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CountsView {
+    pub entries: u64,
+    pub risk_alerts: u64,
+    pub aeo_records: u64,
+    pub retractions: u64,
+    pub forks: u64,
+    pub authors: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusView {
+    pub node: NodeInfo,
+    pub peers: Vec<PeerView>,
+    pub frontier: Vec<FrontierItem>,
+    pub counts: CountsView,
+    /// Fork proofs held (see /api/v1/forks): a member key that signed two entries
+    /// with one seq.
+    pub forks: u64,
+}
+
+/// Two entries one author signed with the same seq: proof its key misbehaved.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ForkView {
+    pub author: PublicKey,
+    pub author_code: Option<String>,
+    pub seq: u64,
+    /// The entry in the chain as this node holds it, then the conflicting one.
+    pub entries: Vec<EntryView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ForkList {
+    pub forks: Vec<ForkView>,
+}
+
+/// The body of a live-feed event (`GET /api/v1/events`, SSE event `entry`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EntryEvent {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    #[serde(rename = "type")]
+    pub kind: BodyKind,
+    pub body: serde_json::Value,
+}
+
+impl EntryEvent {
+    pub fn of(entry: &SignedEntry, author_code: Option<String>) -> Self {
+        EntryEvent {
+            meta: EntryMeta::of(entry, author_code),
+            kind: entry.entry().body.kind(),
+            body: body_json(&entry.entry().body),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_650_187_120), "2026-11-25T23:43:07.120Z");
+    }
+}
