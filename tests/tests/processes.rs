@@ -310,3 +310,140 @@ async fn a_partition_of_processes_heals() {
     a.shutdown().await.expect("A stops");
     b.shutdown().await.expect("B stops");
 }
+
+/// Runs the CLI; returns (success, stdout, stderr).
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(node_binary())
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// End to end over HTTP between two `customs-node run` processes: an alert published
+/// through node A's API (by the CLI) is read through node B's API; the CLI shows
+/// tables, JSON, and API errors as one line with a non-zero exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_another() {
+    use customs_tests::http::{json, sample_alert, Http};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a_dir, b_dir) = (dir.path().join("nl"), dir.path().join("be"));
+    let a_key = init_process_node(&a_dir, "NL");
+    let b_key = init_process_node(&b_dir, "BE");
+    admit(&a_dir, "BE", &b_key, &[]);
+    let (a_process, a_address) = run_process(&a_dir);
+    let a_addr = a_address.recv_timeout(DEADLINE).expect("A listens");
+    admit(&b_dir, "NL", &a_key, &[a_addr]);
+    let (b_process, _) = run_process(&b_dir);
+    let (a_path, b_path) = (
+        a_dir.to_str().expect("utf-8"),
+        b_dir.to_str().expect("utf-8"),
+    );
+
+    // A may sign once B has confirmed A's (empty) log: the CLI waits, showing progress.
+    let (ok, _, progress) = cli(&[
+        "status",
+        "--wait-sync",
+        "--timeout-s",
+        "90",
+        "--dir",
+        a_path,
+    ]);
+    assert!(ok, "{progress}");
+    assert!(progress.contains("connected peers in sync"), "{progress}");
+
+    let alert_file = dir.path().join("alert.json");
+    std::fs::write(&alert_file, sample_alert().to_string()).expect("alert file");
+    let alert_path = alert_file.to_str().expect("utf-8");
+    let (ok, out, err) = cli(&[
+        "alert", "publish", "--dir", a_path, "--file", alert_path, "--json",
+    ]);
+    assert!(ok, "{err}");
+    let published: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let id = published["id"].as_str().expect("id").to_string();
+    assert_eq!(published["seq"], json!(1));
+
+    // B serves it over HTTP once it arrived.
+    let b_url = std::fs::read_to_string(b_dir.join("api.url")).expect("B's api.url");
+    let b_token = std::fs::read_to_string(b_dir.join("api-token")).expect("B's token");
+    let b = Http {
+        base: b_url.trim().to_string(),
+        token: Some(b_token.trim().to_string()),
+    };
+    let item = eventually("B serves A's alert", DEADLINE, || {
+        let b = b.clone();
+        async move {
+            let reply = b.get("/api/v1/alerts?author=NL").await;
+            reply.json["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned())
+        }
+    })
+    .await;
+    assert_eq!(item["id"], json!(id));
+    assert_eq!(item["author_code"], json!("NL"));
+    assert_eq!(item["alert"], sample_alert());
+    let entry = b.get(&format!("/api/v1/entries/{id}")).await;
+    assert_eq!(entry.json["verification"]["status"], json!("valid"));
+
+    // The CLI on B: a table with the alert, the peers, an AEO lookup.
+    let (ok, out, err) = cli(&["alert", "list", "--dir", b_path]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("DETECTED"), "{out}");
+    assert!(
+        out.contains("NL-2026-000123") && out.contains("EC>PA>NL"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["peers", "--dir", b_path]);
+    assert!(
+        ok && out
+            .lines()
+            .any(|l| l.starts_with("NL ") && l.contains("yes")),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["aeo", "status", "NL123456789", "--dir", b_path]);
+    assert!(
+        ok && out.contains("no administration has published"),
+        "{out}"
+    );
+
+    // API errors: one line, non-zero exit, the field named; nothing stored.
+    let mut bad = sample_alert();
+    bad["conveyance"]["containers"][0] = json!("CSQU3054384");
+    std::fs::write(&alert_file, bad.to_string()).expect("alert file");
+    let (ok, _, err) = cli(&["alert", "publish", "--dir", b_path, "--file", alert_path]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: 422 invalid_field") && err.contains("conveyance.containers[0]"),
+        "{err}"
+    );
+    let (ok, reader, _) = cli(&[
+        "token", "create", "--dir", b_path, "--role", "reader", "--name", "desk",
+    ]);
+    assert!(ok);
+    std::fs::write(&alert_file, sample_alert().to_string()).expect("alert file");
+    let (ok, _, err) = cli(&[
+        "alert",
+        "publish",
+        "--dir",
+        b_path,
+        "--file",
+        alert_path,
+        "--token",
+        reader.trim(),
+    ]);
+    assert!(!ok && err.starts_with("error: 403 forbidden"), "{err}");
+    let counts = b.get("/api/v1/status").await.json["counts"]["entries"].clone();
+    assert_eq!(counts, json!(1), "only A's alert is stored on B");
+
+    terminate(b_process);
+    terminate(a_process);
+    let (ok, _, err) = cli(&["status", "--dir", b_path]);
+    assert!(!ok && err.contains("cannot reach the node"), "{err}");
+}
