@@ -763,3 +763,62 @@ async fn openapi_lists_every_route_with_its_methods() {
         }
     }
 }
+
+/// Open connections and live-feed streams are bounded: the stream beyond the limit
+/// gets 503, and a connection beyond the limit waits until another closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_and_streams_are_bounded() {
+    let mut nodes = cluster::start(1).await;
+    nodes[0].stop().await;
+    nodes[0].params.api.max_event_streams = 1;
+    nodes[0].params.api.max_connections = 3;
+    nodes[0].restart().await;
+    let http = nodes[0].http(Role::Reader);
+    let addr = nodes[0].node().api_addr();
+
+    // One stream is allowed; the second is refused while the first is open.
+    let first = std::net::TcpStream::connect(addr).expect("connects");
+    let request = format!(
+        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        http.token.as_deref().expect("token")
+    );
+    std::io::Write::write_all(&mut &first, request.as_bytes()).expect("request");
+    let mut reader = BufReader::new(first.try_clone().expect("clone"));
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).expect("status line");
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
+    let second = http.get("/api/v1/events").await;
+    assert_eq!(
+        (second.status, second.error()),
+        (503, "unavailable"),
+        "{}",
+        second.text
+    );
+
+    // The stream holds one connection; two idle ones fill the limit of three.
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(addr).expect("connects"))
+        .collect();
+    let waiting = tokio::spawn({
+        let http = http.clone();
+        async move { http.get("/healthz").await.status }
+    });
+    // While the limit is reached the request cannot be served: it is still waiting
+    // after a pause (a negative check: load can only make it wait longer).
+    let still_waiting = tokio::time::timeout(Duration::from_millis(500), async {
+        while !waiting.is_finished() {
+            tokio::time::sleep(cluster::POLL_INTERVAL).await;
+        }
+    })
+    .await
+    .is_err();
+    assert!(still_waiting, "a fourth connection was served");
+    drop(idle);
+    let status = tokio::time::timeout(DEADLINE, waiting)
+        .await
+        .expect("served once a connection closed")
+        .expect("task");
+    assert_eq!(status, 200);
+    drop(reader);
+    drop(first);
+}
