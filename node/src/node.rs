@@ -129,7 +129,7 @@ impl NodeHandle {
     }
 
     /// Signs and stores `body` as this node's next entry (durable when this returns),
-    /// then gossips it.
+    /// then gossips it (best effort: catch-up delivers what gossip could not).
     pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, NodeError> {
         if !self.can_publish()? {
             return Err(NodeError::NotSynced);
@@ -139,7 +139,10 @@ impl NodeHandle {
         let entry = tokio::task::spawn_blocking(move || store.append_own(&key, body, now_ms()))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
-        self.client.gossip(entry.signed().clone()).await?;
+        // Stored is what counts: if the push fails, members get it by catch-up.
+        if let Err(error) = self.client.gossip(entry.signed().clone()).await {
+            tracing::warn!(%error, id = %entry.id(), "stored, but not gossiped");
+        }
         Ok(entry)
     }
 }
@@ -193,7 +196,7 @@ impl Node {
             key,
             allow_publish_before_sync: params.allow_publish_before_sync,
         };
-        let (_, api_stop, api_task) = api::spawn(
+        let (api_stop, api_task) = api::spawn(
             listener,
             handle.clone(),
             identity,

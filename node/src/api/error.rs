@@ -76,7 +76,7 @@ impl ApiError {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the request body is larger than {limit_bytes} bytes"),
+            format!("the request body is larger than this node accepts ({limit_bytes} bytes, api.max_body_bytes)"),
         )
     }
 

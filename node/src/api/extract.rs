@@ -2,7 +2,7 @@
 //! offending field: `conveyance.containers[0]`, not "invalid type at line 1 column 212".
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -10,16 +10,17 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::ApiState;
 
 /// A JSON body, parsed strictly: `application/json`, within the body limit, no trailing
 /// data, and errors with the path of the field.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
         let is_json = request
             .headers()
             .get(CONTENT_TYPE)
@@ -35,20 +36,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(body_rejection)?;
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large(state.limits.max_body_bytes)
+                } else {
+                    ApiError::malformed_json(format!("cannot read the request body: {rejection}"))
+                }
+            })?;
         parse_json(&bytes).map(JsonBody)
-    }
-}
-
-fn body_rejection(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is larger than this node accepts (api.max_body_bytes)",
-        )
-    } else {
-        ApiError::malformed_json(format!("cannot read the request body: {rejection}"))
     }
 }
 

@@ -166,11 +166,13 @@ async fn authorize(
         .ok_or_else(|| {
             ApiError::unauthorized("send `Authorization: Bearer <token>` (see DIR/api-token)")
         })?;
+    // The scheme is case-insensitive (RFC 9110).
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
@@ -211,7 +213,7 @@ pub fn spawn(
     codes: HashMap<PublicKey, String>,
     tokens: Tokens,
     limits: ApiSection,
-) -> (ApiState, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop_tx, stop) = watch::channel(false);
     let state = Arc::new(Shared {
         node,
@@ -241,7 +243,7 @@ pub fn spawn(
             tracing::error!(%error, "the HTTP API stopped");
         }
     });
-    (state, stop_tx, task)
+    (stop_tx, task)
 }
 
 /// Waits for `stop` to be set (or its sender dropped).
@@ -262,7 +264,7 @@ struct LimitedListener {
 /// A connection holding its permit until it is dropped.
 struct LimitedStream {
     stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl axum::serve::Listener for LimitedListener {
@@ -270,19 +272,16 @@ impl axum::serve::Listener for LimitedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                continue; // the semaphore is never closed
-            };
-            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-            return (
-                LimitedStream {
-                    stream,
-                    _permit: permit,
-                },
-                addr,
-            );
-        }
+        // Fails only if the semaphore were closed, which nothing does.
+        let permit = self.permits.clone().acquire_owned().await.ok();
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        (
+            LimitedStream {
+                stream,
+                _permit: permit,
+            },
+            addr,
+        )
     }
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -397,9 +397,15 @@ pub async fn status(
         .status()
         .await
         .map_err(|e| ApiError::unavailable(format!("the network task does not answer: {e}")))?;
-    let can_publish = state.node.can_publish()?;
-    let store = state.node.store.clone();
-    let (frontier, counts) = blocking(move || Ok((store.frontier()?, store.counts()))).await?;
+    let node = state.node.clone();
+    let (frontier, counts, can_publish) = blocking(move || {
+        Ok((
+            node.store.frontier()?,
+            node.store.counts(),
+            node.can_publish()?,
+        ))
+    })
+    .await?;
     let mut frontier: Vec<FrontierItem> = frontier
         .heads()
         .map(|h| FrontierItem {
