@@ -19,11 +19,15 @@ fn string(pattern: &str, description: &str, example: &str) -> RefOr<Schema> {
 
 impl PartialSchema for crate::codes::Country {
     fn schema() -> RefOr<Schema> {
-        string(
-            "^[A-Z]{2}$",
-            "ISO 3166-1 alpha-2 country code (XK for Kosovo)",
-            "NL",
-        )
+        let codes = crate::codes::ISO_3166_ALPHA2
+            .iter()
+            .chain(crate::codes::ACCEPTED_USER_ASSIGNED.iter());
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(codes.copied()))
+            .description(Some("ISO 3166-1 alpha-2 country code (XK for Kosovo)"))
+            .examples(["NL"])
+            .into()
     }
 }
 impl ToSchema for crate::codes::Country {}

@@ -426,6 +426,58 @@ async fn routes_publish_read_filter_and_retract() {
     assert_eq!(a.get("/api/v1/forks").await.json["forks"], json!([]));
 }
 
+/// Field checks for forms apply the protocol's own rules, one value at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_checks_apply_the_protocol_rules() {
+    let nodes = cluster::start(1).await;
+    let reader = nodes[0].http(Role::Reader);
+    let check = |kind: &'static str, value: &'static str| {
+        let reader = reader.clone();
+        async move {
+            reader
+                .get(&format!("/api/v1/check?kind={kind}&value={value}"))
+                .await
+        }
+    };
+    for (kind, good, bad, says) in [
+        ("container", "CSQU3054383", "CSQU3054384", "check digit"),
+        ("imo", "9074729", "9074720", "check digit"),
+        ("country", "EC", "QQ", "QQ"),
+        ("hs_code", "080390", "7700000", "chapter"),
+        ("unlocode", "NLRTM", "NLRT1", "NLRT1"),
+        ("date", "2026-11-20", "2026-02-30", "2026-02-30"),
+        ("operator_id", "NL123456789", "nl-123", "nl-123"),
+        ("amount", "125.5", "-1", "-1"),
+    ] {
+        let ok = check(kind, good).await;
+        assert_eq!(
+            (ok.status, ok.json["valid"].clone()),
+            (200, json!(true)),
+            "{kind} {good}"
+        );
+        let refused = check(kind, bad).await;
+        assert_eq!(refused.json["valid"], json!(false), "{kind} {bad}");
+        let message = refused.json["message"].as_str().unwrap_or("");
+        assert!(message.contains(says), "{kind} {bad}: {message}");
+    }
+    let unknown = check("colour", "red").await;
+    assert_eq!((unknown.status, unknown.field()), (400, "kind"));
+    let long = reader
+        .get(&format!(
+            "/api/v1/check?kind=reference&value={}",
+            "A".repeat(2000)
+        ))
+        .await;
+    assert_eq!((long.status, long.field()), (400, "value"));
+    let missing = reader.get("/api/v1/check?kind=imo").await;
+    assert_eq!(
+        (missing.status, missing.field()),
+        (400, "value"),
+        "{}",
+        missing.text
+    );
+}
+
 /// Fork proofs show in /forks, the status and the metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forks_are_exposed() {
@@ -719,6 +771,10 @@ async fn openapi_lists_every_route_with_its_methods() {
         ("/metrics", "GET"),
         ("/healthz", "GET"),
         ("/readyz", "GET"),
+        ("/api/v1/check", "GET"),
+        ("/", "GET"),
+        ("/console/app.js", "GET"),
+        ("/console/style.css", "GET"),
     ];
     let promised: BTreeSet<(String, String)> = promised
         .iter()

@@ -6,6 +6,7 @@
 //! route is registered through `utoipa_axum::routes!`, which puts it in the router and
 //! in the OpenAPI document at once; every /api route passes [`authorize`] first.
 
+mod console;
 mod error;
 mod events;
 mod extract;
@@ -111,11 +112,15 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::retract))
         .routes(routes!(routes::status))
         .routes(routes!(routes::forks))
+        .routes(routes!(routes::check))
         .routes(routes!(events::events))
         .routes(routes!(routes::openapi_json))
         .routes(routes!(routes::metrics))
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz))
+        .routes(routes!(console::index))
+        .routes(routes!(console::script))
+        .routes(routes!(console::style))
         .split_for_parts()
 }
 
@@ -138,7 +143,8 @@ pub fn app(state: ApiState) -> Router {
 }
 
 /// The role a request needs: reading is for readers, anything else for publishers.
-/// Routes outside /api (health, readiness, metrics) are open.
+/// Routes outside /api (health, readiness, metrics, the console's static files) are
+/// open.
 fn needed_role(method: &Method, path: &str) -> Option<Role> {
     if !path.starts_with("/api/") {
         return None;

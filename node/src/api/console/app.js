@@ -1,0 +1,578 @@
+// The officers' console: plain JavaScript over the node's own API. The token lives in
+// sessionStorage (this tab only). Code lists come from the OpenAPI document and field
+// checks from GET /api/v1/check, so the console applies exactly the server's rules.
+"use strict";
+
+const TOKEN_KEY = "customs-console-token";
+const PAGE = 50;
+const state = { token: null, status: null, schemas: {}, cursor: null, stream: null, reload: null, flash: null };
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.error;
+    this.field = body && body.field;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method: options.method || "GET",
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+  if (!response.ok) {
+    if (response.status === 401 && state.token) signOut("Your token is no longer valid on this node.");
+    throw new ApiError(response.status, body);
+  }
+  return body;
+}
+
+function notice(message, isError) {
+  const box = $("notice");
+  box.textContent = message;
+  box.classList.toggle("error", !!isError);
+  box.hidden = !message;
+}
+
+// ---- sign-in -----------------------------------------------------------------------
+
+async function signIn(token) {
+  state.token = token;
+  state.status = await api("/api/v1/status");
+  const doc = await api("/api/v1/openapi.json");
+  state.schemas = (doc.components && doc.components.schemas) || {};
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  fillCodeLists();
+  showNode();
+  route();
+  startStream();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  if (state.stream) state.stream.abort();
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message || "";
+  $("signin-token").value = "";
+  $("signin-token").focus();
+}
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const token = $("signin-token").value.trim();
+  $("signin-error").textContent = "";
+  if (!token) {
+    $("signin-error").textContent = "Enter your API token.";
+    return;
+  }
+  try {
+    await signIn(token);
+  } catch (error) {
+    state.token = null;
+    $("signin-token").setAttribute("aria-invalid", "true");
+    $("signin-error").textContent = error.status === 401
+      ? "This token is not valid on this node."
+      : `Cannot sign in: ${error.message}`;
+  }
+});
+$("signout").addEventListener("click", () => signOut());
+
+// ---- code lists and node info ------------------------------------------------------
+
+function enumValues(name) {
+  const schema = state.schemas[name];
+  return (schema && schema.enum) || [];
+}
+
+const words = (value) => String(value).replace(/_/g, " ");
+
+function fillCodeLists() {
+  // Required lists start empty too: nothing is chosen for the officer by default.
+  for (const select of document.querySelectorAll("select[data-enum]")) {
+    select.replaceChildren(el("option", { value: "" }, select.required ? "choose…" : "—"),
+      ...enumValues(select.dataset.enum).map((v) => el("option", { value: v }, words(v))));
+  }
+  $("f-category").replaceChildren(el("option", { value: "" }, "any"),
+    ...enumValues("Category").map((v) => el("option", { value: v }, words(v))));
+  $("f-country").replaceChildren(el("option", { value: "" }, "any"),
+    ...enumValues("Country").map((v) => el("option", { value: v }, v)));
+  const codes = new Set(state.status.frontier.map((f) => f.code).filter(Boolean));
+  codes.add(state.status.node.code);
+  for (const peer of state.status.peers) codes.add(peer.code);
+  $("f-author").replaceChildren(el("option", { value: "" }, "any"),
+    ...[...codes].sort().map((c) => el("option", { value: c }, c)));
+}
+
+const canPublish = () => ["publisher", "admin"].includes(state.status.node.your_role);
+
+function showNode() {
+  const node = state.status.node;
+  $("node-code").textContent = node.code;
+  $("node-name").textContent = node.name;
+  $("role").textContent = `signed in as ${node.your_role}`;
+  for (const item of document.querySelectorAll("[data-needs=publisher]")) item.hidden = !canPublish();
+  $("fork-badge").hidden = !(state.status.forks > 0);
+}
+
+// ---- navigation --------------------------------------------------------------------
+
+const VIEWS = ["feed", "publish", "aeo", "network"];
+
+function route() {
+  let view = location.hash.replace("#", "") || "feed";
+  if (!VIEWS.includes(view) || (view === "publish" && !canPublish())) view = "feed";
+  for (const section of document.querySelectorAll("main > section[data-view]")) {
+    section.hidden = section.dataset.view !== view;
+  }
+  for (const link of document.querySelectorAll("nav a[data-view]")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  // A message meant for the view being opened (e.g. "published") survives the switch.
+  notice(state.flash || "");
+  state.flash = null;
+  if (view === "feed") loadAlerts();
+  if (view === "network") loadNetwork();
+}
+window.addEventListener("hashchange", () => { if (state.token) { route(); $("main").focus(); } });
+
+// ---- the feed ----------------------------------------------------------------------
+
+function filterQuery() {
+  const form = new FormData($("filters"));
+  const query = new URLSearchParams();
+  for (const [key, value] of form.entries()) {
+    if (key === "include_retracted") query.set(key, "true");
+    else if (value) query.set(key, value);
+  }
+  query.set("limit", PAGE);
+  return query;
+}
+
+function alertItem(item, fresh) {
+  const a = item.alert;
+  const route = [a.route.origin, ...(a.route.transit || []), a.route.destination].filter(Boolean).join(" → ");
+  const retracted = !!item.retracted_by;
+  const button = el("button", {
+    type: "button",
+    class: `alert sev-border-${a.severity}${retracted ? " retracted" : ""}${fresh ? " fresh" : ""}`,
+    "data-id": item.id,
+    "aria-label": `${a.severity} ${words(a.category)} alert from ${item.author_code || "unknown"}: ${a.description}${retracted ? " (retracted)" : ""}`,
+    onclick: () => showDetail(item.id),
+  },
+  el("span", { class: `sev sev-${a.severity}` }, a.severity),
+  el("span", { class: "title" }, `${words(a.category)} · HS ${a.hs_code} · ${a.description}`),
+  el("span", { class: "meta" },
+    el("span", { class: "code" }, item.author_code || "?"), " ",
+    `${a.detected_on} at ${a.location.unlocode} · ${route || "route unknown"} · ${a.reference} `,
+    retracted ? el("span", { class: "tag retracted" }, "retracted") : null));
+  return el("li", {}, button);
+}
+
+async function loadAlerts(append) {
+  const query = filterQuery();
+  if (append && state.cursor) query.set("cursor", state.cursor);
+  $("filter-error").textContent = "";
+  for (const input of $("filters").elements) input.removeAttribute("aria-invalid");
+  try {
+    const known = new Set([...document.querySelectorAll("#alerts [data-id]")].map((b) => b.dataset.id));
+    const page = await api(`/api/v1/alerts?${query}`);
+    const items = page.items.map((item) => alertItem(item, !append && known.size > 0 && !known.has(item.id)));
+    if (append) $("alerts").append(...items);
+    else $("alerts").replaceChildren(...items);
+    if (!append && page.items.length === 0) {
+      $("alerts").replaceChildren(el("li", { class: "empty" }, "No alerts match these filters."));
+    }
+    state.cursor = page.next;
+    $("more").hidden = !page.next;
+  } catch (error) {
+    $("filter-error").textContent = error.message;
+    const input = error.field && $("filters").elements[error.field];
+    if (input) input.setAttribute("aria-invalid", "true");
+  }
+}
+
+$("filters").addEventListener("submit", (event) => { event.preventDefault(); loadAlerts(); });
+$("filters").addEventListener("reset", () => setTimeout(() => loadAlerts(), 0));
+$("more").addEventListener("click", () => loadAlerts(true));
+
+function describe(value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (Array.isArray(value)) return value.length ? value.map(describe).join(", ") : "—";
+  if (typeof value === "object") {
+    return Object.entries(value).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))
+      .map(([k, v]) => `${words(k)}: ${describe(v)}`).join("; ");
+  }
+  return words(value);
+}
+
+async function showDetail(id) {
+  const panel = $("detail");
+  panel.hidden = false;
+  panel.replaceChildren(el("p", {}, "Loading…"));
+  try {
+    const entry = await api(`/api/v1/entries/${id}`);
+    const v = entry.verification;
+    const member = state.status.peers.find((p) => p.code === entry.author_code);
+    const rows = [
+      ["Author", `${entry.author_code || "unknown"}${member ? "" : entry.author_code === state.status.node.code ? " (this node)" : ""}`],
+      ["Signature", v.status === "valid" ? "valid (checked just now)" : `INVALID: ${v.reason}`],
+      ["Member", v.author_is_member ? "yes" : "not a member of this network"],
+      ["Signed at", entry.created_at],
+      ["Log position", `seq ${entry.seq}`],
+    ];
+    if (v.forked) rows.push(["Warning", "this author's key signed another entry with the same seq (fork)"]);
+    if (entry.retracted_by) rows.push(["Retracted by", entry.retracted_by]);
+    for (const [key, value] of Object.entries(entry.body)) rows.push([words(key), describe(value)]);
+    rows.push(["Entry id", entry.id], ["Author key", entry.author]);
+    panel.replaceChildren(
+      el("h3", { tabindex: "-1" }, `${words(entry.type)} ${entry.body.reference || entry.body.operator_id || ""}`),
+      el("dl", {}, rows.map(([k, val]) => [el("dt", {}, k),
+        el("dd", { class: k === "Signature" ? (v.status === "valid" ? "sig-valid" : "sig-invalid") : null }, val)])),
+      el("button", { type: "button", class: "secondary", onclick: () => { panel.hidden = true; } }, "Close"));
+    panel.querySelector("h3").focus({ preventScroll: true });
+  } catch (error) {
+    panel.replaceChildren(el("p", { class: "field-error" }, error.message));
+  }
+}
+
+// ---- the live feed (SSE over fetch, so the token travels in a header) --------------
+
+async function startStream() {
+  if (state.stream) state.stream.abort();
+  const controller = new AbortController();
+  state.stream = controller;
+  let delay = 1000;
+  while (!controller.signal.aborted && state.token) {
+    try {
+      const response = await fetch("/api/v1/events", {
+        headers: { Authorization: `Bearer ${state.token}` },
+        signal: controller.signal,
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      setLive(true);
+      delay = 1000;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          onEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (_) {
+      // reconnect below
+    }
+    setLive(false);
+    if (controller.signal.aborted) return;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 30000);
+  }
+}
+
+function setLive(on) {
+  $("live").textContent = on ? "live" : "reconnecting";
+  $("live").classList.toggle("on", on);
+}
+
+function onEvent(block) {
+  let name = "message";
+  let data = "";
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data += line.slice(5).trim();
+  }
+  if (name !== "entry" && name !== "lagged") return;
+  // Reload through the API so the list keeps exactly the server's filters and order.
+  clearTimeout(state.reload);
+  state.reload = setTimeout(() => {
+    if (!$("view-feed").hidden) loadAlerts();
+    if (!$("view-network").hidden) loadNetwork();
+  }, 200);
+}
+
+// ---- forms: field checks by the server, server errors on their fields --------------
+
+const fieldTimers = new WeakMap();
+
+function errorSlot(input) {
+  let slot = document.getElementById(`${input.id}-error`);
+  if (!slot) {
+    slot = el("p", { id: `${input.id}-error`, class: "field-error", "aria-live": "polite" });
+    input.after(slot);
+    input.setAttribute("aria-describedby", slot.id);
+  }
+  return slot;
+}
+
+function setFieldError(input, message) {
+  errorSlot(input).textContent = message || "";
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+function listValues(input) {
+  return input.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+async function checkField(input) {
+  const kind = input.dataset.check;
+  const values = input.dataset.list ? listValues(input) : [input.value.trim()].filter(Boolean);
+  for (const [i, value] of values.entries()) {
+    try {
+      const result = await api(`/api/v1/check?${new URLSearchParams({ kind, value })}`);
+      if (!result.valid) {
+        setFieldError(input, values.length > 1 ? `item ${i + 1}: ${result.message}` : result.message);
+        return false;
+      }
+    } catch (_) {
+      return true; // the server decides on submit
+    }
+  }
+  setFieldError(input, "");
+  return true;
+}
+
+for (const input of document.querySelectorAll("[data-check]")) {
+  const run = () => {
+    clearTimeout(fieldTimers.get(input));
+    fieldTimers.set(input, setTimeout(() => checkField(input), 250));
+  };
+  input.addEventListener("input", run);
+  input.addEventListener("change", run);
+  input.addEventListener("blur", () => checkField(input));
+}
+
+function setPath(object, path, value) {
+  const parts = path.split(".");
+  let node = object;
+  for (const part of parts.slice(0, -1)) node = node[part] = node[part] || {};
+  node[parts[parts.length - 1]] = value;
+}
+
+function readForm(form) {
+  const body = {};
+  for (const input of form.querySelectorAll("[data-path]")) {
+    const path = input.dataset.path;
+    let value = input.value.trim();
+    if (input.dataset.list) value = listValues(input).map((v) => (input.dataset.check === "country" ? v.toUpperCase() : v));
+    else if (path === "indicators") value = value.split("\n").map((s) => s.trim()).filter(Boolean);
+    else if (value === "") value = null;
+    setPath(body, path, value);
+  }
+  return body;
+}
+
+function firstMissing(form) {
+  for (const input of form.querySelectorAll("[data-path][required]")) {
+    if (!input.value.trim()) {
+      setFieldError(input, "required");
+      return input;
+    }
+  }
+  return null;
+}
+
+// A server path such as conveyance.containers[1] belongs to the input for
+// conveyance.containers; quantity.amount to its own input.
+function inputFor(form, path) {
+  if (!path) return null;
+  const base = path.replace(/\[\d+\]/g, "");
+  let candidate = base;
+  while (candidate) {
+    const input = form.querySelector(`[data-path="${candidate}"]`);
+    if (input) return input;
+    candidate = candidate.includes(".") ? candidate.slice(0, candidate.lastIndexOf(".")) : "";
+  }
+  return null;
+}
+
+async function submitForm(form, errorBox, path, prepare, done) {
+  errorBox.textContent = "";
+  for (const input of form.querySelectorAll("[data-path]")) setFieldError(input, "");
+  const missing = firstMissing(form);
+  if (missing) {
+    errorBox.textContent = "Some required fields are empty.";
+    missing.focus();
+    return;
+  }
+  const checks = await Promise.all([...form.querySelectorAll("[data-check]")].map(checkField));
+  const bad = form.querySelector("[aria-invalid=true]");
+  if (checks.includes(false) && bad) {
+    errorBox.textContent = "Some fields need correcting.";
+    bad.focus();
+    return;
+  }
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const published = await api(path, { method: "POST", body: prepare(readForm(form)) });
+    done(published);
+  } catch (error) {
+    const input = inputFor(form, error.field);
+    if (input) {
+      setFieldError(input, error.message);
+      input.focus();
+      errorBox.textContent = "The node refused the record: see the marked field.";
+    } else {
+      errorBox.textContent = error.code === "not_synced"
+        ? "This node cannot sign yet: it is waiting for a member to confirm its own log. Try again shortly."
+        : `The node refused the record: ${error.message}`;
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$("alert-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = $("alert-form");
+  submitForm(form, $("alert-form-error"), "/api/v1/alerts", (body) => {
+    if (!body.quantity.amount) body.quantity = null;
+    return body;
+  }, (published) => {
+    form.reset();
+    state.flash = `Published alert ${published.id} (seq ${published.seq}). Every member will receive it.`;
+    location.hash = "#feed";
+  });
+});
+
+$("aeo-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = $("aeo-form");
+  submitForm(form, $("aeo-form-error"), "/api/v1/aeo", (body) => body, (published) => {
+    const operator = $("o-operator").value.trim();
+    form.reset();
+    notice(`Published AEO record ${published.id} (seq ${published.seq}).`);
+    $("l-operator").value = operator;
+    lookUp();
+  });
+});
+
+// ---- AEO lookup ----------------------------------------------------------------------
+
+async function lookUp() {
+  const operator = $("l-operator").value.trim().toUpperCase();
+  const date = $("l-date").value;
+  setFieldError($("l-operator"), "");
+  $("l-operator-error").textContent = "";
+  if (!operator) {
+    $("l-operator-error").textContent = "Enter an operator id.";
+    $("l-operator").setAttribute("aria-invalid", "true");
+    return;
+  }
+  try {
+    const query = date ? `?as_of=${encodeURIComponent(date)}` : "";
+    const view = await api(`/api/v1/aeo/${encodeURIComponent(operator)}${query}`);
+    const when = view.as_of ? `on ${view.as_of}` : "today";
+    if (!view.issuers.length) {
+      $("aeo-result").replaceChildren(el("p", {}, `No administration has published a status for ${operator} ${when}.`));
+      return;
+    }
+    $("aeo-result").replaceChildren(el("table", { class: "table" },
+      el("caption", {}, `${operator}: status ${when} at each issuer`),
+      el("thead", {}, el("tr", {}, ["Issuer", "Programme", "Status", "Effective", "Valid until", "MRA partners", "Name", "Reason"]
+        .map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, view.issuers.map((at) => el("tr", {},
+        el("td", {}, at.issuer_code || at.issuer.slice(0, 12)),
+        el("td", {}, words(at.record.programme).toUpperCase()),
+        el("td", { class: at.record.status === "granted" ? "yes" : "no" }, at.record.status),
+        el("td", {}, at.record.effective_from),
+        el("td", {}, at.record.valid_until || "—"),
+        el("td", {}, (at.record.mra_partners || []).join(", ") || "—"),
+        el("td", {}, at.record.name),
+        el("td", {}, at.record.reason || "—"))))));
+  } catch (error) {
+    $("l-operator-error").textContent = error.message;
+    $("l-operator").setAttribute("aria-invalid", "true");
+  }
+}
+
+$("aeo-lookup").addEventListener("submit", (event) => { event.preventDefault(); lookUp(); });
+
+// ---- network -----------------------------------------------------------------------
+
+function ago(ms) {
+  if (!ms) return "never";
+  const seconds = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
+}
+
+async function loadNetwork() {
+  try {
+    state.status = await api("/api/v1/status");
+    const forks = state.status.forks > 0 ? (await api("/api/v1/forks")).forks : [];
+    showNode();
+    const s = state.status;
+    $("node-info").replaceChildren(el("p", {},
+      `This node: ${s.node.code} (${s.node.name}) on network ${s.node.network}. `,
+      `${s.counts.entries} entries from ${s.counts.authors} authors: ${s.counts.risk_alerts} alerts, `,
+      `${s.counts.aeo_records} AEO records, ${s.counts.retractions} retractions.`,
+      s.node.can_publish ? "" : " It cannot sign yet: waiting for a member to confirm its own log."));
+    $("peers").replaceChildren(...s.peers.map((p) => el("tr", {},
+      el("th", { scope: "row" }, p.code),
+      el("td", { class: p.connected ? "yes" : "no" }, p.connected ? "connected" : "not connected"),
+      el("td", {}, ago(p.last_sync_ms)),
+      el("td", {}, p.lag_entries),
+      el("td", { class: p.in_sync ? "yes" : null }, p.in_sync ? "yes" : "no"),
+      el("td", {}, p.entries_received),
+      el("td", {}, Object.values(p.rejected).reduce((a, b) => a + b, 0)))));
+    if (!s.peers.length) $("peers").replaceChildren(el("tr", {}, el("td", { colspan: 7 }, "No members admitted yet.")));
+    $("forks").replaceChildren(...(forks.length ? [el("div", { class: "fork-warning" },
+      el("h3", {}, `Warning: ${forks.length} fork proof(s)`),
+      el("p", {}, "These member keys signed two different entries with the same sequence number. Their key or store may be compromised or was restored from an old backup: contact the administration before relying on their records."),
+      el("ul", {}, forks.map((f) => el("li", {}, `${f.author_code || f.author.slice(0, 12)} at seq ${f.seq}: `,
+        f.entries.map((e) => e.id.slice(0, 16)).join(" vs ")))))] : []));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+// ---- start -------------------------------------------------------------------------
+
+(async function start() {
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) {
+    try {
+      await signIn(saved);
+      return;
+    } catch (_) {
+      sessionStorage.removeItem(TOKEN_KEY);
+    }
+  }
+  signOut();
+})();

@@ -1,0 +1,210 @@
+//! The web console in headless Chromium against real running nodes: sign in, a live
+//! alert from another member, publishing through the form (and a refused container
+//! number that stores nothing), the server's own error on its field, an AEO lookup and
+//! the network view. Screenshots land in target/console-screenshots/.
+
+use std::time::Duration;
+
+use customs_node::api::tokens::Role;
+use customs_protocol::EntryId;
+use customs_tests::browser::Browser;
+use customs_tests::cluster::{self, connect, wait_until};
+use customs_tests::http::{json, sample_aeo, sample_alert, Http};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Blocking HTTP from the browser thread: the test's runtime keeps the nodes going.
+fn blocking_entries(http: &Http) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(async { http.get("/api/v1/status").await.json["counts"]["entries"].as_u64() })
+        .expect("count")
+}
+
+fn blocking_post(http: &Http, path: &str, body: serde_json::Value) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let reply = runtime.block_on(http.post(path, &body));
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.json["id"].as_str().expect("id").to_string()
+}
+
+/// Fills the alert form with the sample alert, typing where an officer types.
+fn fill_alert_form(browser: &Browser, reference: &str, container: &str) {
+    browser.type_into("#a-reference", reference);
+    browser.set("#a-category", "drugs");
+    browser.set("#a-severity", "high");
+    browser.type_into("#a-hs", "080390");
+    browser.type_into("#a-description", "Cocaine concealed in banana boxes");
+    browser.type_into("#a-amount", "125.5");
+    browser.set("#a-unit", "KGM");
+    browser.set("#a-detected", "2026-11-20");
+    browser.type_into("#a-unlocode", "NLRTM");
+    browser.set("#a-place", "seaport");
+    browser.set("#a-method", "xray");
+    browser.set("#a-concealment", "in_cargo");
+    browser.set("#a-mode", "sea");
+    browser.type_into("#a-containers", container);
+    browser.type_into("#a-imo", "9074729");
+    browser.set("#a-origin", "EC");
+    browser.type_into("#a-transit", "PA");
+    browser.set("#a-destination", "NL");
+    browser.type_into(
+        "#a-indicators",
+        "reefer container\nfirst shipment of a new consignee",
+    );
+    browser.set("#a-valid", "2027-05-20");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officers_use_the_console() {
+    let nodes = cluster::start(2).await;
+    connect(&nodes, 1, 0).await;
+    let url = nodes[0].api_url();
+    let a = nodes[0].http(Role::Publisher);
+    let b = nodes[1].http(Role::Publisher);
+    let token = a.token.clone().expect("token");
+    let b_code = nodes[1].code.clone();
+
+    let browser_run = tokio::task::spawn_blocking(move || {
+        let browser = Browser::start();
+
+        // Sign in: a wrong token is refused on the page, the right one opens the feed.
+        browser.goto(&format!("{url}/"));
+        browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+        browser.screenshot("1-sign-in");
+        browser.type_into("#signin-token", "not-a-token");
+        browser.click("#signin-form button[type=submit]");
+        browser.wait("the refusal", DEADLINE, |b| {
+            b.text("#signin-error").contains("not valid")
+        });
+        browser.type_into("#signin-token", &token);
+        browser.click("#signin-form button[type=submit]");
+        browser.wait("the feed", DEADLINE, |b| {
+            b.visible("#view-feed") && b.text("#node-code") == "NA"
+        });
+        browser.wait("the live feed to connect", DEADLINE, |b| {
+            b.text("#live") == "live"
+        });
+
+        // An alert published on node B appears without a reload.
+        browser.run("window.notReloaded = true; return true;", json!([]));
+        let mut alert = sample_alert();
+        alert["reference"] = json!("NB-2026-000777");
+        let from_b = blocking_post(&b, "/api/v1/alerts", alert);
+        let item = format!("#alerts [data-id='{from_b}']");
+        browser.wait("B's alert in the feed", DEADLINE, |b| b.visible(&item));
+        assert_eq!(
+            browser.run("return window.notReloaded === true;", json!([])),
+            json!(true),
+            "the page was not reloaded"
+        );
+        assert!(browser.text(&item).contains("NB-2026-000777"));
+        assert!(browser.text(&item).to_lowercase().contains("high"));
+        browser.screenshot("2-feed");
+
+        // Its detail: every field, the author, the signature status.
+        browser.click(&item);
+        browser.wait("the detail", DEADLINE, |b| {
+            b.text("#detail").contains("valid (checked")
+        });
+        let detail = browser.text("#detail");
+        assert!(detail.contains(&b_code), "{detail}");
+        assert!(
+            detail.contains("CSQU3054383") && detail.contains("NLRTM"),
+            "{detail}"
+        );
+        browser.screenshot("3-detail");
+
+        // The form: a bad container check digit is shown beside the field and nothing
+        // is stored.
+        let before = blocking_entries(&a);
+        browser.click("nav a[data-view=publish]");
+        browser.wait("the form", DEADLINE, |b| b.visible("#alert-form"));
+        fill_alert_form(&browser, "NA-2026-000001", "CSQU3054384");
+        browser.wait("the container error", DEADLINE, |b| {
+            b.text("#a-containers-error").contains("check digit")
+        });
+        browser.click("#alert-form button[type=submit]");
+        browser.wait("the form to refuse", DEADLINE, |b| {
+            b.text("#alert-form-error").contains("correcting")
+        });
+        assert_eq!(
+            browser.run(
+                "return document.activeElement && document.activeElement.id;",
+                json!([])
+            ),
+            json!("a-containers"),
+            "focus moves to the field at fault"
+        );
+        browser.screenshot("4-form-error");
+        assert_eq!(blocking_entries(&a), before, "nothing stored");
+
+        // The server's own error lands on its field: valid until before detection.
+        browser.type_into("#a-containers", "CSQU3054383");
+        browser.wait("the container error to clear", DEADLINE, |b| {
+            b.text("#a-containers-error").is_empty()
+        });
+        browser.set("#a-valid", "2026-01-01");
+        browser.click("#alert-form button[type=submit]");
+        browser.wait("the server's error on valid_until", DEADLINE, |b| {
+            b.text("#a-valid-error").contains("before")
+        });
+        assert_eq!(blocking_entries(&a), before, "nothing stored");
+
+        // Corrected, it is signed and stored.
+        browser.set("#a-valid", "2027-05-20");
+        browser.click("#alert-form button[type=submit]");
+        browser.wait("the confirmation", DEADLINE, |b| {
+            b.text("#notice").contains("Published alert")
+        });
+        let notice = browser.text("#notice");
+        let id = notice
+            .split_whitespace()
+            .nth(2)
+            .expect("the notice names the id")
+            .to_string();
+        assert_eq!(blocking_entries(&a), before + 1);
+        browser.wait("own alert in the feed", DEADLINE, |b| {
+            b.visible(&format!("#alerts [data-id='{id}']"))
+        });
+
+        // AEO: B publishes a status; the lookup shows it with its partners.
+        blocking_post(&b, "/api/v1/aeo", sample_aeo());
+        browser.click("nav a[data-view=aeo]");
+        browser.wait("the AEO view", DEADLINE, |b| b.visible("#aeo-lookup"));
+        browser.type_into("#l-operator", "NL123456789");
+        browser.wait("the status", DEADLINE, |b| {
+            b.click("#aeo-lookup button[type=submit]");
+            b.text("#aeo-result").contains("granted")
+        });
+        let result = browser.text("#aeo-result");
+        assert!(
+            result.contains(&b_code) && result.contains("US, JP, CN"),
+            "{result}"
+        );
+        browser.screenshot("5-aeo");
+
+        // The network: B connected.
+        browser.click("nav a[data-view=network]");
+        browser.wait("the peers", DEADLINE, |b| {
+            b.text("#peers").contains(&b_code)
+        });
+        assert!(browser.text("#peers").contains("connected"));
+        browser.screenshot("6-network");
+        id
+    });
+    let id = browser_run.await.expect("the browser session");
+    let id = EntryId::from_hex(&id).expect("an entry id");
+    wait_until(
+        "B holds the alert published through the form",
+        DEADLINE,
+        || nodes[1].holds(&id),
+    )
+    .await;
+}
