@@ -313,6 +313,7 @@ async fn routes_publish_read_filter_and_retract() {
     assert_eq!(entry.json["type"], json!("risk_alert"));
     assert_eq!(entry.json["verification"]["status"], json!("valid"));
     assert_eq!(entry.json["verification"]["author_is_member"], json!(true));
+    assert_eq!(entry.json["verification"]["forked"], json!(false));
     assert_eq!(entry.json["body"]["hs_code"], json!("080390"));
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(entry.json["signed_bytes"].as_str().expect("bytes"))
@@ -523,6 +524,7 @@ async fn forks_are_exposed() {
     let expected: BTreeSet<String> = [first.id().to_hex(), second.id().to_hex()].into();
     assert_eq!(pair, expected.iter().map(String::as_str).collect());
     assert_eq!(list[0]["entries"][0]["verification"]["forked"], json!(true));
+    assert_eq!(forks.json["more"], json!(false));
     assert_eq!(a.get("/api/v1/status").await.json["forks"], json!(1));
     let metrics = a.get("/metrics").await;
     assert!(

@@ -242,11 +242,7 @@ pub async fn get_entry(
             .get(&id)?
             .ok_or_else(|| ApiError::not_found(format!("no entry {id} on this node")))?;
         let author = entry.entry().author;
-        let seq = entry.entry().seq;
-        let forked = store
-            .forks()?
-            .iter()
-            .any(|f| f.author == author && f.seq == seq);
+        let forked = store.forked_at(&author, entry.entry().seq)?;
         Ok(EntryView::of(
             &entry,
             state.code_of(&author),
@@ -459,7 +455,11 @@ pub async fn status(
     }))
 }
 
-/// Fork proofs: pairs of entries one member key signed with the same seq.
+/// Most fork proofs one answer lists.
+const MAX_FORKS_LISTED: usize = 100;
+
+/// Fork proofs: pairs of entries one member key signed with the same seq (at most
+/// 100; `more` says there are others).
 #[utoipa::path(
     get,
     path = "/api/v1/forks",
@@ -468,10 +468,8 @@ pub async fn status(
 )]
 pub async fn forks(State(state): State<ApiState>) -> Result<Json<ForkList>, ApiError> {
     let list = blocking(move || {
-        let forks = state
-            .node
-            .store
-            .forks()?
+        let (proofs, more) = state.node.store.forks_up_to(MAX_FORKS_LISTED)?;
+        let forks = proofs
             .into_iter()
             .map(|proof| {
                 let code = state.code_of(&proof.author);
@@ -485,7 +483,7 @@ pub async fn forks(State(state): State<ApiState>) -> Result<Json<ForkList>, ApiE
                 }
             })
             .collect();
-        Ok(ForkList { forks })
+        Ok(ForkList { forks, more })
     })
     .await?;
     Ok(Json(list))

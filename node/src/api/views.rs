@@ -256,6 +256,8 @@ pub struct ForkView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ForkList {
     pub forks: Vec<ForkView>,
+    /// Whether more proofs exist than were listed.
+    pub more: bool,
 }
 
 /// The body of a live-feed event (`GET /api/v1/events`, SSE event `entry`).

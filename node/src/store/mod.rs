@@ -488,8 +488,16 @@ impl Store {
 
     /// Every fork proof held.
     pub fn forks(&self) -> Result<Vec<ForkProof>, StoreError> {
+        self.forks_up_to(usize::MAX).map(|(proofs, _)| proofs)
+    }
+
+    /// At most `limit` fork proofs, and whether there are more.
+    pub fn forks_up_to(&self, limit: usize) -> Result<(Vec<ForkProof>, bool), StoreError> {
         let mut proofs = Vec::new();
         for row in self.db().scan_prefix([FORK]) {
+            if proofs.len() == limit {
+                return Ok((proofs, true));
+            }
             let (key, value) = row?;
             let (author, seq, id) = parse_fork_key(&key)?;
             let second = decode_stored(&id, &value)?;
@@ -508,7 +516,13 @@ impl Store {
                 second,
             });
         }
-        Ok(proofs)
+        Ok((proofs, false))
+    }
+
+    /// Whether `author` signed more than one entry with `seq` (a fork proof is held).
+    pub fn forked_at(&self, author: &PublicKey, seq: u64) -> Result<bool, StoreError> {
+        let prefix = &fork_key(author, seq, &EntryId([0; 32]))[..41];
+        Ok(self.db().scan_prefix(prefix).next().transpose()?.is_some())
     }
 
     /// Authors with at least one fork proof.
