@@ -23,6 +23,18 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// What a node configured by `config` admits: entries of its network by its
+    /// members or itself.
+    pub fn of(config: &crate::network::NetworkConfig) -> Admission {
+        let mut members: HashSet<PublicKey> = config.members.iter().map(|m| m.key).collect();
+        members.insert(config.key.public_key());
+        Admission {
+            network: config.network.clone(),
+            members: Arc::new(members),
+            max_clock_skew_ms: config.max_clock_skew_ms,
+        }
+    }
+
     pub fn check(&self, bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, Rejection> {
         let entry = VerifiedEntry::from_bytes(bytes).map_err(|e| Rejection {
             reason: e.code(),

@@ -6,10 +6,13 @@
 
 pub mod admission;
 pub mod api;
+pub mod bundle;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod identity;
 pub mod network;
 pub mod node;
+pub mod setup;
 pub mod store;
 pub mod verify;

@@ -5,14 +5,17 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use customs_node::admission::now_ms;
+use customs_node::admission::Admission;
 use customs_node::api::tokens::{self, Role, TOKENS_FILE};
 use customs_node::api::views::{AeoStatusView, AlertList, ForkList, Published, StatusView};
 use customs_node::cli::{self, print_json, read_json_file, Target};
 use customs_node::config::{
-    write_atomically, ApiSection, MemberCard, Members, NodeConfig, NodeSection, P2pSection,
-    StoreSection, CONFIG_FILE, KEY_FILE, TOKEN_FILE,
+    ApiSection, MemberCard, NodeConfig, NodeSection, P2pSection, StoreSection, CONFIG_FILE,
 };
 use customs_node::identity::{generate_key, read_key_file, write_key_file};
+use customs_node::node::NodeParams;
+use customs_node::store::Store;
+use customs_node::{bundle, demo, setup};
 
 /// A node of the customs information-sharing network.
 #[derive(Debug, Parser)]
@@ -40,6 +43,10 @@ enum Command {
         p2p_listen: String,
         #[arg(long, default_value = "127.0.0.1:7480")]
         api_listen: String,
+        /// An address other members dial, for the member card (repeatable; default:
+        /// the listen address).
+        #[arg(long = "external-address")]
+        external_addresses: Vec<String>,
         /// Let this node publish before any member has synced with it: only for the
         /// first node of a brand-new network.
         #[arg(long)]
@@ -77,6 +84,29 @@ enum Command {
         note: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
+    },
+    /// A local network of three nodes (NL, BE, DE) with sample records, until Ctrl-C.
+    Demo {
+        /// Where to put the node directories (default: a new temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the temporary directory when the demo stops.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Write every entry of the store to a bundle file (backup, or carrying entries to
+    /// an isolated node). Stop the node first.
+    Export {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify and store the entries of a bundle file. Stop the node first.
+    Import {
+        #[arg(long)]
+        dir: PathBuf,
+        file: PathBuf,
     },
     /// This node, its peers and its counts.
     Status {
@@ -267,6 +297,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             network,
             p2p_listen,
             api_listen,
+            external_addresses,
             allow_publish_before_sync,
         } => init(
             &dir,
@@ -276,12 +307,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 network,
                 allow_publish_before_sync,
             },
-            p2p_listen,
+            P2pSection {
+                listen: p2p_listen,
+                external_addresses,
+                ..P2pSection::default()
+            },
             api_listen,
         ),
         Command::Run { dir } => run(dir),
         Command::Member(MemberCommand::Export { dir }) => {
-            print!("{}", own_card(&dir)?.to_toml());
+            print!("{}", setup::own_card(&dir)?.to_toml());
             Ok(())
         }
         Command::Member(MemberCommand::Add { dir, file }) => add_member(&dir, &file),
@@ -297,6 +332,15 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(command),
+        Command::Demo { dir, keep } => demo(dir, keep),
+        Command::Export { dir, out } => {
+            let params = NodeParams::load(&dir)?;
+            let store = Store::open(params.store)?;
+            let count = bundle::export(&store, &out)?;
+            println!("exported {count} entries to {}", out.display());
+            Ok(())
+        }
+        Command::Import { dir, file } => import(&dir, &file),
         Command::Alert(AlertCommand::Publish { file, api }) => {
             let published: Published = api
                 .target()?
@@ -463,6 +507,109 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn import(dir: &Path, file: &Path) -> anyhow::Result<()> {
+    let params = NodeParams::load(dir)?;
+    let admission = Admission::of(&params.network);
+    let store = Store::open(params.store)?;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_tenth = 0;
+    let report = bundle::import(&store, &admission, file, |done, total| {
+        let percent = done * 100 / total.max(1);
+        if interactive {
+            eprint!("\rimporting {done} / {total} entries ({percent}%)\x1b[K");
+        } else if percent / 10 > last_tenth || done == total {
+            last_tenth = percent / 10;
+            eprintln!("importing {done} / {total} entries ({percent}%)");
+        }
+    });
+    if interactive {
+        eprintln!();
+    }
+    let report = report?;
+    println!(
+        "imported {} new entries from {} ({} of {} held already)",
+        report.applied,
+        file.display(),
+        report.duplicates,
+        report.count
+    );
+    if report.pending > 0 {
+        println!(
+            "{} entries wait for earlier entries the bundle lacks; the next sync with a member fetches them",
+            report.pending
+        );
+    }
+    Ok(())
+}
+
+fn demo(dir: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
+    init_logging("warn");
+    let temporary = dir.is_none();
+    let base = match dir {
+        Some(dir) => dir,
+        None => {
+            std::env::temp_dir().join(format!("customs-demo-{}-{}", std::process::id(), now_ms()))
+        }
+    };
+    for (code, _) in demo::DEMO_MEMBERS {
+        let member_dir = base.join(code.to_lowercase());
+        if member_dir.exists() {
+            bail!(
+                "{} exists already: choose another --dir, or run its nodes with `customs-node run --dir {}`",
+                member_dir.display(),
+                member_dir.display()
+            );
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let dirs = demo::create(&base)?;
+        let nodes = demo::start(&dirs).await?;
+        println!(
+            "demo network {} in {}: {} members on 127.0.0.1",
+            demo::DEMO_NETWORK,
+            base.display(),
+            nodes.len()
+        );
+        for member in &nodes {
+            println!(
+                "  {}  console {}  token {}",
+                member.code,
+                member.console_url(),
+                member.token
+            );
+        }
+        let published: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{} {}", n.code, n.published))
+            .collect();
+        let total: usize = nodes.iter().map(|n| n.published).sum();
+        println!(
+            "published {total} sample alerts and AEO records ({}); every node receives them all",
+            published.join(", ")
+        );
+        println!("open a console URL in a browser and sign in with its token; the CLI works too, e.g. `customs-node alert list --dir {}`", dirs[0].display());
+        println!("Ctrl-C stops the demo{}", if temporary && !keep { " and removes its directory" } else { "" });
+        shutdown.await;
+        demo::stop(nodes).await?;
+        anyhow::Ok(())
+    });
+    if temporary && !keep {
+        let _ = std::fs::remove_dir_all(&base);
+    } else {
+        println!(
+            "the node directories are kept in {}; run one with `customs-node run --dir {}/nl`",
+            base.display(),
+            base.display()
+        );
+    }
+    result
+}
+
 /// Refuses a directory that is not a node directory.
 fn node_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.join(CONFIG_FILE).exists() {
@@ -474,45 +621,24 @@ fn node_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init(
-    dir: &Path,
-    node: NodeSection,
-    p2p_listen: String,
-    api_listen: String,
-) -> anyhow::Result<()> {
-    let config_path = dir.join(CONFIG_FILE);
-    if config_path.exists() {
-        bail!(
-            "{} already exists: this directory is already a node",
-            config_path.display()
-        );
-    }
+fn init(dir: &Path, node: NodeSection, p2p: P2pSection, api_listen: String) -> anyhow::Result<()> {
     let config = NodeConfig {
         node,
-        p2p: P2pSection {
-            listen: p2p_listen,
-            ..P2pSection::default()
-        },
+        p2p,
         api: ApiSection {
             listen: api_listen,
             ..ApiSection::default()
         },
         store: StoreSection::default(),
     };
-    // Nothing is written for a configuration the node would refuse.
-    config.validate(&config_path)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_atomically(&config_path, &config.to_documented_toml())?;
-    let key = generate_key()?;
-    write_key_file(&dir.join(KEY_FILE), &key)?;
-    write_admin_token(dir)?;
+    let key = setup::init_node_dir(dir, &config)?;
     println!(
         "initialised {} as member {} of network {}",
         dir.display(),
         config.node.code,
         config.node.network
     );
-    println!("public key {}", key.public_key());
+    println!("public key {key}");
     println!(
         "next: give `customs-node member export --dir {}` to the other members",
         dir.display()
@@ -520,66 +646,31 @@ fn init(
     Ok(())
 }
 
-/// An admin API token: its hash into DIR/tokens.toml, the token itself into
-/// DIR/api-token (mode 0600) for the CLI of the administrator who ran `init`.
-fn write_admin_token(dir: &Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(TOKEN_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    let token = tokens::create(&dir.join(TOKENS_FILE), "admin", Role::Admin, now_ms())?;
-    writeln!(file, "{token}")?;
-    file.sync_all()?;
-    Ok(())
-}
-
-fn own_card(dir: &Path) -> anyhow::Result<MemberCard> {
-    let config = NodeConfig::load(dir)?;
-    let key = read_key_file(&dir.join(KEY_FILE))?;
-    let addresses = if config.p2p.external_addresses.is_empty() {
-        vec![config.p2p.listen.clone()]
-    } else {
-        config.p2p.external_addresses.clone()
-    };
-    Ok(MemberCard {
-        network: config.node.network,
-        code: config.node.code,
-        name: config.node.name,
-        public_key: key.public_key(),
-        addresses,
-    })
-}
-
 fn add_member(dir: &Path, file: &Path) -> anyhow::Result<()> {
-    let config = NodeConfig::load(dir)?;
-    let own = read_key_file(&dir.join(KEY_FILE))?.public_key();
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let card = MemberCard::parse(file, &text)?;
-    card.check(&config, &own)?;
-    let mut members = Members::load(dir)?;
     let code = card.code.clone();
     let key = card.public_key;
-    members.admit(card)?;
-    members.save(dir)?;
+    setup::admit_member(dir, card)?;
     println!("admitted member {code} (key {key}); a running node picks it up when restarted");
     Ok(())
 }
 
-fn run(dir: PathBuf) -> anyhow::Result<()> {
+/// Logs to standard error at `default_level` unless RUST_LOG says otherwise.
+fn init_logging(default_level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn run(dir: PathBuf) -> anyhow::Result<()> {
+    init_logging("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -37,6 +37,9 @@ pub enum NodeError {
     NotSynced,
 }
 
+/// How often a stopping node looks whether the store's last users let go.
+const STORE_RELEASE_POLL: Duration = Duration::from_millis(10);
+
 /// How long a stopping node lets HTTP requests in flight finish.
 pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -245,7 +248,15 @@ impl Node {
         }
         let _ = self.client.shutdown().await;
         let _ = self.network_task.await;
+        drop(self.handle);
+        drop(self.client);
+        // A task that was answering a peer may hold the store a moment longer; wait
+        // (bounded) so that the store is closed, and can be reopened, on return.
         let store = self.store;
+        let deadline = tokio::time::Instant::now() + API_SHUTDOWN_GRACE;
+        while store.handles() > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(STORE_RELEASE_POLL).await;
+        }
         tokio::task::spawn_blocking(move || store.flush())
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;

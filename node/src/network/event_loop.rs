@@ -87,6 +87,8 @@ struct EventLoop {
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<SignedEntry>,
     ingest: mpsc::Sender<IngestJob>,
+    /// The ingest worker: awaited when the loop ends, so the store is idle after.
+    ingest_task: JoinHandle<()>,
     ingested: mpsc::Receiver<IngestDone>,
     served: mpsc::Receiver<(ResponseChannel<SyncResponse>, SyncResponse)>,
     served_tx: mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
@@ -125,9 +127,8 @@ pub async fn spawn(
     let codec = SyncCodec::default();
     let sync_bytes_received = codec.bytes_received.clone();
 
-    let mut own_and_members: HashSet<PublicKey> = config.members.iter().map(|m| m.key).collect();
-    own_and_members.insert(config.key.public_key());
-    let members = Arc::new(own_and_members);
+    let admission = Admission::of(&config);
+    let members = admission.members.clone();
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -181,12 +182,7 @@ pub async fn spawn(
     let own_log_confirmed = Arc::new(AtomicBool::new(config.members.is_empty()));
     let (done_tx, ingested) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let (served_tx, served) = mpsc::channel(INGEST_QUEUE_CAPACITY);
-    let admission = Admission {
-        network: config.network.clone(),
-        members: members.clone(),
-        max_clock_skew_ms: config.max_clock_skew_ms,
-    };
-    tokio::spawn(ingest_worker(store.clone(), admission, jobs, done_tx));
+    let ingest_task = tokio::spawn(ingest_worker(store.clone(), admission, jobs, done_tx));
 
     let mut event_loop = EventLoop {
         swarm,
@@ -195,6 +191,7 @@ pub async fn spawn(
         commands,
         events: events.clone(),
         ingest,
+        ingest_task,
         ingested,
         served,
         served_tx,
@@ -406,6 +403,16 @@ impl EventLoop {
                 _ = redial_timer.tick() => self.redial(),
             }
         }
+        // Close the ingest queue and let the worker finish the batch it holds.
+        let EventLoop {
+            ingest,
+            ingest_task,
+            ingested,
+            swarm,
+            ..
+        } = self;
+        drop((ingest, ingested, swarm));
+        let _ = ingest_task.await;
         tracing::info!("network stopped");
     }
 

@@ -62,6 +62,10 @@ impl StoreConfig {
 pub enum StoreError {
     #[error("cannot open the store at {path}: {reason}. If the store is damaged, move the directory aside and start the node again: it resyncs from its peers")]
     Open { path: PathBuf, reason: String },
+    #[error(
+        "the store at {path} is in use by another process: is the node running? Stop it first"
+    )]
+    InUse { path: PathBuf },
     #[error("the store at {path} belongs to network {found:?}, not {expected:?}")]
     OtherNetwork {
         path: PathBuf,
@@ -193,6 +197,10 @@ impl Store {
         // sled 0.34 can panic on some damaged files instead of returning an error.
         let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
             Ok(Ok(db)) => db,
+            // sled locks its directory: another process (a running node) has it.
+            Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(StoreError::InUse { path })
+            }
             Ok(Err(e)) => return Err(open_error(e.to_string())),
             Err(panic) => return Err(open_error(format!("sled failed: {}", panic_text(&panic)))),
         };
@@ -218,6 +226,11 @@ impl Store {
 
     fn db(&self) -> &sled::Db {
         &self.inner.db
+    }
+
+    /// How many handles on this store exist (this one included).
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
     }
 
     pub fn path(&self) -> &Path {

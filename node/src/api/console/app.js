@@ -338,6 +338,7 @@ function errorSlot(input) {
 }
 
 function setFieldError(input, message) {
+  delete input.dataset.serverValue;
   errorSlot(input).textContent = message || "";
   if (message) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
@@ -361,7 +362,8 @@ async function checkField(input) {
       return true; // the server decides on submit
     }
   }
-  setFieldError(input, "");
+  // A refusal by the server stays until the officer changes the value it was about.
+  if (input.dataset.serverValue !== input.value) setFieldError(input, "");
   return true;
 }
 
@@ -420,6 +422,7 @@ function inputFor(form, path) {
 }
 
 async function submitForm(form, errorBox, path, prepare, done) {
+  for (const input of form.querySelectorAll("[data-check]")) clearTimeout(fieldTimers.get(input));
   errorBox.textContent = "";
   for (const input of form.querySelectorAll("[data-path]")) setFieldError(input, "");
   const missing = firstMissing(form);
@@ -444,6 +447,7 @@ async function submitForm(form, errorBox, path, prepare, done) {
     const input = inputFor(form, error.field);
     if (input) {
       setFieldError(input, error.message);
+      input.dataset.serverValue = input.value;
       input.focus();
       errorBox.textContent = "The node refused the record: see the marked field.";
     } else {

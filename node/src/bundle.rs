@@ -1,0 +1,360 @@
+//! Bundles: every entry of a store in one file, for backups and for carrying entries to
+//! a node that cannot reach the network (air-gapped catch-up).
+//!
+//! Layout (integers big-endian):
+//!
+//! ```text
+//! magic    "CUSTOMS-BUNDLE\0"              15 bytes
+//! version  1                               1 byte
+//! network  length (1 byte) + UTF-8 bytes
+//! count    number of entries               8 bytes
+//! entries  count x (length, 4 bytes + signed entry bytes exactly as signed)
+//! checksum SHA-256 of every byte before it 32 bytes
+//! ```
+//!
+//! Entries are in chain order (author by author, seq ascending), then the second
+//! halves of fork proofs. Every entry is verified on import like one from the network;
+//! the checksum catches a bundle cut short or altered outside the signed bytes.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use customs_protocol::limits::{MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::admission::{now_ms, Admission};
+use crate::store::{Outcome, Store, StoreError};
+
+pub const BUNDLE_MAGIC: &[u8; 15] = b"CUSTOMS-BUNDLE\0";
+pub const BUNDLE_VERSION: u8 = 1;
+/// Entries verified and stored together during an import.
+pub const IMPORT_BATCH_ENTRIES: usize = 1024;
+/// Entries read per page while exporting.
+const EXPORT_PAGE_ENTRIES: usize = 1024;
+const EXPORT_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum BundleError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} exists already; choose another file (a bundle is never overwritten)")]
+    Exists(PathBuf),
+    #[error("{0} is not a bundle: it does not start with the bundle header")]
+    NotABundle(PathBuf),
+    #[error("bundle version {0} is not supported (this node reads version {BUNDLE_VERSION})")]
+    Version(u8),
+    #[error("the bundle belongs to network {found:?}, not {expected:?}; nothing was imported")]
+    OtherNetwork { expected: String, found: String },
+    #[error("the bundle is cut short after {read} of {count} entries; {accepted} entries were imported before the end")]
+    Truncated {
+        read: u64,
+        count: u64,
+        accepted: u64,
+    },
+    #[error("entry {index} of the bundle is refused ({reason}: {message}); {accepted} entries were imported before it")]
+    Refused {
+        index: u64,
+        reason: &'static str,
+        message: String,
+        accepted: u64,
+    },
+    #[error("the bundle's checksum does not match: it was altered after export ({accepted} entries were imported, each checked and validly signed)")]
+    Checksum { accepted: u64 },
+    #[error(
+        "the store changed during the export ({expected} entries expected, {written} written)"
+    )]
+    Changed { expected: u64, written: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A writer that hashes what it writes.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes every entry of `store` to a new file `out` (written to a temporary file,
+/// synced, then renamed into place). Returns the number of entries.
+pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
+    if out.exists() {
+        return Err(BundleError::Exists(out.to_path_buf()));
+    }
+    let frontier = store.frontier()?;
+    let forks = store.forks()?;
+    // Chains are complete from seq 1 (the store's invariant): a head's seq is its count.
+    let count: u64 = frontier.heads().map(|h| h.seq).sum::<u64>() + forks.len() as u64;
+    let temporary = out.with_extension("partial");
+    let write_error = |source| BundleError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let file = File::create(&temporary).map_err(write_error)?;
+    let mut writer = Hashing {
+        inner: BufWriter::new(file),
+        hash: Sha256::new(),
+    };
+    let network = store.network().as_bytes();
+    let header = [
+        &BUNDLE_MAGIC[..],
+        &[BUNDLE_VERSION, network.len() as u8],
+        network,
+        &count.to_be_bytes(),
+    ];
+    for part in header {
+        writer.write_all(part).map_err(write_error)?;
+    }
+    let mut written = 0u64;
+    let mut put = |bytes: &[u8], writer: &mut Hashing<BufWriter<File>>| {
+        written += 1;
+        writer
+            .write_all(&(bytes.len() as u32).to_be_bytes())
+            .and_then(|()| writer.write_all(bytes))
+            .map_err(write_error)
+    };
+    for head in frontier.heads() {
+        let mut from_seq = 1;
+        loop {
+            let page = store.entries_from(
+                &head.author,
+                from_seq,
+                EXPORT_PAGE_ENTRIES,
+                EXPORT_PAGE_BYTES,
+            )?;
+            for entry in &page.entries {
+                put(&entry.encode(), &mut writer)?;
+                from_seq = entry.entry().seq + 1;
+            }
+            if !page.more || page.entries.is_empty() {
+                break;
+            }
+        }
+    }
+    for proof in &forks {
+        put(&proof.second.encode(), &mut writer)?;
+    }
+    if written != count {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(BundleError::Changed {
+            expected: count,
+            written,
+        });
+    }
+    let checksum: [u8; 32] = writer.hash.clone().finalize().into();
+    writer.inner.write_all(&checksum).map_err(write_error)?;
+    let file = writer
+        .inner
+        .into_inner()
+        .map_err(|e| write_error(e.into_error()))?;
+    file.sync_all().map_err(write_error)?;
+    std::fs::rename(&temporary, out).map_err(write_error)?;
+    Ok(count)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Entries in the bundle.
+    pub count: u64,
+    /// Newly stored (fork proofs included).
+    pub applied: u64,
+    /// Held already.
+    pub duplicates: u64,
+    /// Waiting for an earlier entry the bundle did not carry (kept in memory only, so
+    /// lost when the command ends; a sync fetches them).
+    pub pending: u64,
+}
+
+/// A reader that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Verifies and stores the entries of the bundle `file`, in batches. Stops at the
+/// first entry that is refused, or where the bundle ends early, saying how many
+/// entries were imported before; what was stored is consistent (each batch is
+/// atomic). `progress(done, total)` is called after each batch.
+pub fn import(
+    store: &Store,
+    admission: &Admission,
+    file: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ImportReport, BundleError> {
+    let read_error = |source| BundleError::Read {
+        path: file.to_path_buf(),
+        source,
+    };
+    let opened = File::open(file).map_err(read_error)?;
+    let mut reader = HashingReader {
+        inner: BufReader::new(opened),
+        hash: Sha256::new(),
+    };
+    let mut magic = [0u8; 15];
+    let mut byte = [0u8; 1];
+    if reader.read_exact(&mut magic).is_err() || &magic != BUNDLE_MAGIC {
+        return Err(BundleError::NotABundle(file.to_path_buf()));
+    }
+    reader
+        .read_exact(&mut byte)
+        .map_err(|_| BundleError::NotABundle(file.to_path_buf()))?;
+    if byte[0] != BUNDLE_VERSION {
+        return Err(BundleError::Version(byte[0]));
+    }
+    let truncated = |read, count, accepted| BundleError::Truncated {
+        read,
+        count,
+        accepted,
+    };
+    reader
+        .read_exact(&mut byte)
+        .map_err(|_| truncated(0, 0, 0))?;
+    let length = usize::from(byte[0]).min(MAX_NETWORK_ID_BYTES);
+    let mut network = vec![0u8; length];
+    reader
+        .read_exact(&mut network)
+        .map_err(|_| truncated(0, 0, 0))?;
+    let network = String::from_utf8_lossy(&network).into_owned();
+    if network != store.network() {
+        return Err(BundleError::OtherNetwork {
+            expected: store.network().to_string(),
+            found: network,
+        });
+    }
+    let mut count = [0u8; 8];
+    reader
+        .read_exact(&mut count)
+        .map_err(|_| truncated(0, 0, 0))?;
+    let count = u64::from_be_bytes(count);
+
+    let mut report = ImportReport {
+        count,
+        ..ImportReport::default()
+    };
+    let mut index = 0u64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    while index < count {
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut ended = false;
+        while batch.len() < IMPORT_BATCH_ENTRIES && index + (batch.len() as u64) < count {
+            let mut length = [0u8; 4];
+            if reader.read_exact(&mut length).is_err() {
+                ended = true;
+                break;
+            }
+            let length = u32::from_be_bytes(length) as usize;
+            if length > MAX_SIGNED_ENTRY_BYTES {
+                // Store what came before, then refuse this one.
+                store_batch(store, admission, &mut batch, index, threads, &mut report)?;
+                return Err(BundleError::Refused {
+                    index: index + batch.len() as u64,
+                    reason: "TooLarge",
+                    message: format!("{length} bytes, more than {MAX_SIGNED_ENTRY_BYTES}"),
+                    accepted: report.applied,
+                });
+            }
+            let mut entry = vec![0u8; length];
+            if reader.read_exact(&mut entry).is_err() {
+                ended = true;
+                break;
+            }
+            batch.push(entry);
+        }
+        let in_batch = batch.len() as u64;
+        store_batch(store, admission, &mut batch, index, threads, &mut report)?;
+        index += in_batch;
+        progress(index, count);
+        if ended {
+            return Err(truncated(index, count, report.applied));
+        }
+    }
+    let expected: [u8; 32] = reader.hash.clone().finalize().into();
+    let mut checksum = [0u8; 32];
+    reader
+        .inner
+        .read_exact(&mut checksum)
+        .map_err(|_| truncated(index, count, report.applied))?;
+    if checksum != expected {
+        return Err(BundleError::Checksum {
+            accepted: report.applied,
+        });
+    }
+    let mut rest = [0u8; 1];
+    if reader.inner.read(&mut rest).map_err(read_error)? != 0 {
+        return Err(BundleError::Checksum {
+            accepted: report.applied,
+        });
+    }
+    store.flush()?;
+    report.pending = store.pending_len() as u64;
+    Ok(report)
+}
+
+/// Checks a batch (`first_index` is the bundle index of its first entry) and stores
+/// every entry before the first refused one; then refuses that one.
+fn store_batch(
+    store: &Store,
+    admission: &Admission,
+    batch: &mut Vec<Vec<u8>>,
+    first_index: u64,
+    threads: usize,
+    report: &mut ImportReport,
+) -> Result<(), BundleError> {
+    let checked = admission.check_all(batch, threads, now_ms());
+    batch.clear();
+    let mut good = Vec::with_capacity(checked.len());
+    let mut refused = None;
+    for (offset, result) in checked.into_iter().enumerate() {
+        match result {
+            Ok(entry) => good.push(entry),
+            Err(rejection) => {
+                refused = Some((first_index + offset as u64, rejection));
+                break;
+            }
+        }
+    }
+    if !good.is_empty() {
+        let ingested = store.ingest(good)?;
+        // `applied` includes entries released from the pending buffer by this batch.
+        report.applied += (ingested.applied.len() + ingested.count(Outcome::Fork)) as u64;
+        report.duplicates += ingested.count(Outcome::Duplicate) as u64;
+    }
+    match refused {
+        Some((index, rejection)) => Err(BundleError::Refused {
+            index,
+            reason: rejection.reason,
+            message: rejection.message,
+            accepted: report.applied,
+        }),
+        None => Ok(()),
+    }
+}

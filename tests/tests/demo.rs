@@ -1,0 +1,392 @@
+//! The demo network as a process, and bundles (export, import, and what import refuses)
+//! through the binary and the library.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use customs_node::admission::Admission;
+use customs_node::bundle::{self, BundleError};
+use customs_node::store::{Store, StoreConfig};
+use customs_protocol::{samples, Body};
+use customs_tests::cluster::{self, connect, wait_until};
+use customs_tests::http::Http;
+use customs_tests::{node_binary, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// A running `customs-node demo`, with the URL and token it printed for each member.
+struct Demo {
+    child: Child,
+    base: PathBuf,
+    members: Vec<(String, Http)>,
+}
+
+fn start_demo(dir: Option<&Path>) -> Demo {
+    let mut command = Command::new(node_binary());
+    command.arg("demo");
+    if let Some(dir) = dir {
+        command.arg("--dir").arg(dir);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            eprintln!("[demo] {line}");
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut base = None;
+    let mut members = Vec::new();
+    wait_for("the demo's members", DEADLINE, || {
+        while let Ok(line) = lines.try_recv() {
+            if let Some(rest) = line.strip_prefix("demo network customs-demo in ") {
+                base = rest.split(": ").next().map(PathBuf::from);
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["NL" | "BE" | "DE", "console", url, "token", token] = words[..] {
+                members.push((
+                    words[0].to_string(),
+                    Http {
+                        base: url.trim_end_matches('/').to_string(),
+                        token: Some(token.to_string()),
+                    },
+                ));
+            }
+        }
+        (members.len() == 3).then_some(())
+    });
+    Demo {
+        child,
+        base: base.expect("the demo names its directory"),
+        members,
+    }
+}
+
+fn interrupt(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("exits");
+    assert!(exit.success(), "the demo did not stop cleanly: {exit:?}");
+}
+
+async fn wait_all_hold(demo: &Demo, entries: u64) {
+    for (code, http) in &demo.members {
+        cluster::eventually(
+            &format!("{code} holds every member's entries"),
+            DEADLINE,
+            || {
+                let http = http.clone();
+                async move {
+                    let status = http.get("/api/v1/status").await;
+                    (status.json["counts"]["entries"].as_u64() == Some(entries)).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+}
+
+fn demo_total() -> u64 {
+    customs_node::demo::DEMO_MEMBERS
+        .iter()
+        .map(|(code, _)| customs_node::demo::samples(code, 0).expect("samples").len() as u64)
+        .sum()
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(node_binary())
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn demo_store(dir: &Path) -> Store {
+    Store::open(StoreConfig::new(dir.join("store"), "customs-demo")).expect("store opens")
+}
+
+/// A fresh member directory of the demo network that admits the three demo members.
+fn fresh_member(root: &Path, demo_base: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let path = dir.to_str().expect("utf-8");
+    let output = cli(&[
+        "init",
+        "--dir",
+        path,
+        "--code",
+        "LU",
+        "--name",
+        "LU",
+        "--network",
+        "customs-demo",
+        "--p2p-listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api-listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    for member in ["nl", "be", "de"] {
+        let card = cli(&[
+            "member",
+            "export",
+            "--dir",
+            demo_base.join(member).to_str().expect("utf-8"),
+        ]);
+        let card_file = root.join(format!("{name}-{member}.card"));
+        std::fs::write(&card_file, &card.stdout).expect("card");
+        let added = cli(&[
+            "member",
+            "add",
+            "--dir",
+            path,
+            card_file.to_str().expect("utf-8"),
+        ]);
+        assert!(added.status.success(), "{added:?}");
+    }
+    dir
+}
+
+/// `customs-node demo` without --dir: every node holds every member's records, and
+/// Ctrl-C stops it and removes its temporary directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_and_cleans_up() {
+    let demo = start_demo(None);
+    let codes: Vec<&str> = demo.members.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["NL", "BE", "DE"]);
+    wait_all_hold(&demo, demo_total()).await;
+    // The console is served, and an AEO operator shows its status at two issuers.
+    let (_, nl) = &demo.members[0];
+    let console = nl.with_token(None).get("/").await;
+    assert_eq!(console.status, 200);
+    assert!(console.text.contains("Customs network console"));
+    let aeo = nl.get("/api/v1/aeo/NL800765432").await;
+    assert_eq!(
+        aeo.json["issuers"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        aeo.text
+    );
+    assert!(demo.base.exists());
+    let base = demo.base.clone();
+    interrupt(demo.child);
+    assert!(!base.exists(), "the temporary directory is removed");
+}
+
+/// Export from a demo node, import into a fresh node: the same frontier. A tampered
+/// bundle is refused with the count imported before the bad entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_gives_the_same_frontier_and_tampering_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let base = root.path().join("demo");
+    let demo = start_demo(Some(&base));
+    wait_all_hold(&demo, demo_total()).await;
+    interrupt(demo.child);
+
+    let bundle_path = root.path().join("nl.bundle");
+    let bundle_arg = bundle_path.to_str().expect("utf-8");
+    let nl = base.join("nl");
+    let output = cli(&[
+        "export",
+        "--dir",
+        nl.to_str().expect("utf-8"),
+        "--out",
+        bundle_arg,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout)
+        .contains(&format!("exported {} entries", demo_total())));
+    let again = cli(&[
+        "export",
+        "--dir",
+        nl.to_str().expect("utf-8"),
+        "--out",
+        bundle_arg,
+    ]);
+    assert!(
+        !again.status.success(),
+        "an existing bundle is never overwritten"
+    );
+
+    let fresh = fresh_member(root.path(), &base, "fresh");
+    let output = cli(&[
+        "import",
+        "--dir",
+        fresh.to_str().expect("utf-8"),
+        bundle_arg,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("importing {0} / {0} entries (100%)", demo_total())),
+        "{stderr}"
+    );
+    {
+        let source = demo_store(&nl);
+        let copy = demo_store(&fresh);
+        assert_eq!(
+            copy.frontier().expect("frontier"),
+            source.frontier().expect("frontier")
+        );
+        assert_eq!(copy.counts(), source.counts());
+        copy.check().expect("the imported store is consistent");
+    }
+
+    // One flipped byte in the middle of the bundle: refused, with the count before.
+    let mut bytes = std::fs::read(&bundle_path).expect("bundle");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    let tampered = root.path().join("tampered.bundle");
+    std::fs::write(&tampered, &bytes).expect("write");
+    let victim = fresh_member(root.path(), &base, "victim");
+    let output = cli(&[
+        "import",
+        "--dir",
+        victim.to_str().expect("utf-8"),
+        tampered.to_str().expect("utf-8"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error_line = stderr.lines().last().unwrap_or("");
+    assert!(
+        error_line.starts_with("error: ") && error_line.contains("imported before"),
+        "{stderr}"
+    );
+    let store = demo_store(&victim);
+    store.check().expect("consistent after a refused bundle");
+    assert!(store.counts().entries < demo_total());
+}
+
+/// The library's refusals, each with the number of entries imported before it, and a
+/// store that stays consistent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
+    let mut nodes = cluster::start(2).await;
+    connect(&nodes, 1, 0).await;
+    let mut last = None;
+    for i in 0..300 {
+        let mut alert = samples::risk_alert();
+        alert.reference = format!("NA-{i:06}");
+        let node = &nodes[i % 2];
+        last = Some(
+            node.node()
+                .publish(Body::RiskAlert(alert))
+                .await
+                .expect("publish")
+                .id(),
+        );
+    }
+    let last = last.expect("published");
+    wait_until("A holds everything", DEADLINE, || nodes[0].holds(&last)).await;
+    wait_until("A holds B's 150", DEADLINE, || {
+        nodes[0].node().store.counts().entries == 300
+    })
+    .await;
+    nodes[0].stop().await;
+    let source = Store::open(nodes[0].params.store.clone()).expect("A's store");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a.bundle");
+    assert_eq!(bundle::export(&source, &file).expect("export"), 300);
+    let admission = Admission::of(&nodes[0].params.network);
+    let fresh_store = |name: &str| {
+        Store::open(StoreConfig::new(dir.path().join(name), cluster::NETWORK)).expect("store")
+    };
+
+    // A whole bundle: everything, with progress up to the count.
+    let copy = fresh_store("whole");
+    let mut seen = Vec::new();
+    let report = bundle::import(&copy, &admission, &file, |done, total| {
+        seen.push((done, total))
+    })
+    .expect("import");
+    assert_eq!(
+        (report.count, report.applied, report.duplicates),
+        (300, 300, 0)
+    );
+    assert_eq!(seen.last(), Some(&(300, 300)));
+    assert_eq!(copy.frontier().expect("f"), source.frontier().expect("f"));
+    // Importing it again adds nothing.
+    let again = bundle::import(&copy, &admission, &file, |_, _| {}).expect("again");
+    assert_eq!((again.applied, again.duplicates), (0, 300));
+
+    let bytes = std::fs::read(&file).expect("bundle");
+    let variant = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+
+    // Cut short in the middle of an entry.
+    let cut = variant("cut.bundle", &bytes[..bytes.len() * 2 / 3]);
+    let store = fresh_store("cut");
+    match bundle::import(&store, &admission, &cut, |_, _| {}) {
+        Err(BundleError::Truncated {
+            read,
+            count,
+            accepted,
+        }) => {
+            assert_eq!(count, 300);
+            assert!(
+                read < 300 && accepted == store.counts().entries,
+                "{read} {accepted}"
+            );
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    store.check().expect("consistent");
+
+    // An altered signature byte in the last entry: the 299 before it are imported.
+    let mut altered = bytes.clone();
+    let at = altered.len() - 32 - 10;
+    altered[at] ^= 0x80;
+    let altered = variant("altered.bundle", &altered);
+    let store = fresh_store("altered");
+    match bundle::import(&store, &admission, &altered, |_, _| {}) {
+        Err(BundleError::Refused {
+            index, accepted, ..
+        }) => {
+            assert_eq!((index, accepted), (299, 299));
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    store.check().expect("consistent");
+
+    // A changed checksum: every entry is valid, the bundle is not.
+    let mut trailer = bytes.clone();
+    let end = trailer.len() - 1;
+    trailer[end] ^= 0x01;
+    let trailer = variant("trailer.bundle", &trailer);
+    let store = fresh_store("trailer");
+    assert!(matches!(
+        bundle::import(&store, &admission, &trailer, |_, _| {}),
+        Err(BundleError::Checksum { accepted: 300 })
+    ));
+
+    // Another network's store imports nothing.
+    let other =
+        Store::open(StoreConfig::new(dir.path().join("other"), "elsewhere")).expect("store");
+    assert!(matches!(
+        bundle::import(&other, &admission, &file, |_, _| {}),
+        Err(BundleError::OtherNetwork { .. })
+    ));
+    assert_eq!(other.counts().entries, 0);
+
+    // Not a bundle at all.
+    let junk = variant("junk.bundle", b"hello");
+    assert!(matches!(
+        bundle::import(&fresh_store("junk"), &admission, &junk, |_, _| {}),
+        Err(BundleError::NotABundle(_))
+    ));
+    drop(source);
+    nodes[0].restart().await;
+}
