@@ -13,23 +13,24 @@ use customs_tests::http::{json, sample_aeo, sample_alert, Http};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Blocking HTTP from the browser thread: the test's runtime keeps the nodes going.
-fn blocking_entries(http: &Http) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs `future` to completion from the browser's (blocking) thread; the test's
+/// runtime keeps the nodes going meanwhile.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
-    runtime
-        .block_on(async { http.get("/api/v1/status").await.json["counts"]["entries"].as_u64() })
+        .expect("runtime")
+        .block_on(future)
+}
+
+fn entries(http: &Http) -> u64 {
+    block_on(http.get("/api/v1/status")).json["counts"]["entries"]
+        .as_u64()
         .expect("count")
 }
 
-fn blocking_post(http: &Http, path: &str, body: serde_json::Value) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let reply = runtime.block_on(http.post(path, &body));
+fn publish(http: &Http, path: &str, body: serde_json::Value) -> String {
+    let reply = block_on(http.post(path, &body));
     assert_eq!(reply.status, 201, "{}", reply.text);
     reply.json["id"].as_str().expect("id").to_string()
 }
@@ -96,7 +97,7 @@ async fn officers_use_the_console() {
         browser.run("window.notReloaded = true; return true;", json!([]));
         let mut alert = sample_alert();
         alert["reference"] = json!("NB-2026-000777");
-        let from_b = blocking_post(&b, "/api/v1/alerts", alert);
+        let from_b = publish(&b, "/api/v1/alerts", alert);
         let item = format!("#alerts [data-id='{from_b}']");
         browser.wait("B's alert in the feed", DEADLINE, |b| b.visible(&item));
         assert_eq!(
@@ -123,7 +124,7 @@ async fn officers_use_the_console() {
 
         // The form: a bad container check digit is shown beside the field and nothing
         // is stored.
-        let before = blocking_entries(&a);
+        let before = entries(&a);
         browser.click("nav a[data-view=publish]");
         browser.wait("the form", DEADLINE, |b| b.visible("#alert-form"));
         fill_alert_form(&browser, "NA-2026-000001", "CSQU3054384");
@@ -143,7 +144,7 @@ async fn officers_use_the_console() {
             "focus moves to the field at fault"
         );
         browser.screenshot("4-form-error");
-        assert_eq!(blocking_entries(&a), before, "nothing stored");
+        assert_eq!(entries(&a), before, "nothing stored");
 
         // The server's own error lands on its field: valid until before detection.
         browser.type_into("#a-containers", "CSQU3054383");
@@ -155,7 +156,7 @@ async fn officers_use_the_console() {
         browser.wait("the server's error on valid_until", DEADLINE, |b| {
             b.text("#a-valid-error").contains("before")
         });
-        assert_eq!(blocking_entries(&a), before, "nothing stored");
+        assert_eq!(entries(&a), before, "nothing stored");
 
         // Corrected, it is signed and stored.
         browser.set("#a-valid", "2027-05-20");
@@ -169,13 +170,13 @@ async fn officers_use_the_console() {
             .nth(2)
             .expect("the notice names the id")
             .to_string();
-        assert_eq!(blocking_entries(&a), before + 1);
+        assert_eq!(entries(&a), before + 1);
         browser.wait("own alert in the feed", DEADLINE, |b| {
             b.visible(&format!("#alerts [data-id='{id}']"))
         });
 
         // AEO: B publishes a status; the lookup shows it with its partners.
-        blocking_post(&b, "/api/v1/aeo", sample_aeo());
+        publish(&b, "/api/v1/aeo", sample_aeo());
         browser.click("nav a[data-view=aeo]");
         browser.wait("the AEO view", DEADLINE, |b| b.visible("#aeo-lookup"));
         browser.type_into("#l-operator", "NL123456789");
