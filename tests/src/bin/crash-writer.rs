@@ -40,7 +40,7 @@ fn main() {
         let now_ms = 1_795_830_600_000 + (step >> 40);
         match (step >> 33) % 4 {
             0 | 1 => {
-                let body = if (step >> 20) % 5 == 0 {
+                let body = if (step >> 20).is_multiple_of(5) {
                     Body::AeoRecord(samples::aeo_record())
                 } else {
                     Body::RiskAlert(samples::risk_alert())
