@@ -47,6 +47,8 @@ pub enum BundleError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write the bundle: {0}")]
+    Output(std::io::Error),
     #[error("{0} exists already; choose another file (a bundle is never overwritten)")]
     Exists(PathBuf),
     #[error("{0} is not a bundle: it does not start with the bundle header")]
@@ -95,24 +97,17 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Writes every entry of `store` to a new file `out` (written to a temporary file,
-/// synced, then renamed into place). Returns the number of entries.
-pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
-    if out.exists() {
-        return Err(BundleError::Exists(out.to_path_buf()));
-    }
+/// Writes every entry of `store`, as of now, as a bundle into `out`: entries stored
+/// while it writes are left for the next bundle, so the count in the header holds even
+/// on a running node. Returns the number of entries.
+pub fn write_bundle(store: &Store, out: impl Write) -> Result<u64, BundleError> {
     let frontier = store.frontier()?;
     let forks = store.forks()?;
     // Chains are complete from seq 1 (the store's invariant): a head's seq is its count.
     let count: u64 = frontier.heads().map(|h| h.seq).sum::<u64>() + forks.len() as u64;
-    let temporary = out.with_extension("partial");
-    let write_error = |source| BundleError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
-    let file = File::create(&temporary).map_err(write_error)?;
+    let write_error = BundleError::Output;
     let mut writer = Hashing {
-        inner: BufWriter::new(file),
+        inner: out,
         hash: Sha256::new(),
     };
     let network = store.network().as_bytes();
@@ -126,7 +121,7 @@ pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
         writer.write_all(part).map_err(write_error)?;
     }
     let mut written = 0u64;
-    let mut put = |bytes: &[u8], writer: &mut Hashing<BufWriter<File>>| {
+    let mut put = |bytes: &[u8], writer: &mut Hashing<_>| {
         written += 1;
         writer
             .write_all(&(bytes.len() as u32).to_be_bytes())
@@ -135,14 +130,15 @@ pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
     };
     for head in frontier.heads() {
         let mut from_seq = 1;
-        loop {
+        while from_seq <= head.seq {
             let page = store.entries_from(
                 &head.author,
                 from_seq,
                 EXPORT_PAGE_ENTRIES,
                 EXPORT_PAGE_BYTES,
             )?;
-            for entry in &page.entries {
+            let in_snapshot = page.entries.iter().filter(|e| e.entry().seq <= head.seq);
+            for entry in in_snapshot {
                 put(&entry.encode(), &mut writer)?;
                 from_seq = entry.entry().seq + 1;
             }
@@ -155,7 +151,6 @@ pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
         put(&proof.second.encode(), &mut writer)?;
     }
     if written != count {
-        let _ = std::fs::remove_file(&temporary);
         return Err(BundleError::Changed {
             expected: count,
             written,
@@ -163,13 +158,43 @@ pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
     }
     let checksum: [u8; 32] = writer.hash.clone().finalize().into();
     writer.inner.write_all(&checksum).map_err(write_error)?;
-    let file = writer
-        .inner
-        .into_inner()
-        .map_err(|e| write_error(e.into_error()))?;
-    file.sync_all().map_err(write_error)?;
-    std::fs::rename(&temporary, out).map_err(write_error)?;
+    writer.inner.flush().map_err(write_error)?;
     Ok(count)
+}
+
+/// Writes a bundle of `store` to a new file `out` (a temporary file, synced, then
+/// renamed into place). Returns the number of entries.
+pub fn export(store: &Store, out: &Path) -> Result<u64, BundleError> {
+    write_file(out, |writer| write_bundle(store, writer))
+}
+
+/// Creates the new file `out` from what `fill` writes: into `out.partial`, synced, then
+/// renamed, so that `out` is either complete or absent. Never overwrites.
+pub fn write_file<T>(
+    out: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<T, BundleError>,
+) -> Result<T, BundleError> {
+    if out.exists() {
+        return Err(BundleError::Exists(out.to_path_buf()));
+    }
+    let write_error = |source| BundleError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let temporary = out.with_extension("partial");
+    let mut writer = BufWriter::new(File::create(&temporary).map_err(write_error)?);
+    let result = fill(&mut writer).and_then(|value| {
+        let file = writer
+            .into_inner()
+            .map_err(|e| write_error(e.into_error()))?;
+        file.sync_all().map_err(write_error)?;
+        std::fs::rename(&temporary, out).map_err(write_error)?;
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
 }
 
 /// What an import did.
@@ -219,43 +244,18 @@ pub fn import(
         inner: BufReader::new(opened),
         hash: Sha256::new(),
     };
-    let mut magic = [0u8; 15];
-    let mut byte = [0u8; 1];
-    if reader.read_exact(&mut magic).is_err() || &magic != BUNDLE_MAGIC {
-        return Err(BundleError::NotABundle(file.to_path_buf()));
-    }
-    reader
-        .read_exact(&mut byte)
-        .map_err(|_| BundleError::NotABundle(file.to_path_buf()))?;
-    if byte[0] != BUNDLE_VERSION {
-        return Err(BundleError::Version(byte[0]));
-    }
-    let truncated = |read, count, accepted| BundleError::Truncated {
-        read,
-        count,
-        accepted,
-    };
-    reader
-        .read_exact(&mut byte)
-        .map_err(|_| truncated(0, 0, 0))?;
-    let length = usize::from(byte[0]).min(MAX_NETWORK_ID_BYTES);
-    let mut network = vec![0u8; length];
-    reader
-        .read_exact(&mut network)
-        .map_err(|_| truncated(0, 0, 0))?;
-    let network = String::from_utf8_lossy(&network).into_owned();
+    let (network, count) = read_header(&mut reader, file)?;
     if network != store.network() {
         return Err(BundleError::OtherNetwork {
             expected: store.network().to_string(),
             found: network,
         });
     }
-    let mut count = [0u8; 8];
-    reader
-        .read_exact(&mut count)
-        .map_err(|_| truncated(0, 0, 0))?;
-    let count = u64::from_be_bytes(count);
-
+    let truncated = |read, count, accepted| BundleError::Truncated {
+        read,
+        count,
+        accepted,
+    };
     let mut report = ImportReport {
         count,
         ..ImportReport::default()
@@ -317,6 +317,35 @@ pub fn import(
     store.flush()?;
     report.pending = store.pending_len() as u64;
     Ok(report)
+}
+
+/// Reads a bundle's header: its network and its entry count.
+pub fn read_header(reader: &mut impl Read, file: &Path) -> Result<(String, u64), BundleError> {
+    let mut magic = [0u8; 15];
+    let mut byte = [0u8; 1];
+    if reader.read_exact(&mut magic).is_err() || &magic != BUNDLE_MAGIC {
+        return Err(BundleError::NotABundle(file.to_path_buf()));
+    }
+    reader
+        .read_exact(&mut byte)
+        .map_err(|_| BundleError::NotABundle(file.to_path_buf()))?;
+    if byte[0] != BUNDLE_VERSION {
+        return Err(BundleError::Version(byte[0]));
+    }
+    let cut = || BundleError::Truncated {
+        read: 0,
+        count: 0,
+        accepted: 0,
+    };
+    reader.read_exact(&mut byte).map_err(|_| cut())?;
+    let mut network = vec![0u8; usize::from(byte[0]).min(MAX_NETWORK_ID_BYTES)];
+    reader.read_exact(&mut network).map_err(|_| cut())?;
+    let mut count = [0u8; 8];
+    reader.read_exact(&mut count).map_err(|_| cut())?;
+    Ok((
+        String::from_utf8_lossy(&network).into_owned(),
+        u64::from_be_bytes(count),
+    ))
 }
 
 /// Checks a batch (`first_index` is the bundle index of its first entry) and stores

@@ -125,6 +125,26 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Downloads `path` of the API into the new file `out` (complete or absent).
+    pub fn download(&self, path: &str, out: &Path) -> Result<(), CliError> {
+        let response = Self::agent()
+            .get(&format!("{}{path}", self.url))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call();
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => return self.answer::<Value>(Err(error)).map(|_| ()),
+        };
+        crate::bundle::write_file(out, |file| {
+            std::io::copy(&mut response.into_reader(), file)
+                .map(|_| ())
+                .map_err(crate::bundle::BundleError::Output)
+        })
+        .map_err(|e| CliError::Answer(e.to_string()))
+    }
+}
+
 fn read_json<T: DeserializeOwned>(response: ureq::Response) -> Result<T, CliError> {
     use std::io::Read as _;
     let mut text = String::new();

@@ -14,7 +14,7 @@ use customs_node::config::{
 };
 use customs_node::identity::{generate_key, read_key_file, write_key_file};
 use customs_node::node::NodeParams;
-use customs_node::store::Store;
+use customs_node::store::{Store, StoreError};
 use customs_node::{bundle, demo, setup};
 
 /// A node of the customs information-sharing network.
@@ -95,7 +95,7 @@ enum Command {
         keep: bool,
     },
     /// Write every entry of the store to a bundle file (backup, or carrying entries to
-    /// an isolated node). Stop the node first.
+    /// an isolated node). A running node is asked through its API (admin token).
     Export {
         #[arg(long)]
         dir: PathBuf,
@@ -335,8 +335,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Demo { dir, keep } => demo(dir, keep),
         Command::Export { dir, out } => {
             let params = NodeParams::load(&dir)?;
-            let store = Store::open(params.store)?;
-            let count = bundle::export(&store, &out)?;
+            let count = match Store::open(params.store) {
+                Ok(store) => bundle::export(&store, &out)?,
+                // The node runs: ask it (an admin token, DIR/api-token).
+                Err(StoreError::InUse { .. }) => {
+                    Target::resolve(&dir, None, None)?.download("/api/v1/export", &out)?;
+                    let mut file = std::fs::File::open(&out)
+                        .with_context(|| format!("cannot read {}", out.display()))?;
+                    bundle::read_header(&mut file, &out)?.1
+                }
+                Err(error) => return Err(error.into()),
+            };
             println!("exported {count} entries to {}", out.display());
             Ok(())
         }

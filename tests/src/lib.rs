@@ -414,7 +414,8 @@ pub mod http {
         pub token: Option<String>,
     }
 
-    /// A response: status, headers of interest, the body as text and as JSON (or Null).
+    /// A response: status, headers of interest, the body as bytes, as text and as JSON
+    /// (or Null).
     #[derive(Debug, Clone)]
     pub struct Reply {
         pub status: u16,
@@ -422,6 +423,7 @@ pub mod http {
         pub location: Option<String>,
         pub text: String,
         pub json: Value,
+        pub bytes: Vec<u8>,
     }
 
     impl Reply {
@@ -472,12 +474,13 @@ pub mod http {
                 let status = response.status();
                 let content_type = response.content_type().to_string();
                 let location = response.header("location").map(str::to_string);
-                let mut text = String::new();
+                let mut bytes = Vec::new();
                 response
                     .into_reader()
                     .take(64 * 1024 * 1024)
-                    .read_to_string(&mut text)
+                    .read_to_end(&mut bytes)
                     .expect("body");
+                let text = String::from_utf8_lossy(&bytes).into_owned();
                 let json = serde_json::from_str(&text).unwrap_or(Value::Null);
                 Reply {
                     status,
@@ -485,6 +488,7 @@ pub mod http {
                     location,
                     text,
                     json,
+                    bytes,
                 }
             })
             .await

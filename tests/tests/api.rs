@@ -154,6 +154,12 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
     let reader = nodes[0].http(Role::Reader);
     let weak = reader.post("/api/v1/alerts", &sample_alert()).await;
     assert_eq!((weak.status, weak.error()), (403, "forbidden"));
+    let not_admin = a.get("/api/v1/export").await;
+    assert_eq!(
+        (not_admin.status, not_admin.error()),
+        (403, "forbidden"),
+        "export is for admins"
+    );
     assert_eq!(reader.get("/api/v1/alerts").await.status, 200);
 
     // Unknown ids, routes and methods.
@@ -774,6 +780,7 @@ async fn openapi_lists_every_route_with_its_methods() {
         ("/healthz", "GET"),
         ("/readyz", "GET"),
         ("/api/v1/check", "GET"),
+        ("/api/v1/export", "GET"),
         ("/", "GET"),
         ("/console/app.js", "GET"),
         ("/console/style.css", "GET"),

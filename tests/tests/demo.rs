@@ -18,7 +18,8 @@ const DEADLINE: Duration = Duration::from_secs(90);
 
 /// A running `customs-node demo`, with the URL and token it printed for each member.
 struct Demo {
-    child: Child,
+    /// `None` once interrupted.
+    child: Option<Child>,
     base: PathBuf,
     members: Vec<(String, Http)>,
 }
@@ -65,9 +66,28 @@ fn start_demo(dir: Option<&Path>) -> Demo {
         (members.len() == 3).then_some(())
     });
     Demo {
-        child,
+        child: Some(child),
         base: base.expect("the demo names its directory"),
         members,
+    }
+}
+
+impl Demo {
+    /// Ctrl-C, then the demo must exit cleanly.
+    fn interrupt(&mut self) {
+        if let Some(child) = self.child.take() {
+            interrupt(child);
+        }
+    }
+}
+
+impl Drop for Demo {
+    /// A failed test must not leave the demo running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -161,7 +181,7 @@ fn fresh_member(root: &Path, demo_base: &Path, name: &str) -> PathBuf {
 /// Ctrl-C stops it and removes its temporary directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_and_cleans_up() {
-    let demo = start_demo(None);
+    let mut demo = start_demo(None);
     let codes: Vec<&str> = demo.members.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(codes, ["NL", "BE", "DE"]);
     wait_all_hold(&demo, demo_total()).await;
@@ -179,7 +199,7 @@ async fn the_demo_runs_and_cleans_up() {
     );
     assert!(demo.base.exists());
     let base = demo.base.clone();
-    interrupt(demo.child);
+    demo.interrupt();
     assert!(!base.exists(), "the temporary directory is removed");
 }
 
@@ -189,23 +209,31 @@ async fn the_demo_runs_and_cleans_up() {
 async fn export_then_import_gives_the_same_frontier_and_tampering_is_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let base = root.path().join("demo");
-    let demo = start_demo(Some(&base));
+    let mut demo = start_demo(Some(&base));
     wait_all_hold(&demo, demo_total()).await;
-    interrupt(demo.child);
+    let nl = base.join("nl");
+    let nl_arg = nl.to_str().expect("utf-8");
+    let exported = format!("exported {} entries", demo_total());
 
+    // While the node runs, export asks it through its API (admin token).
+    let online = root.path().join("online.bundle");
+    let online_arg = online.to_str().expect("utf-8");
+    let output = cli(&["export", "--dir", nl_arg, "--out", online_arg]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&exported));
+    demo.interrupt();
+
+    // Stopped, it reads the store itself: the very same bytes.
     let bundle_path = root.path().join("nl.bundle");
     let bundle_arg = bundle_path.to_str().expect("utf-8");
-    let nl = base.join("nl");
-    let output = cli(&[
-        "export",
-        "--dir",
-        nl.to_str().expect("utf-8"),
-        "--out",
-        bundle_arg,
-    ]);
+    let output = cli(&["export", "--dir", nl_arg, "--out", bundle_arg]);
     assert!(output.status.success(), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stdout)
-        .contains(&format!("exported {} entries", demo_total())));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&exported));
+    assert_eq!(
+        std::fs::read(&online).expect("online bundle"),
+        std::fs::read(&bundle_path).expect("bundle"),
+        "the online and the offline export are the same bundle"
+    );
     let again = cli(&[
         "export",
         "--dir",

@@ -113,6 +113,7 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::status))
         .routes(routes!(routes::forks))
         .routes(routes!(routes::check))
+        .routes(routes!(routes::export))
         .routes(routes!(events::events))
         .routes(routes!(routes::openapi_json))
         .routes(routes!(routes::metrics))
@@ -142,14 +143,19 @@ pub fn app(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// The role a request needs: reading is for readers, anything else for publishers.
-/// Routes outside /api (health, readiness, metrics, the console's static files) are
-/// open.
+/// Routes only admin tokens may use.
+const ADMIN_ROUTES: [&str; 1] = ["/api/v1/export"];
+
+/// The role a request needs: reading is for readers, anything else for publishers,
+/// and the admin routes for admins. Routes outside /api (health, readiness, metrics,
+/// the console's static files) are open.
 fn needed_role(method: &Method, path: &str) -> Option<Role> {
     if !path.starts_with("/api/") {
         return None;
     }
-    Some(if method == Method::GET || method == Method::HEAD {
+    Some(if ADMIN_ROUTES.contains(&path) {
+        Role::Admin
+    } else if method == Method::GET || method == Method::HEAD {
         Role::Reader
     } else {
         Role::Publisher

@@ -573,6 +573,67 @@ pub async fn check(
     }))
 }
 
+/// Chunks of an export waiting for a slow client, at most.
+const EXPORT_CHANNEL_CHUNKS: usize = 16;
+const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Sends what it is given to the response body; fails once the client has gone.
+struct BodyWriter(tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>);
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every entry as a bundle (admin only): a backup of a running node, or entries to
+/// carry to an isolated one (`customs-node import`).
+///
+/// The bundle holds the entries stored when the request arrived. It is streamed; if
+/// the node fails part way the stream breaks off, and the bundle's count and checksum
+/// make an import refuse what arrived.
+#[utoipa::path(
+    get,
+    path = "/api/v1/export",
+    tag = "operations",
+    responses(
+        (status = 200, description = "A bundle (layout in protocol/SPEC.md)", content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Only admin tokens may export", body = ErrorBody),
+    )
+)]
+pub async fn export(State(state): State<ApiState>) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(EXPORT_CHANNEL_CHUNKS);
+    let store = state.node.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let errors = tx.clone();
+        let mut writer = std::io::BufWriter::with_capacity(EXPORT_CHUNK_BYTES, BodyWriter(tx));
+        if let Err(error) = crate::bundle::write_bundle(&store, &mut writer) {
+            tracing::warn!(%error, "export broke off");
+            let _ = errors.blocking_send(Err(std::io::Error::other(error.to_string())));
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let file_name = format!(
+        "attachment; filename=\"{}-{}.bundle\"",
+        state.identity.network, state.identity.code
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, file_name),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 /// This OpenAPI document.
 #[utoipa::path(
     get,

@@ -198,7 +198,11 @@ impl Store {
         let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
             Ok(Ok(db)) => db,
             // sled locks its directory: another process (a running node) has it.
-            Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            // (sled wraps the lock failure in an error of kind Other.)
+            Ok(Err(sled::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
                 return Err(StoreError::InUse { path })
             }
             Ok(Err(e)) => return Err(open_error(e.to_string())),
