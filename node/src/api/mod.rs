@@ -130,10 +130,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().1
 }
 
-/// The whole HTTP application.
-pub fn app(state: ApiState) -> Router {
+/// The whole HTTP application: `router` (from [`routes`]) with its fallbacks, access
+/// check, body limit and request counter.
+fn app(router: Router<ApiState>, state: ApiState) -> Router {
     let max_body_bytes = state.limits.max_body_bytes;
-    let (router, _) = routes();
     router
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -227,6 +227,8 @@ pub fn spawn(
     limits: ApiSection,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop_tx, stop) = watch::channel(false);
+    // One route list makes both the router and the document it serves.
+    let (router, document) = routes();
     let state = Arc::new(Shared {
         node,
         identity,
@@ -234,20 +236,17 @@ pub fn spawn(
         tokens,
         http: HttpCounters::default(),
         event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),
-        stop: stop.clone(),
-        openapi_json: openapi().to_pretty_json().unwrap_or_default(),
+        stop,
+        openapi_json: document.to_pretty_json().unwrap_or_default(),
         limits: limits.clone(),
     });
-    let app = app(state.clone());
+    let shutdown = stopped(&state.stop);
+    let app = app(router, state);
     let listener = LimitedListener {
         inner: listener,
         permits: Arc::new(Semaphore::new(limits.max_connections)),
     };
-    let mut stopped = stop;
     let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
