@@ -136,6 +136,21 @@ pub fn render(s: &Snapshot<'_>) -> String {
     );
     w.sample("customs_sync_rounds_total", &[], n.sync_rounds);
     w.family(
+        "customs_sync_requests_sent_total",
+        "counter",
+        "Sync requests sent to peers, by kind (frontier exchange, page of entries).",
+    );
+    w.sample(
+        "customs_sync_requests_sent_total",
+        &[("kind", "frontier")],
+        n.sync_frontier_requests,
+    );
+    w.sample(
+        "customs_sync_requests_sent_total",
+        &[("kind", "entries")],
+        n.sync_entries_requests,
+    );
+    w.family(
         "customs_sync_received_bytes_total",
         "counter",
         "Bytes of sync messages received, framing included.",

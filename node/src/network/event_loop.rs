@@ -1,11 +1,11 @@
 //! The task that owns the swarm, and the ingest worker beside it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use customs_protocol::limits::MAX_SIGNED_ENTRY_BYTES;
+use customs_protocol::limits::{MAX_FRONTIER_HEADS, MAX_SIGNED_ENTRY_BYTES};
 use customs_protocol::wire::{gossip_topic, Frontier, SyncRequest, SyncResponse};
 use customs_protocol::{EntryId, PublicKey, SignedEntry};
 use futures::StreamExt;
@@ -78,6 +78,10 @@ struct PeerState {
     entries_received: u64,
     rejected: BTreeMap<String, u64>,
     requests_in_flight: usize,
+    /// Requests planned while [`MAX_REQUESTS_PER_PEER`] were in flight, sent as
+    /// answers come back (so a catch-up from many authors never waits for the next
+    /// sync round). At most one per author, so bounded by the frontier.
+    waiting: VecDeque<SyncRequest>,
 }
 
 struct EventLoop {
@@ -113,6 +117,8 @@ struct Counters {
     gossip_duplicates: u64,
     gossip_rejected: BTreeMap<String, u64>,
     sync_rounds: u64,
+    sync_frontier_requests: u64,
+    sync_entries_requests: u64,
 }
 
 /// Starts the network: listens, dials the members, and runs until every [`Client`] is
@@ -171,6 +177,7 @@ pub async fn spawn(
                 entries_received: 0,
                 rejected: BTreeMap::new(),
                 requests_in_flight: 0,
+                waiting: VecDeque::new(),
             },
         );
     }
@@ -504,6 +511,8 @@ impl EventLoop {
             gossip_duplicates: self.counters.gossip_duplicates,
             gossip_rejected: self.counters.gossip_rejected.clone(),
             sync_rounds: self.counters.sync_rounds,
+            sync_frontier_requests: self.counters.sync_frontier_requests,
+            sync_entries_requests: self.counters.sync_entries_requests,
             own_log_confirmed: self.own_log_confirmed.load(Ordering::Relaxed),
         }
     }
@@ -551,6 +560,16 @@ impl EventLoop {
             return;
         };
         if state.requests_in_flight >= MAX_REQUESTS_PER_PEER {
+            let queued = |r: &SyncRequest| match (r, &request) {
+                (
+                    SyncRequest::Entries { author: a, .. },
+                    SyncRequest::Entries { author: b, .. },
+                ) => a == b,
+                (a, b) => a == b,
+            };
+            if state.waiting.len() < MAX_FRONTIER_HEADS && !state.waiting.iter().any(queued) {
+                state.waiting.push_back(request);
+            }
             return;
         }
         // One range per author at a time (until its page is stored), so that two
@@ -561,6 +580,10 @@ impl EventLoop {
             }
         }
         state.requests_in_flight += 1;
+        match &request {
+            SyncRequest::Frontier { .. } => self.counters.sync_frontier_requests += 1,
+            SyncRequest::Entries { .. } => self.counters.sync_entries_requests += 1,
+        }
         let id = self
             .swarm
             .behaviour_mut()
@@ -598,6 +621,7 @@ impl EventLoop {
                     state.connected = false;
                     state.synced_at = None;
                     state.requests_in_flight = 0;
+                    state.waiting.clear();
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -681,9 +705,14 @@ impl EventLoop {
         }
     }
 
+    /// A request to `peer` ended: its slot goes to the oldest waiting request.
     fn request_done(&mut self, peer: &PeerId) {
-        if let Some(state) = self.peers.get_mut(peer) {
-            state.requests_in_flight = state.requests_in_flight.saturating_sub(1);
+        let Some(state) = self.peers.get_mut(peer) else {
+            return;
+        };
+        state.requests_in_flight = state.requests_in_flight.saturating_sub(1);
+        if let Some(next) = state.waiting.pop_front() {
+            self.send_request(*peer, next);
         }
     }
 

@@ -109,6 +109,9 @@ pub struct NetworkStatus {
     pub gossip_rejected: BTreeMap<String, u64>,
     /// Frontier exchanges completed.
     pub sync_rounds: u64,
+    /// Sync requests this node sent: frontier exchanges it started, and pages asked.
+    pub sync_frontier_requests: u64,
+    pub sync_entries_requests: u64,
     /// Whether a member has confirmed that this key has no entries we lack.
     pub own_log_confirmed: bool,
 }

@@ -1,0 +1,126 @@
+//! What the benchmarks work on: their sizes, the authors' keys and pre-signed entries.
+
+use customs_protocol::{samples, Body, Entry, EntryId, PublicKey, SecretKey, VerifiedEntry};
+
+/// The network every benchmark node belongs to.
+pub const NETWORK: &str = "customs-bench";
+
+/// The sizes of one run: full (the issue's) or quick (a smoke test).
+pub struct Scale {
+    /// Entries for the ingest benchmark.
+    pub ingest_entries: usize,
+    /// Concurrent API clients, and how long each level runs.
+    pub publish_clients: Vec<usize>,
+    pub publish_seconds: f64,
+    /// Node counts for dissemination, the steady rate and the rates tried after it.
+    pub dissemination_nodes: Vec<usize>,
+    pub dissemination_rates: Vec<u32>,
+    pub dissemination_seconds: f64,
+    /// Entries missed by a node that was offline (from 10 authors).
+    pub catchup_entries: Vec<usize>,
+    /// The large store: entries and authors.
+    pub million_entries: usize,
+    pub million_authors: usize,
+}
+
+impl Scale {
+    pub fn full() -> Scale {
+        Scale {
+            ingest_entries: 100_000,
+            publish_clients: vec![1, 8, 32],
+            publish_seconds: 5.0,
+            dissemination_nodes: vec![5, 10, 20],
+            dissemination_rates: vec![50, 100, 200, 400, 800],
+            dissemination_seconds: 5.0,
+            catchup_entries: vec![1_000, 10_000, 100_000],
+            million_entries: 1_000_000,
+            million_authors: 200,
+        }
+    }
+
+    pub fn quick() -> Scale {
+        Scale {
+            ingest_entries: 4_000,
+            publish_clients: vec![1, 4],
+            publish_seconds: 0.5,
+            dissemination_nodes: vec![3],
+            dissemination_rates: vec![20, 40],
+            dissemination_seconds: 1.0,
+            catchup_entries: vec![500],
+            million_entries: 10_000,
+            million_authors: 20,
+        }
+    }
+}
+
+/// Author `i`'s key: fixed, so that runs are repeatable.
+pub fn author_key(i: usize) -> SecretKey {
+    let mut seed = [0xA7; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    SecretKey::from_seed(seed)
+}
+
+/// A member code for author or node `i`: "A" then three letters (2 to 8 capitals).
+pub fn member_code(prefix: char, i: usize) -> String {
+    let letter = |n: usize| (b'A' + (n % 26) as u8) as char;
+    format!("{prefix}{}{}{}", letter(i / 676), letter(i / 26), letter(i))
+}
+
+/// `per_author` entries from each of `authors` authors (3 in 4 the documented risk
+/// alert, 1 in 4 the documented AEO record), in chain order per author, interleaved
+/// across authors as a sync delivers them, signed on every core.
+pub fn signed_entries(authors: usize, per_author: usize) -> Vec<VerifiedEntry> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(authors)
+        .max(1);
+    // A little in the past, so that no node sees them as from the future.
+    let created_from_ms = customs_node::admission::now_ms() - 3_600_000;
+    let mut all: Vec<VerifiedEntry> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(per_author * authors.div_ceil(threads));
+                    for a in (t..authors).step_by(threads) {
+                        let key = author_key(a);
+                        let mut prev: Option<EntryId> = None;
+                        for seq in 1..=per_author as u64 {
+                            let body = if seq % 4 == 0 {
+                                Body::AeoRecord(samples::aeo_record())
+                            } else {
+                                Body::RiskAlert(samples::risk_alert())
+                            };
+                            let entry = Entry {
+                                network: NETWORK.into(),
+                                author: key.public_key(),
+                                seq,
+                                prev,
+                                created_at_ms: created_from_ms + seq,
+                                body,
+                            };
+                            let signed = VerifiedEntry::sign(entry, &key).expect("valid sample");
+                            prev = Some(signed.id());
+                            out.push(signed);
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("signing thread"))
+            .collect()
+    });
+    all.sort_by_key(|e| (e.entry().seq, e.entry().author));
+    all
+}
+
+pub fn author_keys(authors: usize) -> Vec<PublicKey> {
+    (0..authors).map(|a| author_key(a).public_key()).collect()
+}
+
+/// Total signed bytes of `entries`.
+pub fn signed_bytes(entries: &[VerifiedEntry]) -> usize {
+    entries.iter().map(|e| e.encode().len()).sum()
+}

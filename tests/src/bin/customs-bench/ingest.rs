@@ -1,0 +1,191 @@
+//! 1. Ingest: pre-signed entries through decode + verify + store with group commit (the
+//! path a sync page takes), against bare `verify_strict`, bare batch verification and
+//! bare sled batch-insert-plus-flush, all in the same run.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use customs_node::verify::{available_threads, verify_pipelined};
+use customs_protocol::{SignedEntry, VerifiedEntry};
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::data::{self, Scale};
+use crate::nodes::{self, Env, FILL_BATCH};
+use crate::report::{per_second, ratio, thousands, Report, Row};
+
+/// Entries per call of batch verification.
+const VERIFY_BATCH: usize = 256;
+
+pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
+    let count = scale.ingest_entries;
+    let threads = available_threads();
+    let entries = data::signed_entries(10, count / 10);
+    let count = entries.len();
+    let bytes: Vec<Vec<u8>> = entries.iter().map(VerifiedEntry::encode).collect();
+    let mean = bytes.iter().map(Vec::len).sum::<usize>() as f64 / count as f64;
+    report.section(
+        "1. Ingest: decode + verify + store with group commit",
+        &[
+            format!(
+                "{} pre-signed entries from 10 authors (3 in 4 risk alerts, 1 in 4 AEO records), mean {mean:.0} bytes signed, interleaved across authors as a sync delivers them",
+                thousands(count as f64)
+            ),
+            format!("group commit per {FILL_BATCH} entries; verification on {threads} threads, overlapping the store's commit of the previous batch"),
+        ],
+    );
+
+    let decoded: Vec<SignedEntry> = bytes
+        .iter()
+        .map(|b| SignedEntry::decode(b))
+        .collect::<Result<_, _>>()
+        .context("decoding the benchmark's own entries")?;
+
+    // Ceiling: verify_strict on one core, then on every core.
+    let sample = &decoded[..count.min(20_000)];
+    let started = Instant::now();
+    for entry in sample {
+        entry.verify()?;
+    }
+    let strict_one = per_second(sample.len(), started.elapsed());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = decoded
+            .chunks(count.div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().try_for_each(SignedEntry::verify)))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("verifying thread"))
+    })?;
+    let strict_all = per_second(count, started.elapsed());
+
+    // Ceiling: batch verification (cofactored), batches of 256, on every core.
+    let inputs: Vec<(Vec<u8>, Signature, VerifyingKey)> = decoded
+        .iter()
+        .map(|e| {
+            Ok((
+                e.signing_input(),
+                Signature::from_bytes(e.signature()),
+                e.entry().author.verifying_key()?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = inputs
+            .chunks(count.div_ceil(threads))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.chunks(VERIFY_BATCH).try_for_each(|batch| {
+                        let messages: Vec<&[u8]> = batch.iter().map(|b| b.0.as_slice()).collect();
+                        let signatures: Vec<Signature> = batch.iter().map(|b| b.1).collect();
+                        let keys: Vec<VerifyingKey> = batch.iter().map(|b| b.2).collect();
+                        ed25519_dalek::verify_batch(&messages, &signatures, &keys)
+                    })
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("verifying thread"))
+    })?;
+    let batch_all = per_second(count, started.elapsed());
+
+    // Ceiling: bare sled, one row per entry (id -> bytes), a batch and a flush per
+    // FILL_BATCH entries.
+    let dir = env.dir("ingest")?;
+    let db = sled::Config::new()
+        .path(dir.join("bare-sled"))
+        .cache_capacity(64 * 1024 * 1024)
+        .open()?;
+    let started = Instant::now();
+    for chunk in entries.chunks(FILL_BATCH) {
+        let mut batch = sled::Batch::default();
+        for entry in chunk {
+            batch.insert(&entry.id().0[..], entry.encode());
+        }
+        db.apply_batch(batch)?;
+        db.flush()?;
+    }
+    let sled_rate = per_second(count, started.elapsed());
+    drop(db);
+
+    // The node's path: decode + verify_strict + validate on every core, pipelined with
+    // the store's group commit.
+    let node_dir = dir.join("node");
+    std::fs::create_dir_all(&node_dir)?;
+    let store = nodes::open_store(&node_dir)?;
+    let started = Instant::now();
+    verify_pipelined(
+        bytes.chunks(FILL_BATCH).map(<[_]>::to_vec),
+        threads,
+        |results| {
+            let verified = results
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::from)?;
+            store.ingest(verified).map_err(anyhow::Error::from)?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    store.flush()?;
+    let ingest = per_second(count, started.elapsed());
+    anyhow::ensure!(
+        store.counts().entries == count as u64,
+        "the store holds {} of {count} entries",
+        store.counts().entries
+    );
+    drop(store);
+
+    // The store's own share: the same entries, already verified.
+    let store_only_dir = dir.join("store-only");
+    std::fs::create_dir_all(&store_only_dir)?;
+    let store_only = per_second(count, nodes::fill_store(&store_only_dir, &entries)?);
+
+    let lower = strict_all.min(sled_rate);
+    report.row(Row::new(
+        "ingest: decode + `verify_strict` + store",
+        format!("{}/s", thousands(ingest)),
+        format!(
+            "{}/s (lower of verify_strict on {threads} cores and sled)",
+            thousands(lower)
+        ),
+        format!("**{}** (goal ≥ 0.6)", ratio(ingest, lower)),
+    ));
+    report.row(Row::new(
+        "ceiling: `verify_strict`",
+        format!(
+            "{}/s on 1 core, {}/s on {threads}",
+            thousands(strict_one),
+            thousands(strict_all)
+        ),
+        "",
+        "",
+    ));
+    report.row(Row::new(
+        format!("ceiling: batch verification ({VERIFY_BATCH} per batch)"),
+        format!("{}/s on {threads} cores", thousands(batch_all)),
+        format!(
+            "lower of it and sled: {}/s",
+            thousands(batch_all.min(sled_rate))
+        ),
+        format!(
+            "ingest at {} of it (the node does not batch-verify)",
+            ratio(ingest, batch_all.min(sled_rate))
+        ),
+    ));
+    report.row(Row::new(
+        format!("ceiling: sled batch insert + flush per {FILL_BATCH}, one row per entry"),
+        format!("{}/s", thousands(sled_rate)),
+        "",
+        "",
+    ));
+    report.row(Row::new(
+        "store only (entries already verified)",
+        format!("{}/s", thousands(store_only)),
+        format!("sled {}/s", thousands(sled_rate)),
+        ratio(store_only, sled_rate),
+    ));
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

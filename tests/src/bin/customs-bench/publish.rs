@@ -1,0 +1,144 @@
+//! 2. Durable publish: acknowledged `POST /api/v1/alerts` (validated, signed, flushed
+//! to disk, then 201) per second and its latency with 1, 8 and 32 concurrent clients,
+//! against the disk's bare write + fdatasync latency in the same run.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use customs_tests::http::sample_alert;
+
+use crate::data::Scale;
+use crate::nodes::{self, Env, NodeProcess};
+use crate::report::{ms, per_second, percentile, ratio, thousands, Report, Row};
+
+/// Writes of a signed entry's size, each followed by fdatasync, for the ceiling.
+const FSYNC_PROBES: usize = 500;
+
+pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
+    let dir = env.dir("publish")?;
+    let node_dir = dir.join("node");
+    nodes::init_node(&node_dir, "PUB", 30_000)?;
+    let fsync = fsync_latencies(&node_dir)?;
+    let fsync_p50 = percentile(&fsync, 50.0);
+    let fsync_p99 = percentile(&fsync, 99.0);
+
+    let node = NodeProcess::start(env, &node_dir)?;
+    report.section(
+        "2. Durable publish over the HTTP API",
+        &[
+            "one `customs-node run` process; clients are threads of the harness, each with one keep-alive HTTP connection, posting the documented risk alert back to back".into(),
+            format!("each level runs {:.1} s; a publish counts when the node answered 201 (stored and flushed)", scale.publish_seconds),
+            format!("ceiling: write of 300 bytes + fdatasync on the same file system, {FSYNC_PROBES} times: p50 {}, p99 {}", ms(fsync_p50), ms(fsync_p99)),
+        ],
+    );
+    let body = sample_alert().to_string();
+    for &clients in &scale.publish_clients {
+        let (count, elapsed, mut latencies) = publish_for(
+            &node,
+            &body,
+            clients,
+            Duration::from_secs_f64(scale.publish_seconds),
+        )?;
+        latencies.sort();
+        let rate = per_second(count, elapsed);
+        let p50 = percentile(&latencies, 50.0);
+        let p99 = percentile(&latencies, 99.0);
+        let fsync_rate = 1.0 / fsync_p50.as_secs_f64();
+        report.row(Row::new(
+            format!("{clients} client{}", if clients == 1 { "" } else { "s" }),
+            format!(
+                "{}/s acknowledged, p50 {}, p99 {}",
+                thousands(rate),
+                ms(p50),
+                ms(p99)
+            ),
+            format!(
+                "fsync p50 {} ({}/s one after another)",
+                ms(fsync_p50),
+                thousands(fsync_rate)
+            ),
+            format!(
+                "p50 = {:.1}x fsync; rate = {} of sequential fsyncs",
+                p50.as_secs_f64() / fsync_p50.as_secs_f64(),
+                ratio(rate, fsync_rate)
+            ),
+        ));
+    }
+    let held = node.entries()?;
+    report.note(format!(
+        "the node held {} entries at the end, all acknowledged ones",
+        thousands(held as f64)
+    ));
+    node.stop()?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// `clients` threads post `body` for `duration`; returns the acknowledged count, the
+/// wall time and every latency.
+fn publish_for(
+    node: &NodeProcess,
+    body: &str,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<(usize, Duration, Vec<Duration>)> {
+    let url = format!("{}/api/v1/alerts", node.api);
+    let auth = format!("Bearer {}", node.token());
+    let started = Instant::now();
+    let until = started + duration;
+    let results: Vec<anyhow::Result<Vec<Duration>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(30))
+                        .build();
+                    let mut latencies = Vec::new();
+                    while Instant::now() < until {
+                        let sent = Instant::now();
+                        let response = agent
+                            .post(&url)
+                            .set("Authorization", &auth)
+                            .set("Content-Type", "application/json")
+                            .send_string(body)
+                            .with_context(|| format!("POST {url}"))?;
+                        if response.status() != 201 {
+                            bail!("POST {url}: status {}", response.status());
+                        }
+                        latencies.push(sent.elapsed());
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("client thread"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let mut all = Vec::new();
+    for result in results {
+        all.extend(result?);
+    }
+    Ok((all.len(), elapsed, all))
+}
+
+/// Latencies of a 300-byte write + fdatasync, sorted.
+fn fsync_latencies(dir: &Path) -> anyhow::Result<Vec<Duration>> {
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let mut latencies = Vec::with_capacity(FSYNC_PROBES);
+    for _ in 0..FSYNC_PROBES {
+        let started = Instant::now();
+        file.write_all(&[0x5a; 300])?;
+        file.sync_data()?;
+        latencies.push(started.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    latencies.sort();
+    Ok(latencies)
+}
