@@ -682,7 +682,6 @@ impl EventLoop {
                     response,
                 } => {
                     if let Some((peer, request)) = self.requests.remove(&request_id) {
-                        self.request_done(&peer);
                         self.on_response(peer, request, response);
                     }
                 }
@@ -705,7 +704,10 @@ impl EventLoop {
         }
     }
 
-    /// A request to `peer` ended: its slot goes to the oldest waiting request.
+    /// A request to `peer` ended (for a page: its entries were stored): its slot goes
+    /// to the oldest waiting request. A page holds its slot until it is stored, so the
+    /// pages of one peer in flight or queued for ingest stay within
+    /// [`MAX_REQUESTS_PER_PEER`] and a fast peer cannot overrun the ingest queue.
     fn request_done(&mut self, peer: &PeerId) {
         let Some(state) = self.peers.get_mut(peer) else {
             return;
@@ -741,6 +743,7 @@ impl EventLoop {
     fn on_response(&mut self, peer: PeerId, request: SyncRequest, response: SyncResponse) {
         match (request, response) {
             (SyncRequest::Frontier { bucket_digests }, SyncResponse::Frontier { heads }) => {
+                self.request_done(&peer);
                 let frontier = self.store.frontier().unwrap_or_else(|_| Frontier::new());
                 let members = self.members.clone();
                 let store = self.store.clone();
@@ -768,23 +771,35 @@ impl EventLoop {
                     self.send_request(peer, request);
                 }
             }
-            (SyncRequest::Entries { author, .. }, SyncResponse::Entries { entries, more }) => {
+            (
+                request @ SyncRequest::Entries { author, .. },
+                SyncResponse::Entries { entries, more },
+            ) => {
                 if entries.is_empty() {
                     self.fetching.remove(&author);
+                    self.request_done(&peer);
                     return;
                 }
                 let job = IngestJob {
                     origin: Origin::Page { peer, author, more },
                     items: entries,
                 };
+                // The slot is released when the page is stored (on_ingested).
                 if self.ingest.try_send(job).is_err() {
-                    tracing::debug!(
-                        "ingest queue full; the next sync round fetches the page again"
-                    );
+                    // Full with other peers' work: ask again when a slot frees (or at
+                    // the next sync round).
+                    tracing::debug!("ingest queue full; the page will be asked again");
                     self.fetching.remove(&author);
+                    if let Some(state) = self.peers.get_mut(&peer) {
+                        state.requests_in_flight = state.requests_in_flight.saturating_sub(1);
+                        if state.waiting.len() < MAX_FRONTIER_HEADS {
+                            state.waiting.push_back(request);
+                        }
+                    }
                 }
             }
             (request, response) => {
+                self.request_done(&peer);
                 if let SyncRequest::Entries { author, .. } = request {
                     self.fetching.remove(&author);
                 }
@@ -880,6 +895,7 @@ impl EventLoop {
                 peer, author, more, ..
             } => {
                 self.fetching.remove(&author);
+                self.request_done(&peer);
                 if more && !rejected && last_seq > 0 {
                     self.send_request(
                         peer,

@@ -14,9 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use customs_tests::http::sample_alert;
 
-use crate::data::{member_code, Scale};
+use customs_node::verify::available_threads;
+use customs_protocol::{SignedEntry, VerifiedEntry};
+
+use crate::data::{self, member_code, Scale};
+use crate::ingest::verify_strict_rate;
 use crate::nodes::{self, Env, Member, NodeProcess, POLL_INTERVAL};
-use crate::report::{ms, percentile, thousands, Report, Row};
+use crate::report::{ms, percentile, ratio, thousands, Report, Row};
 
 /// Threads posting alerts; enough to keep the asked rate while some requests wait.
 const PUBLISHER_THREADS: usize = 16;
@@ -60,13 +64,30 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             format!("reference: the gossipsub heartbeat ({HEARTBEAT:?}), the time scale of lazy repair; the ratio is p99 / heartbeat"),
         ],
     );
+    // The machine's verification capacity: every entry is verified by n - 1 nodes
+    // sharing these cores, which bounds the rate whatever the network does.
+    let sample: Vec<SignedEntry> = data::signed_entries(10, 300)
+        .into_iter()
+        .map(VerifiedEntry::into_signed)
+        .collect();
+    let verify_rate = verify_strict_rate(&sample, available_threads())?;
+    report.note(format!(
+        "ceiling for the rate: `verify_strict` on every core of this machine, {}/s, shared by the n - 1 nodes that verify each entry",
+        thousands(verify_rate)
+    ));
     for &n in &scale.dissemination_nodes {
-        run_network(env, scale, report, n)?;
+        run_network(env, scale, report, n, verify_rate)?;
     }
     Ok(())
 }
 
-fn run_network(env: &Env, scale: &Scale, report: &mut Report, n: usize) -> anyhow::Result<()> {
+fn run_network(
+    env: &Env,
+    scale: &Scale,
+    report: &mut Report,
+    n: usize,
+    verify_rate: f64,
+) -> anyhow::Result<()> {
     let dir = env.dir(&format!("dissemination-{n}"))?;
     let mut members = Vec::new();
     for i in 0..n {
@@ -158,11 +179,19 @@ fn run_network(env: &Env, scale: &Scale, report: &mut Report, n: usize) -> anyho
     if stopped_by.is_empty() {
         stopped_by = "every rate tried was delivered in full".into();
     }
+    let ceiling = verify_rate / (n - 1) as f64;
     report.row(Row::new(
         format!("{n} nodes: highest rate with 100% delivery"),
-        best.map_or("none".into(), |b| format!("**{}/s**", thousands(b))),
-        "",
-        stopped_by,
+        format!(
+            "**{}/s**; {stopped_by}",
+            best.map_or("none".into(), |b| thousands(b))
+        ),
+        format!(
+            "verification capacity / {}: {}/s",
+            n - 1,
+            thousands(ceiling)
+        ),
+        ratio(best.unwrap_or(0.0), ceiling),
     ));
 
     for node in running {

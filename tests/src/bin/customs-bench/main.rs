@@ -74,19 +74,21 @@ impl Bench {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let node_binary = nodes::node_binary()?;
-    let temp;
-    let work_dir = match &args.work_dir {
+    // A temporary work directory is removed after a successful run and kept after a
+    // failure, for the nodes' logs.
+    let (work_dir, temporary) = match &args.work_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.clone()
+            (dir.clone(), false)
         }
-        None => {
-            temp = tempfile::Builder::new()
+        None => (
+            tempfile::Builder::new()
                 .prefix("customs-bench-")
                 .tempdir()
-                .context("creating a temporary directory")?;
-            temp.path().to_path_buf()
-        }
+                .context("creating a temporary directory")?
+                .keep(),
+            true,
+        ),
     };
     let benches = if args.only.is_empty() {
         Bench::ALL.to_vec()
@@ -113,7 +115,16 @@ fn main() -> anyhow::Result<()> {
             Bench::Catchup => catchup::run(&env, &scale, &mut report),
             Bench::Million => million::run(&env, &scale, &mut report),
         };
-        result.with_context(|| format!("benchmark {bench:?}"))?;
+        result.with_context(|| {
+            format!(
+                "benchmark {bench:?} failed; its data is kept in {}",
+                env.work_dir.display()
+            )
+        })?;
+    }
+    if temporary {
+        std::fs::remove_dir_all(&env.work_dir)
+            .with_context(|| format!("removing {}", env.work_dir.display()))?;
     }
     report.finish(started.elapsed());
     if let Some(out) = &args.out {

@@ -121,7 +121,34 @@ pub fn fill_store(dir: &Path, entries: &[VerifiedEntry]) -> anyhow::Result<Durat
     if held < entries.len() as u64 {
         bail!("filled {} entries, the store holds {held}", entries.len());
     }
+    drop(store);
+    wait_store_closed(dir)?;
     Ok(elapsed)
+}
+
+/// Waits until sled has let go of a store this process dropped. sled's background
+/// threads finish their work after the last handle is gone and hold the directory's
+/// lock until then (seconds, for a large store); copying or reopening the store, or
+/// starting a node on it, must wait. Returns how long it took.
+pub fn wait_store_closed(dir: &Path) -> anyhow::Result<Duration> {
+    let lock_file = dir.join(STORE_DIR).join("db");
+    let started = Instant::now();
+    loop {
+        // flock(1) takes the same lock as sled (flock(2), exclusive), without waiting.
+        let status = Command::new("flock")
+            .args(["--nonblock", "--conflict-exit-code", "99"])
+            .arg(&lock_file)
+            .arg("true")
+            .status()
+            .context("running flock(1) to see whether sled closed the store")?;
+        match status.code() {
+            Some(0) => return Ok(started.elapsed()),
+            Some(99) if started.elapsed() < START_STOP_DEADLINE => {
+                std::thread::sleep(POLL_INTERVAL)
+            }
+            _ => bail!("{} stayed locked ({status})", lock_file.display()),
+        }
+    }
 }
 
 pub fn open_store(dir: &Path) -> anyhow::Result<Store> {
