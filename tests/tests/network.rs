@@ -340,29 +340,35 @@ async fn equivocation_leaves_a_fork_proof_on_every_node() {
 }
 
 /// A node that missed entries from more authors than it may have requests in flight
-/// to one peer gets them all from the first exchange, without waiting for the next
-/// sync round (here an hour away).
+/// to one peer, several pages each, gets them all from the first exchange, without
+/// waiting for the next sync round (here an hour away).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_from_many_authors_needs_one_exchange() {
     const AUTHORS: usize = 3 * customs_node::network::MAX_REQUESTS_PER_PEER / 2;
+    // Two pages per author.
+    const PER_AUTHOR: u64 = customs_protocol::limits::MAX_PAGE_ENTRIES as u64 + 100;
     // Members 0 and 1 run nodes; members 2.. only sign (seeds as in the cluster).
     let mut nodes = cluster::start_some(2 + AUTHORS, 0).await;
     for node in &mut nodes[..2] {
         node.params.network.sync_interval = Duration::from_secs(3600);
     }
-    let store = customs_node::store::Store::open(nodes[0].params.store.clone()).expect("store");
+    nodes[0].restart().await;
+    // Stored on node 0 directly, as if received while node 1 was away.
+    let store = nodes[0].node().store.clone();
     for author in 2..2 + AUTHORS {
         let key = SecretKey::from_seed([author as u8 + 1; 32]);
-        let first = entry_by(&key, 1, None, author);
-        let second = entry_by(&key, 2, Some(first.id()), author);
-        store.ingest(vec![first, second]).expect("ingest");
+        let mut chain: Vec<VerifiedEntry> = Vec::new();
+        for seq in 1..=PER_AUTHOR {
+            let prev = chain.last().map(VerifiedEntry::id);
+            chain.push(entry_by(&key, seq, prev, author));
+        }
+        store.ingest(chain).expect("ingest");
     }
     drop(store);
-    nodes[0].restart().await;
     nodes[1].restart().await;
     cluster::connect(&nodes, 1, 0).await;
     wait_until("every author's entries on the other node", DEADLINE, || {
-        nodes[1].node().store.counts().entries == 2 * AUTHORS as u64
+        nodes[1].node().store.counts().entries == PER_AUTHOR * AUTHORS as u64
     })
     .await;
     let expected = nodes[0].node().store.frontier().expect("frontier");

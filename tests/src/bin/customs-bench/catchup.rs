@@ -1,4 +1,5 @@
-//! 4. Catch-up after an outage, and 7. the same entries through Hypercore.
+//! Benchmarks 4 and 7: catch-up after an outage, and the same entries through
+//! Hypercore.
 //!
 //! A node was offline while 10 authors published K entries; it starts (a
 //! `customs-node run` process with an empty store) and catches up from a member that

@@ -1,4 +1,4 @@
-//! 3. Dissemination: n `customs-node run` processes on loopback, every node a member
+//! Benchmark 3, dissemination: n `customs-node run` processes on loopback, every node a member
 //! dialled by the later ones (a full mesh of connections, as a network of customs
 //! administrations that all know each other's addresses). Publishers post alerts at a
 //! steady rate, round-robin over the nodes; each node's live feed
@@ -169,7 +169,7 @@ fn run_network(
         best = Some(best.map_or(step.achieved, |b: f64| b.max(step.achieved)));
         if step.achieved < 0.9 * f64::from(step.asked) {
             stopped_by = format!(
-                "at {}/s asked the publishers reached only {}/s: the nodes' publish path (one flush per publish, every node verifying and flushing every entry, {n} processes on the same cores) is the limit",
+                "at {}/s asked the publishers reached only {}/s: the {n} node processes saturate the machine (every node verifies and flushes every entry, and each publish waits for its own flush)",
                 step.asked,
                 thousands(step.achieved)
             );
@@ -184,7 +184,7 @@ fn run_network(
         format!("{n} nodes: highest rate with 100% delivery"),
         format!(
             "**{}/s**; {stopped_by}",
-            best.map_or("none".into(), |b| thousands(b))
+            best.map_or("none".into(), thousands)
         ),
         format!(
             "verification capacity / {}: {}/s",

@@ -1,4 +1,4 @@
-//! 7. The peer system: Hypercore 11 (npm), replicating the same entries between two
+//! Benchmark 7, the peer system: Hypercore 11 (npm), replicating the same entries between two
 //! Node.js processes over loopback TCP. Installed by the harness into the build
 //! directory from `tests/bench/hypercore` (package.json and its lock file); it is not a
 //! dependency of the node.

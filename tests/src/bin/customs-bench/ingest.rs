@@ -1,4 +1,4 @@
-//! 1. Ingest: pre-signed entries through decode + verify + store with group commit (the
+//! Benchmark 1, ingest: pre-signed entries through decode + verify + store with group commit (the
 //! path a sync page takes), against bare `verify_strict`, bare batch verification and
 //! bare sled batch-insert-plus-flush, all in the same run.
 

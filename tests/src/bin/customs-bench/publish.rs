@@ -1,4 +1,4 @@
-//! 2. Durable publish: acknowledged `POST /api/v1/alerts` (validated, signed, flushed
+//! Benchmark 2, durable publish: acknowledged `POST /api/v1/alerts` (validated, signed, flushed
 //! to disk, then 201) per second and its latency with 1, 8 and 32 concurrent clients,
 //! against the disk's bare write + fdatasync latency in the same run.
 
