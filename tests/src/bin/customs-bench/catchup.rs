@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use customs_protocol::VerifiedEntry;
 
-use crate::data::{self, member_code, Scale};
+use crate::data::{self, Scale};
 use crate::hypercore::Hypercore;
 use crate::nodes::{self, Env, Member, NodeProcess};
 use crate::report::{per_second, ratio, thousands, Report, Row};
@@ -29,15 +29,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             format!("Hypercore {}: a writer process appends the same K signed entries as blocks to a core on disk, a reader process with an empty core connects over TCP and downloads every block (then checks them all); time from the reader's process start to its last block stored, bytes as read from its socket", hypercore.version),
         ],
     );
-    let authors: Vec<Member> = data::author_keys(AUTHORS)
-        .into_iter()
-        .enumerate()
-        .map(|(a, key)| Member {
-            code: member_code('A', a),
-            key,
-            addresses: Vec::new(),
-        })
-        .collect();
+    let authors = nodes::author_members(AUTHORS);
     for &k in &scale.catchup_entries {
         let entries = data::signed_entries(AUTHORS, k / AUTHORS);
         let k = entries.len();

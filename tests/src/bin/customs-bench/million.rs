@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use customs_node::config::STORE_DIR;
 
-use crate::data::{self, member_code, Scale};
+use crate::data::{self, Scale};
 use crate::nodes::{self, Env, Member, NodeProcess, FILL_BATCH};
 use crate::report::{ms, per_second, ratio, thousands, Report, Row};
 
@@ -86,15 +86,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
         ms(closing)
     ));
 
-    let authors: Vec<Member> = data::author_keys(author_count)
-        .into_iter()
-        .enumerate()
-        .map(|(a, key)| Member {
-            code: member_code('A', a),
-            key,
-            addresses: Vec::new(),
-        })
-        .collect();
+    let authors = nodes::author_members(author_count);
     let node = |code: &str, key, addresses| Member {
         code: code.into(),
         key,

@@ -63,6 +63,19 @@ pub struct Member {
     pub addresses: Vec<String>,
 }
 
+/// The first `count` authors as members that only sign (no node, no address).
+pub fn author_members(count: usize) -> Vec<Member> {
+    crate::data::author_keys(count)
+        .into_iter()
+        .enumerate()
+        .map(|(a, key)| Member {
+            code: crate::data::member_code('A', a),
+            key,
+            addresses: Vec::new(),
+        })
+        .collect()
+}
+
 /// Makes a node directory as `init` does (127.0.0.1, port 0 for p2p and API) and
 /// returns the node's key.
 pub fn init_node(dir: &Path, code: &str, sync_interval_ms: u64) -> anyhow::Result<PublicKey> {
