@@ -126,7 +126,7 @@ impl Hypercore {
                     blocks.len()
                 );
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(crate::nodes::POLL_INTERVAL);
         };
         let output = reader.wait_with_output()?;
         drop(writer.stdin.take()); // the writer exits when its stdin closes
