@@ -31,7 +31,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     );
     let authors = nodes::author_members(AUTHORS);
     for &k in &scale.catchup_entries {
-        let entries = data::signed_entries(AUTHORS, k / AUTHORS);
+        let entries = data::signed_entries(AUTHORS, k / AUTHORS)?;
         let k = entries.len();
         let blocks: Vec<Vec<u8>> = entries.iter().map(VerifiedEntry::encode).collect();
         let mean = blocks.iter().map(Vec::len).sum::<usize>() as f64 / k as f64;

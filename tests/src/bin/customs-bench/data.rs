@@ -69,51 +69,41 @@ pub fn member_code(prefix: char, i: usize) -> String {
 /// `per_author` entries from each of `authors` authors (3 in 4 the documented risk
 /// alert, 1 in 4 the documented AEO record), in chain order per author, interleaved
 /// across authors as a sync delivers them, signed on every core.
-pub fn signed_entries(authors: usize, per_author: usize) -> Vec<VerifiedEntry> {
+pub fn signed_entries(authors: usize, per_author: usize) -> anyhow::Result<Vec<VerifiedEntry>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(authors)
         .max(1);
     // A little in the past, so that no node sees them as from the future.
     let created_from_ms = customs_node::admission::now_ms() - 3_600_000;
-    let mut all: Vec<VerifiedEntry> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut out = Vec::with_capacity(per_author * authors.div_ceil(threads));
-                    for a in (t..authors).step_by(threads) {
-                        let key = author_key(a);
-                        let mut prev: Option<EntryId> = None;
-                        for seq in 1..=per_author as u64 {
-                            let body = if seq % 4 == 0 {
-                                Body::AeoRecord(samples::aeo_record())
-                            } else {
-                                Body::RiskAlert(samples::risk_alert())
-                            };
-                            let entry = Entry {
-                                network: NETWORK.into(),
-                                author: key.public_key(),
-                                seq,
-                                prev,
-                                created_at_ms: created_from_ms + seq,
-                                body,
-                            };
-                            let signed = VerifiedEntry::sign(entry, &key).expect("valid sample");
-                            prev = Some(signed.id());
-                            out.push(signed);
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("signing thread"))
-            .collect()
-    });
+    let mut all = crate::on_threads(threads, |t| {
+        let mut out = Vec::with_capacity(per_author * authors.div_ceil(threads));
+        for a in (t..authors).step_by(threads) {
+            let key = author_key(a);
+            let mut prev: Option<EntryId> = None;
+            for seq in 1..=per_author as u64 {
+                let body = if seq % 4 == 0 {
+                    Body::AeoRecord(samples::aeo_record())
+                } else {
+                    Body::RiskAlert(samples::risk_alert())
+                };
+                let entry = Entry {
+                    network: NETWORK.into(),
+                    author: key.public_key(),
+                    seq,
+                    prev,
+                    created_at_ms: created_from_ms + seq,
+                    body,
+                };
+                let signed = VerifiedEntry::sign(entry, &key)?;
+                prev = Some(signed.id());
+                out.push(signed);
+            }
+        }
+        Ok(out)
+    })?;
     all.sort_by_key(|e| (e.entry().seq, e.entry().author));
-    all
+    Ok(all)
 }
 
 pub fn author_keys(authors: usize) -> Vec<PublicKey> {

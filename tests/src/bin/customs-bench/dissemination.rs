@@ -66,7 +66,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     );
     // The machine's verification capacity: every entry is verified by n - 1 nodes
     // sharing these cores, which bounds the rate whatever the network does.
-    let sample: Vec<SignedEntry> = data::signed_entries(10, 300)
+    let sample: Vec<SignedEntry> = data::signed_entries(10, 300)?
         .into_iter()
         .map(VerifiedEntry::into_signed)
         .collect();
@@ -256,38 +256,25 @@ fn publish_at(
     let total = (f64::from(rate) * seconds).round() as usize;
     let next = AtomicUsize::new(0);
     let started = Instant::now();
-    let results: Vec<anyhow::Result<Vec<Published>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..PUBLISHER_THREADS)
-            .map(|_| {
-                scope.spawn(|| {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(Duration::from_secs(30))
-                        .build();
-                    let mut mine = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        if k >= total {
-                            return Ok(mine);
-                        }
-                        let due = started + Duration::from_secs_f64(k as f64 / f64::from(rate));
-                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                        mine.push(publish(&agent, &nodes[k % nodes.len()])?);
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("publisher thread"))
-            .collect()
-    });
+    let published = crate::on_threads(PUBLISHER_THREADS, |_| {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        let mut mine = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= total {
+                return Ok(mine);
+            }
+            // Pacing: entry k is due k / rate seconds after the start.
+            let due = started + Duration::from_secs_f64(k as f64 / f64::from(rate));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            mine.push(publish(&agent, &nodes[k % nodes.len()])?);
+        }
+    })?;
     let elapsed = started.elapsed();
-    let mut published = Vec::with_capacity(total);
-    for result in results {
-        published.extend(result?);
-    }
     let n = nodes.len();
     wait_delivered(arrivals, &published, n, Instant::now() + DELIVERY_DEADLINE);
     let map = arrivals.lock().expect("arrivals lock");

@@ -19,7 +19,7 @@ const VERIFY_BATCH: usize = 256;
 pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
     let count = scale.ingest_entries;
     let threads = available_threads();
-    let entries = data::signed_entries(10, count / 10);
+    let entries = data::signed_entries(10, count / 10)?;
     let count = entries.len();
     let bytes: Vec<Vec<u8>> = entries.iter().map(VerifiedEntry::encode).collect();
     let mean = bytes.iter().map(Vec::len).sum::<usize>() as f64 / count as f64;
@@ -61,23 +61,17 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
         })
         .collect::<anyhow::Result<_>>()?;
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = inputs
-            .chunks(count.div_ceil(threads))
-            .map(|part| {
-                scope.spawn(move || {
-                    part.chunks(VERIFY_BATCH).try_for_each(|batch| {
-                        let messages: Vec<&[u8]> = batch.iter().map(|b| b.0.as_slice()).collect();
-                        let signatures: Vec<Signature> = batch.iter().map(|b| b.1).collect();
-                        let keys: Vec<VerifyingKey> = batch.iter().map(|b| b.2).collect();
-                        ed25519_dalek::verify_batch(&messages, &signatures, &keys)
-                    })
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().expect("verifying thread"))
+    let part_len = count.div_ceil(threads);
+    crate::on_threads(threads, |t| {
+        for part in inputs.chunks(part_len).skip(t).take(1) {
+            for batch in part.chunks(VERIFY_BATCH) {
+                let messages: Vec<&[u8]> = batch.iter().map(|b| b.0.as_slice()).collect();
+                let signatures: Vec<Signature> = batch.iter().map(|b| b.1).collect();
+                let keys: Vec<VerifyingKey> = batch.iter().map(|b| b.2).collect();
+                ed25519_dalek::verify_batch(&messages, &signatures, &keys)?;
+            }
+        }
+        Ok(Vec::<()>::new())
     })?;
     let batch_all = per_second(count, started.elapsed());
 
@@ -197,14 +191,12 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
 /// `verify_strict` over `entries` on `threads` threads: entries per second.
 pub fn verify_strict_rate(entries: &[SignedEntry], threads: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = entries
-            .chunks(entries.len().div_ceil(threads).max(1))
-            .map(|part| scope.spawn(move || part.iter().try_for_each(SignedEntry::verify)))
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().expect("verifying thread"))
+    let part_len = entries.len().div_ceil(threads).max(1);
+    crate::on_threads(threads, |t| {
+        for part in entries.chunks(part_len).skip(t).take(1) {
+            part.iter().try_for_each(SignedEntry::verify)?;
+        }
+        Ok(Vec::<()>::new())
     })?;
     Ok(per_second(entries.len(), started.elapsed()))
 }

@@ -134,3 +134,20 @@ fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Runs `work` on `threads` scoped threads (each given its index) and gathers what
+/// they return, in thread order; the first error is returned.
+pub fn on_threads<T: Send>(
+    threads: usize,
+    work: impl Fn(usize) -> anyhow::Result<Vec<T>> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    std::thread::scope(|scope| {
+        let work = &work;
+        let workers: Vec<_> = (0..threads).map(|t| scope.spawn(move || work(t))).collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.join().expect("benchmark thread")?);
+        }
+        Ok(all)
+    })
+}

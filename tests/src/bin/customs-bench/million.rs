@@ -21,7 +21,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     let n = scale.million_entries;
     let author_count = scale.million_authors;
     let started = Instant::now();
-    let mut entries = data::signed_entries(author_count, n / author_count);
+    let mut entries = data::signed_entries(author_count, n / author_count)?;
     let n = entries.len();
     let signing = started.elapsed();
     // The last entry of author 0 goes last: the store without it is the lagging one.

@@ -88,41 +88,27 @@ fn publish_for(
     let auth = format!("Bearer {}", node.token());
     let started = Instant::now();
     let until = started + duration;
-    let results: Vec<anyhow::Result<Vec<Duration>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|_| {
-                scope.spawn(|| {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(Duration::from_secs(30))
-                        .build();
-                    let mut latencies = Vec::new();
-                    while Instant::now() < until {
-                        let sent = Instant::now();
-                        let response = agent
-                            .post(&url)
-                            .set("Authorization", &auth)
-                            .set("Content-Type", "application/json")
-                            .send_string(body)
-                            .with_context(|| format!("POST {url}"))?;
-                        if response.status() != 201 {
-                            bail!("POST {url}: status {}", response.status());
-                        }
-                        latencies.push(sent.elapsed());
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("client thread"))
-            .collect()
-    });
+    let all = crate::on_threads(clients, |_| {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        let mut latencies = Vec::new();
+        while Instant::now() < until {
+            let sent = Instant::now();
+            let response = agent
+                .post(&url)
+                .set("Authorization", &auth)
+                .set("Content-Type", "application/json")
+                .send_string(body)
+                .with_context(|| format!("POST {url}"))?;
+            if response.status() != 201 {
+                bail!("POST {url}: status {}", response.status());
+            }
+            latencies.push(sent.elapsed());
+        }
+        Ok(latencies)
+    })?;
     let elapsed = started.elapsed();
-    let mut all = Vec::new();
-    for result in results {
-        all.extend(result?);
-    }
     Ok((all.len(), elapsed, all))
 }
 
