@@ -1,12 +1,12 @@
 //! Request bodies and query strings turned into typed values, with errors that name the
 //! offending field: `conveyance.containers[0]`, not "invalid type at line 1 column 212".
 
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -34,17 +34,36 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::payload_too_large(state.limits.max_body_bytes)
-                } else {
-                    ApiError::malformed_json(format!("cannot read the request body: {rejection}"))
-                }
-            })?;
+        let bytes = read_body(request, state.limits.max_body_bytes).await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// How much of an oversized body is read and discarded before answering 413. Closing
+/// the connection while a client is still sending makes most clients report a broken
+/// pipe instead of the answer; past this bound, that is what an abusive client gets.
+pub const MAX_DRAINED_BODY_BYTES: usize = 1024 * 1024;
+
+/// The body, at most `limit_bytes`; a larger one is 413 (after draining up to
+/// [`MAX_DRAINED_BODY_BYTES`] more, so that the client can read the answer).
+async fn read_body(request: Request, limit_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    let mut chunks = request.into_body().into_data_stream();
+    let mut body = Vec::new();
+    let mut received: usize = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::malformed_json(format!("cannot read the request body: {e}")))?;
+        received = received.saturating_add(chunk.len());
+        if received <= limit_bytes {
+            body.extend_from_slice(&chunk);
+        } else if received > limit_bytes.saturating_add(MAX_DRAINED_BODY_BYTES) {
+            break;
+        }
+    }
+    if received > limit_bytes {
+        return Err(ApiError::payload_too_large(limit_bytes));
+    }
+    Ok(body)
 }
 
 /// Parses JSON text into `T`. Syntax errors are 400 `malformed_json`; a well-formed
