@@ -102,9 +102,9 @@ impl<W: Write> Write for Hashing<W> {
 /// on a running node. Returns the number of entries.
 pub fn write_bundle(store: &Store, out: impl Write) -> Result<u64, BundleError> {
     let frontier = store.frontier()?;
-    let forks = store.forks()?;
+    let fork_count = store.fork_proof_count()?;
     // Chains are complete from seq 1 (the store's invariant): a head's seq is its count.
-    let count: u64 = frontier.heads().map(|h| h.seq).sum::<u64>() + forks.len() as u64;
+    let count: u64 = frontier.heads().map(|h| h.seq).sum::<u64>() + fork_count;
     let write_error = BundleError::Output;
     let mut writer = Hashing {
         inner: out,
@@ -147,8 +147,9 @@ pub fn write_bundle(store: &Store, out: impl Write) -> Result<u64, BundleError> 
             }
         }
     }
-    for proof in &forks {
-        put(&proof.second.encode(), &mut writer)?;
+    // Proofs stored since the count are left for the next bundle, like entries.
+    for proof in store.fork_proofs().take(fork_count as usize) {
+        put(&proof?.second.encode(), &mut writer)?;
     }
     if written != count {
         return Err(BundleError::Changed {

@@ -11,6 +11,7 @@
 //! [`VerifiedEntry::from_bytes`] runs all three.
 
 pub mod body;
+pub mod chain;
 mod codec;
 pub mod codes;
 pub mod date;

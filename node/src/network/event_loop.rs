@@ -1,13 +1,21 @@
 //! The task that owns the swarm, and the ingest worker beside it.
+//!
+//! The event loop is a translator: libp2p events become inputs of the sync core
+//! ([`super::sync::SyncCore`]), and the core's outputs become swarm calls, store work
+//! on blocking threads, and timers. Every decision is the core's.
+//!
+//! Architecture Invariant: the event loop never reads the store or waits for the
+//! disk; it holds the frontier from the store's watch, and reads and writes run on
+//! the ingest worker and blocking threads.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use customs_protocol::limits::{MAX_FRONTIER_HEADS, MAX_SIGNED_ENTRY_BYTES};
-use customs_protocol::wire::{gossip_topic, Frontier, SyncRequest, SyncResponse};
-use customs_protocol::{EntryId, PublicKey, SignedEntry};
+use customs_protocol::limits::MAX_SIGNED_ENTRY_BYTES;
+use customs_protocol::wire::{gossip_topic, Frontier, Head, SyncRequest, SyncResponse};
+use customs_protocol::{EntryId, SignedEntry};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
@@ -16,13 +24,14 @@ use libp2p::{
     allow_block_list, connection_limits, identify, noise, ping, tcp, yamux, Multiaddr, PeerId,
     Swarm,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::codec::{SyncCodec, PROTOCOL};
-use super::sync::{entries_request, lag, plan};
+use super::sync::core::{ItemResult, JobId, RequestId, Snapshot, Timer};
+use super::sync::{Input, Output, SyncCore, Transport, Verdict};
 use super::*;
-use crate::admission::{now_ms, Admission, Rejection};
+use crate::admission::{now_ms, Admission};
 use crate::store::{Outcome, Store};
 use crate::verify::available_threads;
 
@@ -36,56 +45,35 @@ struct Behaviour {
     ping: ping::Behaviour,
 }
 
-/// Where a batch of bytes to ingest came from, and what to do with the result.
+/// The libp2p side of the sync core's types.
 #[derive(Debug)]
-enum Origin {
-    Gossip {
-        message_id: MessageId,
-        source: PeerId,
-    },
-    Page {
-        peer: PeerId,
-        author: PublicKey,
-        more: bool,
-    },
+struct Libp2p;
+
+impl Transport for Libp2p {
+    type Peer = PeerId;
+    type Message = MessageId;
+    type Channel = ResponseChannel<SyncResponse>;
 }
 
 struct IngestJob {
-    origin: Origin,
+    job: JobId,
     items: Vec<Vec<u8>>,
 }
 
-/// Per item: stored outcome, or why it was refused.
-type ItemResult = Result<(Outcome, u64), Rejection>;
-
 struct IngestDone {
-    origin: Origin,
-    results: Vec<ItemResult>,
+    job: JobId,
+    results: Result<Vec<ItemResult>, String>,
     /// Entries this batch stored (all on the batch's first job), for the live feed.
     applied: Vec<SignedEntry>,
 }
 
-struct PeerState {
-    code: String,
-    key: PublicKey,
-    addresses: Vec<Multiaddr>,
-    connected: bool,
-    last_sync_ms: Option<u64>,
-    lag_entries: u64,
-    /// Our frontier's bucket digests when the peer last answered that its frontier
-    /// equals ours; `None` when it did not.
-    synced_at: Option<Vec<[u8; 32]>>,
-    entries_received: u64,
-    rejected: BTreeMap<String, u64>,
-    requests_in_flight: usize,
-    /// Requests planned while [`MAX_REQUESTS_PER_PEER`] were in flight, sent as
-    /// answers come back (so a catch-up from many authors never waits for the next
-    /// sync round). At most one per author, so bounded by the frontier.
-    waiting: VecDeque<SyncRequest>,
-}
-
 struct EventLoop {
     swarm: Swarm<Behaviour>,
+    core: SyncCore<Libp2p>,
+    /// Our frontier as the store last published it, with its digests.
+    frontier: watch::Receiver<Arc<Frontier>>,
+    snapshot: Snapshot,
+    /// Only for work handed to blocking threads (serving, comparing heads).
     store: Store,
     topic: TopicHash,
     commands: mpsc::Receiver<Command>,
@@ -96,29 +84,20 @@ struct EventLoop {
     ingested: mpsc::Receiver<IngestDone>,
     served: mpsc::Receiver<(ResponseChannel<SyncResponse>, SyncResponse)>,
     served_tx: mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
-    peers: HashMap<PeerId, PeerState>,
-    members: Arc<HashSet<PublicKey>>,
-    requests: HashMap<OutboundRequestId, (PeerId, SyncRequest)>,
-    /// Authors whose entries are being fetched (from any peer).
-    fetching: HashSet<PublicKey>,
+    checked: mpsc::Receiver<(PeerId, Vec<Head>)>,
+    checked_tx: mpsc::Sender<(PeerId, Vec<Head>)>,
+    timers: mpsc::Receiver<Timer<PeerId>>,
+    timers_tx: mpsc::Sender<Timer<PeerId>>,
+    /// libp2p's request ids to the core's.
+    requests: HashMap<OutboundRequestId, RequestId>,
+    /// Where members listen, for redials.
+    addresses: HashMap<PeerId, Vec<Multiaddr>>,
     sync_bytes_received: Arc<std::sync::atomic::AtomicU64>,
-    counters: Counters,
-    own_key: PublicKey,
+    store_failures: u64,
     /// Set once a member's frontier showed no entry of our own key that we lack.
     own_log_confirmed: Arc<AtomicBool>,
     sync_interval: Duration,
     redial_interval: Duration,
-}
-
-/// Network-wide counters for the status and the metrics.
-#[derive(Default)]
-struct Counters {
-    gossip_accepted: u64,
-    gossip_duplicates: u64,
-    gossip_rejected: BTreeMap<String, u64>,
-    sync_rounds: u64,
-    sync_frontier_requests: u64,
-    sync_entries_requests: u64,
 }
 
 /// Starts the network: listens, dials the members, and runs until every [`Client`] is
@@ -134,7 +113,6 @@ pub async fn spawn(
     let sync_bytes_received = codec.bytes_received.clone();
 
     let admission = Admission::of(&config);
-    let members = admission.members.clone();
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -160,39 +138,34 @@ pub async fn spawn(
             reason: e.to_string(),
         })?;
 
-    let mut peers = HashMap::new();
+    let mut members = Vec::new();
+    let mut addresses = HashMap::new();
     for member in &config.members {
         let peer_id = peer_id_of(&member.key)?;
         swarm.behaviour_mut().allowed.allow_peer(peer_id);
-        peers.insert(
-            peer_id,
-            PeerState {
-                code: member.code.clone(),
-                key: member.key,
-                addresses: member.addresses.clone(),
-                connected: false,
-                last_sync_ms: None,
-                lag_entries: 0,
-                synced_at: None,
-                entries_received: 0,
-                rejected: BTreeMap::new(),
-                requests_in_flight: 0,
-                waiting: VecDeque::new(),
-            },
-        );
+        members.push((peer_id, member.code.clone(), member.key));
+        addresses.insert(peer_id, member.addresses.clone());
     }
+    let core = SyncCore::new(config.key.public_key(), members, random_seed());
 
     let (commands_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
     let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
     let (ingest, jobs) = mpsc::channel(INGEST_QUEUE_CAPACITY);
-    // A network of one has nobody who could hold entries of ours.
-    let own_log_confirmed = Arc::new(AtomicBool::new(config.members.is_empty()));
+    let own_log_confirmed = Arc::new(AtomicBool::new(core.own_log_confirmed()));
     let (done_tx, ingested) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let (served_tx, served) = mpsc::channel(INGEST_QUEUE_CAPACITY);
+    let (checked_tx, checked) = mpsc::channel(INGEST_QUEUE_CAPACITY);
+    // One timer per connection at most, so the members bound it.
+    let (timers_tx, timers) = mpsc::channel(config.members.len().max(1));
+    let frontier = store.watch_frontier();
+    let snapshot = Snapshot::new(frontier.borrow().as_ref().clone());
     let ingest_task = tokio::spawn(ingest_worker(store.clone(), admission, jobs, done_tx));
 
     let mut event_loop = EventLoop {
         swarm,
+        core,
+        frontier,
+        snapshot,
         store,
         topic: topic.hash(),
         commands,
@@ -202,13 +175,14 @@ pub async fn spawn(
         ingested,
         served,
         served_tx,
-        peers,
-        members,
+        checked,
+        checked_tx,
+        timers,
+        timers_tx,
         requests: HashMap::new(),
-        fetching: HashSet::new(),
+        addresses,
         sync_bytes_received,
-        counters: Counters::default(),
-        own_key: config.key.public_key(),
+        store_failures: 0,
         own_log_confirmed: own_log_confirmed.clone(),
         sync_interval: config.sync_interval,
         redial_interval: config.redial_interval,
@@ -303,6 +277,16 @@ fn score_thresholds() -> gossipsub::PeerScoreThresholds {
     }
 }
 
+/// A seed for the sync core's random choices (which peer to sync with).
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without the OS's randomness the choice is only less spread: fall back to time.
+    if getrandom::fill(&mut bytes).is_err() {
+        return now_ms();
+    }
+    u64::from_le_bytes(bytes)
+}
+
 /// Verifies and stores batches of entries, draining whatever is queued into one group
 /// commit. Runs beside the event loop so the swarm never waits for the disk.
 async fn ingest_worker(
@@ -324,16 +308,20 @@ async fn ingest_worker(
                 Err(_) => break,
             }
         }
+        let ids: Vec<JobId> = batch.iter().map(|j| j.job).collect();
         let store = store.clone();
         let admission = admission.clone();
         let processed =
             tokio::task::spawn_blocking(move || process(&store, &admission, batch, threads)).await;
-        let Ok(results) = processed else {
-            tracing::error!(
-                "the ingest task failed; dropping a batch (catch-up will fetch it again)"
-            );
-            continue;
-        };
+        let results = processed.unwrap_or_else(|_| {
+            ids.into_iter()
+                .map(|job| IngestDone {
+                    job,
+                    results: Err("the ingest task failed".into()),
+                    applied: Vec::new(),
+                })
+                .collect()
+        });
         for result in results {
             if done.send(result).await.is_err() {
                 return;
@@ -355,7 +343,7 @@ fn process(
     let mut to_store = Vec::new();
     for job in &jobs {
         let results = admission.check_all(&job.items, threads, now);
-        let slots: Vec<Result<usize, Rejection>> = results
+        let slots: Vec<Result<usize, crate::admission::Rejection>> = results
             .into_iter()
             .map(|r| {
                 r.map(|entry| {
@@ -367,21 +355,28 @@ fn process(
         checked.push(slots);
     }
     let seqs: Vec<u64> = to_store.iter().map(|e| e.entry().seq).collect();
-    let (outcomes, mut applied) = match store.ingest(to_store) {
-        Ok(report) => (report.outcomes, report.applied),
+    let stored: Result<(Vec<Outcome>, Vec<SignedEntry>), String> = match store.ingest(to_store) {
+        Ok(report) => Ok((report.outcomes, report.applied)),
         Err(e) => {
             tracing::error!(error = %e, "storing a batch failed");
-            (vec![Outcome::PendingFull; seqs.len()], Vec::new())
+            Err(format!("storing failed: {e}"))
         }
     };
+    let mut applied = stored
+        .as_ref()
+        .map(|(_, applied)| applied.clone())
+        .unwrap_or_default();
     jobs.into_iter()
         .zip(checked)
         .map(|(job, slots)| IngestDone {
-            origin: job.origin,
-            results: slots
-                .into_iter()
-                .map(|slot| slot.map(|i| (outcomes[i], seqs[i])))
-                .collect(),
+            job: job.job,
+            results: match &stored {
+                Ok((outcomes, _)) => Ok(slots
+                    .into_iter()
+                    .map(|slot| slot.map(|i| (outcomes[i], seqs[i])))
+                    .collect()),
+                Err(e) => Err(e.clone()),
+            },
             applied: std::mem::take(&mut applied),
         })
         .collect()
@@ -390,10 +385,13 @@ fn process(
 impl EventLoop {
     async fn run(mut self) {
         let mut sync_timer = tokio::time::interval(self.sync_interval);
+        sync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redial_timer = tokio::time::interval(self.redial_interval);
+        redial_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Local work first: answers to finish, pages stored, then the network.
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                biased;
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
                         let _ = reply.send(());
@@ -406,7 +404,12 @@ impl EventLoop {
                 Some((channel, response)) = self.served.recv() => {
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                 }
-                _ = sync_timer.tick() => self.sync_with_random_peer(),
+                Some((peer, differing)) = self.checked.recv() => {
+                    self.handle(Input::HeadsChecked { peer, differing });
+                }
+                Some(timer) = self.timers.recv() => self.handle(Input::Timer(timer)),
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = sync_timer.tick() => self.handle(Input::Tick),
                 _ = redial_timer.tick() => self.redial(),
             }
         }
@@ -421,6 +424,92 @@ impl EventLoop {
         drop((ingest, ingested, swarm));
         let _ = ingest_task.await;
         tracing::info!("network stopped");
+    }
+
+    /// Runs one input through the core with the current time and frontier, and
+    /// carries out what it decides.
+    fn handle(&mut self, input: Input<Libp2p>) {
+        if self.frontier.has_changed().unwrap_or(false) {
+            let frontier = self.frontier.borrow_and_update().as_ref().clone();
+            self.snapshot = Snapshot::new(frontier);
+        }
+        let outputs = self.core.handle(input, now_ms(), &self.snapshot);
+        self.own_log_confirmed
+            .store(self.core.own_log_confirmed(), Ordering::Relaxed);
+        for output in outputs {
+            self.carry_out(output);
+        }
+    }
+
+    fn carry_out(&mut self, output: Output<Libp2p>) {
+        match output {
+            Output::Send { peer, id, request } => {
+                let outbound = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.requests.insert(outbound, id);
+            }
+            Output::Serve { request, channel } => {
+                let store = self.store.clone();
+                let served = self.served_tx.clone();
+                tokio::spawn(async move {
+                    let response = tokio::task::spawn_blocking(move || answer(&store, request))
+                        .await
+                        .unwrap_or_else(|_| SyncResponse::Refused {
+                            reason: "internal error".into(),
+                        });
+                    let _ = served.send((channel, response)).await;
+                });
+            }
+            Output::Ingest { job, items } => {
+                // The core keeps at most INGEST_QUEUE_CAPACITY jobs outstanding, the
+                // queue's capacity: only a stopped worker refuses one.
+                if self.ingest.try_send(IngestJob { job, items }).is_err() {
+                    tracing::error!("the ingest worker has stopped");
+                }
+            }
+            Output::CheckHeads { peer, heads } => {
+                let store = self.store.clone();
+                let checked = self.checked_tx.clone();
+                tokio::spawn(async move {
+                    let compared = tokio::task::spawn_blocking(move || {
+                        heads
+                            .into_iter()
+                            .filter(|h| {
+                                store
+                                    .id_at(&h.author, h.seq)
+                                    .is_ok_and(|id| id.is_some_and(|id| id != h.id))
+                            })
+                            .collect::<Vec<Head>>()
+                    })
+                    .await;
+                    if let Ok(differing) = compared {
+                        let _ = checked.send((peer, differing)).await;
+                    }
+                });
+            }
+            Output::Report {
+                message,
+                source,
+                verdict,
+            } => {
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message, &source, acceptance);
+            }
+            Output::SetTimer { at_ms, timer } => {
+                let timers = self.timers_tx.clone();
+                let delay = Duration::from_millis(at_ms.saturating_sub(now_ms()));
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = timers.send(timer).await;
+                });
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -447,9 +536,9 @@ impl EventLoop {
             }
             Command::Dial { peer, addr, reply } => {
                 let result = peer_id_of(&peer).and_then(|peer_id| {
-                    if let Some(state) = self.peers.get_mut(&peer_id) {
-                        if !state.addresses.contains(&addr) {
-                            state.addresses.push(addr.clone());
+                    if let Some(known) = self.addresses.get_mut(&peer_id) {
+                        if !known.contains(&addr) {
+                            known.push(addr.clone());
                         }
                     }
                     self.swarm
@@ -462,30 +551,20 @@ impl EventLoop {
                 let _ = reply.send(());
             }
             Command::SyncNow { reply } => {
-                let connected: Vec<PeerId> = self.connected_peers();
-                for peer in &connected {
-                    self.request_frontier(*peer);
-                }
-                let _ = reply.send(connected.len());
+                let connected = self.core.connected_peers().len();
+                self.handle(Input::SyncNow);
+                let _ = reply.send(connected);
             }
         }
-    }
-
-    fn connected_peers(&self) -> Vec<PeerId> {
-        self.peers
-            .iter()
-            .filter(|(_, s)| s.connected)
-            .map(|(p, _)| *p)
-            .collect()
     }
 
     fn status(&self) -> NetworkStatus {
         let gossipsub = &self.swarm.behaviour().gossipsub;
         // "In sync" holds only while our frontier is still what the peer agreed with.
-        let current = self.store.frontier().ok().map(|f| f.bucket_digests());
+        let current = self.frontier.borrow().bucket_digests();
         let mut peers: Vec<PeerStatus> = self
-            .peers
-            .iter()
+            .core
+            .peers()
             .map(|(peer_id, s)| PeerStatus {
                 code: s.code.clone(),
                 public_key: s.key.to_hex(),
@@ -493,13 +572,14 @@ impl EventLoop {
                 connected: s.connected,
                 last_sync_ms: s.last_sync_ms,
                 lag_entries: s.lag_entries,
-                in_sync: s.connected && s.synced_at.is_some() && s.synced_at == current,
+                in_sync: s.in_sync(&current),
                 entries_received: s.entries_received,
                 rejected: s.rejected.clone(),
                 score: gossipsub.peer_score(peer_id),
             })
             .collect();
         peers.sort_by(|a, b| a.code.cmp(&b.code));
+        let counters = self.core.counters();
         NetworkStatus {
             sync_bytes_received: self
                 .sync_bytes_received
@@ -507,22 +587,24 @@ impl EventLoop {
             peer_id: self.swarm.local_peer_id().to_string(),
             listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
             peers,
-            gossip_accepted: self.counters.gossip_accepted,
-            gossip_duplicates: self.counters.gossip_duplicates,
-            gossip_rejected: self.counters.gossip_rejected.clone(),
-            sync_rounds: self.counters.sync_rounds,
-            sync_frontier_requests: self.counters.sync_frontier_requests,
-            sync_entries_requests: self.counters.sync_entries_requests,
-            own_log_confirmed: self.own_log_confirmed.load(Ordering::Relaxed),
+            gossip_accepted: counters.gossip_accepted,
+            gossip_duplicates: counters.gossip_duplicates,
+            gossip_rejected: counters.gossip_rejected.clone(),
+            sync_rounds: counters.sync_rounds,
+            sync_frontier_requests: counters.sync_frontier_requests,
+            sync_entries_requests: counters.sync_entries_requests,
+            ingest_store_failures: self.store_failures,
+            own_log_confirmed: self.core.own_log_confirmed(),
         }
     }
 
     fn redial(&mut self) {
+        let connected = self.core.connected_peers();
         let targets: Vec<(PeerId, Vec<Multiaddr>)> = self
-            .peers
+            .addresses
             .iter()
-            .filter(|(_, s)| !s.connected && !s.addresses.is_empty())
-            .map(|(p, s)| (*p, s.addresses.clone()))
+            .filter(|(p, a)| !a.is_empty() && !connected.contains(p))
+            .map(|(p, a)| (*p, a.clone()))
             .collect();
         for (peer, addresses) in targets {
             let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
@@ -534,62 +616,18 @@ impl EventLoop {
         }
     }
 
-    fn sync_with_random_peer(&mut self) {
-        let connected = self.connected_peers();
-        if connected.is_empty() {
-            return;
+    fn on_ingested(&mut self, done: IngestDone) {
+        for entry in &done.applied {
+            // No subscriber is fine; a slow one loses the oldest events (bounded).
+            let _ = self.events.send(entry.clone());
         }
-        let pick = (now_ms() as usize) % connected.len();
-        self.request_frontier(connected[pick]);
-    }
-
-    fn request_frontier(&mut self, peer: PeerId) {
-        match self.store.frontier() {
-            Ok(frontier) => self.send_request(
-                peer,
-                SyncRequest::Frontier {
-                    bucket_digests: frontier.bucket_digests(),
-                },
-            ),
-            Err(e) => tracing::error!(error = %e, "cannot read the frontier"),
+        if done.results.is_err() {
+            self.store_failures += 1;
         }
-    }
-
-    fn send_request(&mut self, peer: PeerId, request: SyncRequest) {
-        let Some(state) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if state.requests_in_flight >= MAX_REQUESTS_PER_PEER {
-            let queued = |r: &SyncRequest| match (r, &request) {
-                (
-                    SyncRequest::Entries { author: a, .. },
-                    SyncRequest::Entries { author: b, .. },
-                ) => a == b,
-                (a, b) => a == b,
-            };
-            if state.waiting.len() < MAX_FRONTIER_HEADS && !state.waiting.iter().any(queued) {
-                state.waiting.push_back(request);
-            }
-            return;
-        }
-        // One range per author at a time (until its page is stored), so that two
-        // frontier answers never fetch the same entries twice.
-        if let SyncRequest::Entries { author, .. } = &request {
-            if !self.fetching.insert(*author) {
-                return;
-            }
-        }
-        state.requests_in_flight += 1;
-        match &request {
-            SyncRequest::Frontier { .. } => self.counters.sync_frontier_requests += 1,
-            SyncRequest::Entries { .. } => self.counters.sync_entries_requests += 1,
-        }
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_request(&peer, request.clone());
-        self.requests.insert(id, (peer, request));
+        self.handle(Input::Ingested {
+            job: done.job,
+            results: done.results,
+        });
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -600,35 +638,31 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
             } => {
                 // Sync once per peer, not once per connection.
-                if let Some(state) = self.peers.get_mut(&peer_id) {
-                    state.connected = true;
-                    if num_established.get() == 1 {
-                        tracing::info!(member = %state.code, "connected");
-                        self.request_frontier(peer_id);
-                    }
+                if num_established.get() == 1 {
+                    self.handle(Input::Connected {
+                        peer: peer_id,
+                        dialer: endpoint.is_dialer(),
+                    });
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
-            } => {
-                if let Some(state) = self.peers.get_mut(&peer_id) {
-                    tracing::info!(member = %state.code, "disconnected");
-                    state.connected = false;
-                    state.synced_at = None;
-                    state.requests_in_flight = 0;
-                    state.waiting.clear();
-                }
-            }
+            } => self.handle(Input::Disconnected { peer: peer_id }),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            })) => self.on_gossip(propagation_source, message_id, message),
+            })) => self.handle(Input::Gossip {
+                source: propagation_source,
+                message: message_id,
+                data: message.data,
+            }),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -636,12 +670,12 @@ impl EventLoop {
                 ..
             })) => {
                 // Remember where members listen, for redials.
-                if let Some(state) = self.peers.get_mut(&peer_id) {
+                if let Some(known) = self.addresses.get_mut(&peer_id) {
                     for addr in info.listen_addrs {
-                        if state.addresses.len() < crate::config::MAX_MEMBER_ADDRESSES
-                            && !state.addresses.contains(&addr)
+                        if known.len() < crate::config::MAX_MEMBER_ADDRESSES
+                            && !known.contains(&addr)
                         {
-                            state.addresses.push(addr);
+                            known.push(addr);
                         }
                     }
                 }
@@ -650,39 +684,22 @@ impl EventLoop {
         }
     }
 
-    fn on_gossip(&mut self, source: PeerId, message_id: MessageId, message: gossipsub::Message) {
-        let job = IngestJob {
-            origin: Origin::Gossip {
-                message_id: message_id.clone(),
-                source,
-            },
-            items: vec![message.data],
-        };
-        if self.ingest.try_send(job).is_err() {
-            // Overloaded: neither forward nor penalise; catch-up will fetch it.
-            self.report(&message_id, &source, MessageAcceptance::Ignore);
-        }
-    }
-
-    fn report(&mut self, message_id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(message_id, source, acceptance);
-    }
-
     fn on_sync_event(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => self.serve(peer, request, channel),
+                } => self.handle(Input::Asked {
+                    peer,
+                    request,
+                    channel,
+                }),
                 request_response::Message::Response {
                     request_id,
                     response,
                 } => {
-                    if let Some((peer, request)) = self.requests.remove(&request_id) {
-                        self.on_response(peer, request, response);
+                    if let Some(id) = self.requests.remove(&request_id) {
+                        self.handle(Input::Answered { id, response });
                     }
                 }
             },
@@ -693,223 +710,11 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "sync request failed");
-                if let Some((_, request)) = self.requests.remove(&request_id) {
-                    self.request_done(&peer);
-                    if let SyncRequest::Entries { author, .. } = request {
-                        self.fetching.remove(&author);
-                    }
+                if let Some(id) = self.requests.remove(&request_id) {
+                    self.handle(Input::Failed { id });
                 }
             }
             _ => {}
-        }
-    }
-
-    /// A request to `peer` ended (for a page: its entries were stored): its slot goes
-    /// to the oldest waiting request. A page holds its slot until it is stored, so the
-    /// pages of one peer in flight or queued for ingest stay within
-    /// [`MAX_REQUESTS_PER_PEER`] and a fast peer cannot overrun the ingest queue.
-    fn request_done(&mut self, peer: &PeerId) {
-        let Some(state) = self.peers.get_mut(peer) else {
-            return;
-        };
-        state.requests_in_flight = state.requests_in_flight.saturating_sub(1);
-        if let Some(next) = state.waiting.pop_front() {
-            self.send_request(*peer, next);
-        }
-    }
-
-    /// Answers a sync request off the event loop (it reads the disk).
-    fn serve(
-        &mut self,
-        peer: PeerId,
-        request: SyncRequest,
-        channel: ResponseChannel<SyncResponse>,
-    ) {
-        if !self.peers.contains_key(&peer) {
-            return; // not a member: no answer
-        }
-        let store = self.store.clone();
-        let served = self.served_tx.clone();
-        tokio::spawn(async move {
-            let response = tokio::task::spawn_blocking(move || answer(&store, request))
-                .await
-                .unwrap_or_else(|_| SyncResponse::Refused {
-                    reason: "internal error".into(),
-                });
-            let _ = served.send((channel, response)).await;
-        });
-    }
-
-    fn on_response(&mut self, peer: PeerId, request: SyncRequest, response: SyncResponse) {
-        match (request, response) {
-            (SyncRequest::Frontier { bucket_digests }, SyncResponse::Frontier { heads }) => {
-                self.request_done(&peer);
-                let frontier = self.store.frontier().unwrap_or_else(|_| Frontier::new());
-                let members = self.members.clone();
-                let store = self.store.clone();
-                let requests = plan(
-                    &frontier,
-                    &heads,
-                    |author| members.contains(author),
-                    |author, seq| store.id_at(author, seq).ok().flatten(),
-                );
-                self.counters.sync_rounds += 1;
-                let our_seq = frontier.get(&self.own_key).map_or(0, |h| h.seq);
-                if !heads
-                    .iter()
-                    .any(|h| h.author == self.own_key && h.seq > our_seq)
-                {
-                    self.own_log_confirmed.store(true, Ordering::Relaxed);
-                }
-                if let Some(state) = self.peers.get_mut(&peer) {
-                    state.last_sync_ms = Some(now_ms());
-                    state.lag_entries = lag(&frontier, &heads, |author| members.contains(author));
-                    // No differing bucket: the peer's frontier equals ours as we sent it.
-                    state.synced_at = heads.is_empty().then_some(bucket_digests);
-                }
-                for request in requests {
-                    self.send_request(peer, request);
-                }
-            }
-            (
-                request @ SyncRequest::Entries { author, .. },
-                SyncResponse::Entries { entries, more },
-            ) => {
-                if entries.is_empty() {
-                    self.fetching.remove(&author);
-                    self.request_done(&peer);
-                    return;
-                }
-                let job = IngestJob {
-                    origin: Origin::Page { peer, author, more },
-                    items: entries,
-                };
-                // The slot is released when the page is stored (on_ingested).
-                if self.ingest.try_send(job).is_err() {
-                    // Full with other peers' work: ask again when a slot frees (or at
-                    // the next sync round).
-                    tracing::debug!("ingest queue full; the page will be asked again");
-                    self.fetching.remove(&author);
-                    if let Some(state) = self.peers.get_mut(&peer) {
-                        state.requests_in_flight = state.requests_in_flight.saturating_sub(1);
-                        if state.waiting.len() < MAX_FRONTIER_HEADS {
-                            state.waiting.push_back(request);
-                        }
-                    }
-                }
-            }
-            (request, response) => {
-                self.request_done(&peer);
-                if let SyncRequest::Entries { author, .. } = request {
-                    self.fetching.remove(&author);
-                }
-                match response {
-                    SyncResponse::Refused { reason } => {
-                        tracing::warn!(%peer, %reason, "sync request refused")
-                    }
-                    _ => tracing::warn!(%peer, "sync answer does not match the request"),
-                }
-            }
-        }
-    }
-
-    fn on_ingested(&mut self, done: IngestDone) {
-        for entry in &done.applied {
-            // No subscriber is fine; a slow one loses the oldest events (bounded).
-            let _ = self.events.send(entry.clone());
-        }
-        let peer = match &done.origin {
-            Origin::Gossip { source, .. } => *source,
-            Origin::Page { peer, .. } => *peer,
-        };
-        let mut applied = 0u64;
-        let mut fetch: Vec<SyncRequest> = Vec::new();
-        let mut behind = false;
-        let mut rejected = false;
-        let mut last_seq = 0;
-        let mut author_of_page = None;
-        if let Origin::Page { author, .. } = &done.origin {
-            author_of_page = Some(*author);
-        }
-        for result in &done.results {
-            match result {
-                Ok((outcome, seq)) => {
-                    last_seq = last_seq.max(*seq);
-                    match outcome {
-                        Outcome::Applied | Outcome::Fork => applied += 1,
-                        Outcome::Pending => behind = true,
-                        Outcome::PrevMismatch => {
-                            if let Some(author) = author_of_page {
-                                fetch.push(entries_request(
-                                    author,
-                                    seq.saturating_sub(1).max(1),
-                                    1,
-                                ));
-                            } else {
-                                behind = true;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Err(rejection) => {
-                    rejected = true;
-                    tracing::debug!(%peer, reason = rejection.reason, message = %rejection.message, "entry refused");
-                    if matches!(done.origin, Origin::Gossip { .. }) {
-                        *self
-                            .counters
-                            .gossip_rejected
-                            .entry(rejection.reason.to_string())
-                            .or_default() += 1;
-                    }
-                    if let Some(state) = self.peers.get_mut(&peer) {
-                        *state
-                            .rejected
-                            .entry(rejection.reason.to_string())
-                            .or_default() += 1;
-                    }
-                }
-            }
-        }
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.entries_received += applied;
-        }
-        match done.origin {
-            Origin::Gossip { message_id, source } => {
-                let acceptance = if rejected {
-                    MessageAcceptance::Reject
-                } else if applied > 0 || behind {
-                    self.counters.gossip_accepted += 1;
-                    MessageAcceptance::Accept
-                } else {
-                    self.counters.gossip_duplicates += 1;
-                    MessageAcceptance::Ignore
-                };
-                self.report(&message_id, &source, acceptance);
-                if behind {
-                    // An entry ahead of our head: catch up from whoever sent it.
-                    self.request_frontier(source);
-                }
-            }
-            Origin::Page {
-                peer, author, more, ..
-            } => {
-                self.fetching.remove(&author);
-                self.request_done(&peer);
-                if more && !rejected && last_seq > 0 {
-                    self.send_request(
-                        peer,
-                        entries_request(
-                            author,
-                            last_seq + 1,
-                            customs_protocol::limits::MAX_PAGE_ENTRIES,
-                        ),
-                    );
-                }
-            }
-        }
-        for request in fetch {
-            self.send_request(peer, request);
         }
     }
 }

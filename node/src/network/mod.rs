@@ -112,6 +112,9 @@ pub struct NetworkStatus {
     /// Sync requests this node sent: frontier exchanges it started, and pages asked.
     pub sync_frontier_requests: u64,
     pub sync_entries_requests: u64,
+    /// Batches of received entries the store failed to write (disk full or
+    /// unreadable): nothing of them was stored, and catch-up asks for them again.
+    pub ingest_store_failures: u64,
     /// Whether a member has confirmed that this key has no entries we lack.
     pub own_log_confirmed: bool,
 }

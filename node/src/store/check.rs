@@ -136,7 +136,8 @@ impl Store {
                 )));
             }
         }
-        for proof in self.forks()? {
+        for proof in self.fork_proofs() {
+            let proof = proof?;
             report.forks += 1;
             let first = proof.first.entry();
             let second = VerifiedEntry::check(proof.second.clone())
@@ -160,6 +161,8 @@ impl Store {
             retractions: report.retractions,
             forks: report.forks,
             authors: report.authors,
+            // Counted as seen, not stored: nothing to recount it from.
+            forks_known: counts.forks_known,
         };
         if counts != recount {
             return Err(corrupt(format!(

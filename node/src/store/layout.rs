@@ -9,7 +9,7 @@
 //! | `A` | u64::MAX - created_at_ms (8, BE), entry id (32) | alert summary (below) |
 //! | `O` | operator id, 0x00, issuer (32), seq (8, BE) | entry id (32) |
 //! | `R` | retracted entry id (32) | retraction entry id (32) |
-//! | `F` | author (32), seq (8, BE), entry id (32) | the second signed entry for that seq |
+//! | `F` | author (32), seq (8, BE), entry id (32) | the fork proof: the second signed entry for that seq (one per author and seq) |
 //! | `M` | name | store metadata: format, network, counts, pending own entry |
 
 use customs_protocol::body::Category;
@@ -312,11 +312,14 @@ pub struct Counts {
     pub retractions: u64,
     pub forks: u64,
     pub authors: u64,
+    /// Conflicting entries seen at a (author, seq) that has its fork proof already:
+    /// counted, not kept (one proof per seq bounds what a bad key can make us store).
+    pub forks_known: u64,
 }
 
 impl Counts {
-    pub fn encode(&self) -> [u8; 48] {
-        let mut out = [0u8; 48];
+    pub fn encode(&self) -> [u8; 56] {
+        let mut out = [0u8; 56];
         let fields = [
             self.entries,
             self.risk_alerts,
@@ -324,6 +327,7 @@ impl Counts {
             self.retractions,
             self.forks,
             self.authors,
+            self.forks_known,
         ];
         for (chunk, value) in out.chunks_exact_mut(8).zip(fields) {
             chunk.copy_from_slice(&value.to_be_bytes());
@@ -331,8 +335,15 @@ impl Counts {
         out
     }
 
+    /// Reads the row; a row of 48 bytes (stores written before `forks_known`) has
+    /// no such count yet.
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-        let bytes: [u8; 48] = array(bytes, "counts")?;
+        let mut full = [0u8; 56];
+        match bytes.len() {
+            48 | 56 => full[..bytes.len()].copy_from_slice(bytes),
+            n => return Err(corrupt(format!("counts row of {n} bytes, not 48 or 56"))),
+        }
+        let bytes = full;
         let field = |i: usize| parse_u64(&bytes[i * 8..i * 8 + 8], "count");
         Ok(Counts {
             entries: field(0)?,
@@ -341,6 +352,7 @@ impl Counts {
             retractions: field(3)?,
             forks: field(4)?,
             authors: field(5)?,
+            forks_known: field(6)?,
         })
     }
 }
@@ -394,7 +406,12 @@ mod tests {
             retractions: 4,
             forks: 5,
             authors: 6,
+            forks_known: 7,
         };
         assert_eq!(Counts::decode(&counts.encode()).ok(), Some(counts));
+        // A row written before forks_known was counted.
+        let old = Counts::decode(&counts.encode()[..48]).expect("old row");
+        assert_eq!(old.forks_known, 0);
+        assert_eq!(old.authors, 6);
     }
 }

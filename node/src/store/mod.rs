@@ -11,17 +11,20 @@ mod check;
 mod layout;
 mod query;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use customs_protocol::chain::{self, ChainView, ChainWriter, PendingBuffer};
 use customs_protocol::wire::{Frontier, Head};
 use customs_protocol::VerifiedEntry;
 use customs_protocol::{Body, Entry, EntryError, EntryId, PublicKey, SecretKey, SignedEntry};
 use thiserror::Error;
+use tokio::sync::watch;
 
 pub use check::CheckReport;
+pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
 pub use query::{
     AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
@@ -104,27 +107,6 @@ pub enum RetractionRefusal {
     AlreadyRetracted,
 }
 
-/// What became of one entry handed to [`Store::ingest`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Stored: it extended its author's chain.
-    Applied,
-    /// Already held (or already waiting).
-    Duplicate,
-    /// Ahead of its author's head: kept in memory until the gap fills.
-    Pending,
-    /// Ahead of its author's head, but the pending buffer is full: dropped, catch-up
-    /// will fetch it again.
-    PendingFull,
-    /// A different entry for a seq already held: stored as a fork proof.
-    Fork,
-    /// Next in seq, but its `prev` is not our head: the author's log branched at an
-    /// earlier seq. Not stored; the caller should fetch the author's entries before it.
-    PrevMismatch,
-    /// Another network's entry (the caller should have refused it). Not stored.
-    WrongNetwork,
-}
-
 /// The result of an ingest: one outcome per input (in input order), and every entry
 /// that was newly applied, in apply order (entries released from the pending buffer
 /// included).
@@ -173,6 +155,9 @@ struct Inner {
     /// writing the entry that extends it cannot interleave. Readers never take it.
     writer: Mutex<Writer>,
     counts: Mutex<Counts>,
+    /// Every author's head, kept in memory and published on every commit that moves
+    /// one: the network reads it without touching the database.
+    frontier: watch::Sender<Arc<Frontier>>,
 }
 
 #[derive(Debug)]
@@ -218,11 +203,13 @@ impl Store {
                     ),
                 }),
                 counts: Mutex::new(Counts::default()),
+                frontier: watch::Sender::new(Arc::new(Frontier::new())),
                 config,
             }),
         };
         store.check_identity()?;
         *lock(&store.inner.counts) = store.read_counts()?;
+        store.inner.frontier.send_replace(Arc::new(store.read_frontier()?));
         store.check_heads()?;
         store.complete_own_pending()?;
         Ok(store)
@@ -297,7 +284,7 @@ impl Store {
     /// Every head must point at a stored entry with that author and seq: cheap (one
     /// read per author) and catches a store whose log and heads disagree.
     fn check_heads(&self) -> Result<(), StoreError> {
-        for head in self.frontier()?.heads() {
+        for head in self.read_frontier()?.heads() {
             let entry = self.get(&head.id)?.ok_or_else(|| StoreError::Corrupt {
                 what: format!("head {} of author {} is missing", head.id, head.author),
             })?;
@@ -321,7 +308,7 @@ impl Store {
         })?;
         let mut writer = lock(&self.inner.writer);
         let mut tx = Tx::new(self);
-        if tx.place(entry, &mut writer.pending)? == Outcome::Applied {
+        if chain::place(&mut tx, &mut writer.pending, entry)? == Outcome::Applied {
             tracing::info!(
                 "completed an own entry that was durable but not yet applied at the crash"
             );
@@ -346,7 +333,7 @@ impl Store {
         let mut tx = Tx::new(self);
         for i in order {
             if let Some(entry) = slots[i].take() {
-                outcomes[i] = tx.place(entry, &mut writer.pending)?;
+                outcomes[i] = chain::place(&mut tx, &mut writer.pending, entry)?;
             }
         }
         let applied = tx.commit(true)?;
@@ -383,7 +370,7 @@ impl Store {
         self.db().insert(META_OWN_PENDING, signed.encode())?;
         self.db().flush()?;
         let mut tx = Tx::new(self);
-        let outcome = tx.place(signed.clone(), &mut writer.pending)?;
+        let outcome = chain::place(&mut tx, &mut writer.pending, signed.clone())?;
         if outcome != Outcome::Applied {
             return Err(StoreError::Corrupt {
                 what: format!(
@@ -465,8 +452,18 @@ impl Store {
         }
     }
 
-    /// Author -> head, for every author held.
+    /// Author -> head, for every author held (from memory).
     pub fn frontier(&self) -> Result<Frontier, StoreError> {
+        Ok(self.inner.frontier.borrow().as_ref().clone())
+    }
+
+    /// The frontier, updated on every commit that moves a head.
+    pub fn watch_frontier(&self) -> watch::Receiver<Arc<Frontier>> {
+        self.inner.frontier.subscribe()
+    }
+
+    /// The frontier as the database holds it (at open, and for `check`).
+    fn read_frontier(&self) -> Result<Frontier, StoreError> {
         let mut frontier = Frontier::new();
         for row in self.db().scan_prefix([HEAD]) {
             let (key, value) = row?;
@@ -503,18 +500,10 @@ impl Store {
         Ok(page)
     }
 
-    /// Every fork proof held.
-    pub fn forks(&self) -> Result<Vec<ForkProof>, StoreError> {
-        self.forks_up_to(usize::MAX).map(|(proofs, _)| proofs)
-    }
-
-    /// At most `limit` fork proofs, and whether there are more.
-    pub fn forks_up_to(&self, limit: usize) -> Result<(Vec<ForkProof>, bool), StoreError> {
-        let mut proofs = Vec::new();
-        for row in self.db().scan_prefix([FORK]) {
-            if proofs.len() == limit {
-                return Ok((proofs, true));
-            }
+    /// Every fork proof held, read one at a time (a bad key's proofs are bounded to
+    /// one per seq, but a listing still never loads them all).
+    pub fn fork_proofs(&self) -> impl Iterator<Item = Result<ForkProof, StoreError>> + '_ {
+        self.db().scan_prefix([FORK]).map(move |row| {
             let (key, value) = row?;
             let (author, seq, id) = parse_fork_key(&key)?;
             let second = decode_stored(&id, &value)?;
@@ -526,20 +515,51 @@ impl Store {
             let first = self.get(&first_id)?.ok_or_else(|| StoreError::Corrupt {
                 what: format!("entry {first_id} is missing"),
             })?;
-            proofs.push(ForkProof {
+            Ok(ForkProof {
                 author,
                 seq,
                 first,
                 second,
-            });
+            })
+        })
+    }
+
+    /// Every fork proof held (tests and small stores; listings use
+    /// [`Store::fork_proofs`]).
+    pub fn forks(&self) -> Result<Vec<ForkProof>, StoreError> {
+        self.fork_proofs().collect()
+    }
+
+    /// At most `limit` fork proofs, and whether there are more.
+    pub fn forks_up_to(&self, limit: usize) -> Result<(Vec<ForkProof>, bool), StoreError> {
+        let mut proofs = self.fork_proofs();
+        let listed = proofs.by_ref().take(limit).collect::<Result<Vec<_>, _>>()?;
+        Ok((listed, proofs.next().is_some()))
+    }
+
+    /// How many fork proofs are held (keys only).
+    pub fn fork_proof_count(&self) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for row in self.db().scan_prefix([FORK]).keys() {
+            row?;
+            count += 1;
         }
-        Ok((proofs, false))
+        Ok(count)
     }
 
     /// Whether `author` signed more than one entry with `seq` (a fork proof is held).
     pub fn forked_at(&self, author: &PublicKey, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.fork_proof_at(author, seq)?.is_some())
+    }
+
+    /// The id of the fork proof held for (author, seq). (Stores written before proofs
+    /// were bounded may hold several; the first counts.)
+    fn fork_proof_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
         let prefix = &fork_key(author, seq, &EntryId([0; 32]))[..41];
-        Ok(self.db().scan_prefix(prefix).next().transpose()?.is_some())
+        match self.db().scan_prefix(prefix).next().transpose()? {
+            Some((key, _)) => Ok(Some(parse_fork_key(&key)?.2)),
+            None => Ok(None),
+        }
     }
 
     /// Authors with at least one fork proof.
@@ -569,7 +589,7 @@ impl Store {
 
     /// Entries waiting in memory for a gap to fill.
     pub fn pending_len(&self) -> usize {
-        lock(&self.inner.writer).pending.count
+        lock(&self.inner.writer).pending.len()
     }
 
     /// Bytes the database takes on disk.
@@ -605,6 +625,7 @@ struct Tx<'a> {
     heads: HashMap<PublicKey, Option<(u64, EntryId)>>,
     written: HashMap<EntryId, (PublicKey, u64, bool)>,
     log: HashMap<(PublicKey, u64), EntryId>,
+    forks: HashMap<(PublicKey, u64), EntryId>,
     counts: Counts,
     applied: Vec<SignedEntry>,
     dirty: bool,
@@ -618,10 +639,73 @@ impl<'a> Tx<'a> {
             heads: HashMap::new(),
             written: HashMap::new(),
             log: HashMap::new(),
+            forks: HashMap::new(),
             counts: store.counts(),
             applied: Vec::new(),
             dirty: false,
         }
+    }
+
+    fn is_retractable(
+        &self,
+        author: &PublicKey,
+        seq: u64,
+        target: &EntryId,
+    ) -> Result<bool, StoreError> {
+        let (target_author, target_seq, is_retraction) = match self.written.get(target) {
+            Some(&(a, s, is_retraction)) => (a, s, is_retraction),
+            None => match self.store.get(target)? {
+                Some(t) => (
+                    t.entry().author,
+                    t.entry().seq,
+                    matches!(t.entry().body, Body::Retraction(_)),
+                ),
+                None => return Ok(false),
+            },
+        };
+        Ok(target_author == *author && target_seq < seq && !is_retraction)
+    }
+
+    /// Writes the batch atomically, then flushes when `flush` and anything changed.
+    /// Returns the entries applied. In-memory counts change when the batch becomes
+    /// visible.
+    fn commit(mut self, flush: bool) -> Result<Vec<SignedEntry>, StoreError> {
+        if self.dirty {
+            self.batch.insert(META_COUNTS, &self.counts.encode()[..]);
+        }
+        self.store.db().apply_batch(self.batch)?;
+        // The batch is visible to readers from here on; so are the counts and heads.
+        if self.dirty {
+            *lock(&self.store.inner.counts) = self.counts;
+        }
+        if !self.applied.is_empty() {
+            let heads = &self.heads;
+            self.store.inner.frontier.send_modify(|frontier| {
+                let frontier = Arc::make_mut(frontier);
+                for (author, head) in heads {
+                    if let Some((seq, id)) = head {
+                        frontier.insert(Head {
+                            author: *author,
+                            seq: *seq,
+                            id: *id,
+                        });
+                    }
+                }
+            });
+        }
+        if flush && self.dirty {
+            self.store.db().flush()?;
+        }
+        Ok(self.applied)
+    }
+}
+
+/// The chains as this transaction sees them: the database plus what it staged.
+impl ChainView for Tx<'_> {
+    type Error = StoreError;
+
+    fn network(&self) -> &str {
+        self.store.network()
     }
 
     fn head(&mut self, author: &PublicKey) -> Result<Option<(u64, EntryId)>, StoreError> {
@@ -633,97 +717,26 @@ impl<'a> Tx<'a> {
         Ok(head)
     }
 
-    fn id_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
+    fn id_at(&mut self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
         match self.log.get(&(*author, seq)) {
             Some(id) => Ok(Some(*id)),
             None => self.store.id_at(author, seq),
         }
     }
 
-    /// Decides what to do with one entry and stages the writes.
-    fn place(
+    fn fork_proof_at(
         &mut self,
-        entry: VerifiedEntry,
-        pending: &mut PendingBuffer,
-    ) -> Result<Outcome, StoreError> {
-        let e = entry.entry();
-        if e.network != self.store.network() {
-            return Ok(Outcome::WrongNetwork);
+        author: &PublicKey,
+        seq: u64,
+    ) -> Result<Option<EntryId>, StoreError> {
+        if let Some(id) = self.forks.get(&(*author, seq)) {
+            return Ok(Some(*id));
         }
-        let author = e.author;
-        let seq = e.seq;
-        let head = self.head(&author)?;
-        let head_seq = head.map_or(0, |(s, _)| s);
-        // Every stored entry is in its author's chain, so only an entry at or below
-        // the head can be a duplicate: the common case (the next entry) reads nothing.
-        if seq <= head_seq {
-            return self.record_fork(entry);
-        }
-        if pending.contains(&entry) {
-            return Ok(Outcome::Duplicate);
-        }
-        if seq > head_seq + 1 {
-            return Ok(if pending.insert(entry) {
-                Outcome::Pending
-            } else {
-                Outcome::PendingFull
-            });
-        }
-        if e.prev != head.map(|(_, id)| id) {
-            return Ok(Outcome::PrevMismatch);
-        }
-        self.apply(entry)?;
-        self.release_pending(author, pending)?;
-        Ok(Outcome::Applied)
+        self.store.fork_proof_at(author, seq)
     }
+}
 
-    /// Applies entries from the pending buffer that now extend `author`'s chain.
-    fn release_pending(
-        &mut self,
-        author: PublicKey,
-        pending: &mut PendingBuffer,
-    ) -> Result<(), StoreError> {
-        loop {
-            let Some((seq, head_id)) = self.head(&author)? else {
-                return Ok(());
-            };
-            let candidates = pending.take(&author, seq + 1);
-            if candidates.is_empty() {
-                return Ok(());
-            }
-            let mut extended = false;
-            for candidate in candidates {
-                if !extended && candidate.entry().prev == Some(head_id) {
-                    self.apply(candidate)?;
-                    extended = true;
-                } else if extended {
-                    // A second entry for the seq just applied: a fork proof.
-                    self.record_fork(candidate)?;
-                }
-                // Otherwise it branches off earlier: dropped, catch-up will explain.
-            }
-            if !extended {
-                return Ok(());
-            }
-        }
-    }
-
-    fn record_fork(&mut self, entry: VerifiedEntry) -> Result<Outcome, StoreError> {
-        let e = entry.entry();
-        let chain_id = self.id_at(&e.author, e.seq)?;
-        if chain_id == Some(entry.id()) {
-            return Ok(Outcome::Duplicate);
-        }
-        let key = fork_key(&e.author, e.seq, &entry.id());
-        if self.store.db().contains_key(key)? {
-            return Ok(Outcome::Duplicate);
-        }
-        self.batch.insert(&key[..], entry.encode());
-        self.counts.forks += 1;
-        self.dirty = true;
-        Ok(Outcome::Fork)
-    }
-
+impl ChainWriter for Tx<'_> {
     /// Stages an entry that extends its author's chain, with its index rows.
     fn apply(&mut self, entry: VerifiedEntry) -> Result<(), StoreError> {
         let e = entry.entry();
@@ -785,97 +798,21 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    fn is_retractable(
-        &self,
-        author: &PublicKey,
-        seq: u64,
-        target: &EntryId,
-    ) -> Result<bool, StoreError> {
-        let (target_author, target_seq, is_retraction) = match self.written.get(target) {
-            Some(&(a, s, is_retraction)) => (a, s, is_retraction),
-            None => match self.store.get(target)? {
-                Some(t) => (
-                    t.entry().author,
-                    t.entry().seq,
-                    matches!(t.entry().body, Body::Retraction(_)),
-                ),
-                None => return Ok(false),
-            },
-        };
-        Ok(target_author == *author && target_seq < seq && !is_retraction)
-    }
 
-    /// Writes the batch atomically, then flushes when `flush` and anything changed.
-    /// Returns the entries applied. In-memory counts change when the batch becomes
-    /// visible.
-    fn commit(mut self, flush: bool) -> Result<Vec<SignedEntry>, StoreError> {
-        if self.dirty {
-            self.batch.insert(META_COUNTS, &self.counts.encode()[..]);
-        }
-        self.store.db().apply_batch(self.batch)?;
-        // The batch is visible to readers from here on; so are the counts.
-        if self.dirty {
-            *lock(&self.store.inner.counts) = self.counts;
-        }
-        if flush && self.dirty {
-            self.store.db().flush()?;
-        }
-        Ok(self.applied)
-    }
-}
-
-/// Entries ahead of their author's head, in memory, bounded by count and bytes.
-#[derive(Debug)]
-struct PendingBuffer {
-    entries: BTreeMap<(PublicKey, u64), Vec<VerifiedEntry>>,
-    count: usize,
-    bytes: usize,
-    max_count: usize,
-    max_bytes: usize,
-}
-
-impl PendingBuffer {
-    fn new(max_count: usize, max_bytes: usize) -> Self {
-        PendingBuffer {
-            entries: BTreeMap::new(),
-            count: 0,
-            bytes: 0,
-            max_count,
-            max_bytes,
-        }
-    }
-
-    fn contains(&self, entry: &VerifiedEntry) -> bool {
+    fn record_fork(&mut self, entry: VerifiedEntry) -> Result<(), StoreError> {
         let e = entry.entry();
-        self.entries
-            .get(&(e.author, e.seq))
-            .is_some_and(|list| list.iter().any(|p| p.id() == entry.id()))
+        let key = fork_key(&e.author, e.seq, &entry.id());
+        self.batch.insert(&key[..], entry.encode());
+        self.forks.insert((e.author, e.seq), entry.id());
+        self.counts.forks += 1;
+        self.dirty = true;
+        Ok(())
     }
 
-    /// Keeps the entry unless the buffer is full.
-    fn insert(&mut self, entry: VerifiedEntry) -> bool {
-        let size = entry.signed().entry_bytes().len();
-        if self.count + 1 > self.max_count || self.bytes + size > self.max_bytes {
-            return false;
-        }
-        let e = entry.entry();
-        self.entries
-            .entry((e.author, e.seq))
-            .or_default()
-            .push(entry);
-        self.count += 1;
-        self.bytes += size;
-        true
-    }
-
-    fn take(&mut self, author: &PublicKey, seq: u64) -> Vec<VerifiedEntry> {
-        let taken = self.entries.remove(&(*author, seq)).unwrap_or_default();
-        self.count -= taken.len();
-        self.bytes -= taken
-            .iter()
-            .map(|e| e.signed().entry_bytes().len())
-            .sum::<usize>();
-        taken
+    fn count_known_fork(&mut self, _author: &PublicKey, _seq: u64) -> Result<(), StoreError> {
+        self.counts.forks_known += 1;
+        self.dirty = true;
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use customs_protocol::limits::{MAX_PAGE_BYTES, MAX_PAGE_ENTRIES};
 use customs_protocol::wire::{Frontier, Head, SyncRequest};
-use customs_protocol::{EntryId, PublicKey};
+use customs_protocol::PublicKey;
 
 /// A request for one author's entries.
 pub fn entries_request(author: PublicKey, from_seq: u64, max_count: u32) -> SyncRequest {
@@ -15,26 +15,40 @@ pub fn entries_request(author: PublicKey, from_seq: u64, max_count: u32) -> Sync
     }
 }
 
-/// The requests that bring us what `theirs` (a peer's heads) has and we lack:
-/// each author's missing range from our head on, and, where the peer's head sits at a
-/// seq we hold with a different id, that one entry (the second half of a fork proof).
-/// Only authors for which `wanted` is true (members) are considered.
-pub fn plan(
-    ours: &Frontier,
-    theirs: &[Head],
-    wanted: impl Fn(&PublicKey) -> bool,
-    our_id_at: impl Fn(&PublicKey, u64) -> Option<EntryId>,
-) -> Vec<SyncRequest> {
-    let mut requests = Vec::new();
+/// What to do about a peer's heads.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Each author's missing range from our head on, and, where the peer's head sits
+    /// at our head's seq with another id, that one entry (the second half of a fork
+    /// proof).
+    pub requests: Vec<SyncRequest>,
+    /// Heads below ours: whether our chain holds the same entry there takes a look
+    /// at the store, which the caller does off the event loop.
+    pub to_check: Vec<Head>,
+}
+
+/// The requests that bring us what `theirs` (a peer's heads) has and we lack. Only
+/// authors for which `wanted` is true (members) are considered.
+pub fn plan(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> bool) -> Plan {
+    let mut plan = Plan::default();
     for head in theirs.iter().filter(|h| wanted(&h.author)) {
-        let our_seq = ours.get(&head.author).map_or(0, |h| h.seq);
-        if head.seq > our_seq {
-            requests.push(entries_request(head.author, our_seq + 1, MAX_PAGE_ENTRIES));
-        } else if our_id_at(&head.author, head.seq).is_some_and(|id| id != head.id) {
-            requests.push(entries_request(head.author, head.seq, 1));
+        match ours.get(&head.author) {
+            None => plan
+                .requests
+                .push(entries_request(head.author, 1, MAX_PAGE_ENTRIES)),
+            Some(our) if head.seq > our.seq => {
+                plan.requests
+                    .push(entries_request(head.author, our.seq + 1, MAX_PAGE_ENTRIES));
+            }
+            Some(our) if head.seq == our.seq => {
+                if head.id != our.id {
+                    plan.requests.push(entries_request(head.author, head.seq, 1));
+                }
+            }
+            Some(_) => plan.to_check.push(*head),
         }
     }
-    requests
+    plan
 }
 
 /// Entries the peer has that we lack, summed over the authors we want: the lag.
@@ -52,6 +66,7 @@ pub fn lag(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use customs_protocol::EntryId;
 
     fn head(author: u8, seq: u64, id: u8) -> Head {
         Head {
@@ -74,12 +89,9 @@ mod tests {
             head(4, 2, 2),  // unknown author: from 1
             head(5, 3, 3),  // not a member: nothing
         ];
-        let requests = plan(
-            &ours,
-            &theirs,
-            |a| a.0[0] != 5,
-            |author, seq| Some(EntryId([if author.0[0] == 3 { 4 } else { seq as u8 }; 32])),
-        );
+        let plan = plan(&ours, &theirs, |a| a.0[0] != 5);
+        assert_eq!(plan.to_check, vec![head(2, 7, 7)], "below our head: checked");
+        let requests = plan.requests;
         let asked: Vec<(u8, u64, u32)> = requests
             .iter()
             .map(|r| match r {
