@@ -278,6 +278,11 @@ impl MemoryChains {
         self.fork_proofs.keys().copied().collect()
     }
 
+    /// The fork proof held for (author, seq).
+    pub fn fork_proof(&self, author: &PublicKey, seq: u64) -> Option<&VerifiedEntry> {
+        self.fork_proofs.get(&(*author, seq))
+    }
+
     pub fn entry_count(&self) -> usize {
         self.chains.values().map(Vec::len).sum()
     }

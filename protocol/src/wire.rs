@@ -22,28 +22,34 @@ use crate::identity::PublicKey;
 use crate::limits::*;
 
 /// libp2p protocol name of the sync request-response protocol.
-pub const SYNC_PROTOCOL: &str = "/customs-network/sync/1";
+pub const SYNC_PROTOCOL: &str = "/customs-network/sync/2";
 
 /// Prefix of every frontier bucket digest.
-pub const FRONTIER_DIGEST_DOMAIN: &[u8] = b"customs-network/frontier/v1\0";
+pub const FRONTIER_DIGEST_DOMAIN: &[u8] = b"customs-network/frontier/v2\0";
 
 /// The gossipsub topic of a network.
 pub fn gossip_topic(network: &str) -> String {
     format!("customs-network/{network}/entries/1")
 }
 
-/// The latest entry a node holds from one author.
+/// The latest entry a node holds from one author, and the evidence it holds against
+/// that author's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
 pub struct Head {
     pub author: PublicKey,
     pub seq: u64,
     pub id: EntryId,
+    /// The lowest seq at which the node holds a fork proof of this author; 0 when
+    /// it holds none. Part of the digest, so that evidence spreads by sync even
+    /// where every chain agrees.
+    pub fork_seq: u64,
 }
 
-/// Author -> latest seq and its entry id: what a node holds, in a few bytes per author.
+/// Author -> latest seq, its entry id and the lowest forked seq: what a node holds, in
+/// a few bytes per author.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frontier {
-    heads: BTreeMap<PublicKey, (u64, EntryId)>,
+    heads: BTreeMap<PublicKey, (u64, EntryId, u64)>,
 }
 
 /// The bucket an author's head belongs to: the high four bits of the key's first byte.
@@ -57,21 +63,44 @@ impl Frontier {
     }
 
     pub fn insert(&mut self, head: Head) {
-        self.heads.insert(head.author, (head.seq, head.id));
+        self.heads
+            .insert(head.author, (head.seq, head.id, head.fork_seq));
+    }
+
+    /// Moves an author's head, keeping what is known of its forks.
+    pub fn advance(&mut self, author: PublicKey, seq: u64, id: EntryId) {
+        let fork_seq = self.heads.get(&author).map_or(0, |h| h.2);
+        self.heads.insert(author, (seq, id, fork_seq));
+    }
+
+    /// Notes a fork proof of `author` at `seq` (the author has a head: a proof is
+    /// only ever held at a seq its chain holds).
+    pub fn mark_fork(&mut self, author: &PublicKey, seq: u64) {
+        if let Some(head) = self.heads.get_mut(author) {
+            if head.2 == 0 || seq < head.2 {
+                head.2 = seq;
+            }
+        }
     }
 
     pub fn get(&self, author: &PublicKey) -> Option<Head> {
-        self.heads.get(author).map(|&(seq, id)| Head {
+        self.heads.get(author).map(|&(seq, id, fork_seq)| Head {
             author: *author,
             seq,
             id,
+            fork_seq,
         })
     }
 
     pub fn heads(&self) -> impl Iterator<Item = Head> + '_ {
         self.heads
             .iter()
-            .map(|(&author, &(seq, id))| Head { author, seq, id })
+            .map(|(&author, &(seq, id, fork_seq))| Head {
+                author,
+                seq,
+                id,
+                fork_seq,
+            })
     }
 
     pub fn len(&self) -> usize {
@@ -83,7 +112,8 @@ impl Frontier {
     }
 
     /// SHA-256 per bucket over [`FRONTIER_DIGEST_DOMAIN`] and, in author order, each
-    /// head as author (32 bytes), seq (8 bytes little endian), id (32 bytes).
+    /// head as author (32 bytes), seq (8 bytes little endian), id (32 bytes),
+    /// fork_seq (8 bytes little endian).
     pub fn bucket_digests(&self) -> Vec<[u8; 32]> {
         let mut hashers: Vec<Sha256> = (0..FRONTIER_BUCKETS)
             .map(|_| Sha256::new_with_prefix(FRONTIER_DIGEST_DOMAIN))
@@ -93,6 +123,7 @@ impl Frontier {
             hasher.update(head.author.0);
             hasher.update(head.seq.to_le_bytes());
             hasher.update(head.id.0);
+            hasher.update(head.fork_seq.to_le_bytes());
         }
         hashers.into_iter().map(|h| h.finalize().into()).collect()
     }
@@ -123,6 +154,10 @@ pub enum SyncRequest {
         max_count: u32,
         max_bytes: u32,
     },
+    /// "Send me your fork proof of `author` at `seq`": answered with `Entries`
+    /// holding the chain's entry at that seq and the conflicting one (empty when the
+    /// node holds no proof there).
+    ForkProof { author: PublicKey, seq: u64 },
 }
 
 /// The answer to a [`SyncRequest`].
@@ -186,6 +221,17 @@ impl SyncRequest {
                     u64::from(MAX_PAGE_BYTES),
                 )
             }
+            SyncRequest::ForkProof { seq, .. } => check_range("seq", *seq, 1, u64::MAX),
+        }
+    }
+
+    /// The author whose entries the request brings, if it brings entries.
+    pub fn author(&self) -> Option<PublicKey> {
+        match self {
+            SyncRequest::Frontier { .. } => None,
+            SyncRequest::Entries { author, .. } | SyncRequest::ForkProof { author, .. } => {
+                Some(*author)
+            }
         }
     }
 }
@@ -237,6 +283,7 @@ mod tests {
             author: SecretKey::from_seed([seed; 32]).public_key(),
             seq,
             id: EntryId([seq as u8; 32]),
+            fork_seq: 0,
         }
     }
 
@@ -250,6 +297,24 @@ mod tests {
         }
         assert_eq!(a.bucket_digests(), b.bucket_digests());
         assert!(b.heads_differing_from(&a.bucket_digests()).is_empty());
+    }
+
+    #[test]
+    fn a_fork_proof_changes_the_digest_of_its_bucket_only() {
+        let mut a = Frontier::new();
+        for seed in 1..=50 {
+            a.insert(head(seed, 10));
+        }
+        let mut b = a.clone();
+        let author = head(9, 10).author;
+        b.mark_fork(&author, 4);
+        b.mark_fork(&author, 6); // the lowest stays
+        assert_eq!(b.get(&author).map(|h| h.fork_seq), Some(4));
+        let answer = b.heads_differing_from(&a.bucket_digests());
+        assert!(answer.iter().any(|h| h.author == author && h.fork_seq == 4));
+        assert!(answer.iter().all(|h| bucket_of(&h.author) == bucket_of(&author)));
+        b.advance(author, 11, EntryId([11; 32]));
+        assert_eq!(b.get(&author).map(|h| (h.seq, h.fork_seq)), Some((11, 4)));
     }
 
     #[test]
@@ -285,6 +350,10 @@ mod tests {
                 from_seq: 5,
                 max_count: 100,
                 max_bytes: MAX_PAGE_BYTES,
+            },
+            SyncRequest::ForkProof {
+                author: head(1, 1).author,
+                seq: 3,
             },
         ];
         for request in requests {

@@ -748,5 +748,14 @@ fn answer(store: &Store, request: SyncRequest) -> SyncResponse {
             },
             Err(e) => refused(e),
         },
+        SyncRequest::ForkProof { author, seq } => match store.fork_proof(&author, seq) {
+            Ok(proof) => SyncResponse::Entries {
+                entries: proof
+                    .map(|p| vec![p.first.encode(), p.second.encode()])
+                    .unwrap_or_default(),
+                more: false,
+            },
+            Err(e) => refused(e),
+        },
     }
 }

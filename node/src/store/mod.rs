@@ -441,15 +441,10 @@ impl Store {
             .transpose()
     }
 
+    /// The author's head (from memory: the frontier moves in the same step as the
+    /// batch that moves it becomes visible, under the writer lock).
     pub fn head(&self, author: &PublicKey) -> Result<Option<Head>, StoreError> {
-        let key = head_key(author);
-        match self.db().get(key)? {
-            Some(value) => {
-                let (author, seq, id) = parse_head(&key, &value)?;
-                Ok(Some(Head { author, seq, id }))
-            }
-            None => Ok(None),
-        }
+        Ok(self.inner.frontier.borrow().get(author))
     }
 
     /// Author -> head, for every author held (from memory).
@@ -462,13 +457,18 @@ impl Store {
         self.inner.frontier.subscribe()
     }
 
-    /// The frontier as the database holds it (at open, and for `check`).
+    /// The frontier as the database holds it (at open, and for `check`), with the
+    /// lowest forked seq of each author.
     fn read_frontier(&self) -> Result<Frontier, StoreError> {
         let mut frontier = Frontier::new();
         for row in self.db().scan_prefix([HEAD]) {
             let (key, value) = row?;
             let (author, seq, id) = parse_head(&key, &value)?;
-            frontier.insert(Head { author, seq, id });
+            frontier.advance(author, seq, id);
+        }
+        for key in self.db().scan_prefix([FORK]).keys() {
+            let (author, seq, _) = parse_fork_key(&key?)?;
+            frontier.mark_fork(&author, seq);
         }
         Ok(frontier)
     }
@@ -505,22 +505,35 @@ impl Store {
     pub fn fork_proofs(&self) -> impl Iterator<Item = Result<ForkProof, StoreError>> + '_ {
         self.db().scan_prefix([FORK]).map(move |row| {
             let (key, value) = row?;
-            let (author, seq, id) = parse_fork_key(&key)?;
-            let second = decode_stored(&id, &value)?;
-            let first_id = self
-                .id_at(&author, seq)?
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: format!("fork proof for {author} seq {seq} has no chain entry"),
-                })?;
-            let first = self.get(&first_id)?.ok_or_else(|| StoreError::Corrupt {
-                what: format!("entry {first_id} is missing"),
+            self.proof_of_row(&key, &value)
+        })
+    }
+
+    /// The fork proof held for (author, seq), with the chain's entry at that seq.
+    pub fn fork_proof(&self, author: &PublicKey, seq: u64) -> Result<Option<ForkProof>, StoreError> {
+        let prefix = &fork_key(author, seq, &EntryId([0; 32]))[..41];
+        let Some(row) = self.db().scan_prefix(prefix).next().transpose()? else {
+            return Ok(None);
+        };
+        self.proof_of_row(&row.0, &row.1).map(Some)
+    }
+
+    fn proof_of_row(&self, key: &[u8], value: &[u8]) -> Result<ForkProof, StoreError> {
+        let (author, seq, id) = parse_fork_key(key)?;
+        let second = decode_stored(&id, value)?;
+        let first_id = self
+            .id_at(&author, seq)?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("fork proof for {author} seq {seq} has no chain entry"),
             })?;
-            Ok(ForkProof {
-                author,
-                seq,
-                first,
-                second,
-            })
+        let first = self.get(&first_id)?.ok_or_else(|| StoreError::Corrupt {
+            what: format!("entry {first_id} is missing"),
+        })?;
+        Ok(ForkProof {
+            author,
+            seq,
+            first,
+            second,
         })
     }
 
@@ -678,18 +691,17 @@ impl<'a> Tx<'a> {
         if self.dirty {
             *lock(&self.store.inner.counts) = self.counts;
         }
-        if !self.applied.is_empty() {
-            let heads = &self.heads;
+        if !self.applied.is_empty() || !self.forks.is_empty() {
+            let (heads, forks) = (&self.heads, &self.forks);
             self.store.inner.frontier.send_modify(|frontier| {
                 let frontier = Arc::make_mut(frontier);
                 for (author, head) in heads {
                     if let Some((seq, id)) = head {
-                        frontier.insert(Head {
-                            author: *author,
-                            seq: *seq,
-                            id: *id,
-                        });
+                        frontier.advance(*author, *seq, *id);
                     }
+                }
+                for (author, seq) in forks.keys() {
+                    frontier.mark_fork(author, *seq);
                 }
             });
         }

@@ -147,6 +147,10 @@ pub struct PeerSync {
     exchanging: bool,
     /// This connection has seen an exchange (ours or theirs).
     exchanged: bool,
+    /// Our digests when we last asked this peer on this connection: a differing
+    /// request from it starts our own exchange only if we have not asked it with
+    /// what we hold now (else two nodes would answer each other's asks forever).
+    asked_with: Option<Vec<[u8; 32]>>,
     /// When a frontier exchange with this peer last completed (Unix ms).
     pub last_sync_ms: Option<u64>,
     /// Entries this peer had that we lacked at the last exchange.
@@ -286,6 +290,7 @@ impl<T: Transport> SyncCore<T> {
                     connection: 0,
                     exchanging: false,
                     exchanged: false,
+                    asked_with: None,
                     last_sync_ms: None,
                     lag_entries: 0,
                     synced_at: None,
@@ -417,6 +422,7 @@ impl<T: Transport> SyncCore<T> {
         state.connection += 1;
         state.exchanging = false;
         state.exchanged = false;
+        state.asked_with = None;
         state.in_flight = 0;
         state.waiting.clear();
         let connection = state.connection;
@@ -449,11 +455,7 @@ impl<T: Transport> SyncCore<T> {
             .map(|(id, _)| *id)
             .collect();
         for id in lost {
-            if let Some(Sent {
-                request: SyncRequest::Entries { author, .. },
-                ..
-            }) = self.sent.remove(&id)
-            {
+            if let Some(author) = self.sent.remove(&id).and_then(|s| s.request.author()) {
                 self.fetching.remove(&author);
             }
         }
@@ -479,8 +481,8 @@ impl<T: Transport> SyncCore<T> {
                 state.last_sync_ms = Some(now_ms);
                 // It holds no entry of ours that we lack.
                 self.own_log_confirmed = true;
-            } else {
-                // A difference: we may lack something too.
+            } else if state.asked_with.as_ref() != Some(&ours.digests) {
+                // A difference we have not asked about: we may lack something too.
                 self.start_exchange(peer, ours);
             }
         }
@@ -522,8 +524,8 @@ impl<T: Transport> SyncCore<T> {
                     });
                 }
             }
-            (SyncRequest::Entries { author, .. }, SyncResponse::Entries { entries, more }) => {
-                let author = *author;
+            (request, SyncResponse::Entries { entries, more }) if request.author().is_some() => {
+                let author = request.author().unwrap_or(self.own_key);
                 if entries.is_empty() {
                     self.end_request(&sent);
                 } else if self.jobs.len() >= INGEST_QUEUE_CAPACITY {
@@ -689,6 +691,7 @@ impl<T: Transport> SyncCore<T> {
         }
         state.exchanging = true;
         state.exchanged = true;
+        state.asked_with = Some(ours.digests.clone());
         self.send(
             peer,
             SyncRequest::Frontier {
@@ -706,12 +709,9 @@ impl<T: Transport> SyncCore<T> {
             return;
         }
         if state.in_flight >= MAX_REQUESTS_PER_PEER {
-            let same = |r: &SyncRequest| match (r, &request) {
-                (
-                    SyncRequest::Entries { author: a, .. },
-                    SyncRequest::Entries { author: b, .. },
-                ) => a == b,
-                (a, b) => a == b,
+            let same = |r: &SyncRequest| match (r.author(), request.author()) {
+                (Some(a), Some(b)) => a == b,
+                _ => *r == request,
             };
             // One per author (and one exchange), so bounded by the frontier.
             if state.waiting.len() < MAX_FRONTIER_HEADS && !state.waiting.iter().any(same) {
@@ -721,15 +721,15 @@ impl<T: Transport> SyncCore<T> {
         }
         // One range per author at a time (until its page is stored), so that two
         // frontier answers never fetch the same entries twice.
-        if let SyncRequest::Entries { author, .. } = &request {
-            if !self.fetching.insert(*author) {
+        if let Some(author) = request.author() {
+            if !self.fetching.insert(author) {
                 return;
             }
         }
         state.in_flight += 1;
         match &request {
             SyncRequest::Frontier { .. } => self.counters.sync_frontier_requests += 1,
-            SyncRequest::Entries { .. } => self.counters.sync_entries_requests += 1,
+            _ => self.counters.sync_entries_requests += 1,
         }
         self.next_id += 1;
         let id = self.next_id;
@@ -747,7 +747,7 @@ impl<T: Transport> SyncCore<T> {
     /// A request ended without a page to store: its slot and author are free.
     fn end_request(&mut self, sent: &Sent<T::Peer>) {
         match &sent.request {
-            SyncRequest::Entries { author, .. } => {
+            SyncRequest::Entries { author, .. } | SyncRequest::ForkProof { author, .. } => {
                 self.fetching.remove(author);
             }
             SyncRequest::Frontier { .. } => {
@@ -827,8 +827,8 @@ impl<T: Transport> SyncCore<T> {
             if current {
                 *held.entry(sent.peer).or_default() += 1;
             }
-            if let SyncRequest::Entries { author, .. } = &sent.request {
-                if !authors.insert(*author) {
+            if let Some(author) = sent.request.author() {
+                if !authors.insert(author) {
                     return Err(format!("author {author} is fetched twice at once"));
                 }
             }

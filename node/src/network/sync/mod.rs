@@ -12,6 +12,8 @@
 
 pub mod core;
 pub mod plan;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 
 pub use self::core::{Input, Output, SyncCore, Transport, Verdict};
 pub use plan::{entries_request, lag, plan};

@@ -32,7 +32,21 @@ pub struct Plan {
 pub fn plan(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> bool) -> Plan {
     let mut plan = Plan::default();
     for head in theirs.iter().filter(|h| wanted(&h.author)) {
-        match ours.get(&head.author) {
+        // Evidence against the author that we lack, at a seq our chain holds (a
+        // chain that does not reach it yet fetches its range first).
+        let our = ours.get(&head.author);
+        let proof_wanted = head.fork_seq > 0
+            && our.is_some_and(|o| {
+                (o.fork_seq == 0 || head.fork_seq < o.fork_seq) && head.fork_seq <= o.seq
+            });
+        if proof_wanted {
+            plan.requests.push(SyncRequest::ForkProof {
+                author: head.author,
+                seq: head.fork_seq,
+            });
+            continue;
+        }
+        match our {
             None => plan
                 .requests
                 .push(entries_request(head.author, 1, MAX_PAGE_ENTRIES)),
@@ -73,6 +87,7 @@ mod tests {
             author: PublicKey([author; 32]),
             seq,
             id: EntryId([id; 32]),
+            fork_seq: 0,
         }
     }
 
