@@ -278,6 +278,14 @@ impl MemoryChains {
         self.fork_proofs.keys().copied().collect()
     }
 
+    /// The seqs at which a fork proof of `author` is held, lowest first.
+    pub fn fork_seqs_of<'a>(&'a self, author: &PublicKey) -> impl Iterator<Item = u64> + 'a {
+        let author = *author;
+        self.fork_proofs
+            .range((author, 0)..=(author, u64::MAX))
+            .map(|((_, seq), _)| *seq)
+    }
+
     /// The fork proof held for (author, seq).
     pub fn fork_proof(&self, author: &PublicKey, seq: u64) -> Option<&VerifiedEntry> {
         self.fork_proofs.get(&(*author, seq))
@@ -296,15 +304,14 @@ impl ChainView for MemoryChains {
     }
 
     fn head(&mut self, author: &PublicKey) -> Result<Option<(u64, EntryId)>, Self::Error> {
-        Ok(self
-            .chain(author)
-            .last()
-            .map(|e| (e.entry().seq, e.id())))
+        Ok(self.chain(author).last().map(|e| (e.entry().seq, e.id())))
     }
 
     fn id_at(&mut self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, Self::Error> {
         let index = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1));
-        Ok(index.and_then(|i| self.chain(author).get(i)).map(VerifiedEntry::id))
+        Ok(index
+            .and_then(|i| self.chain(author).get(i))
+            .map(VerifiedEntry::id))
     }
 
     fn fork_proof_at(
@@ -363,7 +370,12 @@ mod tests {
     }
 
     /// A chain of `n` entries; `salt` makes a different branch.
-    fn chain(key: &SecretKey, from: Option<&VerifiedEntry>, n: u64, salt: u64) -> Vec<VerifiedEntry> {
+    fn chain(
+        key: &SecretKey,
+        from: Option<&VerifiedEntry>,
+        n: u64,
+        salt: u64,
+    ) -> Vec<VerifiedEntry> {
         let mut out: Vec<VerifiedEntry> = Vec::new();
         let mut prev = from.map(VerifiedEntry::id);
         let mut seq = from.map_or(1, |e| e.entry().seq + 1);
@@ -376,7 +388,10 @@ mod tests {
         out
     }
 
-    fn run(entries: Vec<VerifiedEntry>, pending: &mut PendingBuffer) -> (MemoryChains, Vec<Outcome>) {
+    fn run(
+        entries: Vec<VerifiedEntry>,
+        pending: &mut PendingBuffer,
+    ) -> (MemoryChains, Vec<Outcome>) {
         let mut chains = MemoryChains::new("customs");
         let outcomes = entries
             .into_iter()
@@ -443,8 +458,8 @@ mod tests {
             rng.shuffle(&mut order);
             let mut changed = false;
             for &i in &order {
-                let outcome = place(&mut chains, &mut pending, entries[i].clone())
-                    .expect("infallible");
+                let outcome =
+                    place(&mut chains, &mut pending, entries[i].clone()).expect("infallible");
                 changed |= outcome.is_new();
             }
             if !changed {
@@ -482,7 +497,11 @@ mod tests {
                 .collect();
             let replay = format!("seed {seed} (replay: Rng({seed}))");
             for node in &nodes[1..] {
-                assert_eq!(node.fork_seqs(), nodes[0].fork_seqs(), "fork proofs differ, {replay}");
+                assert_eq!(
+                    node.fork_seqs(),
+                    nodes[0].fork_seqs(),
+                    "fork proofs differ, {replay}"
+                );
             }
             for (a, key) in u.keys.iter().enumerate() {
                 let author = key.public_key();
@@ -507,8 +526,7 @@ mod tests {
                             .filter(|f| f.0 == author)
                             .map(|f| f.1)
                             .collect();
-                        let expected: Vec<u64> =
-                            (start as u64..(start + overlap) as u64).collect();
+                        let expected: Vec<u64> = (start as u64..(start + overlap) as u64).collect();
                         assert_eq!(seqs, expected, "author {a} fork seqs, {replay}");
                     }
                 }
@@ -527,15 +545,15 @@ mod tests {
         let (chains, outcomes) = run(
             vec![
                 main[0].clone(),
-                main[2].clone(), // ahead: pending
-                main[2].clone(), // still waiting: duplicate
+                main[2].clone(),                           // ahead: pending
+                main[2].clone(),                           // still waiting: duplicate
                 entry(&key, 4, Some(EntryId([9; 32])), 5), // ahead, buffer full
-                main[1].clone(), // fills the gap, releases seq 3
-                main[1].clone(), // duplicate
-                other_2.clone(), // fork proof at 2
-                other_2.clone(), // the same proof: duplicate
-                third_2,         // a third entry at 2: counted only
-                entry(&key, 4, Some(other_2.id()), 1), // seq 4, prev not the head
+                main[1].clone(),                           // fills the gap, releases seq 3
+                main[1].clone(),                           // duplicate
+                other_2.clone(),                           // fork proof at 2
+                other_2.clone(),                           // the same proof: duplicate
+                third_2,                                   // a third entry at 2: counted only
+                entry(&key, 4, Some(other_2.id()), 1),     // seq 4, prev not the head
             ],
             &mut pending,
         );

@@ -115,17 +115,26 @@ impl Frontier {
     /// head as author (32 bytes), seq (8 bytes little endian), id (32 bytes),
     /// fork_seq (8 bytes little endian).
     pub fn bucket_digests(&self) -> Vec<[u8; 32]> {
-        let mut hashers: Vec<Sha256> = (0..FRONTIER_BUCKETS)
-            .map(|_| Sha256::new_with_prefix(FRONTIER_DIGEST_DOMAIN))
-            .collect();
-        for head in self.heads() {
-            let hasher = &mut hashers[bucket_of(&head.author)];
-            hasher.update(head.author.0);
-            hasher.update(head.seq.to_le_bytes());
-            hasher.update(head.id.0);
-            hasher.update(head.fork_seq.to_le_bytes());
+        (0..FRONTIER_BUCKETS)
+            .map(|b| self.bucket_digest(b))
+            .collect()
+    }
+
+    /// The digest of one bucket (its authors are one contiguous range of keys).
+    pub fn bucket_digest(&self, bucket: usize) -> [u8; 32] {
+        let mut hasher = Sha256::new_with_prefix(FRONTIER_DIGEST_DOMAIN);
+        let mut first = [0u8; 32];
+        first[0] = (bucket as u8) << 4;
+        for (author, (seq, id, fork_seq)) in self.heads.range(PublicKey(first)..) {
+            if bucket_of(author) != bucket {
+                break;
+            }
+            hasher.update(author.0);
+            hasher.update(seq.to_le_bytes());
+            hasher.update(id.0);
+            hasher.update(fork_seq.to_le_bytes());
         }
-        hashers.into_iter().map(|h| h.finalize().into()).collect()
+        hasher.finalize().into()
     }
 
     /// Our heads in every bucket whose digest differs from `theirs`: the answer to a
@@ -312,7 +321,9 @@ mod tests {
         assert_eq!(b.get(&author).map(|h| h.fork_seq), Some(4));
         let answer = b.heads_differing_from(&a.bucket_digests());
         assert!(answer.iter().any(|h| h.author == author && h.fork_seq == 4));
-        assert!(answer.iter().all(|h| bucket_of(&h.author) == bucket_of(&author)));
+        assert!(answer
+            .iter()
+            .all(|h| bucket_of(&h.author) == bucket_of(&author)));
         b.advance(author, 11, EntryId([11; 32]));
         assert_eq!(b.get(&author).map(|h| (h.seq, h.fork_seq)), Some((11, 4)));
     }

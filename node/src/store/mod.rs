@@ -209,7 +209,10 @@ impl Store {
         };
         store.check_identity()?;
         *lock(&store.inner.counts) = store.read_counts()?;
-        store.inner.frontier.send_replace(Arc::new(store.read_frontier()?));
+        store
+            .inner
+            .frontier
+            .send_replace(Arc::new(store.read_frontier()?));
         store.check_heads()?;
         store.complete_own_pending()?;
         Ok(store)
@@ -510,7 +513,11 @@ impl Store {
     }
 
     /// The fork proof held for (author, seq), with the chain's entry at that seq.
-    pub fn fork_proof(&self, author: &PublicKey, seq: u64) -> Result<Option<ForkProof>, StoreError> {
+    pub fn fork_proof(
+        &self,
+        author: &PublicKey,
+        seq: u64,
+    ) -> Result<Option<ForkProof>, StoreError> {
         let prefix = &fork_key(author, seq, &EntryId([0; 32]))[..41];
         let Some(row) = self.db().scan_prefix(prefix).next().transpose()? else {
             return Ok(None);
@@ -809,7 +816,6 @@ impl ChainWriter for Tx<'_> {
         self.dirty = true;
         Ok(())
     }
-
 
     fn record_fork(&mut self, entry: VerifiedEntry) -> Result<(), StoreError> {
         let e = entry.entry();

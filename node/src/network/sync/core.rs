@@ -34,6 +34,16 @@ use crate::network::{INGEST_QUEUE_CAPACITY, MAX_REQUESTS_PER_PEER};
 /// other dialed after a simultaneous dial).
 pub const LISTENER_FALLBACK_MS: u64 = 2_000;
 
+/// Frontier exchanges of ours in flight at once. More wait (are "due") until the
+/// node has stored what the running ones brought, so that after a partition heals
+/// and many members reconnect at once, the later exchanges find equal frontiers and
+/// cost a few hundred bytes instead of every head again.
+pub const MAX_EXCHANGES_IN_FLIGHT: usize = 2;
+
+/// How long a due exchange waits for the node's fetches to finish before it starts
+/// anyway (a slow peer must not hold every other exchange back).
+pub const MAX_EXCHANGE_DELAY_MS: u64 = 5_000;
+
 /// The types the core passes through without looking inside.
 pub trait Transport {
     /// A member's node.
@@ -77,9 +87,14 @@ pub enum Input<T: Transport> {
     /// "Sync now" from an operator: an exchange with every connected member.
     SyncNow,
     /// The first connection to a member opened; `dialer` when we dialed it.
-    Connected { peer: T::Peer, dialer: bool },
+    Connected {
+        peer: T::Peer,
+        dialer: bool,
+    },
     /// The last connection to a member closed.
-    Disconnected { peer: T::Peer },
+    Disconnected {
+        peer: T::Peer,
+    },
     Timer(Timer<T::Peer>),
     /// A peer's request to us.
     Asked {
@@ -88,9 +103,14 @@ pub enum Input<T: Transport> {
         channel: T::Channel,
     },
     /// The answer to our request `id` (already decoded and within bounds).
-    Answered { id: RequestId, response: SyncResponse },
+    Answered {
+        id: RequestId,
+        response: SyncResponse,
+    },
     /// Our request `id` failed (timeout, closed connection, unreadable answer).
-    Failed { id: RequestId },
+    Failed {
+        id: RequestId,
+    },
     /// A gossip message, before any verdict.
     Gossip {
         source: T::Peer,
@@ -105,7 +125,10 @@ pub enum Input<T: Transport> {
     },
     /// Of the heads handed out in [`Output::CheckHeads`], those where our chain holds
     /// another entry at that seq.
-    HeadsChecked { peer: T::Peer, differing: Vec<Head> },
+    HeadsChecked {
+        peer: T::Peer,
+        differing: Vec<Head>,
+    },
 }
 
 #[derive(Debug)]
@@ -121,17 +144,26 @@ pub enum Output<T: Transport> {
         channel: T::Channel,
     },
     /// Verify and store these signed entries; answer with [`Input::Ingested`].
-    Ingest { job: JobId, items: Vec<Vec<u8>> },
+    Ingest {
+        job: JobId,
+        items: Vec<Vec<u8>>,
+    },
     /// Compare these heads (each below our head's seq) with our chains; answer with
     /// [`Input::HeadsChecked`].
-    CheckHeads { peer: T::Peer, heads: Vec<Head> },
+    CheckHeads {
+        peer: T::Peer,
+        heads: Vec<Head>,
+    },
     /// The one verdict on a gossip message.
     Report {
         message: T::Message,
         source: T::Peer,
         verdict: Verdict,
     },
-    SetTimer { at_ms: u64, timer: Timer<T::Peer> },
+    SetTimer {
+        at_ms: u64,
+        timer: Timer<T::Peer>,
+    },
 }
 
 /// What the core knows about one member's node (and shows in the status).
@@ -219,6 +251,13 @@ impl Snapshot {
         let digests = frontier.bucket_digests();
         Snapshot { frontier, digests }
     }
+
+    /// Moves one author's head (and its fork mark), rehashing only its bucket.
+    pub fn update(&mut self, head: Head) {
+        self.frontier.insert(head);
+        let bucket = customs_protocol::wire::bucket_of(&head.author);
+        self.digests[bucket] = self.frontier.bucket_digest(bucket);
+    }
 }
 
 /// SplitMix64: the core's only source of randomness, seeded by its owner.
@@ -254,6 +293,13 @@ pub struct SyncCore<T: Transport> {
     jobs: HashMap<JobId, Origin<T>>,
     /// Authors whose entries are being fetched (asked, or being stored), from anyone.
     fetching: HashSet<PublicKey>,
+    /// Requests waiting for a slot, over all peers.
+    waiting: usize,
+    /// Exchanges to start when there is room, oldest first, with when each was due.
+    /// At most one per peer.
+    due: VecDeque<(T::Peer, u64)>,
+    /// The time of the input being handled.
+    now_ms: u64,
     next_id: u64,
     own_log_confirmed: bool,
     counters: Counters,
@@ -311,6 +357,9 @@ impl<T: Transport> SyncCore<T> {
             sent: HashMap::new(),
             jobs: HashMap::new(),
             fetching: HashSet::new(),
+            waiting: 0,
+            due: VecDeque::new(),
+            now_ms: 0,
             next_id: 0,
             counters: Counters::default(),
             rng: SplitMix(seed),
@@ -350,6 +399,7 @@ impl<T: Transport> SyncCore<T> {
 
     /// Handles one input; returns what to do.
     pub fn handle(&mut self, input: Input<T>, now_ms: u64, ours: &Snapshot) -> Vec<Output<T>> {
+        self.now_ms = now_ms;
         match input {
             Input::Tick => {
                 let connected = self.connected_peers();
@@ -384,6 +434,12 @@ impl<T: Transport> SyncCore<T> {
                 if let Some(sent) = self.sent.remove(&id) {
                     tracing::debug!(peer = ?sent.peer, "sync request failed");
                     self.end_request(&sent);
+                    if sent.request.author().is_some() {
+                        // Other peers' exchanges skipped this author while it was
+                        // being fetched: re-plan it now with someone else rather than
+                        // wait for the next sync round.
+                        self.exchange_with_another(sent.peer, ours);
+                    }
                 }
             }
             Input::Gossip {
@@ -410,6 +466,7 @@ impl<T: Transport> SyncCore<T> {
             }
         }
         self.pump();
+        self.start_due_exchanges(ours);
         std::mem::take(&mut self.out)
     }
 
@@ -424,6 +481,7 @@ impl<T: Transport> SyncCore<T> {
         state.exchanged = false;
         state.asked_with = None;
         state.in_flight = 0;
+        self.waiting -= state.waiting.len();
         state.waiting.clear();
         let connection = state.connection;
         if dialer {
@@ -445,7 +503,9 @@ impl<T: Transport> SyncCore<T> {
         state.synced_at = None;
         state.exchanging = false;
         state.in_flight = 0;
+        self.waiting -= state.waiting.len();
         state.waiting.clear();
+        self.due.retain(|(p, _)| *p != peer);
         // Requests to it will never be answered: free their authors for other peers.
         // (Pages of it being stored keep their author until they are stored.)
         let lost: Vec<RequestId> = self
@@ -475,7 +535,9 @@ impl<T: Transport> SyncCore<T> {
         if let SyncRequest::Frontier { bucket_digests } = &request {
             state.exchanged = true;
             if *bucket_digests == ours.digests {
-                // Their frontier equals ours: in sync both ways, nothing to ask.
+                // Their frontier equals ours: in sync both ways, nothing to ask (an
+                // exchange of ours that was due is moot).
+                self.due.retain(|(p, _)| *p != peer);
                 state.synced_at = Some(ours.digests.clone());
                 state.lag_entries = 0;
                 state.last_sync_ms = Some(now_ms);
@@ -535,6 +597,7 @@ impl<T: Transport> SyncCore<T> {
                     if let Some(state) = self.peers.get_mut(&peer) {
                         state.in_flight -= 1;
                         state.waiting.push_front(sent.request);
+                        self.waiting += 1;
                     }
                 } else {
                     // The slot and the author stay taken until the page is stored.
@@ -611,11 +674,9 @@ impl<T: Transport> SyncCore<T> {
                         Outcome::PrevMismatch => match page_author {
                             // The author's log branched before this page: fetch the
                             // entry before it (the other half of a fork proof).
-                            Some(author) => fetch.push(entries_request(
-                                author,
-                                seq.saturating_sub(1).max(1),
-                                1,
-                            )),
+                            Some(author) => {
+                                fetch.push(entries_request(author, seq.saturating_sub(1).max(1), 1))
+                            }
                             None => behind = true,
                         },
                         _ => {}
@@ -670,15 +731,34 @@ impl<T: Transport> SyncCore<T> {
                 author,
                 more,
             } => {
-                if self.page_done(peer, connection, author) && more && !rejected && last_seq > 0
-                {
-                    self.send(peer, entries_request(author, last_seq + 1, MAX_PAGE_ENTRIES));
+                if self.page_done(peer, connection, author) && more && !rejected && last_seq > 0 {
+                    self.send(
+                        peer,
+                        entries_request(author, last_seq + 1, MAX_PAGE_ENTRIES),
+                    );
                 }
             }
         }
         for request in fetch {
             self.send(peer, request);
         }
+    }
+
+    /// An exchange with a random connected peer other than `not` (or `not` itself
+    /// when it is the only one).
+    fn exchange_with_another(&mut self, not: T::Peer, ours: &Snapshot) {
+        let others: Vec<T::Peer> = self
+            .peers
+            .iter()
+            .filter(|(p, s)| s.connected && **p != not)
+            .map(|(p, _)| *p)
+            .collect();
+        let pick = if others.is_empty() {
+            not
+        } else {
+            others[self.rng.below(others.len() as u64) as usize]
+        };
+        self.start_exchange(pick, ours);
     }
 
     /// Starts a frontier exchange with `peer` unless one is in flight or queued.
@@ -689,8 +769,48 @@ impl<T: Transport> SyncCore<T> {
         if !state.connected || state.exchanging {
             return;
         }
-        state.exchanging = true;
         state.exchanged = true;
+        let busy =
+            self.exchanges_in_flight() >= MAX_EXCHANGES_IN_FLIGHT || !self.fetching.is_empty();
+        if busy {
+            if !self.due.iter().any(|(p, _)| *p == peer) {
+                self.due.push_back((peer, self.now_ms));
+            }
+            return;
+        }
+        self.begin_exchange(peer, ours);
+    }
+
+    fn exchanges_in_flight(&self) -> usize {
+        self.peers.values().filter(|s| s.exchanging).count()
+    }
+
+    /// Starts due exchanges while there is room: when nothing is being fetched, or
+    /// when the oldest has waited [`MAX_EXCHANGE_DELAY_MS`].
+    fn start_due_exchanges(&mut self, ours: &Snapshot) {
+        while let Some(&(peer, since_ms)) = self.due.front() {
+            let waited = self.now_ms.saturating_sub(since_ms) >= MAX_EXCHANGE_DELAY_MS;
+            if self.exchanges_in_flight() >= MAX_EXCHANGES_IN_FLIGHT
+                || (!self.fetching.is_empty() && !waited)
+            {
+                return;
+            }
+            self.due.pop_front();
+            let startable = self
+                .peers
+                .get(&peer)
+                .is_some_and(|s| s.connected && !s.exchanging);
+            if startable {
+                self.begin_exchange(peer, ours);
+            }
+        }
+    }
+
+    fn begin_exchange(&mut self, peer: T::Peer, ours: &Snapshot) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        state.exchanging = true;
         state.asked_with = Some(ours.digests.clone());
         self.send(
             peer,
@@ -716,6 +836,7 @@ impl<T: Transport> SyncCore<T> {
             // One per author (and one exchange), so bounded by the frontier.
             if state.waiting.len() < MAX_FRONTIER_HEADS && !state.waiting.iter().any(same) {
                 state.waiting.push_back(request);
+                self.waiting += 1;
             }
             return;
         }
@@ -788,13 +909,15 @@ impl<T: Transport> SyncCore<T> {
     /// Sends waiting requests wherever a slot is free (and the ingest queue has room
     /// for what they bring back).
     fn pump(&mut self) {
-        if self.jobs.len() >= INGEST_QUEUE_CAPACITY {
+        if self.jobs.len() >= INGEST_QUEUE_CAPACITY || self.waiting == 0 {
             return;
         }
         let ready: Vec<T::Peer> = self
             .peers
             .iter()
-            .filter(|(_, s)| s.connected && !s.waiting.is_empty() && s.in_flight < MAX_REQUESTS_PER_PEER)
+            .filter(|(_, s)| {
+                s.connected && !s.waiting.is_empty() && s.in_flight < MAX_REQUESTS_PER_PEER
+            })
             .map(|(p, _)| *p)
             .collect();
         for peer in ready {
@@ -808,6 +931,7 @@ impl<T: Transport> SyncCore<T> {
                 let Some(next) = state.waiting.pop_front() else {
                     break;
                 };
+                self.waiting -= 1;
                 self.send(peer, next);
             }
         }
@@ -869,7 +993,10 @@ impl<T: Transport> SyncCore<T> {
                 ));
             }
             if state.in_flight > MAX_REQUESTS_PER_PEER {
-                return Err(format!("peer {peer:?}: {} requests in flight", state.in_flight));
+                return Err(format!(
+                    "peer {peer:?}: {} requests in flight",
+                    state.in_flight
+                ));
             }
             if state.waiting.len() > MAX_FRONTIER_HEADS {
                 return Err(format!("peer {peer:?}: {} waiting", state.waiting.len()));
@@ -877,6 +1004,13 @@ impl<T: Transport> SyncCore<T> {
         }
         if self.jobs.len() > INGEST_QUEUE_CAPACITY {
             return Err(format!("{} ingest jobs outstanding", self.jobs.len()));
+        }
+        if self.due.len() > self.peers.len() {
+            return Err(format!("{} exchanges due", self.due.len()));
+        }
+        let waiting: usize = self.peers.values().map(|s| s.waiting.len()).sum();
+        if waiting != self.waiting {
+            return Err(format!("{waiting} waiting, {} counted", self.waiting));
         }
         Ok(())
     }

@@ -56,7 +56,8 @@ pub fn plan(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> boo
             }
             Some(our) if head.seq == our.seq => {
                 if head.id != our.id {
-                    plan.requests.push(entries_request(head.author, head.seq, 1));
+                    plan.requests
+                        .push(entries_request(head.author, head.seq, 1));
                 }
             }
             Some(_) => plan.to_check.push(*head),
@@ -105,7 +106,11 @@ mod tests {
             head(5, 3, 3),  // not a member: nothing
         ];
         let plan = plan(&ours, &theirs, |a| a.0[0] != 5);
-        assert_eq!(plan.to_check, vec![head(2, 7, 7)], "below our head: checked");
+        assert_eq!(
+            plan.to_check,
+            vec![head(2, 7, 7)],
+            "below our head: checked"
+        );
         let requests = plan.requests;
         let asked: Vec<(u8, u64, u32)> = requests
             .iter()
