@@ -396,6 +396,14 @@ impl MemberCard {
                 self.code
             ));
         }
+        for address in &self.addresses {
+            if let Err(e) = crate::network::parse_multiaddr(address) {
+                return refuse(format!(
+                    "member {}: {e} (an address looks like /ip4/192.0.2.10/tcp/7401 or /dns4/node.example.org/tcp/7401)",
+                    self.code
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -549,6 +557,16 @@ mod tests {
 
         let myself = card(1, "XX");
         assert!(myself.check(&config(), &own).is_err());
+        let mut bad_address = card(4, "FR");
+        bad_address.addresses = vec!["192.0.2.10:7401".into()];
+        let error = bad_address
+            .check(&config(), &own)
+            .expect_err("not a multiaddress")
+            .to_string();
+        assert!(
+            error.contains("member FR") && error.contains("192.0.2.10:7401"),
+            "{error}"
+        );
         let mut bad_code = be.clone();
         bad_code.code = "be".into();
         assert!(bad_code.check(&config(), &own).is_err());

@@ -65,11 +65,19 @@ impl NodeParams {
         let key = read_key_file(&dir.join(KEY_FILE))?;
         let mut peers = Vec::new();
         for member in members.members {
+            // A bad address (a hand-edited members.toml) must not keep the node from
+            // starting: it is skipped, with a warning naming the member.
             let addresses = member
                 .addresses
                 .iter()
-                .map(|a| parse_multiaddr(a))
-                .collect::<Result<Vec<_>, _>>()?;
+                .filter_map(|a| match parse_multiaddr(a) {
+                    Ok(address) => Some(address),
+                    Err(e) => {
+                        tracing::warn!(member = %member.code, error = %e, "skipping a member address that is not a multiaddress");
+                        None
+                    }
+                })
+                .collect();
             peers.push(Peer {
                 code: member.code,
                 key: member.public_key,

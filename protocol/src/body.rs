@@ -16,6 +16,8 @@ use crate::date::Date;
 use crate::entry::EntryId;
 use crate::error::{Rule, ValidationError};
 use crate::limits::*;
+#[cfg(feature = "openapi")]
+use crate::openapi::ContainerNumber;
 
 /// What an entry says. Tags (in declaration order from 0) are part of the format.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
@@ -73,9 +75,22 @@ impl Body {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiskAlert {
     /// The publishing administration's case reference.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9./_-]{1,64}$", min_length = 1, max_length = 64)
+    )]
     pub reference: String,
     pub category: Category,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^(0[1-9]|[1-6][0-9]|7[0-689]|8[0-9]|9[0-7])[0-9]{4,8}$",
+            min_length = 6,
+            max_length = 10
+        )
+    )]
     pub hs_code: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub description: String,
     #[serde(default)]
     pub quantity: Option<Quantity>,
@@ -86,6 +101,7 @@ pub struct RiskAlert {
     pub conveyance: Conveyance,
     pub route: Route,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub indicators: Vec<String>,
     pub severity: Severity,
     /// The last day the alert is relevant for targeting.
@@ -156,6 +172,10 @@ impl Category {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quantity {
     /// A positive decimal as text, e.g. "125.5", so that no precision is lost.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,6})?$")
+    )]
     pub amount: String,
     pub unit: Unit,
 }
@@ -164,6 +184,10 @@ pub struct Quantity {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Location {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Z]{2}[A-Z2-9]{3}$", min_length = 5, max_length = 5)
+    )]
     pub unlocode: String,
     pub place_type: PlaceType,
 }
@@ -220,16 +244,26 @@ pub struct Conveyance {
     pub mode: TransportMode,
     /// ISO 6346 container numbers, check digit included.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50, inline, value_type = Vec<ContainerNumber>))]
     pub containers: Vec<String>,
     /// IMO ship number (7 digits, check digit included); only for sea and inland
     /// waterway.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{7}$"))]
     pub vessel_imo: Option<String>,
     /// Flight number; only for air.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^([A-Z0-9]{2}|[A-Z]{3})[0-9]{1,4}[A-Z]?$")
+    )]
     pub flight: Option<String>,
     /// Vehicle registration.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Z0-9 -]{1,16}$", max_length = 16)
+    )]
     pub vehicle: Option<String>,
 }
 
@@ -271,6 +305,7 @@ pub struct Route {
     #[serde(default)]
     pub origin: Option<Country>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub transit: Vec<Country>,
     #[serde(default)]
     pub destination: Option<Country>,
@@ -305,7 +340,12 @@ pub enum Severity {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AeoRecord {
     /// TCUI/EORI shape: country code and up to 15 characters of A-Z and 0-9.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Z]{2}[A-Z0-9]{1,15}$", min_length = 3, max_length = 17)
+    )]
     pub operator_id: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     pub country: Country,
     pub programme: Programme,
@@ -315,9 +355,11 @@ pub struct AeoRecord {
     pub valid_until: Option<Date>,
     /// Countries whose mutual recognition arrangement recognises this status.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub mra_partners: Vec<Country>,
     /// Required for a suspension or revocation.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub reason: Option<String>,
 }
 
@@ -362,6 +404,7 @@ pub struct Retraction {
     pub target: EntryId,
     pub reason: RetractionReason,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub note: Option<String>,
 }
 
@@ -377,9 +420,10 @@ pub enum RetractionReason {
 }
 
 /// Free text: not empty, at most `max` bytes, no control characters (newlines and
-/// tabs allowed where `multiline`).
+/// tabs allowed where `multiline`). Empty means every character has Unicode's
+/// White_Space property (`char::is_whitespace`; SPEC.md section 6 lists them).
 fn check_text(value: &str, max: usize, multiline: bool) -> Result<(), Rule> {
-    if value.trim().is_empty() {
+    if value.chars().all(char::is_whitespace) {
         return Err(Rule::Empty);
     }
     if value.len() > max {
@@ -442,9 +486,7 @@ fn check_countries(list: &[Country], max: usize, field: &str) -> Result<(), Vali
 
 impl RiskAlert {
     pub fn validate(&self) -> Result<(), ValidationError> {
-        check_text(&self.reference, MAX_REFERENCE_BYTES, false)
-            .and_then(|()| check_reference(&self.reference))
-            .map_err(at("reference"))?;
+        check_reference(&self.reference).map_err(at("reference"))?;
         check_hs_code(&self.hs_code).map_err(at("hs_code"))?;
         check_text(&self.description, MAX_DESCRIPTION_BYTES, true).map_err(at("description"))?;
         if let Some(quantity) = &self.quantity {

@@ -401,8 +401,17 @@ pub fn check_amount(value: &str) -> Result<(), Rule> {
 }
 
 /// An administration's case reference: 1 to 64 characters of A-Z, a-z, 0-9 and
-/// `- / . _`.
+/// `- / . _`. (Publishing and `GET /api/v1/check` both apply exactly this.)
 pub fn check_reference(value: &str) -> Result<(), Rule> {
+    if value.is_empty() {
+        return Err(Rule::Empty);
+    }
+    if value.len() > crate::limits::MAX_REFERENCE_BYTES {
+        return Err(Rule::TooLong {
+            len: value.len(),
+            max: crate::limits::MAX_REFERENCE_BYTES,
+        });
+    }
     let ok = value
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'/' | b'.' | b'_'));

@@ -64,3 +64,19 @@ impl PartialSchema for PublicKey {
     }
 }
 impl ToSchema for PublicKey {}
+
+/// A container number as the schema shows it (ISO 6346 shape; the check digit is
+/// checked by the node, which no pattern can express).
+#[derive(Debug)]
+pub struct ContainerNumber;
+
+impl PartialSchema for ContainerNumber {
+    fn schema() -> RefOr<Schema> {
+        string(
+            "^[A-Z]{3}[UJZ][0-9]{7}$",
+            "ISO 6346 container number (owner, category U/J/Z, serial, check digit)",
+            "CSQU3054383",
+        )
+    }
+}
+impl ToSchema for ContainerNumber {}

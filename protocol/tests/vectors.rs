@@ -323,6 +323,33 @@ fn build_vectors() -> Vec<Vector> {
         entry(&a, 1, None, Body::RiskAlert(bad_country)).encode(),
         "UnknownCountry",
     ));
+    // "Empty" means: every character has Unicode's White_Space property.
+    for (what, text) in [
+        ("tab and newline", "\t\n"),
+        ("no-break space U+00A0", "\u{a0}"),
+        ("em space U+2003", "\u{2003}"),
+        ("ideographic space U+3000", "\u{3000}"),
+    ] {
+        let mut blank = samples::risk_alert();
+        blank.description = text.into();
+        out.push(signed_anyway(
+            &format!("empty description: only white space ({what})"),
+            &a,
+            entry(&a, 1, None, Body::RiskAlert(blank)).encode(),
+            "Empty",
+        ));
+    }
+    let mut zero_width = samples::risk_alert();
+    // U+200B ZERO WIDTH SPACE is not White_Space (nor a control character): not empty.
+    zero_width.description = "\u{200b}".into();
+    out.push(
+        valid(
+            "valid: a description of one U+200B ZERO WIDTH SPACE (not White_Space)",
+            &a,
+            entry(&a, 1, None, Body::RiskAlert(zero_width)),
+        )
+        .0,
+    );
     out.push(signed_anyway(
         "seq 2 without prev",
         &a,

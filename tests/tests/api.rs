@@ -467,6 +467,16 @@ async fn field_checks_apply_the_protocol_rules() {
         let message = refused.json["message"].as_str().unwrap_or("");
         assert!(message.contains(says), "{kind} {bad}: {message}");
     }
+    // One rule for a reference, whether checked or published.
+    let long_reference = "A".repeat(65);
+    for (value, says) in [("", "empty"), (long_reference.as_str(), "64")] {
+        let refused = reader
+            .get(&format!("/api/v1/check?kind=reference&value={value}"))
+            .await;
+        assert_eq!(refused.json["valid"], json!(false), "reference {value:?}");
+        let message = refused.json["message"].as_str().unwrap_or("");
+        assert!(message.contains(says), "reference {value:?}: {message}");
+    }
     let unknown = check("colour", "red").await;
     assert_eq!((unknown.status, unknown.field()), (400, "kind"));
     let long = reader

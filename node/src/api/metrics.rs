@@ -103,6 +103,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "Fork proofs held: a member key signed two entries with one seq.",
     );
     w.sample("customs_forks", &[], s.counts.forks);
+    w.family(
+        "customs_forks_known_total",
+        "counter",
+        "Further conflicting entries seen where a fork proof was held already (counted, not kept).",
+    );
+    w.sample("customs_forks_known_total", &[], s.counts.forks_known);
 
     let n = s.network;
     w.family(
@@ -138,7 +144,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
     w.family(
         "customs_sync_requests_sent_total",
         "counter",
-        "Sync requests sent to peers, by kind (frontier exchange, page of entries).",
+        "Sync requests sent to peers, by kind (frontier exchange; entries: pages and fork proofs).",
     );
     w.sample(
         "customs_sync_requests_sent_total",
@@ -149,6 +155,16 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "customs_sync_requests_sent_total",
         &[("kind", "entries")],
         n.sync_entries_requests,
+    );
+    w.family(
+        "customs_ingest_store_failures_total",
+        "counter",
+        "Batches of received entries the store failed to write (disk full or unreadable); catch-up asks again.",
+    );
+    w.sample(
+        "customs_ingest_store_failures_total",
+        &[],
+        n.ingest_store_failures,
     );
     w.family(
         "customs_sync_received_bytes_total",

@@ -449,6 +449,7 @@ pub async fn status(
             aeo_records: counts.aeo_records,
             retractions: counts.retractions,
             forks: counts.forks,
+            forks_known: counts.forks_known,
             authors: counts.authors,
         },
         forks: counts.forks,

@@ -229,6 +229,9 @@ pub struct CountsView {
     pub aeo_records: u64,
     pub retractions: u64,
     pub forks: u64,
+    /// Conflicting entries seen where a fork proof was held already: counted, not
+    /// kept (one proof per author and seq).
+    pub forks_known: u64,
     pub authors: u64,
 }
 

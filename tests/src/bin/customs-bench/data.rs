@@ -21,6 +21,8 @@ pub struct Scale {
     /// The large store: entries and authors.
     pub million_entries: usize,
     pub million_authors: usize,
+    /// 8: members of the simulated networks.
+    pub simulation_members: Vec<usize>,
 }
 
 impl Scale {
@@ -35,6 +37,7 @@ impl Scale {
             catchup_entries: vec![1_000, 10_000, 100_000],
             million_entries: 1_000_000,
             million_authors: 200,
+            simulation_members: vec![10, 50, 200],
         }
     }
 
@@ -49,6 +52,7 @@ impl Scale {
             catchup_entries: vec![500],
             million_entries: 10_000,
             million_authors: 20,
+            simulation_members: vec![10],
         }
     }
 }

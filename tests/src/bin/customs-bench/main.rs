@@ -17,6 +17,7 @@ mod million;
 mod nodes;
 mod publish;
 mod report;
+mod simulation;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,15 +60,18 @@ enum Bench {
     /// 4 (small difference), 5 and 6. A store of 1M entries from 200 authors: disk,
     /// open time, one missing entry, memory while serving a catch-up.
     Million,
+    /// 8. The sync core in the seeded simulator at 10, 50 and 200 members.
+    Simulation,
 }
 
 impl Bench {
-    const ALL: [Bench; 5] = [
+    const ALL: [Bench; 6] = [
         Bench::Ingest,
         Bench::Publish,
         Bench::Dissemination,
         Bench::Catchup,
         Bench::Million,
+        Bench::Simulation,
     ];
 }
 
@@ -114,6 +118,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Dissemination => dissemination::run(&env, &scale, &mut report),
             Bench::Catchup => catchup::run(&env, &scale, &mut report),
             Bench::Million => million::run(&env, &scale, &mut report),
+            Bench::Simulation => simulation::run(&scale, &mut report),
         };
         result.with_context(|| {
             format!(
