@@ -24,16 +24,15 @@ use customs_protocol::limits::{MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::admission::{now_ms, Admission};
+use crate::admission::Admission;
+use crate::clock::now_ms;
 use crate::store::{Outcome, Store, StoreError};
 
 pub const BUNDLE_MAGIC: &[u8; 15] = b"CUSTOMS-BUNDLE\0";
 pub const BUNDLE_VERSION: u8 = 1;
-/// Entries verified and stored together during an import.
-pub const IMPORT_BATCH_ENTRIES: usize = 1024;
-/// Entries read per page while exporting.
-const EXPORT_PAGE_ENTRIES: usize = 1024;
-const EXPORT_PAGE_BYTES: usize = 4 * 1024 * 1024;
+use crate::limits::EXPORT_PAGE_BYTES;
+use crate::limits::EXPORT_PAGE_ENTRIES;
+pub use crate::limits::IMPORT_BATCH_ENTRIES;
 
 #[derive(Debug, Error)]
 pub enum BundleError {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::api::views::{AeoStatusView, AlertList, ForkList, Published, StatusView};
+use crate::client::{ApiClient, ClientError};
 use crate::config::{NodeConfig, TOKEN_FILE};
 use crate::node::API_URL_FILE;
 
@@ -17,8 +18,6 @@ use crate::node::API_URL_FILE;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often `status --watch` and `--wait-sync` look again.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Largest answer the CLI reads.
-pub const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, Error)]
 pub enum CliError {
@@ -83,61 +82,25 @@ impl Target {
         })
     }
 
-    fn agent() -> ureq::Agent {
-        ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).build()
-    }
-
-    fn answer<T: DeserializeOwned>(
-        &self,
-        result: Result<ureq::Response, ureq::Error>,
-    ) -> Result<T, CliError> {
-        match result {
-            Ok(response) => read_json(response),
-            Err(ureq::Error::Status(status, response)) => {
-                let body: Value = read_json(response).unwrap_or(Value::Null);
-                let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
-                Err(CliError::Api {
-                    status,
-                    code: text("error").unwrap_or_else(|| "error".into()),
-                    message: text("message").unwrap_or_else(|| "(no message)".into()),
-                    field: text("field"),
-                })
-            }
-            Err(ureq::Error::Transport(transport)) => Err(CliError::Unreachable {
-                url: self.url.clone(),
-                reason: transport.to_string(),
-            }),
-        }
+    /// The typed API client for this target.
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(&self.url, Some(&self.token), Some(REQUEST_TIMEOUT))
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
-        let request = Self::agent()
-            .get(&format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {}", self.token));
-        self.answer(request.call())
+        self.client().get(path).map_err(CliError::from)
     }
 
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, CliError> {
-        let request = Self::agent()
-            .post(&format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {}", self.token));
-        self.answer(request.send_json(body))
+        self.client().post(path, body).map_err(CliError::from)
     }
-}
 
-impl Target {
     /// Downloads `path` of the API into the new file `out` (complete or absent).
     pub fn download(&self, path: &str, out: &Path) -> Result<(), CliError> {
-        let response = Self::agent()
-            .get(&format!("{}{path}", self.url))
-            .set("Authorization", &format!("Bearer {}", self.token))
-            .call();
-        let response = match response {
-            Ok(response) => response,
-            Err(error) => return self.answer::<Value>(Err(error)).map(|_| ()),
-        };
+        // Open first, so that an error answer leaves no file behind.
+        let mut stream = self.client().stream(path)?;
         crate::bundle::write_file(out, |file| {
-            std::io::copy(&mut response.into_reader(), file)
+            std::io::copy(&mut stream, file)
                 .map(|_| ())
                 .map_err(crate::bundle::BundleError::Output)
         })
@@ -145,15 +108,24 @@ impl Target {
     }
 }
 
-fn read_json<T: DeserializeOwned>(response: ureq::Response) -> Result<T, CliError> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    response
-        .into_reader()
-        .take(MAX_RESPONSE_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::Answer(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| CliError::Answer(e.to_string()))
+impl From<ClientError> for CliError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Unreachable { url, reason } => CliError::Unreachable { url, reason },
+            ClientError::Api {
+                status,
+                code,
+                message,
+                field,
+            } => CliError::Api {
+                status,
+                code,
+                message,
+                field,
+            },
+            ClientError::Answer(reason) => CliError::Answer(reason),
+        }
+    }
 }
 
 /// Reads a JSON document from FILE (or standard input for `-`).
@@ -304,7 +276,7 @@ fn ago(ms: Option<u64>) -> String {
     let Some(ms) = ms else {
         return "never".into();
     };
-    let seconds = crate::admission::now_ms().saturating_sub(ms) / 1000;
+    let seconds = crate::clock::now_ms().saturating_sub(ms) / 1000;
     match seconds {
         0..=119 => format!("{seconds} s ago"),
         120..=7199 => format!("{} min ago", seconds / 60),

@@ -17,10 +17,8 @@ pub const KEY_FILE: &str = "identity.key";
 pub const TOKEN_FILE: &str = "api-token";
 pub const STORE_DIR: &str = "store";
 
-/// Most members a network may have: bounds connections, frontiers and memory.
-pub const MAX_MEMBERS: usize = 256;
-/// Most addresses on one member card.
-pub const MAX_MEMBER_ADDRESSES: usize = 8;
+pub use crate::limits::MAX_MEMBERS;
+pub use crate::limits::MAX_MEMBER_ADDRESSES;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {

@@ -11,7 +11,7 @@ use customs_protocol::{AeoRecord, Body, Date, RiskAlert};
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::admission::now_ms;
+use crate::clock::now_ms;
 use crate::config::{ApiSection, NodeConfig, NodeSection, P2pSection, StoreSection, TOKEN_FILE};
 use crate::node::{Node, NodeError, NodeParams};
 use crate::setup::{admit_member, init_node_dir, own_card, SetupError};
@@ -135,14 +135,20 @@ pub async fn start(dirs: &[PathBuf]) -> Result<Vec<DemoNode>, DemoError> {
     }
     for member in &mut nodes {
         let started = Instant::now();
-        while !member.node.handle.can_publish().map_err(NodeError::from)? {
+        while !member
+            .node
+            .handle
+            .publisher
+            .can_publish()
+            .map_err(NodeError::from)?
+        {
             if started.elapsed() > DEMO_SYNC_TIMEOUT {
                 return Err(DemoError::NotSynced(member.code.clone(), DEMO_SYNC_TIMEOUT));
             }
             tokio::time::sleep(DEMO_POLL_INTERVAL).await;
         }
         for body in samples(&member.code, now_ms())? {
-            member.node.publish(body).await?;
+            member.node.publish(body).await.map_err(NodeError::from)?;
             member.published += 1;
         }
     }

@@ -4,17 +4,17 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use customs_node::admission::now_ms;
 use customs_node::admission::Admission;
-use customs_node::api::tokens::{self, Role, TOKENS_FILE};
 use customs_node::api::views::{AeoStatusView, AlertList, ForkList, Published, StatusView};
 use customs_node::cli::{self, print_json, read_json_file, Target};
+use customs_node::clock::now_ms;
 use customs_node::config::{
     ApiSection, MemberCard, NodeConfig, NodeSection, P2pSection, StoreSection, CONFIG_FILE,
 };
 use customs_node::identity::{generate_key, read_key_file, write_key_file};
 use customs_node::node::NodeParams;
 use customs_node::store::{Store, StoreError};
+use customs_node::tokens::{self, Role, TOKENS_FILE};
 use customs_node::{bundle, demo, setup};
 
 /// A node of the customs information-sharing network.
@@ -502,7 +502,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
                 rows.push(vec![
                     record.name,
                     record.role.to_string(),
-                    customs_node::api::views::rfc3339(record.created_at_ms),
+                    customs_node::clock::rfc3339(record.created_at_ms),
                 ]);
             }
             print!("{}", cli::table(&rows));

@@ -7,17 +7,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use customs_protocol::{Body, PublicKey, SecretKey, VerifiedEntry};
+use customs_protocol::{Body, PublicKey, VerifiedEntry};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
-use crate::admission::now_ms;
-use crate::api::tokens::{Tokens, TOKENS_FILE};
-use crate::api::{self, NodeIdentity};
+use crate::api::{self, NodeHandle, NodeIdentity};
 use crate::config::{ApiSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR};
 use crate::identity::{read_key_file, KeyFileError};
 use crate::network::{self, parse_multiaddr, Client, NetworkConfig, NetworkError, Peer};
+use crate::publish::{PublishError, Publisher};
 use crate::store::{Store, StoreConfig, StoreError};
+use crate::tokens::{Tokens, TOKENS_FILE};
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -33,8 +33,8 @@ pub enum NodeError {
     Task(String),
     #[error("cannot listen for the HTTP API on {addr}: {reason}")]
     ApiListen { addr: String, reason: String },
-    #[error("this node holds no entry of its own yet, and no member has confirmed in a sync that its key has none elsewhere: signing now could reuse a sequence number. Wait until it has synced with a member (see `customs-node status`); on the very first node of a new network set node.allow_publish_before_sync = true")]
-    NotSynced,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
 }
 
 /// How often a stopping node looks whether the store's last users let go.
@@ -116,48 +116,6 @@ impl NodeParams {
     }
 }
 
-/// What the API needs of a running node: cheap to clone.
-#[derive(Debug, Clone)]
-pub struct NodeHandle {
-    pub store: Store,
-    pub client: Client,
-    key: SecretKey,
-    allow_publish_before_sync: bool,
-}
-
-impl NodeHandle {
-    pub fn public_key(&self) -> PublicKey {
-        self.key.public_key()
-    }
-
-    /// Whether the node may sign its next entry without risking a sequence number
-    /// its key already used: it holds entries of its own, or a member confirmed it has
-    /// none we lack (invariant 7), or the configuration allows it.
-    pub fn can_publish(&self) -> Result<bool, StoreError> {
-        Ok(self.allow_publish_before_sync
-            || self.client.own_log_confirmed()
-            || self.store.head(&self.public_key())?.is_some())
-    }
-
-    /// Signs and stores `body` as this node's next entry (durable when this returns),
-    /// then gossips it (best effort: catch-up delivers what gossip could not).
-    pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, NodeError> {
-        if !self.can_publish()? {
-            return Err(NodeError::NotSynced);
-        }
-        let store = self.store.clone();
-        let key = self.key.clone();
-        let entry = tokio::task::spawn_blocking(move || store.append_own(&key, body, now_ms()))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))??;
-        // Stored is what counts: if the push fails, members get it by catch-up.
-        if let Err(error) = self.client.gossip(entry.signed().clone()).await {
-            tracing::warn!(%error, id = %entry.id(), "stored, but not gossiped");
-        }
-        Ok(entry)
-    }
-}
-
 /// A started node.
 #[derive(Debug)]
 pub struct Node {
@@ -204,8 +162,12 @@ impl Node {
         let handle = NodeHandle {
             store: store.clone(),
             client: client.clone(),
-            key,
-            allow_publish_before_sync: params.allow_publish_before_sync,
+            publisher: Publisher::new(
+                store.clone(),
+                key,
+                Some(client.clone()),
+                params.allow_publish_before_sync,
+            ),
         };
         let (api_stop, api_task) = api::spawn(
             listener,
@@ -230,8 +192,8 @@ impl Node {
     /// Signs and stores `body` as this node's next entry (durable when this returns),
     /// then gossips it. Refused with [`NodeError::NotSynced`] while the node cannot know
     /// its own log is complete.
-    pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, NodeError> {
-        self.handle.publish(body).await
+    pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, PublishError> {
+        self.handle.publisher.publish(body).await
     }
 
     pub fn public_key(&self) -> PublicKey {

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use customs_protocol::PublicKey;
 use thiserror::Error;
 
-use crate::admission::now_ms;
-use crate::api::tokens::{self, Role, TOKENS_FILE};
+use crate::clock::now_ms;
 use crate::config::{
     write_atomically, ConfigError, MemberCard, Members, NodeConfig, CONFIG_FILE, KEY_FILE,
     TOKEN_FILE,
 };
 use crate::identity::{generate_key, read_key_file, write_key_file, KeyFileError};
+use crate::tokens::{self, Role, TOKENS_FILE};
 
 #[derive(Debug, Error)]
 pub enum SetupError {

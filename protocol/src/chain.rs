@@ -378,11 +378,10 @@ mod tests {
     ) -> Vec<VerifiedEntry> {
         let mut out: Vec<VerifiedEntry> = Vec::new();
         let mut prev = from.map(VerifiedEntry::id);
-        let mut seq = from.map_or(1, |e| e.entry().seq + 1);
-        for _ in 0..n {
+        let first = from.map_or(1, |e| e.entry().seq + 1);
+        for seq in first..first + n {
             let e = entry(key, seq, prev, salt);
             prev = Some(e.id());
-            seq += 1;
             out.push(e);
         }
         out

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use base64::Engine as _;
-use customs_node::api::tokens::{self, Role};
+use customs_node::client::ApiClient;
+use customs_node::tokens::{self, Role};
 use customs_protocol::{samples, Body, Entry, EntryId, VerifiedEntry};
 use customs_tests::cluster::{self, connect, eventually, wait_until};
 use customs_tests::http::{json, sample_aeo, sample_alert, Http, Reply, Value};
@@ -511,7 +512,7 @@ async fn forks_are_exposed() {
                 author: nodes[1].public_key(),
                 seq: 1,
                 prev: None,
-                created_at_ms: customs_node::admission::now_ms(),
+                created_at_ms: customs_node::clock::now_ms(),
                 body: Body::RiskAlert(alert),
             },
             &nodes[1].key,
@@ -558,16 +559,15 @@ async fn live_feed_streams_own_and_received_entries() {
     let a = nodes[0].http(Role::Publisher);
     let b = nodes[1].http(Role::Publisher);
 
-    let url = format!("{}/api/v1/events", a.base);
+    let base = a.base.clone();
     let token = a.token.clone().expect("token");
     let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        let response = ureq::get(&url)
-            .set("Authorization", &format!("Bearer {token}"))
-            .call()
+        let stream = ApiClient::new(&base, Some(&token), None)
+            .stream("/api/v1/events")
             .expect("stream opens");
-        assert_eq!(response.content_type(), "text/event-stream");
-        for line in BufReader::new(response.into_reader()).lines() {
+        assert_eq!(stream.content_type, "text/event-stream");
+        for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             if lines_tx.send(line).is_err() {
                 break;

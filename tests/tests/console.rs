@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use customs_node::api::tokens::Role;
+use customs_node::tokens::Role;
 use customs_protocol::EntryId;
 use customs_tests::browser::Browser;
 use customs_tests::cluster::{self, connect, wait_until};

@@ -169,7 +169,7 @@ fn entry_by(
         author: key.public_key(),
         seq,
         prev,
-        created_at_ms: customs_node::admission::now_ms(),
+        created_at_ms: customs_node::clock::now_ms(),
         body: numbered_alert(n),
     };
     VerifiedEntry::sign(entry, key).expect("signs")

@@ -8,7 +8,7 @@ use axum::Json;
 use customs_protocol::ValidationError;
 use serde::Serialize;
 
-use crate::node::NodeError;
+use crate::publish::PublishError;
 use crate::store::{RetractionRefusal, StoreError};
 
 /// The JSON body of every error response.
@@ -119,17 +119,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<NodeError> for ApiError {
-    fn from(error: NodeError) -> Self {
+impl From<PublishError> for ApiError {
+    fn from(error: PublishError) -> Self {
         match error {
-            NodeError::Store(store) => ApiError::from(store),
-            NodeError::NotSynced => ApiError::new(
+            PublishError::Store(store) => ApiError::from(store),
+            PublishError::NotSynced => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_synced",
-                NodeError::NotSynced.to_string(),
+                PublishError::NotSynced.to_string(),
             ),
             other => {
-                tracing::error!(error = %other, "node failure while serving the API");
+                tracing::error!(error = %other, "publishing failed while serving the API");
                 ApiError::internal(other.to_string())
             }
         }

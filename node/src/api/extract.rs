@@ -39,10 +39,7 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
     }
 }
 
-/// How much of an oversized body is read and discarded before answering 413. Closing
-/// the connection while a client is still sending makes most clients report a broken
-/// pipe instead of the answer; past this bound, that is what an abusive client gets.
-pub const MAX_DRAINED_BODY_BYTES: usize = 1024 * 1024;
+pub use crate::limits::MAX_DRAINED_BODY_BYTES;
 
 /// The body, at most `limit_bytes`; a larger one is 413 (after draining up to
 /// [`MAX_DRAINED_BODY_BYTES`] more, so that the client can read the answer).

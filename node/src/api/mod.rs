@@ -12,7 +12,21 @@ mod events;
 mod extract;
 mod metrics;
 mod routes;
-pub mod tokens;
+
+/// What the API needs of a running node: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    pub store: Store,
+    pub client: Client,
+    pub publisher: Publisher,
+}
+
+impl NodeHandle {
+    pub fn public_key(&self) -> PublicKey {
+        self.publisher.public_key()
+    }
+}
+
 pub mod views;
 
 use std::collections::HashMap;
@@ -33,15 +47,16 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::tokens::{Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
-use tokens::{Role, Tokens};
 
 use crate::config::ApiSection;
-use crate::node::NodeHandle;
+use crate::network::Client;
+use crate::publish::Publisher;
+use crate::store::Store;
 
-/// Default and largest page of alerts.
-pub const DEFAULT_PAGE_LIMIT: usize = 50;
+pub use crate::limits::DEFAULT_PAGE_LIMIT;
 
 /// Who this node is, for the status and the live feed.
 #[derive(Debug, Clone)]

@@ -9,20 +9,8 @@ use customs_protocol::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::tokens::Role;
-
-/// UTC time of a Unix time in milliseconds, RFC 3339 (`2026-11-20T14:03:07.120Z`).
-pub fn rfc3339(ms: u64) -> String {
-    let date = Date::from_unix_ms(ms);
-    let in_day = ms % 86_400_000;
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
-}
+use crate::clock::rfc3339;
+use crate::tokens::Role;
 
 /// The answer to a publish: where the new entry sits in this node's log.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -280,16 +268,5 @@ impl EntryEvent {
             kind: entry.entry().body.kind(),
             body: body_json(&entry.entry().body),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_650_187_120), "2026-11-25T23:43:07.120Z");
     }
 }

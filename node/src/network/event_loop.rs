@@ -31,7 +31,8 @@ use super::codec::{SyncCodec, PROTOCOL};
 use super::sync::core::{ItemResult, JobId, RequestId, Snapshot, Timer};
 use super::sync::{Input, Output, SyncCore, Transport, Verdict};
 use super::*;
-use crate::admission::{now_ms, Admission};
+use crate::admission::Admission;
+use crate::clock::now_ms;
 use crate::store::{Outcome, Store};
 use crate::verify::available_threads;
 
@@ -635,20 +636,16 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
             }
+            // Sync once per peer, not once per connection.
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
                 endpoint,
                 ..
-            } => {
-                // Sync once per peer, not once per connection.
-                if num_established.get() == 1 {
-                    self.handle(Input::Connected {
-                        peer: peer_id,
-                        dialer: endpoint.is_dialer(),
-                    });
-                }
-            }
+            } if num_established.get() == 1 => self.handle(Input::Connected {
+                peer: peer_id,
+                dialer: endpoint.is_dialer(),
+            }),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,

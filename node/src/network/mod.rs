@@ -23,18 +23,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use event_loop::spawn;
 
-/// Commands queued for the event loop.
-pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
-/// Ingest jobs (gossip messages, sync pages) waiting for the store.
-pub const INGEST_QUEUE_CAPACITY: usize = 128;
-/// Entries verified and stored in one group commit, at most.
-pub const MAX_INGEST_BATCH_ENTRIES: usize = 4096;
-/// Newly stored entries buffered for each subscriber of the live feed.
-pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
-/// Sync requests in flight to one peer.
-pub const MAX_REQUESTS_PER_PEER: usize = 8;
-/// How long a sync request may take.
-pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::limits::COMMAND_CHANNEL_CAPACITY;
+pub use crate::limits::EVENT_CHANNEL_CAPACITY;
+pub use crate::limits::INGEST_QUEUE_CAPACITY;
+pub use crate::limits::MAX_INGEST_BATCH_ENTRIES;
+pub use crate::limits::MAX_REQUESTS_PER_PEER;
+pub use crate::limits::SYNC_REQUEST_TIMEOUT;
 
 #[derive(Debug, Error)]
 pub enum NetworkError {

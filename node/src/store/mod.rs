@@ -349,7 +349,9 @@ impl Store {
     /// pending own entry) before it is applied, so it is durable before any reader can
     /// see it, and a crash in between is completed on open with this same entry: no
     /// crash can lead the node to sign two different entries with one seq.
-    pub fn append_own(
+    /// Only [`crate::publish::Publisher`] calls this (it applies the not-synced guard
+    /// first); `pub(crate)` so that nothing outside the node can sign around it.
+    pub(crate) fn append_own(
         &self,
         key: &SecretKey,
         body: Body,

@@ -12,11 +12,8 @@ use customs_protocol::{AeoRecord, Body, Date, EntryId, PublicKey, SignedEntry};
 use super::layout::*;
 use super::{Store, StoreError};
 
-/// Most alerts in one page.
-pub const MAX_ALERT_PAGE: usize = 200;
-/// Most index rows one alert query examines. A selective filter over a large log
-/// returns a short (even empty) page with a cursor rather than scanning everything.
-pub const MAX_ALERT_SCAN_ROWS: usize = 20_000;
+pub use crate::limits::MAX_ALERT_PAGE;
+pub use crate::limits::MAX_ALERT_SCAN_ROWS;
 
 /// Which alerts to list. Every field narrows the result; the default lists all
 /// alerts that are not retracted.

@@ -8,6 +8,7 @@
 
 use std::io::Write;
 
+use customs_node::publish::Publisher;
 use customs_node::store::{Outcome, Store, StoreConfig};
 use customs_protocol::body::{Retraction, RetractionReason};
 use customs_protocol::{samples, Body, Entry, SecretKey, VerifiedEntry};
@@ -29,6 +30,8 @@ fn main() {
         }
     };
     let own = SecretKey::from_seed([1; 32]);
+    // The writer is the first node of its network: it may sign before any sync.
+    let publisher = Publisher::new(store.clone(), own.clone(), None, true);
     let others = [SecretKey::from_seed([2; 32]), SecretKey::from_seed([3; 32])];
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -45,7 +48,7 @@ fn main() {
                 } else {
                     Body::RiskAlert(samples::risk_alert())
                 };
-                append_and_report(&store, &own, body, now_ms, &mut out);
+                append_and_report(&publisher, body, now_ms, &mut out);
             }
             2 => {
                 // Retract the own head when it is an alert.
@@ -63,7 +66,7 @@ fn main() {
                         reason: RetractionReason::Superseded,
                         note: None,
                     });
-                    append_and_report(&store, &own, body, now_ms, &mut out);
+                    append_and_report(&publisher, body, now_ms, &mut out);
                 }
             }
             _ => {
@@ -86,14 +89,8 @@ fn main() {
     }
 }
 
-fn append_and_report(
-    store: &Store,
-    key: &SecretKey,
-    body: Body,
-    now_ms: u64,
-    out: &mut impl Write,
-) {
-    match store.append_own(key, body, now_ms) {
+fn append_and_report(publisher: &Publisher, body: Body, now_ms: u64, out: &mut impl Write) {
+    match publisher.sign_and_store(body, now_ms) {
         Ok(entry) => {
             let e = entry.entry();
             let _ = writeln!(out, "ack {} {} {}", e.author, e.seq, entry.id());

@@ -27,22 +27,10 @@ use customs_protocol::PublicKey;
 
 use super::plan::{entries_request, lag, plan};
 use crate::admission::Rejection;
-use crate::network::{INGEST_QUEUE_CAPACITY, MAX_REQUESTS_PER_PEER};
-
-/// How long the side that did not dial waits for the dialer's exchange before it
-/// starts one itself (the dialer's may have been lost, or both sides may think the
-/// other dialed after a simultaneous dial).
-pub const LISTENER_FALLBACK_MS: u64 = 2_000;
-
-/// Frontier exchanges of ours in flight at once. More wait (are "due") until the
-/// node has stored what the running ones brought, so that after a partition heals
-/// and many members reconnect at once, the later exchanges find equal frontiers and
-/// cost a few hundred bytes instead of every head again.
-pub const MAX_EXCHANGES_IN_FLIGHT: usize = 2;
-
-/// How long a due exchange waits for the node's fetches to finish before it starts
-/// anyway (a slow peer must not hold every other exchange back).
-pub const MAX_EXCHANGE_DELAY_MS: u64 = 5_000;
+use crate::limits::{
+    INGEST_QUEUE_CAPACITY, LISTENER_FALLBACK_MS, MAX_EXCHANGES_IN_FLIGHT, MAX_EXCHANGE_DELAY_MS,
+    MAX_REQUESTS_PER_PEER,
+};
 
 /// The types the core passes through without looking inside.
 pub trait Transport {
@@ -921,10 +909,7 @@ impl<T: Transport> SyncCore<T> {
             .map(|(p, _)| *p)
             .collect();
         for peer in ready {
-            loop {
-                let Some(state) = self.peers.get_mut(&peer) else {
-                    break;
-                };
+            while let Some(state) = self.peers.get_mut(&peer) {
                 if state.in_flight >= MAX_REQUESTS_PER_PEER {
                     break;
                 }

@@ -79,7 +79,7 @@ pub fn signed_entries(authors: usize, per_author: usize) -> anyhow::Result<Vec<V
         .min(authors)
         .max(1);
     // A little in the past, so that no node sees them as from the future.
-    let created_from_ms = customs_node::admission::now_ms() - 3_600_000;
+    let created_from_ms = customs_node::clock::now_ms() - 3_600_000;
     let mut all = crate::on_threads(threads, |t| {
         let mut out = Vec::with_capacity(per_author * authors.div_ceil(threads));
         for a in (t..authors).step_by(threads) {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use customs_tests::http::sample_alert;
 
+use customs_node::client::ApiClient;
 use customs_node::verify::available_threads;
 use customs_protocol::{SignedEntry, VerifiedEntry};
 
@@ -124,7 +125,7 @@ fn run_network(
 
     // Warm-up: one entry from every node, stored everywhere, before measuring.
     let warm_up: Vec<Published> = (0..n)
-        .map(|i| publish(&ureq::agent(), &running[i]))
+        .map(|i| publish(&running[i].client(), &running[i]))
         .collect::<anyhow::Result<_>>()?;
     wait_delivered(
         &arrivals,
@@ -211,14 +212,11 @@ fn follow_feed(
     arrivals: Arrivals,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     // No timeout: the stream stays open until the node stops.
-    let response = ureq::AgentBuilder::new()
-        .build()
-        .get(&format!("{}/api/v1/events", node.api))
-        .set("Authorization", &format!("Bearer {}", node.token()))
-        .call()
+    let feed = ApiClient::new(&node.api, Some(node.token()), None)
+        .stream("/api/v1/events")
         .context("opening the live feed")?;
     Ok(std::thread::spawn(move || {
-        for line in BufReader::new(response.into_reader()).lines() {
+        for line in BufReader::new(feed).lines() {
             let Ok(line) = line else { break };
             if let Some(id) = line.strip_prefix("id:") {
                 let at = Instant::now();
@@ -231,14 +229,11 @@ fn follow_feed(
     }))
 }
 
-fn publish(agent: &ureq::Agent, node: &NodeProcess) -> anyhow::Result<Published> {
+fn publish(client: &ApiClient, node: &NodeProcess) -> anyhow::Result<Published> {
     let sent = Instant::now();
-    let response = agent
-        .post(&format!("{}/api/v1/alerts", node.api))
-        .set("Authorization", &format!("Bearer {}", node.token()))
-        .send_json(sample_alert())
-        .context("publishing")?;
-    let json: serde_json::Value = response.into_json()?;
+    let json: serde_json::Value = client
+        .post("/api/v1/alerts", &sample_alert())
+        .with_context(|| format!("publishing on {}", node.api))?;
     let id = json["id"]
         .as_str()
         .context("201 without an id")?
@@ -257,9 +252,7 @@ fn publish_at(
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     let published = crate::on_threads(PUBLISHER_THREADS, |_| {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(30))
-            .build();
+        let clients: Vec<ApiClient> = nodes.iter().map(NodeProcess::client).collect();
         let mut mine = Vec::new();
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
@@ -271,7 +264,8 @@ fn publish_at(
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            mine.push(publish(&agent, &nodes[k % nodes.len()])?);
+            let i = k % nodes.len();
+            mine.push(publish(&clients[i], &nodes[i])?);
         }
     })?;
     let elapsed = started.elapsed();

@@ -1,11 +1,11 @@
 //! Node directories and `customs-node run` processes, driven over their HTTP API.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use customs_node::client::ApiClient;
 use customs_node::config::{
     ApiSection, MemberCard, Members, NodeConfig, NodeSection, P2pSection, StoreSection, STORE_DIR,
     TOKEN_FILE,
@@ -205,7 +205,8 @@ pub struct NodeProcess {
     pub dir: PathBuf,
     pub api: String,
     token: String,
-    agent: ureq::Agent,
+    /// The node's API, once its address is known.
+    client: ApiClient,
     /// From spawning the process to `/readyz` answering 200.
     pub start_to_ready: Duration,
 }
@@ -228,15 +229,12 @@ impl NodeProcess {
         let token = std::fs::read_to_string(dir.join(TOKEN_FILE))?
             .trim()
             .to_string();
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .build();
         let mut node = NodeProcess {
             child,
             dir: dir.to_path_buf(),
             api: String::new(),
+            client: ApiClient::new("http://unknown", None, None),
             token,
-            agent,
             start_to_ready: Duration::ZERO,
         };
         node.api = node.wait("its API address", START_STOP_DEADLINE, |n| {
@@ -245,10 +243,11 @@ impl NodeProcess {
                 .ok()
                 .map(|u| u.trim().to_string()))
         })?;
+        node.client = node.client();
         node.wait("/readyz", START_STOP_DEADLINE, |n| {
             n.check_alive()?;
-            Ok(matches!(n.agent.get(&format!("{}/readyz", n.api)).call(), Ok(r) if r.status() == 200)
-                .then_some(()))
+            let ready = n.client.send("GET", "/readyz", None);
+            Ok(matches!(ready, Ok(r) if r.status == 200).then_some(()))
         })?;
         node.start_to_ready = started.elapsed();
         Ok(node)
@@ -296,14 +295,15 @@ impl NodeProcess {
         &self.token
     }
 
+    /// A new client of this node's API (its own connections), with its admin token.
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(&self.api, Some(&self.token), Some(Duration::from_secs(60)))
+    }
+
     pub fn get_json(&self, path: &str) -> anyhow::Result<Value> {
-        let response = self
-            .agent
-            .get(&format!("{}{path}", self.api))
-            .set("Authorization", &format!("Bearer {}", self.token))
-            .call()
-            .with_context(|| format!("GET {path} on {}", self.api))?;
-        Ok(response.into_json()?)
+        self.client
+            .get(path)
+            .with_context(|| format!("GET {path} on {}", self.api))
     }
 
     pub fn status(&self) -> anyhow::Result<Value> {
@@ -337,13 +337,7 @@ impl NodeProcess {
     /// The value of one Prometheus sample from `/metrics` (`name` with its labels, as
     /// written, e.g. `customs_sync_requests_sent_total{kind="entries"}`).
     pub fn metric(&self, sample: &str) -> anyhow::Result<f64> {
-        let mut text = String::new();
-        self.agent
-            .get(&format!("{}/metrics", self.api))
-            .call()?
-            .into_reader()
-            .take(16 * 1024 * 1024)
-            .read_to_string(&mut text)?;
+        let text = self.client.send("GET", "/metrics", None)?.text();
         text.lines()
             .find_map(|line| {
                 let (name, value) = line.rsplit_once(' ')?;

@@ -84,25 +84,27 @@ fn publish_for(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<(usize, Duration, Vec<Duration>)> {
-    let url = format!("{}/api/v1/alerts", node.api);
-    let auth = format!("Bearer {}", node.token());
     let started = Instant::now();
     let until = started + duration;
     let all = crate::on_threads(clients, |_| {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(30))
-            .build();
+        // One client (one keep-alive connection) per thread.
+        let client = node.client();
         let mut latencies = Vec::new();
         while Instant::now() < until {
             let sent = Instant::now();
-            let response = agent
-                .post(&url)
-                .set("Authorization", &auth)
-                .set("Content-Type", "application/json")
-                .send_string(body)
-                .with_context(|| format!("POST {url}"))?;
-            if response.status() != 201 {
-                bail!("POST {url}: status {}", response.status());
+            let reply = client
+                .send(
+                    "POST",
+                    "/api/v1/alerts",
+                    Some(("application/json", body.as_bytes())),
+                )
+                .with_context(|| format!("POST /api/v1/alerts on {}", node.api))?;
+            if reply.status != 201 {
+                bail!(
+                    "POST /api/v1/alerts: status {}: {}",
+                    reply.status,
+                    reply.text()
+                );
             }
             latencies.push(sent.elapsed());
         }

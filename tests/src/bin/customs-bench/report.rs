@@ -147,7 +147,7 @@ fn machine_header(quick: bool) -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|k| k.trim().to_string())
         .unwrap_or_default();
-    let now_ms = customs_node::admission::now_ms();
+    let now_ms = customs_node::clock::now_ms();
     let date = customs_protocol::Date::from_unix_ms(now_ms);
     let profile = if cfg!(debug_assertions) {
         "debug (figures not comparable)"

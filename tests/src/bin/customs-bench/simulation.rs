@@ -1,7 +1,7 @@
-//! 8. The sync core in the seeded network simulator: rounds and bytes to converge per
-//! member, at 10, 50 and 200 members, with 1% loss and a partition that heals. No
-//! process, socket or disk: the figures are the protocol's own cost, which the other
-//! benchmarks add the machine's to.
+//! Benchmark 8: the sync core in the seeded network simulator. Rounds and bytes to
+//! converge per member, at 10, 50 and 200 members, with 1% loss and a partition that
+//! heals. No process, socket or disk: the figures are the protocol's own cost, which
+//! the other benchmarks add the machine's to.
 
 use std::time::Instant;
 

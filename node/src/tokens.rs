@@ -17,10 +17,8 @@ use crate::config::{parse, read, write_atomically, ConfigError};
 use crate::identity::random_bytes;
 
 pub const TOKENS_FILE: &str = "tokens.toml";
-/// Most tokens one node keeps.
-pub const MAX_TOKENS: usize = 1024;
-/// Longest token name.
-pub const MAX_TOKEN_NAME_BYTES: usize = 64;
+pub use crate::limits::MAX_TOKENS;
+pub use crate::limits::MAX_TOKEN_NAME_BYTES;
 
 /// What a token may do. Each role includes the ones before it.
 #[derive(

@@ -1,0 +1,228 @@
+//! The node's HTTP API as a client: the CLI, the tests and the benchmark harness all
+//! talk to nodes through this one (plain HTTP to a node's own API; TLS, where used,
+//! is a reverse proxy's).
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::limits::MAX_RESPONSE_BYTES;
+
+/// How long one request may take, by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot reach the node's API at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The API answered with an error (its `{"error","message","field"}`).
+    #[error("{status} {code}: {}{message}", field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("unreadable answer from the node: {0}")]
+    Answer(String),
+}
+
+/// An answer of any status, read whole (at most [`MAX_RESPONSE_BYTES`]).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub location: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    /// The body as `T` when the status is 2xx, else the API's error.
+    pub fn into_typed<T: DeserializeOwned>(self) -> Result<T, ClientError> {
+        if (200..300).contains(&self.status) {
+            return serde_json::from_slice(&self.bytes)
+                .map_err(|e| ClientError::Answer(e.to_string()));
+        }
+        let body = self.json();
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
+        Err(ClientError::Api {
+            status: self.status,
+            code: text("error").unwrap_or_else(|| "error".into()),
+            message: text("message").unwrap_or_else(|| self.text()),
+            field: text("field"),
+        })
+    }
+}
+
+/// A node's API at `base` (e.g. `http://127.0.0.1:7480`), with a bearer token or
+/// none. Cheap to clone; clones share connections.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, token: Option<&str>, timeout: Option<Duration>) -> ApiClient {
+        let mut agent = ureq::AgentBuilder::new();
+        if let Some(timeout) = timeout {
+            agent = agent.timeout(timeout);
+        }
+        ApiClient {
+            base: base.trim().trim_end_matches('/').to_string(),
+            token: token.map(|t| t.trim().to_string()),
+            agent: agent.build(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The same node with another token (or none).
+    pub fn with_token(&self, token: Option<&str>) -> ApiClient {
+        ApiClient {
+            token: token.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let request = self.agent.request(method, &format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.set("Authorization", &format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    fn open(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<ureq::Response, ClientError> {
+        let request = self.request(method, path);
+        let result = match body {
+            Some((content_type, bytes)) => {
+                request.set("Content-Type", content_type).send_bytes(bytes)
+            }
+            None => request.call(),
+        };
+        match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => Ok(response),
+            Err(ureq::Error::Transport(transport)) => Err(ClientError::Unreachable {
+                url: format!("{}{path}", self.base),
+                reason: transport.to_string(),
+            }),
+        }
+    }
+
+    /// Sends a request; any HTTP status is a [`Reply`], only a transport failure is
+    /// an error.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Reply, ClientError> {
+        let response = self.open(method, path, body)?;
+        let status = response.status();
+        let content_type = response.content_type().to_string();
+        let location = response.header("location").map(str::to_string);
+        let mut bytes = Vec::new();
+        response
+            .into_reader()
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ClientError::Answer(e.to_string()))?;
+        Ok(Reply {
+            status,
+            content_type,
+            location,
+            bytes,
+        })
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send("GET", path, None)?.into_typed()
+    }
+
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Answer(e.to_string()))?;
+        self.send("POST", path, Some(("application/json", &bytes)))?
+            .into_typed()
+    }
+
+    /// Streams a 2xx answer (an export, the live feed) into `out`; returns the bytes
+    /// written. The client's timeout bounds each read, not the whole stream.
+    pub fn download(&self, path: &str, out: &mut impl Write) -> Result<u64, ClientError> {
+        let mut reader = self.stream(path)?;
+        std::io::copy(&mut reader, out).map_err(|e| ClientError::Answer(e.to_string()))
+    }
+
+    /// Opens a 2xx answer as a stream (the live feed: read it line by line).
+    pub fn stream(&self, path: &str) -> Result<Stream, ClientError> {
+        let response = self.open("GET", path, None)?;
+        if !(200..300).contains(&response.status()) {
+            let status = response.status();
+            let mut bytes = Vec::new();
+            let _ = response
+                .into_reader()
+                .take(MAX_RESPONSE_BYTES)
+                .read_to_end(&mut bytes);
+            return Reply {
+                status,
+                content_type: String::new(),
+                location: None,
+                bytes,
+            }
+            .into_typed::<Value>()
+            .map(|_| Stream {
+                content_type: String::new(),
+                reader: Box::new(std::io::empty()),
+            });
+        }
+        Ok(Stream {
+            content_type: response.content_type().to_string(),
+            reader: response.into_reader(),
+        })
+    }
+}
+
+/// A 2xx answer being read as it arrives.
+pub struct Stream {
+    pub content_type: String,
+    reader: Box<dyn Read + Send + Sync>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
