@@ -295,12 +295,34 @@ pub mod rogue {
     }
 
     impl Rogue {
+        /// A member (or stranger) whose gossip is anonymous, as the protocol wants.
         pub fn start(key: &SecretKey, network: &str) -> Rogue {
+            Self::launch(key, network, false)
+        }
+
+        /// One that signs its gossip messages (author, sequence number, signature):
+        /// a member configured against SPEC.md section 11.
+        pub fn start_signing(key: &SecretKey, network: &str) -> Rogue {
+            Self::launch(key, network, true)
+        }
+
+        fn launch(key: &SecretKey, network: &str, signing: bool) -> Rogue {
             let keypair = libp2p::identity::Keypair::ed25519_from_bytes(key.seed()).expect("key");
             let peer_id = keypair.public().to_peer_id();
             let topic = IdentTopic::new(gossip_topic(network));
+            let (authenticity, mode) = if signing {
+                (
+                    gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+                    gossipsub::ValidationMode::Strict,
+                )
+            } else {
+                (
+                    gossipsub::MessageAuthenticity::Anonymous,
+                    gossipsub::ValidationMode::Anonymous,
+                )
+            };
             let config = gossipsub::ConfigBuilder::default()
-                .validation_mode(gossipsub::ValidationMode::Anonymous)
+                .validation_mode(mode)
                 .heartbeat_interval(Duration::from_millis(200))
                 // Large enough to send what the nodes must refuse.
                 .max_transmit_size(256 * 1024)
@@ -324,7 +346,7 @@ pub mod rogue {
                     gossipsub::Behaviour::<
                         gossipsub::IdentityTransform,
                         gossipsub::AllowAllSubscriptionFilter,
-                    >::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                    >::new(authenticity, config)
                     .expect("gossipsub")
                 })
                 .expect("behaviour")

@@ -177,7 +177,10 @@ fn entry_by(
 
 /// Connects a rogue to a node and waits until gossip can flow.
 async fn rogue_at(key: &SecretKey, node: &cluster::TestNode) -> Rogue {
-    let mut rogue = Rogue::start(key, cluster::NETWORK);
+    subscribed_rogue(Rogue::start(key, cluster::NETWORK), node).await
+}
+
+async fn subscribed_rogue(mut rogue: Rogue, node: &cluster::TestNode) -> Rogue {
     rogue.dial(node.address().await).await;
     let peer = customs_node::network::peer_id_of(&node.public_key()).expect("peer id");
     let subscribed = rogue
@@ -221,6 +224,48 @@ async fn a_non_member_cannot_stay_connected() {
         .peers
         .iter()
         .all(|p| p.peer_id != rogue.peer_id.to_string()));
+    for mut node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_signs_its_gossip_is_refused_and_shows_in_the_status() {
+    // Members 0..3; 0 runs a node, 2 is a member whose node signs gossip messages
+    // (against SPEC.md section 11: messages are anonymous).
+    let nodes = cluster::start_some(3, 1).await;
+    let key = nodes[2].key.clone();
+    let signing = subscribed_rogue(Rogue::start_signing(&key, cluster::NETWORK), &nodes[0]).await;
+    let entry = entry_by(&key, 1, None, 1);
+    let code = cluster::member_code(2);
+    let client = nodes[0].node().client.clone();
+    // gossipsub may drop a message published before the mesh forms: publish again
+    // until the refusal is counted.
+    cluster::eventually(
+        "the signed message to be refused and counted",
+        DEADLINE,
+        || {
+            let client = client.clone();
+            let code = code.clone();
+            let signing = &signing;
+            let bytes = entry.encode();
+            async move {
+                signing.publish(bytes).await;
+                let status = client.status().await.ok()?;
+                let peer = status.peers.into_iter().find(|p| p.code == code)?;
+                let counted = peer
+                    .rejected
+                    .get("GossipNotAnonymous")
+                    .copied()
+                    .unwrap_or(0);
+                let total = status.gossip_rejected.get("GossipNotAnonymous").copied();
+                (counted >= 1 && total >= Some(1)).then_some(())
+            }
+        },
+    )
+    .await;
+    // The entry itself was valid, but nothing that came as signed gossip is stored.
+    assert!(!nodes[0].holds(&entry.id()));
     for mut node in nodes {
         node.stop().await;
     }

@@ -208,7 +208,11 @@ fn build_behaviour(
 ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let gossip_config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_secs(1))
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        // Permissive, not Anonymous: gossipsub then hands us a message that carries an
+        // author or sequence number (checking its signature, if any, first), and the
+        // sync core refuses it and counts it against the member that sent it. In
+        // Anonymous mode gossipsub drops it silently.
+        .validation_mode(gossipsub::ValidationMode::Permissive)
         // Messages are forwarded only after we checked them, and reported exactly once.
         .validate_messages()
         .max_transmit_size(MAX_SIGNED_ENTRY_BYTES + 64)
@@ -658,6 +662,7 @@ impl EventLoop {
             })) => self.handle(Input::Gossip {
                 source: propagation_source,
                 message: message_id,
+                anonymous: message.source.is_none() && message.sequence_number.is_none(),
                 data: message.data,
             }),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),

@@ -99,11 +99,14 @@ pub enum Input<T: Transport> {
     Failed {
         id: RequestId,
     },
-    /// A gossip message, before any verdict.
+    /// A gossip message, before any verdict. `anonymous` is false when it carries an
+    /// author or a sequence number (SPEC.md section 11: members' messages carry
+    /// neither; entries are signed on their own).
     Gossip {
         source: T::Peer,
         message: T::Message,
         data: Vec<u8>,
+        anonymous: bool,
     },
     /// The ingest worker's results for a job, one per item in order; or why the store
     /// failed to write the batch (nobody's fault but the disk's).
@@ -434,8 +437,17 @@ impl<T: Transport> SyncCore<T> {
                 source,
                 message,
                 data,
+                anonymous,
             } => {
-                if self.jobs.len() >= INGEST_QUEUE_CAPACITY {
+                if !anonymous {
+                    // A misconfigured member: refused, and counted so that it shows.
+                    self.count_rejection(source, "GossipNotAnonymous", true);
+                    self.out.push(Output::Report {
+                        message,
+                        source,
+                        verdict: Verdict::Reject,
+                    });
+                } else if self.jobs.len() >= INGEST_QUEUE_CAPACITY {
                     // Overloaded: neither relay nor penalise; catch-up will fetch it.
                     self.out.push(Output::Report {
                         message,
@@ -673,19 +685,8 @@ impl<T: Transport> SyncCore<T> {
                 Err(rejection) => {
                     rejected = true;
                     tracing::debug!(?peer, reason = rejection.reason, message = %rejection.message, "entry refused");
-                    if matches!(origin, Origin::Gossip { .. }) {
-                        *self
-                            .counters
-                            .gossip_rejected
-                            .entry(rejection.reason.to_string())
-                            .or_default() += 1;
-                    }
-                    if let Some(state) = self.peers.get_mut(&peer) {
-                        *state
-                            .rejected
-                            .entry(rejection.reason.to_string())
-                            .or_default() += 1;
-                    }
+                    let gossip = matches!(origin, Origin::Gossip { .. });
+                    self.count_rejection(peer, rejection.reason, gossip);
                 }
             }
         }
@@ -729,6 +730,20 @@ impl<T: Transport> SyncCore<T> {
         }
         for request in fetch {
             self.send(peer, request);
+        }
+    }
+
+    /// Counts a refusal against the peer it came from (and in the gossip totals).
+    fn count_rejection(&mut self, peer: T::Peer, reason: &str, gossip: bool) {
+        if gossip {
+            *self
+                .counters
+                .gossip_rejected
+                .entry(reason.to_string())
+                .or_default() += 1;
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            *state.rejected.entry(reason.to_string()).or_default() += 1;
         }
     }
 

@@ -534,6 +534,7 @@ impl World {
                 source: from,
                 message: id,
                 data: data.clone(),
+                anonymous: true,
             };
             self.at(at, Event::Deliver { node: to, input });
         }
@@ -577,6 +578,7 @@ impl World {
                 source,
                 message,
                 data,
+                ..
             } => {
                 if !self.linked(*source, node) {
                     return Ok(());
