@@ -952,18 +952,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_catch_up_from_many_authors_needs_one_exchange() {
-        // 12 authors of two pages each, more than the request slots of one peer, and
-        // a sync timer that never fires: only the connection's exchange runs.
-        let config = SimConfig {
+    /// Two nodes, no loss, a sync timer that never fires: only the connection's
+    /// exchanges run, over logs `preload` puts in place.
+    fn two_nodes(delay_max_ms: u64, preload: Preload) -> SimConfig {
+        SimConfig {
             nodes: 2,
             entries_per_node: 0,
             publish_window_ms: 1,
             loss_per_mille: 0,
             duplicate_per_mille: 0,
             delay_min_ms: 1,
-            delay_max_ms: 20,
+            delay_max_ms,
             sync_interval_ms: 1_000_000_000,
             gossip_degree: 1,
             partition: None,
@@ -972,13 +971,23 @@ mod tests {
             ingest_ms: 2,
             max_time_ms: 60_000,
             check_every: 1,
-            preload: Some(Preload {
+            preload: Some(preload),
+        }
+    }
+
+    #[test]
+    fn a_catch_up_from_many_authors_needs_one_exchange() {
+        // 12 authors of two pages each, more than the request slots of one peer, and
+        // a sync timer that never fires: only the connection's exchange runs.
+        let config = two_nodes(
+            20,
+            Preload {
                 authors: 12,
                 entries_each: u64::from(MAX_PAGE_ENTRIES) + 10,
                 held_by: vec![0],
                 missing_on: None,
-            }),
-        };
+            },
+        );
         let report = run(1, &config).expect("converges");
         let lagging = &report;
         assert_eq!(
@@ -998,29 +1007,15 @@ mod tests {
         for seed in seeds(20) {
             // Either side may be the one that dials.
             let lagging = (seed % 2) as usize;
-            let config = SimConfig {
-                nodes: 2,
-                entries_per_node: 0,
-                publish_window_ms: 1,
-                loss_per_mille: 0,
-                duplicate_per_mille: 0,
-                delay_min_ms: 1,
-                delay_max_ms: 50,
-                sync_interval_ms: 1_000_000_000,
-                gossip_degree: 1,
-                partition: None,
-                fork: false,
-                pending_max: 16,
-                ingest_ms: 1,
-                max_time_ms: 60_000,
-                check_every: 1,
-                preload: Some(Preload {
+            let config = two_nodes(
+                50,
+                Preload {
                     authors: 198,
                     entries_each: 3,
                     held_by: vec![0, 1],
                     missing_on: Some(lagging),
-                }),
-            };
+                },
+            );
             let report = run(seed, &config).unwrap_or_else(|e| panic!("{e}"));
             let bytes: u64 = report.sync_bytes.iter().sum();
             assert!(bytes <= 4096, "seed {seed}: {bytes} bytes both ways");
