@@ -258,7 +258,11 @@ async fn a_member_that_signs_its_gossip_is_refused_and_shows_in_the_status() {
                     .get("GossipNotAnonymous")
                     .copied()
                     .unwrap_or(0);
-                let total = status.gossip_rejected.get("GossipNotAnonymous").copied();
+                let total = status
+                    .counters
+                    .gossip_rejected
+                    .get("GossipNotAnonymous")
+                    .copied();
                 (counted >= 1 && total >= Some(1)).then_some(())
             }
         },

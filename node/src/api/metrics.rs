@@ -116,19 +116,27 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "counter",
         "Gossip messages whose entries were stored.",
     );
-    w.sample("customs_gossip_accepted_total", &[], n.gossip_accepted);
+    w.sample(
+        "customs_gossip_accepted_total",
+        &[],
+        n.counters.gossip_accepted,
+    );
     w.family(
         "customs_gossip_duplicates_total",
         "counter",
         "Gossip messages whose entries were held already.",
     );
-    w.sample("customs_gossip_duplicates_total", &[], n.gossip_duplicates);
+    w.sample(
+        "customs_gossip_duplicates_total",
+        &[],
+        n.counters.gossip_duplicates,
+    );
     w.family(
         "customs_gossip_rejected_total",
         "counter",
         "Gossip messages refused, by reason.",
     );
-    for (reason, value) in &n.gossip_rejected {
+    for (reason, value) in &n.counters.gossip_rejected {
         w.sample(
             "customs_gossip_rejected_total",
             &[("reason", reason)],
@@ -140,7 +148,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "counter",
         "Frontier exchanges completed with peers.",
     );
-    w.sample("customs_sync_rounds_total", &[], n.sync_rounds);
+    w.sample("customs_sync_rounds_total", &[], n.counters.sync_rounds);
     w.family(
         "customs_sync_requests_sent_total",
         "counter",
@@ -149,12 +157,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
     w.sample(
         "customs_sync_requests_sent_total",
         &[("kind", "frontier")],
-        n.sync_frontier_requests,
+        n.counters.sync_frontier_requests,
     );
     w.sample(
         "customs_sync_requests_sent_total",
         &[("kind", "entries")],
-        n.sync_entries_requests,
+        n.counters.sync_entries_requests,
     );
     w.family(
         "customs_ingest_store_failures_total",

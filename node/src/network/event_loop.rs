@@ -584,7 +584,6 @@ impl EventLoop {
             })
             .collect();
         peers.sort_by(|a, b| a.code.cmp(&b.code));
-        let counters = self.core.counters();
         NetworkStatus {
             sync_bytes_received: self
                 .sync_bytes_received
@@ -592,12 +591,7 @@ impl EventLoop {
             peer_id: self.swarm.local_peer_id().to_string(),
             listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
             peers,
-            gossip_accepted: counters.gossip_accepted,
-            gossip_duplicates: counters.gossip_duplicates,
-            gossip_rejected: counters.gossip_rejected.clone(),
-            sync_rounds: counters.sync_rounds,
-            sync_frontier_requests: counters.sync_frontier_requests,
-            sync_entries_requests: counters.sync_entries_requests,
+            counters: self.core.counters().clone(),
             ingest_store_failures: self.store_failures,
             own_log_confirmed: self.core.own_log_confirmed(),
         }

@@ -97,15 +97,10 @@ pub struct NetworkStatus {
     pub peer_id: String,
     pub listen_addrs: Vec<String>,
     pub peers: Vec<PeerStatus>,
-    /// Gossip messages stored, already held, and refused by reason.
-    pub gossip_accepted: u64,
-    pub gossip_duplicates: u64,
-    pub gossip_rejected: BTreeMap<String, u64>,
-    /// Frontier exchanges completed.
-    pub sync_rounds: u64,
-    /// Sync requests this node sent: frontier exchanges it started, and pages asked.
-    pub sync_frontier_requests: u64,
-    pub sync_entries_requests: u64,
+    /// Gossip verdicts and sync requests, as the sync core counts them (flattened:
+    /// the JSON keys are the counters' own).
+    #[serde(flatten)]
+    pub counters: sync::core::Counters,
     /// Batches of received entries the store failed to write (disk full or
     /// unreadable): nothing of them was stored, and catch-up asks for them again.
     pub ingest_store_failures: u64,

@@ -199,12 +199,16 @@ impl PeerSync {
 }
 
 /// Network-wide counters for the status and the metrics.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Counters {
+    /// Gossip messages stored, already held, and refused by reason.
     pub gossip_accepted: u64,
     pub gossip_duplicates: u64,
     pub gossip_rejected: BTreeMap<String, u64>,
+    /// Frontier exchanges completed.
     pub sync_rounds: u64,
+    /// Sync requests this node sent: frontier exchanges it started, and entries
+    /// (pages and fork proofs) it asked for.
     pub sync_frontier_requests: u64,
     pub sync_entries_requests: u64,
 }
