@@ -50,6 +50,7 @@ use utoipa_axum::routes;
 use crate::tokens::{Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
+use routes::{aeo, alerts, check, entries, node, operations};
 
 use crate::config::ApiSection;
 use crate::network::Client;
@@ -120,20 +121,20 @@ impl utoipa::Modify for BearerAuth {
 /// The routes and the OpenAPI document describing exactly them.
 fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(routes::publish_alert, routes::list_alerts))
-        .routes(routes!(routes::get_entry))
-        .routes(routes!(routes::publish_aeo))
-        .routes(routes!(routes::aeo_status))
-        .routes(routes!(routes::retract))
-        .routes(routes!(routes::status))
-        .routes(routes!(routes::forks))
-        .routes(routes!(routes::check))
-        .routes(routes!(routes::export))
+        .routes(routes!(alerts::publish_alert, alerts::list_alerts))
+        .routes(routes!(entries::get_entry))
+        .routes(routes!(aeo::publish_aeo))
+        .routes(routes!(aeo::aeo_status))
+        .routes(routes!(entries::retract))
+        .routes(routes!(node::status))
+        .routes(routes!(node::forks))
+        .routes(routes!(check::check))
+        .routes(routes!(operations::export))
         .routes(routes!(events::events))
-        .routes(routes!(routes::openapi_json))
-        .routes(routes!(routes::metrics))
-        .routes(routes!(routes::healthz))
-        .routes(routes!(routes::readyz))
+        .routes(routes!(node::openapi_json))
+        .routes(routes!(operations::metrics))
+        .routes(routes!(operations::healthz))
+        .routes(routes!(operations::readyz))
         .routes(routes!(console::index))
         .routes(routes!(console::script))
         .routes(routes!(console::style))

@@ -1,0 +1,167 @@
+//! Risk alerts: publish one, list them with filters.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use customs_protocol::body::Category;
+use customs_protocol::codes::Country;
+use customs_protocol::{Body, Date, PublicKey, RiskAlert};
+use serde::Deserialize;
+
+use super::{blocking, publish, PublishResponses};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::{query_value, JsonBody, QueryParams};
+use crate::api::views::*;
+use crate::api::{ApiState, DEFAULT_PAGE_LIMIT};
+use crate::store::{AlertCursor, AlertFilter, MAX_ALERT_PAGE};
+
+/// Publish a risk alert.
+///
+/// The node validates every field, signs the alert as the next entry of its own log,
+/// stores it durably and gossips it to the members. 201 means it is on disk.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    request_body = RiskAlert,
+    responses(PublishResponses)
+)]
+pub async fn publish_alert(
+    State(state): State<ApiState>,
+    JsonBody(alert): JsonBody<RiskAlert>,
+) -> Result<Response, ApiError> {
+    publish(state, Body::RiskAlert(alert)).await
+}
+
+/// Filters of the alert list; every one narrows it.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertQuery {
+    /// A category (drugs, tobacco, ...).
+    category: Option<String>,
+    /// An HS code prefix: 2 to 10 digits.
+    hs: Option<String>,
+    /// A country (ISO 3166-1 alpha-2) anywhere on the route.
+    country: Option<String>,
+    /// Detected on or after this date (YYYY-MM-DD).
+    from: Option<String>,
+    /// Detected on or before this date (YYYY-MM-DD).
+    to: Option<String>,
+    /// The publishing member's code (or its public key in hex).
+    author: Option<String>,
+    /// Also list retracted alerts (marked with `retracted_by`).
+    include_retracted: Option<bool>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| e.to_string())
+}
+
+impl AlertQuery {
+    fn filter(&self, state: &ApiState) -> Result<AlertFilter, ApiError> {
+        let hs_prefix = query_value("hs", self.hs.as_deref(), |t| {
+            let ok = (2..=10).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit());
+            ok.then(|| t.to_string())
+                .ok_or_else(|| format!("{t:?} is not an HS code prefix of 2 to 10 digits"))
+        })?;
+        let country = query_value("country", self.country.as_deref(), |t| {
+            let country = Country::parse_shape(t)
+                .ok_or_else(|| format!("{t:?} is not an ISO 3166-1 alpha-2 code"))?;
+            country.check().map_err(|r| r.to_string())?;
+            Ok(country)
+        })?;
+        let date = |name: &str, value: &Option<String>| {
+            query_value(name, value.as_deref(), |t| {
+                Date::parse_valid(t).map_err(|r| r.to_string())
+            })
+        };
+        let author = query_value("author", self.author.as_deref(), |t| {
+            state
+                .codes
+                .iter()
+                .find(|(_, code)| code.as_str() == t)
+                .map(|(key, _)| *key)
+                .or_else(|| PublicKey::from_hex(t).ok())
+                .ok_or_else(|| format!("{t:?} is neither a member code nor a public key"))
+        })?;
+        let filter = AlertFilter {
+            category: query_value::<Category>("category", self.category.as_deref(), parse_enum)?,
+            hs_prefix,
+            country,
+            from: date("from", &self.from)?,
+            to: date("to", &self.to)?,
+            author,
+            include_retracted: self.include_retracted.unwrap_or(false),
+        };
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                return Err(ApiError::bad_query(
+                    "to",
+                    format!("to ({to}) is before from ({from})"),
+                ));
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// List alerts, newest first.
+///
+/// Retracted alerts are hidden unless `include_retracted=true`. Pages end with a
+/// `next` cursor; a page may hold fewer items than `limit` (even none) when a narrow
+/// filter had to look at many alerts: follow `next` until it is null.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    params(AlertQuery),
+    responses(
+        (status = 200, body = AlertList),
+        (status = 400, description = "A query parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    )
+)]
+pub async fn list_alerts(
+    State(state): State<ApiState>,
+    QueryParams(query): QueryParams<AlertQuery>,
+) -> Result<Json<AlertList>, ApiError> {
+    let filter = query.filter(&state)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if !(1..=MAX_ALERT_PAGE).contains(&limit) {
+        return Err(ApiError::bad_query(
+            "limit",
+            format!("limit must be 1 to {MAX_ALERT_PAGE}"),
+        ));
+    }
+    let cursor = query_value("cursor", query.cursor.as_deref(), |t| {
+        t.parse::<AlertCursor>().map_err(|e| e.to_string())
+    })?;
+    let list = blocking(move || {
+        let page = state.node.store.alerts(&filter, cursor, limit)?;
+        let items = page
+            .items
+            .into_iter()
+            .filter_map(|item| {
+                let Body::RiskAlert(alert) = &item.entry.entry().body else {
+                    return None;
+                };
+                Some(AlertItem {
+                    meta: EntryMeta::of(&item.entry, state.code_of(&item.entry.entry().author)),
+                    retracted_by: item.retracted_by,
+                    alert: alert.clone(),
+                })
+            })
+            .collect();
+        Ok(AlertList {
+            items,
+            next: page.next.map(|c| c.to_string()),
+        })
+    })
+    .await?;
+    Ok(Json(list))
+}

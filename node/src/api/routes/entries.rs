@@ -1,0 +1,87 @@
+//! Entries of any type: read one with its verification, retract one of ours.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Json;
+use customs_protocol::body::Retraction;
+use customs_protocol::{Body, EntryId};
+
+use super::{blocking, publish, PublishResponses};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::JsonBody;
+use crate::api::views::*;
+use crate::api::ApiState;
+
+fn parse_id(text: &str) -> Result<EntryId, ApiError> {
+    EntryId::from_hex(text).ok_or_else(|| {
+        ApiError::bad_query("id", format!("{text:?} is not an entry id (64 hex digits)"))
+    })
+}
+
+/// One entry of any type.
+///
+/// With its verification status (checked again as it is served), whether it is
+/// retracted, and the exact signed bytes (base64) for independent verification.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{id}",
+    tag = "entries",
+    params(("id" = String, Path, description = "Entry id: 64 hex digits")),
+    responses(
+        (status = 200, body = EntryView),
+        (status = 400, description = "Not an entry id", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_entry(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<EntryView>, ApiError> {
+    let id = parse_id(&id)?;
+    let view = blocking(move || {
+        let store = &state.node.store;
+        let entry = store
+            .get(&id)?
+            .ok_or_else(|| ApiError::not_found(format!("no entry {id} on this node")))?;
+        let author = entry.entry().author;
+        let forked = store.forked_at(&author, entry.entry().seq)?;
+        Ok(EntryView::of(
+            &entry,
+            state.code_of(&author),
+            state.codes.contains_key(&author),
+            forked,
+            store.retracted_by(&id)?,
+        ))
+    })
+    .await?;
+    Ok(Json(view))
+}
+
+/// Retract one of this node's own entries.
+///
+/// The retraction is a new signed entry; the target stays in the log (the chain must
+/// verify) but lists hide it. Only the author may retract: another member's entry is
+/// 403.
+#[utoipa::path(
+    post,
+    path = "/api/v1/retractions",
+    tag = "entries",
+    request_body = RetractRequest,
+    responses(
+        PublishResponses,
+        (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 409, description = "Already retracted, or itself a retraction", body = ErrorBody),
+    )
+)]
+pub async fn retract(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<RetractRequest>,
+) -> Result<Response, ApiError> {
+    let body = Body::Retraction(Retraction {
+        target: request.target,
+        reason: request.reason,
+        note: request.note,
+    });
+    publish(state, body).await
+}

@@ -1,0 +1,104 @@
+//! The handlers, one file per resource (the OpenAPI tag). Each turns a request into a
+//! store query or a publish and a view; the `#[utoipa::path]` on each is its entry in
+//! the OpenAPI document. Here: what several of them share.
+
+pub mod aeo;
+pub mod alerts;
+pub mod check;
+pub mod entries;
+pub mod node;
+pub mod operations;
+
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use customs_protocol::{Body, VerifiedEntry};
+
+use super::error::{ApiError, ErrorBody};
+use super::views::Published;
+use super::ApiState;
+use crate::network::NetworkStatus;
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("a worker task failed: {e}")))?
+}
+
+/// The network task's status; 503 when it does not answer.
+async fn network_status(state: &ApiState) -> Result<NetworkStatus, ApiError> {
+    state
+        .node
+        .client
+        .status()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the network task does not answer: {e}")))
+}
+
+fn created(state: &ApiState, entry: &VerifiedEntry) -> Response {
+    let id = entry.id();
+    let location = format!("/api/v1/entries/{id}");
+    let body = Published {
+        id,
+        author: state.node.public_key(),
+        seq: entry.entry().seq,
+    };
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// Validates, signs, stores (durably) and gossips a body; 201 with where it went.
+async fn publish(state: ApiState, body: Body) -> Result<Response, ApiError> {
+    body.validate()?;
+    let entry = state.node.publisher.publish(body).await?;
+    Ok(created(&state, &entry))
+}
+
+/// What every publishing route can answer: one list, so that no route leaves one
+/// out of its documentation (routes add their own, such as 404 and 409).
+/// (Never built: the OpenAPI document reads its attributes.)
+#[allow(dead_code)]
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum PublishResponses {
+    #[response(status = 201, description = "Signed, stored (flushed) and gossiped")]
+    Created(Published),
+    #[response(status = 400, description = "Malformed JSON")]
+    Malformed(ErrorBody),
+    #[response(status = 401, description = "No token, or an unknown one")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "The token's role cannot publish (or, for a retraction, the entry is another member's)"
+    )]
+    Forbidden(ErrorBody),
+    #[response(status = 413, description = "The body is over `api.max_body_bytes`")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "The body is not `application/json`")]
+    NotJson(ErrorBody),
+    #[response(status = 422, description = "A field breaks a rule; `field` names it")]
+    Invalid(ErrorBody),
+    #[response(status = 503, description = "`not_synced`: this node cannot sign yet")]
+    NotSynced(ErrorBody),
+}
+
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}; see /api/v1/openapi.json", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; see /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}

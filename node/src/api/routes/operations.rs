@@ -1,0 +1,137 @@
+//! For the IT team: export, metrics, liveness and readiness.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::{blocking, network_status};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::ApiState;
+use crate::limits::{EXPORT_CHANNEL_CHUNKS, EXPORT_CHUNK_BYTES};
+
+/// Sends what it is given to the response body; fails once the client has gone.
+struct BodyWriter(tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>);
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every entry as a bundle (admin only): a backup of a running node, or entries to
+/// carry to an isolated one (`customs-node import`).
+///
+/// The bundle holds the entries stored when the request arrived. It is streamed; if
+/// the node fails part way the stream breaks off, and the bundle's count and checksum
+/// make an import refuse what arrived.
+#[utoipa::path(
+    get,
+    path = "/api/v1/export",
+    tag = "operations",
+    responses(
+        (status = 200, description = "A bundle (layout in protocol/SPEC.md)", content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Only admin tokens may export", body = ErrorBody),
+    )
+)]
+pub async fn export(State(state): State<ApiState>) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(EXPORT_CHANNEL_CHUNKS);
+    let store = state.node.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let errors = tx.clone();
+        let mut writer = std::io::BufWriter::with_capacity(EXPORT_CHUNK_BYTES, BodyWriter(tx));
+        if let Err(error) = crate::bundle::write_bundle(&store, &mut writer) {
+            tracing::warn!(%error, "export broke off");
+            let _ = errors.blocking_send(Err(std::io::Error::other(error.to_string())));
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let file_name = format!(
+        "attachment; filename=\"{}-{}.bundle\"",
+        state.identity.network, state.identity.code
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, file_name),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics (no token needed).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let network = network_status(&state).await?;
+    let store = state.node.store.clone();
+    let (frontier, counts, size) =
+        blocking(move || Ok((store.frontier()?, store.counts(), store.size_on_disk()?))).await?;
+    let authors = frontier
+        .heads()
+        .map(|h| {
+            let code = state.code_of(&h.author).unwrap_or_else(|| "unknown".into());
+            (code, h.author.to_hex(), h.seq)
+        })
+        .collect();
+    let text = crate::api::metrics::render(&crate::api::metrics::Snapshot {
+        counts,
+        authors,
+        network: &network,
+        store_size_bytes: size,
+        event_streams: state.open_event_streams(),
+        http: &state.http,
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Liveness: the process answers (no token needed).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "ok", content_type = "text/plain"))
+)]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the store answers and the network task runs (no token needed).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "ready", content_type = "text/plain"),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn readyz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
+    network_status(&state).await?;
+    let store = state.node.store.clone();
+    blocking(move || Ok(store.frontier()?)).await.map_err(|e| {
+        ApiError::unavailable(format!("the store does not answer: {}", e.body.message))
+    })?;
+    Ok("ready\n")
+}
