@@ -38,6 +38,8 @@ pub enum CliError {
     Usage(String),
     #[error("gave up after {0} s")]
     Timeout(u64),
+    #[error("no answer from the node ({reason}); it may or may not have published. Run the same command again with --idempotency-key {key}: it publishes only if the first did not")]
+    AnswerLost { reason: String, key: String },
 }
 
 /// Where the API is and which token to use.
@@ -93,6 +95,29 @@ impl Target {
 
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, CliError> {
         self.client().post(path, body).map_err(CliError::from)
+    }
+
+    /// Publishes with an idempotency key (a new one unless given), retrying when the
+    /// answer is lost. If every try lost its answer, the error names the key: the same
+    /// command with `--idempotency-key KEY` then finds out without publishing twice.
+    pub fn publish<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        idempotency_key: Option<String>,
+    ) -> Result<T, CliError> {
+        let key = idempotency_key.unwrap_or_else(crate::client::new_idempotency_key);
+        self.client()
+            .publish(path, body, &key)
+            .map_err(|error| match error {
+                lost @ (ClientError::Unreachable { .. } | ClientError::Answer(_)) => {
+                    CliError::AnswerLost {
+                        reason: lost.to_string(),
+                        key: key.clone(),
+                    }
+                }
+                other => CliError::from(other),
+            })
     }
 
     /// Downloads `path` of the API into the new file `out` (complete or absent).

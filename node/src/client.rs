@@ -15,6 +15,25 @@ use crate::limits::MAX_RESPONSE_BYTES;
 /// How long one request may take, by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Tries of one publish whose answers are lost (see [`ApiClient::publish`]): with
+/// waits of 0.5, 1, 2 and 4 s, a node that restarts within about 7 s is reached.
+pub const PUBLISH_ATTEMPTS: u32 = 5;
+const FIRST_PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// A new random idempotency key (128 bits, hex).
+pub fn new_idempotency_key() -> String {
+    let mut bytes = [0u8; 16];
+    // Without the OS's randomness, the time and process id still make a key unique
+    // enough for one client's retries.
+    if getrandom::fill(&mut bytes).is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (now ^ u128::from(std::process::id()) << 96).to_le_bytes();
+    }
+    hex::encode(bytes)
+}
+
 #[derive(Debug, Error)]
 pub enum ClientError {
     #[error("cannot reach the node's API at {url}: {reason}")]
@@ -37,10 +56,20 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub location: Option<String>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
     pub bytes: Vec<u8>,
 }
 
 impl Reply {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes).into_owned()
     }
@@ -114,8 +143,13 @@ impl ApiClient {
         method: &str,
         path: &str,
         body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
     ) -> Result<ureq::Response, ClientError> {
-        let request = self.request(method, path);
+        let request = headers
+            .iter()
+            .fold(self.request(method, path), |r, (name, value)| {
+                r.set(name, value)
+            });
         let result = match body {
             Some((content_type, bytes)) => {
                 request.set("Content-Type", content_type).send_bytes(bytes)
@@ -139,10 +173,29 @@ impl ApiClient {
         path: &str,
         body: Option<(&str, &[u8])>,
     ) -> Result<Reply, ClientError> {
-        let response = self.open(method, path, body)?;
+        self.send_with(method, path, body, &[])
+    }
+
+    /// [`ApiClient::send`] with extra request headers.
+    pub fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, ClientError> {
+        let response = self.open(method, path, body, headers)?;
         let status = response.status();
         let content_type = response.content_type().to_string();
         let location = response.header("location").map(str::to_string);
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.header(&name)?.to_string();
+                Some((name.to_ascii_lowercase(), value))
+            })
+            .collect();
         let mut bytes = Vec::new();
         response
             .into_reader()
@@ -153,6 +206,7 @@ impl ApiClient {
             status,
             content_type,
             location,
+            headers,
             bytes,
         })
     }
@@ -171,6 +225,35 @@ impl ApiClient {
             .into_typed()
     }
 
+    /// Publishes `body` at `path` with `idempotency_key`. When the answer is lost (the
+    /// connection failed, timed out or broke off), asks again with the same key, which
+    /// cannot publish twice: up to [`PUBLISH_ATTEMPTS`] times, waiting longer each time.
+    pub fn publish<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        idempotency_key: &str,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Answer(e.to_string()))?;
+        let headers = [("Idempotency-Key", idempotency_key)];
+        let mut wait = FIRST_PUBLISH_RETRY_WAIT;
+        let mut attempt = 1;
+        loop {
+            let lost =
+                match self.send_with("POST", path, Some(("application/json", &bytes)), &headers) {
+                    Ok(reply) => return reply.into_typed(),
+                    Err(lost @ (ClientError::Unreachable { .. } | ClientError::Answer(_))) => lost,
+                    Err(other) => return Err(other),
+                };
+            if attempt == PUBLISH_ATTEMPTS {
+                return Err(lost);
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+            attempt += 1;
+        }
+    }
+
     /// Streams a 2xx answer (an export, the live feed) into `out`; returns the bytes
     /// written. The client's timeout bounds each read, not the whole stream.
     pub fn download(&self, path: &str, out: &mut impl Write) -> Result<u64, ClientError> {
@@ -180,7 +263,7 @@ impl ApiClient {
 
     /// Opens a 2xx answer as a stream (the live feed: read it line by line).
     pub fn stream(&self, path: &str) -> Result<Stream, ClientError> {
-        let response = self.open("GET", path, None)?;
+        let response = self.open("GET", path, None, &[])?;
         if !(200..300).contains(&response.status()) {
             let status = response.status();
             let mut bytes = Vec::new();
@@ -192,6 +275,7 @@ impl ApiClient {
                 status,
                 content_type: String::new(),
                 location: None,
+                headers: Vec::new(),
                 bytes,
             }
             .into_typed::<Value>()

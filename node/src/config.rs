@@ -84,12 +84,25 @@ pub struct P2pSection {
     pub external_addresses: Vec<String>,
     /// How often the node syncs with a random connected peer.
     pub sync_interval_ms: u64,
-    /// How often the node redials members it is not connected to.
+    /// The longest wait between two dials of a member the node is not connected to.
+    /// After a member disconnects the node dials it at once, then backs off (250 ms,
+    /// doubling, with jitter) up to this.
     pub redial_interval_ms: u64,
+    /// How often each connection is pinged.
+    pub ping_interval_ms: u64,
+    /// A connection whose ping is not answered within this is closed (and redialled):
+    /// how a cut network is noticed.
+    pub ping_timeout_ms: u64,
+    /// A dial, or an incoming connection's handshake, must complete within this.
+    pub handshake_timeout_ms: u64,
     /// Entries created more than this far in the future are refused.
     pub max_clock_skew_ms: u64,
-    /// Incoming connections still in their handshake (before the peer is known).
+    /// Incoming connections still in their handshake (before the peer is known). When
+    /// one is refused for this, the node dials every member it is not connected to, so
+    /// members get in even while strangers hold these slots.
     pub max_pending_incoming: u32,
+    /// The same, from one IP address.
+    pub max_pending_incoming_per_address: u32,
     /// Established connections in total.
     pub max_established_total: u32,
     /// Established connections with one peer.
@@ -102,9 +115,13 @@ impl Default for P2pSection {
             listen: "/ip4/0.0.0.0/tcp/7400".into(),
             external_addresses: Vec::new(),
             sync_interval_ms: 30_000,
-            redial_interval_ms: 10_000,
+            redial_interval_ms: 2_000,
+            ping_interval_ms: 2_000,
+            ping_timeout_ms: 5_000,
+            handshake_timeout_ms: 5_000,
             max_clock_skew_ms: 300_000,
             max_pending_incoming: 32,
+            max_pending_incoming_per_address: 4,
             max_established_total: 2 * MAX_MEMBERS as u32,
             max_established_per_peer: 2,
         }
@@ -118,8 +135,16 @@ pub struct ApiSection {
     pub listen: String,
     /// Largest request body; larger requests get 413.
     pub max_body_bytes: usize,
-    /// Open HTTP connections; more wait in the kernel's accept queue.
+    /// Open HTTP connections. At the cap, a new connection displaces the one that has
+    /// been idle longest; only when every one is busy is the new one closed.
     pub max_connections: usize,
+    /// Open HTTP connections from one IP address (the same rule within the address).
+    pub max_connections_per_address: usize,
+    /// A connection must send a complete request head this soon after it opens or
+    /// after its previous answer, or it is closed (this ends idle keep-alives too).
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive in full this soon after its head, or it gets 408.
+    pub body_read_timeout_ms: u64,
     /// Open live-feed (Server-Sent Events) streams; more get 503.
     pub max_event_streams: usize,
 }
@@ -129,7 +154,10 @@ impl Default for ApiSection {
         ApiSection {
             listen: "127.0.0.1:7480".into(),
             max_body_bytes: 64 * 1024,
-            max_connections: 256,
+            max_connections: 1024,
+            max_connections_per_address: 256,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
             max_event_streams: 64,
         }
     }
@@ -240,10 +268,25 @@ impl NodeConfig {
         if self.node.name.trim().is_empty() || self.node.name.len() > 200 {
             return Err(invalid("node.name", "must be 1 to 200 bytes".into()));
         }
-        if self.p2p.sync_interval_ms < 100 || self.p2p.redial_interval_ms < 100 {
-            return Err(invalid("p2p", "intervals must be at least 100 ms".into()));
+        let p2p = &self.p2p;
+        let intervals = [
+            p2p.sync_interval_ms,
+            p2p.redial_interval_ms,
+            p2p.ping_interval_ms,
+            p2p.ping_timeout_ms,
+            p2p.handshake_timeout_ms,
+        ];
+        if intervals.iter().any(|ms| *ms < 100) {
+            return Err(invalid(
+                "p2p",
+                "intervals and timeouts must be at least 100 ms".into(),
+            ));
         }
-        if self.p2p.max_established_per_peer == 0 || self.p2p.max_established_total == 0 {
+        if p2p.max_established_per_peer == 0
+            || p2p.max_established_total == 0
+            || p2p.max_pending_incoming == 0
+            || p2p.max_pending_incoming_per_address == 0
+        {
             return Err(invalid(
                 "p2p",
                 "connection limits must be at least 1".into(),
@@ -259,11 +302,24 @@ impl NodeConfig {
             ));
         }
         let api = &self.api;
-        if api.max_body_bytes < 1024 || api.max_connections == 0 || api.max_event_streams == 0 {
+        if api.max_body_bytes < 1024
+            || api.max_connections == 0
+            || api.max_connections_per_address == 0
+            || api.max_event_streams == 0
+        {
             return Err(invalid(
                 "api",
                 "max_body_bytes must be at least 1024, the other limits at least 1".into(),
             ));
+        }
+        if api.max_event_streams >= api.max_connections {
+            return Err(invalid(
+                "api.max_event_streams",
+                "must be below max_connections: live feeds keep their connections busy".into(),
+            ));
+        }
+        if api.header_read_timeout_ms < 100 || api.body_read_timeout_ms < 100 {
+            return Err(invalid("api", "timeouts must be at least 100 ms".into()));
         }
         Ok(())
     }
@@ -296,12 +352,21 @@ listen = {listen:?}
 external_addresses = {external}
 # Sync with a random connected member this often (milliseconds).
 sync_interval_ms = {sync}
-# Redial members that are not connected this often (milliseconds).
+# A member that is not connected is dialled at once, then with backoff (250 ms,
+# doubling, with jitter) up to this (milliseconds).
 redial_interval_ms = {redial}
+# Ping every connection this often; close one whose ping is not answered in time
+# (a cut network is noticed this way, and the member redialled).
+ping_interval_ms = {ping_interval}
+ping_timeout_ms = {ping_timeout}
+# A dial, or an incoming connection's handshake, must complete within this.
+handshake_timeout_ms = {handshake}
 # Refuse entries created more than this far in the future (milliseconds).
 max_clock_skew_ms = {skew}
-# Incoming connections still in their handshake, before the peer is known.
+# Incoming connections still in their handshake, before the peer is known, in all
+# and from one IP address. When one is refused, the node dials its members instead.
 max_pending_incoming = {pending}
+max_pending_incoming_per_address = {pending_per_address}
 # Established connections in total, and with any one peer.
 max_established_total = {total}
 max_established_per_peer = {per_peer}
@@ -312,9 +377,16 @@ max_established_per_peer = {per_peer}
 listen = {api:?}
 # Largest request body (bytes); larger requests get 413.
 max_body_bytes = {body}
-# Open HTTP connections, and open live-feed streams among them.
+# Open HTTP connections, in all and from one IP address. At a cap, a new connection
+# displaces the one idle longest; only when all are busy is it refused.
 max_connections = {connections}
+max_connections_per_address = {connections_per_address}
+# Open live-feed streams (below max_connections).
 max_event_streams = {streams}
+# A connection must send a request head within this of opening or of its previous
+# answer (idle keep-alives end too); a body must arrive within this (milliseconds).
+header_read_timeout_ms = {header_timeout}
+body_read_timeout_ms = {body_timeout}
 
 [store]
 # sled page cache, bytes.
@@ -330,14 +402,21 @@ max_pending_bytes = {pending_bytes}
             listen = p2p.listen,
             sync = p2p.sync_interval_ms,
             redial = p2p.redial_interval_ms,
+            ping_interval = p2p.ping_interval_ms,
+            ping_timeout = p2p.ping_timeout_ms,
+            handshake = p2p.handshake_timeout_ms,
             skew = p2p.max_clock_skew_ms,
             pending = p2p.max_pending_incoming,
+            pending_per_address = p2p.max_pending_incoming_per_address,
             total = p2p.max_established_total,
             per_peer = p2p.max_established_per_peer,
             allow_unsynced = self.node.allow_publish_before_sync,
             api = self.api.listen,
             body = self.api.max_body_bytes,
             connections = self.api.max_connections,
+            connections_per_address = self.api.max_connections_per_address,
+            header_timeout = self.api.header_read_timeout_ms,
+            body_timeout = self.api.body_read_timeout_ms,
             streams = self.api.max_event_streams,
             cache = store.cache_capacity_bytes,
             pending_entries = store.max_pending_entries,

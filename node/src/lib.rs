@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod identity;
 pub mod limits;
+pub mod logging;
 pub mod network;
 pub mod node;
 pub mod publish;

@@ -20,6 +20,15 @@ pub const MAX_REQUESTS_PER_PEER: usize = 8;
 /// How long a sync request may take.
 pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The first wait before redialling a member whose dial failed (then doubling up to
+/// `p2p.redial_interval_ms`).
+pub const FIRST_REDIAL_BACKOFF_MS: u64 = 250;
+/// Dialling every disconnected member because an incoming connection was refused
+/// happens at most this often.
+pub const MIN_DIAL_ALL_INTERVAL_MS: u64 = 1_000;
+/// How often the event loop looks for members due a redial.
+pub const REDIAL_TICK: Duration = Duration::from_millis(100);
+
 // The sync core (node/src/network/sync).
 /// How long the side that did not dial waits for the dialer's exchange before it
 /// starts one itself (the dialer's may have been lost, or both sides may think the
@@ -49,6 +58,10 @@ pub const DEFAULT_PAGE_LIMIT: usize = 50;
 /// pipe instead of the answer; past this bound, that is what an abusive client gets.
 pub const MAX_DRAINED_BODY_BYTES: usize = 1024 * 1024;
 
+/// Pause after a failed accept (out of file descriptors): the kernel's backlog holds
+/// the next connections meanwhile.
+pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
 // API tokens (node/src/tokens.rs).
 /// Most tokens one node keeps.
 pub const MAX_TOKENS: usize = 1024;
@@ -61,6 +74,19 @@ pub const MAX_ALERT_PAGE: usize = 200;
 /// Most index rows one alert query examines. A selective filter over a large log
 /// returns a short (even empty) page with a cursor rather than scanning everything.
 pub const MAX_ALERT_SCAN_ROWS: usize = 20_000;
+
+/// Tries to reopen the database during a recovery while a reader still holds sled's
+/// lock, and the pause between them (about 5 s in all).
+pub const RECOVER_OPEN_ATTEMPTS: u32 = 100;
+pub const RECOVER_OPEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long an Idempotency-Key is remembered: a client may retry a publish whose
+/// answer it lost for at least a day (the promise in the README is 24 hours).
+pub const IDEMPOTENCY_RETENTION_MS: u64 = 48 * 60 * 60 * 1000;
+/// Expired idempotency keys forgotten per keyed publish, at most.
+pub const MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH: usize = 64;
+/// Longest Idempotency-Key accepted.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
 // Members (node/src/config.rs).
 /// Most members a network may have: bounds connections, frontiers and memory.

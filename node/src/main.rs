@@ -82,6 +82,9 @@ enum Command {
         reason: String,
         #[arg(long)]
         note: Option<String>,
+        /// Retract at most once under this key (default: a new one); see `alert publish`.
+        #[arg(long)]
+        idempotency_key: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -194,6 +197,10 @@ enum AlertCommand {
     Publish {
         #[arg(long)]
         file: PathBuf,
+        /// Publish at most once under this key (default: a new one). A lost answer is
+        /// retried with it; to retry a run that lost every answer, pass the key it printed.
+        #[arg(long)]
+        idempotency_key: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -234,6 +241,10 @@ enum AeoCommand {
     Publish {
         #[arg(long)]
         file: PathBuf,
+        /// Publish at most once under this key (default: a new one). A lost answer is
+        /// retried with it; to retry a run that lost every answer, pass the key it printed.
+        #[arg(long)]
+        idempotency_key: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -350,10 +361,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { dir, file } => import(&dir, &file),
-        Command::Alert(AlertCommand::Publish { file, api }) => {
-            let published: Published = api
-                .target()?
-                .post("/api/v1/alerts", &read_json_file(&file)?)?;
+        Command::Alert(AlertCommand::Publish {
+            file,
+            idempotency_key,
+            api,
+        }) => {
+            let published: Published = api.target()?.publish(
+                "/api/v1/alerts",
+                &read_json_file(&file)?,
+                idempotency_key,
+            )?;
             show(&api, &published, |p| cli::print_published("alert", p));
             Ok(())
         }
@@ -389,9 +406,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             show(&api, &list, cli::print_alerts);
             Ok(())
         }
-        Command::Aeo(AeoCommand::Publish { file, api }) => {
+        Command::Aeo(AeoCommand::Publish {
+            file,
+            idempotency_key,
+            api,
+        }) => {
             let published: Published =
-                api.target()?.post("/api/v1/aeo", &read_json_file(&file)?)?;
+                api.target()?
+                    .publish("/api/v1/aeo", &read_json_file(&file)?, idempotency_key)?;
             show(&api, &published, |p| cli::print_published("AEO record", p));
             Ok(())
         }
@@ -412,10 +434,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             id,
             reason,
             note,
+            idempotency_key,
             api,
         } => {
             let body = serde_json::json!({"target": id, "reason": reason, "note": note});
-            let published: Published = api.target()?.post("/api/v1/retractions", &body)?;
+            let published: Published =
+                api.target()?
+                    .publish("/api/v1/retractions", &body, idempotency_key)?;
             show(&api, &published, |p| cli::print_published("retraction", p));
             Ok(())
         }
@@ -552,7 +577,7 @@ fn import(dir: &Path, file: &Path) -> anyhow::Result<()> {
 }
 
 fn demo(dir: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
-    init_logging("warn");
+    customs_node::logging::init("warn");
     let temporary = dir.is_none();
     let base = match dir {
         Some(dir) => dir,
@@ -666,30 +691,24 @@ fn add_member(dir: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to standard error at `default_level` unless RUST_LOG says otherwise.
-fn init_logging(default_level: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn run(dir: PathBuf) -> anyhow::Result<()> {
-    init_logging("info");
+    customs_node::logging::init("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
         customs_node::node::run(dir, shutdown).await?;
-        Ok(())
-    })
+        anyhow::Ok(())
+    });
+    // Blocking work still running (a write to a failing disk) must not hold the exit.
+    runtime.shutdown_timeout(RUNTIME_STOP_GRACE);
+    result
 }
+
+/// How long the process waits for blocking work after the node has stopped.
+const RUNTIME_STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Registers for SIGINT and SIGTERM now (a signal that arrives while the node is still
 /// starting is kept, and stops it as soon as it has started); the future completes on

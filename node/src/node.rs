@@ -35,13 +35,24 @@ pub enum NodeError {
     ApiListen { addr: String, reason: String },
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(
+        "the node did not stop within {0:?}; stopped it anyway (acknowledged entries are on disk)"
+    )]
+    ShutdownTimeout(Duration),
 }
 
 /// How often a stopping node looks whether the store's last users let go.
 const STORE_RELEASE_POLL: Duration = Duration::from_millis(10);
 
+/// How often the store is probed for writes (one small flush).
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
 /// How long a stopping node lets HTTP requests in flight finish.
 pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a stopping node may take in all: below the 10 s a container runtime
+/// waits after SIGTERM before it kills.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Everything needed to start a node, loaded from a node directory or built by tests.
 #[derive(Debug, Clone)]
@@ -100,8 +111,12 @@ impl NodeParams {
             members: peers,
             sync_interval: std::time::Duration::from_millis(p2p.sync_interval_ms),
             redial_interval: std::time::Duration::from_millis(p2p.redial_interval_ms),
+            ping_interval: std::time::Duration::from_millis(p2p.ping_interval_ms),
+            ping_timeout: std::time::Duration::from_millis(p2p.ping_timeout_ms),
+            handshake_timeout: std::time::Duration::from_millis(p2p.handshake_timeout_ms),
             max_clock_skew_ms: p2p.max_clock_skew_ms,
             max_pending_incoming: p2p.max_pending_incoming,
+            max_pending_incoming_per_address: p2p.max_pending_incoming_per_address,
             max_established_total: p2p.max_established_total,
             max_established_per_peer: p2p.max_established_per_peer,
         };
@@ -126,6 +141,8 @@ pub struct Node {
     api_addr: SocketAddr,
     api_stop: tokio::sync::watch::Sender<bool>,
     api_task: JoinHandle<()>,
+    watchdog_stop: tokio::sync::watch::Sender<bool>,
+    watchdog_task: JoinHandle<()>,
 }
 
 impl Node {
@@ -178,6 +195,8 @@ impl Node {
             params.api.clone(),
         );
         tracing::info!(url = %format!("http://{api_addr}"), "API listening");
+        let (watchdog_stop, stopped) = tokio::sync::watch::channel(false);
+        let watchdog_task = tokio::spawn(store_watchdog(store.clone(), stopped));
         Ok(Node {
             store,
             client,
@@ -186,6 +205,8 @@ impl Node {
             api_addr,
             api_stop,
             api_task,
+            watchdog_stop,
+            watchdog_task,
         })
     }
 
@@ -193,7 +214,7 @@ impl Node {
     /// then gossips it. Refused with [`NodeError::NotSynced`] while the node cannot know
     /// its own log is complete.
     pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, PublishError> {
-        self.handle.publisher.publish(body).await
+        Ok(self.handle.publisher.publish(body, None).await?.entry)
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -218,6 +239,8 @@ impl Node {
         }
         let _ = self.client.shutdown().await;
         let _ = self.network_task.await;
+        let _ = self.watchdog_stop.send(true);
+        let _ = self.watchdog_task.await;
         drop(self.handle);
         drop(self.client);
         // A task that was answering a peer may hold the store a moment longer; wait
@@ -227,10 +250,40 @@ impl Node {
         while store.handles() > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(STORE_RELEASE_POLL).await;
         }
-        tokio::task::spawn_blocking(move || store.flush())
+        let flushed = tokio::task::spawn_blocking(move || store.flush())
             .await
-            .map_err(|e| NodeError::Task(e.to_string()))??;
+            .map_err(|e| NodeError::Task(e.to_string()))?;
+        // Every acknowledged entry was flushed before it was acknowledged: what this
+        // flush may lose are entries received from members, which they serve again.
+        if let Err(error) = flushed {
+            tracing::warn!(%error, "the store's last flush failed; entries received since the previous flush will be fetched from members again");
+        }
         Ok(())
+    }
+}
+
+/// Probes the store every [`STORE_PROBE_INTERVAL`]; once a probe or any write has
+/// failed (a full disk), reopens it on every round until a probe succeeds. Readiness
+/// follows the store's health, so it turns false on a failure and true again by itself
+/// once the disk takes writes.
+async fn store_watchdog(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(STORE_PROBE_INTERVAL) => {}
+        }
+        let store = store.clone();
+        let round = tokio::task::spawn_blocking(move || {
+            if store.health().writable_error.is_some() {
+                store.recover()?;
+            }
+            store.probe(crate::clock::now_ms())
+        });
+        match round.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "the store cannot write"),
+            Err(error) => tracing::error!(%error, "the store watchdog failed"),
+        }
     }
 }
 
@@ -250,5 +303,8 @@ pub async fn run(dir: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(),
     tracing::info!(dir = %dir.display(), key = %node.public_key(), "node started");
     shutdown.await;
     tracing::info!("shutting down");
-    node.shutdown().await
+    match tokio::time::timeout(SHUTDOWN_GRACE, node.shutdown()).await {
+        Ok(result) => result,
+        Err(_) => Err(NodeError::ShutdownTimeout(SHUTDOWN_GRACE)),
+    }
 }

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::clock::now_ms;
 use crate::network::Client;
-use crate::store::{Store, StoreError};
+use crate::store::{Appended, IdempotencyKey, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum PublishError {
@@ -62,25 +62,47 @@ impl Publisher {
     /// Signs and stores `body` as the next entry, durable when this returns (a
     /// blocking call: the disk is flushed).
     pub fn sign_and_store(&self, body: Body, now_ms: u64) -> Result<VerifiedEntry, PublishError> {
+        Ok(self.sign_and_store_keyed(body, now_ms, None)?.entry)
+    }
+
+    /// [`Publisher::sign_and_store`] with an idempotency key (see
+    /// [`Store::append_own_keyed`]). A replay needs no sync confirmation: it signs
+    /// nothing.
+    fn sign_and_store_keyed(
+        &self,
+        body: Body,
+        now_ms: u64,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Appended, PublishError> {
         if !self.can_publish()? {
             return Err(PublishError::NotSynced);
         }
-        Ok(self.store.append_own(&self.key, body, now_ms)?)
+        Ok(self
+            .store
+            .append_own_keyed(&self.key, body, now_ms, idempotency)?)
     }
 
     /// Signs and stores `body` as this node's next entry (durable when this returns),
-    /// then gossips it (best effort: catch-up delivers what gossip could not).
-    pub async fn publish(&self, body: Body) -> Result<VerifiedEntry, PublishError> {
+    /// then gossips it (best effort: catch-up delivers what gossip could not). With an
+    /// idempotency key already used for this body, returns the first entry instead.
+    pub async fn publish(
+        &self,
+        body: Body,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Appended, PublishError> {
         let publisher = self.clone();
-        let entry = tokio::task::spawn_blocking(move || publisher.sign_and_store(body, now_ms()))
-            .await
-            .map_err(|e| PublishError::Task(e.to_string()))??;
+        let appended = tokio::task::spawn_blocking(move || {
+            publisher.sign_and_store_keyed(body, now_ms(), idempotency.as_ref())
+        })
+        .await
+        .map_err(|e| PublishError::Task(e.to_string()))??;
         // Stored is what counts: if the push fails, members get it by catch-up.
-        if let Some(network) = &self.network {
+        if let (Some(network), false) = (&self.network, appended.replayed) {
+            let entry = &appended.entry;
             if let Err(error) = network.gossip(entry.signed().clone()).await {
                 tracing::warn!(%error, id = %entry.id(), "stored, but not gossiped");
             }
         }
-        Ok(entry)
+        Ok(appended)
     }
 }

@@ -39,6 +39,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() ->
     }
 }
 
+pub mod faults;
+pub mod process;
+pub mod scenarios;
+
 /// In-process nodes: real swarms on 127.0.0.1 (port 0) and real stores on disk.
 pub mod cluster {
     use std::time::Duration;
@@ -170,8 +174,12 @@ pub mod cluster {
                 members,
                 sync_interval: Duration::from_millis(500),
                 redial_interval: Duration::from_millis(500),
+                ping_interval: Duration::from_secs(2),
+                ping_timeout: Duration::from_secs(5),
+                handshake_timeout: Duration::from_secs(5),
                 max_clock_skew_ms: 300_000,
                 max_pending_incoming: 32,
+                max_pending_incoming_per_address: 4,
                 max_established_total: 64,
                 max_established_per_peer: 2,
             },
@@ -444,6 +452,8 @@ pub mod http {
         pub status: u16,
         pub content_type: String,
         pub location: Option<String>,
+        /// Every header, names in lower case.
+        pub headers: Vec<(String, String)>,
         pub text: String,
         pub json: Value,
         pub bytes: Vec<u8>,
@@ -457,6 +467,14 @@ pub mod http {
 
         pub fn field(&self) -> &str {
             self.json["field"].as_str().unwrap_or("")
+        }
+
+        /// The first value of header `name` (lower case).
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
         }
     }
 
@@ -472,6 +490,17 @@ pub mod http {
         /// the node's own API client; any status is a reply (never an error), a
         /// transport failure panics.
         pub async fn raw(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+            self.raw_with(method, path, body, &[]).await
+        }
+
+        /// [`Http::raw`] with extra request headers.
+        pub async fn raw_with(
+            &self,
+            method: &str,
+            path: &str,
+            body: Option<(&str, Vec<u8>)>,
+            headers: &[(&str, &str)],
+        ) -> Reply {
             let client = ApiClient::new(
                 &self.base,
                 self.token.as_deref(),
@@ -480,15 +509,24 @@ pub mod http {
             let method = method.to_string();
             let path = path.to_string();
             let body = body.map(|(content_type, bytes)| (content_type.to_string(), bytes));
+            let headers: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
             tokio::task::spawn_blocking(move || {
                 let sent = body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice()));
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
                 let reply = client
-                    .send(&method, &path, sent)
+                    .send_with(&method, &path, sent, &headers)
                     .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
                 Reply {
                     status: reply.status,
                     content_type: reply.content_type.clone(),
                     location: reply.location.clone(),
+                    headers: reply.headers.clone(),
                     text: reply.text(),
                     json: reply.json(),
                     bytes: reply.bytes,
@@ -503,10 +541,16 @@ pub mod http {
         }
 
         pub async fn post(&self, path: &str, body: &Value) -> Reply {
-            self.raw(
+            self.post_with(path, body, &[]).await
+        }
+
+        /// [`Http::post`] with extra request headers.
+        pub async fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+            self.raw_with(
                 "POST",
                 path,
                 Some(("application/json", body.to_string().into_bytes())),
+                headers,
             )
             .await
         }

@@ -840,23 +840,25 @@ async fn openapi_lists_every_route_with_its_methods() {
 }
 
 /// Open connections and live-feed streams are bounded: the stream beyond the limit
-/// gets 503, and a connection beyond the limit waits until another closes.
+/// gets 503; at the connection cap a new connection displaces the one idle longest,
+/// and is refused only while every connection is busy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_and_streams_are_bounded() {
     let mut nodes = cluster::start(1).await;
     nodes[0].stop().await;
     nodes[0].params.api.max_event_streams = 1;
     nodes[0].params.api.max_connections = 3;
+    // Requests whose body never comes stay busy for the whole test.
+    nodes[0].params.api.body_read_timeout_ms = 600_000;
     nodes[0].restart().await;
-    let http = nodes[0].http(Role::Reader);
+    let http = nodes[0].http(Role::Publisher);
+    let token = http.token.clone().expect("token");
     let addr = nodes[0].node().api_addr();
 
     // One stream is allowed; the second is refused while the first is open.
     let first = std::net::TcpStream::connect(addr).expect("connects");
-    let request = format!(
-        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
-        http.token.as_deref().expect("token")
-    );
+    let request =
+        format!("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
     std::io::Write::write_all(&mut &first, request.as_bytes()).expect("request");
     let mut reader = BufReader::new(first.try_clone().expect("clone"));
     let mut status_line = String::new();
@@ -870,30 +872,184 @@ async fn connections_and_streams_are_bounded() {
         second.text
     );
 
-    // The stream holds one connection; two idle ones fill the limit of three.
+    // The stream and two idle connections fill the cap of three; a fourth is served
+    // at once, and the connection idle longest is closed for it.
     let idle: Vec<std::net::TcpStream> = (0..2)
         .map(|_| std::net::TcpStream::connect(addr).expect("connects"))
         .collect();
-    let waiting = tokio::spawn({
-        let http = http.clone();
-        async move { http.get("/healthz").await.status }
-    });
-    // While the limit is reached the request cannot be served: it is still waiting
-    // after a pause (a negative check: load can only make it wait longer).
-    let still_waiting = tokio::time::timeout(Duration::from_millis(500), async {
-        while !waiting.is_finished() {
-            tokio::time::sleep(cluster::POLL_INTERVAL).await;
+    let served = tokio::time::timeout(DEADLINE, http.get("/healthz"))
+        .await
+        .expect("served while the cap was reached");
+    assert_eq!(served.status, 200);
+    let closed = tokio::task::spawn_blocking({
+        let mut oldest = idle[0].try_clone().expect("clone");
+        move || {
+            oldest
+                .set_read_timeout(Some(DEADLINE))
+                .expect("read timeout");
+            let mut byte = [0u8; 1];
+            matches!(std::io::Read::read(&mut oldest, &mut byte), Ok(0) | Err(_))
         }
     })
     .await
-    .is_err();
-    assert!(still_waiting, "a fourth connection was served");
+    .expect("reader");
+    assert!(closed, "the idle connection was not closed");
+
+    // Two requests whose bodies never come keep their connections busy; with the
+    // stream, every connection is busy and a newcomer is refused (closed unanswered).
     drop(idle);
-    let status = tokio::time::timeout(DEADLINE, waiting)
-        .await
-        .expect("served once a connection closed")
-        .expect("task");
-    assert_eq!(status, 200);
+    let stalled = |n: usize| {
+        let stream = std::net::TcpStream::connect(addr).expect("connects");
+        let head = format!(
+            "POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-N: {n}\r\n\r\n{{"
+        );
+        std::io::Write::write_all(&mut &stream, head.as_bytes()).expect("head");
+        stream
+    };
+    let busy = [stalled(1), stalled(2)];
+    eventually(
+        "a newcomer to be refused while all are busy",
+        DEADLINE,
+        || async move {
+            let refused = tokio::task::spawn_blocking(move || {
+                std::net::TcpStream::connect(addr)
+                    .ok()
+                    .is_some_and(|stream| {
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                        let _ = std::io::Write::write_all(
+                            &mut &stream,
+                            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                        );
+                        let mut answer = Vec::new();
+                        let _ = std::io::Read::read_to_end(&mut &stream, &mut answer);
+                        answer.is_empty()
+                    })
+            })
+            .await
+            .expect("probe");
+            refused.then_some(())
+        },
+    )
+    .await;
+    drop(busy);
     drop(reader);
     drop(first);
+    let metrics = eventually("the node to answer again", DEADLINE, || {
+        let http = http.clone();
+        async move {
+            let reply = http.get("/metrics").await;
+            (reply.status == 200).then_some(reply.text)
+        }
+    })
+    .await;
+    for family in [
+        "customs_http_connections_displaced_total",
+        "customs_http_connections_refused_total",
+    ] {
+        let value: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{family} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {family}"));
+        assert!(value >= 1, "{family} = {value}");
+    }
+}
+
+/// A publish retried with its Idempotency-Key gets the first answer and stores
+/// nothing new; keys belong to their token; a key reused for another body is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_with_an_idempotency_key_happens_once() {
+    let nodes = cluster::start(1).await;
+    let officer = nodes[0].http(Role::Publisher);
+    let key = [("Idempotency-Key", "8d0e5a54-retry-1")];
+
+    let first = officer
+        .post_with("/api/v1/alerts", &sample_alert(), &key)
+        .await;
+    let id = id_of(&first);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let stored = entries(&officer).await;
+    let again = officer
+        .post_with("/api/v1/alerts", &sample_alert(), &key)
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.json, first.json);
+    assert_eq!(again.location, first.location);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(entries(&officer).await, stored);
+
+    let mut other = sample_alert();
+    other["reference"] = json!("NL-2026-000999");
+    let reused = officer.post_with("/api/v1/alerts", &other, &key).await;
+    assert_eq!(
+        (reused.status, reused.error(), reused.field()),
+        (422, "idempotency_key_reused", "Idempotency-Key"),
+        "{}",
+        reused.text
+    );
+    assert!(reused.text.contains(&id), "{}", reused.text);
+    assert_eq!(entries(&officer).await, stored);
+
+    // Another token's key is its own.
+    let colleague = nodes[0].http(Role::Publisher);
+    let theirs = colleague
+        .post_with("/api/v1/alerts", &sample_alert(), &key)
+        .await;
+    assert_ne!(id_of(&theirs), id);
+    // Without a key, the same body twice is two alerts.
+    let one = id_of(&officer.post("/api/v1/alerts", &sample_alert()).await);
+    let two = id_of(&officer.post("/api/v1/alerts", &sample_alert()).await);
+    assert_ne!(one, two);
+    assert_eq!(entries(&officer).await, stored + 3);
+
+    // A retried retraction gets its first answer, not "already retracted".
+    let retraction = json!({"target": id, "reason": "error"});
+    let retract_key = [("Idempotency-Key", "retract-1")];
+    let retracted = officer
+        .post_with("/api/v1/retractions", &retraction, &retract_key)
+        .await;
+    let retraction_id = id_of(&retracted);
+    let retried = officer
+        .post_with("/api/v1/retractions", &retraction, &retract_key)
+        .await;
+    assert_eq!(id_of(&retried), retraction_id);
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+
+    let count = entries(&officer).await;
+    let long = "k".repeat(256);
+    for bad in ["", "has space", long.as_str()] {
+        let reply = officer
+            .post_with(
+                "/api/v1/alerts",
+                &sample_alert(),
+                &[("Idempotency-Key", bad)],
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.error(), reply.field()),
+            (400, "bad_idempotency_key", "Idempotency-Key"),
+            "{bad:?}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(
+        entries(&officer).await,
+        count,
+        "nothing stored for bad keys"
+    );
+
+    // The document names the header on every publishing route.
+    let document = officer.get("/api/v1/openapi.json").await.json;
+    for path in ["/api/v1/alerts", "/api/v1/aeo", "/api/v1/retractions"] {
+        let parameters = document["paths"][path]["post"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            parameters
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+            "{path}: {parameters:?}"
+        );
+    }
 }

@@ -1,9 +1,8 @@
 //! The real binary as separate OS processes: a node that was stopped (SIGTERM) while
 //! another member published catches up after restarting on its data directory.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use customs_node::network::Peer;
@@ -12,91 +11,9 @@ use customs_node::store::{Store, StoreConfig};
 use customs_protocol::{samples, Body, PublicKey, SecretKey};
 use customs_tests::cluster::{eventually, node_params, wait_until, NETWORK};
 use customs_tests::node_binary;
+use customs_tests::process::{admit, init_process_node, run_process, terminate};
 
 const DEADLINE: Duration = Duration::from_secs(90);
-
-fn node_cli(args: &[&str]) -> String {
-    let output = Command::new(node_binary())
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(output.status.success(), "{args:?}: {output:?}");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Starts `customs-node run` and forwards its log to the test's stderr; the receiver
-/// gets the address the node listens on.
-fn run_process(dir: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(node_binary())
-        .args(["run", "--dir", dir.to_str().expect("utf-8")])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (address_tx, address) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening address=") {
-                let addr = line[at + "listening address=".len()..]
-                    .split_whitespace()
-                    .next();
-                let _ = address_tx.send(addr.unwrap_or_default().to_string());
-            }
-            eprintln!("[process] {line}");
-        }
-    });
-    (child, address)
-}
-
-/// A node directory made by `customs-node init`, syncing often; returns its key.
-fn init_process_node(dir: &Path, code: &str) -> PublicKey {
-    let path = dir.to_str().expect("utf-8");
-    node_cli(&[
-        "init",
-        "--dir",
-        path,
-        "--code",
-        code,
-        "--name",
-        code,
-        "--network",
-        NETWORK,
-        "--p2p-listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--api-listen",
-        "127.0.0.1:0",
-    ]);
-    let config_path = dir.join("node.toml");
-    let config = std::fs::read_to_string(&config_path).expect("config");
-    let config = config
-        .replace("sync_interval_ms = 30000", "sync_interval_ms = 500")
-        .replace("redial_interval_ms = 10000", "redial_interval_ms = 500");
-    std::fs::write(&config_path, config).expect("write config");
-    let card = node_cli(&["member", "export", "--dir", path]);
-    card.lines()
-        .find_map(|l| l.strip_prefix("public_key = \""))
-        .and_then(|k| PublicKey::from_hex(k.trim_end_matches('"')).ok())
-        .expect("card has the key")
-}
-
-/// Admits a member (by key, with optional addresses) into a process node's directory.
-fn admit(dir: &Path, code: &str, key: &PublicKey, addresses: &[String]) {
-    let quoted: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
-    let card = format!(
-        "network = \"{NETWORK}\"\ncode = \"{code}\"\nname = \"{code}\"\npublic_key = \"{key}\"\naddresses = [{}]\n",
-        quoted.join(", ")
-    );
-    let file = dir.with_extension(format!("{code}.card"));
-    std::fs::write(&file, card).expect("card");
-    node_cli(&[
-        "member",
-        "add",
-        "--dir",
-        dir.to_str().expect("utf-8"),
-        file.to_str().expect("utf-8"),
-    ]);
-}
 
 /// An in-process member with a fixed key.
 async fn start_in_process(dir: &Path, seed: u8, code: &str, members: Vec<Peer>) -> Node {
@@ -138,20 +55,6 @@ async fn wait_in_sync(node: &Node, codes: &[&str], what: &str) {
         Some(())
     })
     .await
-}
-
-/// SIGTERM, then the exit status must say the node stopped cleanly.
-fn terminate(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = child.wait().expect("exits");
-    assert!(
-        exit.success(),
-        "the node did not shut down cleanly: {exit:?}"
-    );
 }
 
 fn alert(n: usize) -> Body {

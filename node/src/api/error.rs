@@ -111,6 +111,12 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(customs_protocol::EntryError::Invalid(invalid)) => {
                 ApiError::from(invalid.clone())
             }
+            StoreError::IdempotencyKeyReused { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                error.to_string(),
+            )
+            .with_field("Idempotency-Key"),
             _ => {
                 tracing::error!(%error, "store failure while serving the API");
                 ApiError::internal(error.to_string())

@@ -1,6 +1,8 @@
 //! Request bodies and query strings turned into typed values, with errors that name the
 //! offending field: `conveyance.containers[0]`, not "invalid type at line 1 column 212".
 
+use std::time::Duration;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -34,12 +36,58 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = read_body(request, state.limits.max_body_bytes).await?;
+        let timeout = Duration::from_millis(state.limits.body_read_timeout_ms);
+        let bytes = tokio::time::timeout(timeout, read_body(request, state.limits.max_body_bytes))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the body did not arrive within {} ms", timeout.as_millis()),
+                )
+            })??;
         parse_json(&bytes).map(JsonBody)
     }
 }
 
 pub use crate::limits::MAX_DRAINED_BODY_BYTES;
+use crate::limits::MAX_IDEMPOTENCY_KEY_BYTES;
+use crate::store::IdempotencyKey;
+use crate::tokens::Caller;
+
+/// A publish's `Idempotency-Key` header, scoped to the caller's token (absent: none).
+#[derive(Debug)]
+pub struct Idempotency(pub Option<IdempotencyKey>);
+
+impl FromRequestParts<ApiState> for Idempotency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Idempotency(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| {
+                (1..=MAX_IDEMPOTENCY_KEY_BYTES).contains(&k.len())
+                    && k.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_idempotency_key",
+                    format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} visible ASCII characters (a UUID, say)"),
+                )
+                .with_field("Idempotency-Key")
+            })?;
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .ok_or_else(|| ApiError::internal("a publish route ran without a caller"))?;
+        Ok(Idempotency(Some(IdempotencyKey::new(&caller.name, key))))
+    }
+}
 
 /// The body, at most `limit_bytes`; a larger one is 413 (after draining up to
 /// [`MAX_DRAINED_BODY_BYTES`] more, so that the client can read the answer).

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use super::serve::ConnectionStats;
 use crate::network::NetworkStatus;
-use crate::store::Counts;
+use crate::store::{Counts, Health};
 
 /// HTTP requests by (route, method, status). Bounded: routes are the router's
 /// patterns (unmatched paths count as one route), methods and statuses are few.
@@ -38,9 +39,14 @@ pub struct Snapshot<'a> {
     /// Entries per author: (member code or "unknown", author key hex, entries).
     pub authors: Vec<(String, String, u64)>,
     pub network: &'a NetworkStatus,
-    pub store_size_bytes: u64,
+    /// None when the store cannot tell (it is being reopened).
+    pub store_size_bytes: Option<u64>,
     pub event_streams: usize,
     pub http: &'a HttpCounters,
+    pub connections: ConnectionStats,
+    pub store_health: Health,
+    /// Log lines that could not be written (a full disk, a closed stderr).
+    pub log_lines_dropped: u64,
 }
 
 /// Label values escaped as the text format requires.
@@ -210,13 +216,67 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "gauge",
         "Bytes the store occupies on disk.",
     );
-    w.sample("customs_store_size_bytes", &[], s.store_size_bytes);
+    if let Some(size) = s.store_size_bytes {
+        w.sample("customs_store_size_bytes", &[], size);
+    }
+    w.family(
+        "customs_store_writable",
+        "gauge",
+        "1 while the store takes writes; 0 after a write failed (a full disk) until a probe succeeds.",
+    );
+    w.sample(
+        "customs_store_writable",
+        &[],
+        u64::from(s.store_health.writable_error.is_none()),
+    );
+    w.family(
+        "customs_store_recoveries_total",
+        "counter",
+        "Times the store was reopened after a write failed.",
+    );
+    w.sample(
+        "customs_store_recoveries_total",
+        &[],
+        s.store_health.recoveries,
+    );
     w.family(
         "customs_event_streams",
         "gauge",
         "Open live-feed (SSE) streams.",
     );
     w.sample("customs_event_streams", &[], s.event_streams as u64);
+    w.family(
+        "customs_http_connections",
+        "gauge",
+        "Open HTTP connections.",
+    );
+    w.sample("customs_http_connections", &[], s.connections.open as u64);
+    w.family(
+        "customs_http_connections_displaced_total",
+        "counter",
+        "Idle HTTP connections closed to make room for a new one (a cap was reached).",
+    );
+    w.sample(
+        "customs_http_connections_displaced_total",
+        &[],
+        s.connections.displaced,
+    );
+    w.family(
+        "customs_http_connections_refused_total",
+        "counter",
+        "New HTTP connections closed because every open one was busy.",
+    );
+    w.sample(
+        "customs_http_connections_refused_total",
+        &[],
+        s.connections.refused,
+    );
+    w.family(
+        "customs_log_lines_dropped_total",
+        "counter",
+        "Log lines that could not be written (their destination failed).",
+    );
+    w.sample("customs_log_lines_dropped_total", &[], s.log_lines_dropped);
     w.family(
         "customs_http_requests_total",
         "counter",

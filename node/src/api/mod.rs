@@ -12,6 +12,7 @@ mod events;
 mod extract;
 mod metrics;
 mod routes;
+mod serve;
 
 /// What the API needs of a running node: cheap to clone.
 #[derive(Debug, Clone)]
@@ -31,7 +32,6 @@ pub mod views;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -40,8 +40,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use customs_protocol::PublicKey;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -51,6 +53,7 @@ use crate::tokens::{Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
 use routes::{aeo, alerts, check, entries, node, operations};
+use serve::{ConnectionCaps, Connections};
 
 use crate::config::ApiSection;
 use crate::network::Client;
@@ -77,6 +80,7 @@ pub struct Shared {
     pub tokens: Tokens,
     pub limits: ApiSection,
     http: HttpCounters,
+    connections: Arc<Connections>,
     event_streams: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     /// The OpenAPI document, rendered once.
@@ -154,9 +158,33 @@ fn app(router: Router<ApiState>, state: ApiState) -> Router {
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn(refuse_content_encoding))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// Refuses a body in an encoding the node does not decode (415): a gzip body must not
+/// be read as JSON text. (A request with both Content-Length and Transfer-Encoding
+/// never gets here: hyper lets Transfer-Encoding win and closes the connection after
+/// the answer, as RFC 9112 section 6.3 asks.)
+async fn refuse_content_encoding(request: Request, next: Next) -> Result<Response, ApiError> {
+    if let Some(encoding) = request.headers().get(header::CONTENT_ENCODING) {
+        let identity = encoding
+            .to_str()
+            .is_ok_and(|e| e.trim().eq_ignore_ascii_case("identity"));
+        if !identity {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_content_encoding",
+                format!(
+                    "Content-Encoding {:?} is not supported: send the body uncompressed",
+                    String::from_utf8_lossy(encoding.as_bytes())
+                ),
+            ));
+        }
+    }
+    Ok(next.run(request).await)
 }
 
 /// Routes only admin tokens may use.
@@ -243,6 +271,10 @@ pub fn spawn(
     limits: ApiSection,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop_tx, stop) = watch::channel(false);
+    let connections = Arc::new(Connections::new(ConnectionCaps {
+        max_total: limits.max_connections,
+        max_per_address: limits.max_connections_per_address,
+    }));
     // One route list makes both the router and the document it serves.
     let (router, document) = routes();
     let state = Arc::new(Shared {
@@ -251,25 +283,22 @@ pub fn spawn(
         codes,
         tokens,
         http: HttpCounters::default(),
+        connections: connections.clone(),
         event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),
         stop,
         openapi_json: document.to_pretty_json().unwrap_or_default(),
         limits: limits.clone(),
     });
-    let shutdown = stopped(&state.stop);
+    let stop = state.stop.clone();
     let app = app(router, state);
-    let listener = LimitedListener {
-        inner: listener,
-        permits: Arc::new(Semaphore::new(limits.max_connections)),
-    };
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(%error, "the HTTP API stopped");
-        }
-    });
+    let header_read_timeout = Duration::from_millis(limits.header_read_timeout_ms);
+    let task = tokio::spawn(serve::serve(
+        listener,
+        app,
+        connections,
+        header_read_timeout,
+        stop,
+    ));
     (stop_tx, task)
 }
 
@@ -278,74 +307,5 @@ pub fn stopped(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send 
     let mut stop = stop.clone();
     async move {
         let _ = stop.wait_for(|s| *s).await;
-    }
-}
-
-/// A TCP listener that holds at most `permits` connections open: the next accept
-/// waits until one closes (the kernel's backlog holds the rest).
-struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-/// A connection holding its permit until it is dropped.
-struct LimitedStream {
-    stream: TcpStream,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // Fails only if the semaphore were closed, which nothing does.
-        let permit = self.permits.clone().acquire_owned().await.ok();
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            LimitedStream {
-                stream,
-                _permit: permit,
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-impl tokio::io::AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -28,7 +28,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::codec::{SyncCodec, PROTOCOL};
+use super::inbound::{self, TooManyFromAddress};
 use super::sync::core::{ItemResult, JobId, RequestId, Snapshot, Timer};
+use super::sync::redial::Redial;
 use super::sync::{Input, Output, SyncCore, Transport, Verdict};
 use super::*;
 use crate::admission::Admission;
@@ -39,6 +41,7 @@ use crate::verify::available_threads;
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    per_address: inbound::PerAddress,
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
@@ -93,12 +96,12 @@ struct EventLoop {
     requests: HashMap<OutboundRequestId, RequestId>,
     /// Where members listen, for redials.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    redial: Redial<PeerId>,
     sync_bytes_received: Arc<std::sync::atomic::AtomicU64>,
     store_failures: u64,
     /// Set once a member's frontier showed no entry of our own key that we lack.
     own_log_confirmed: Arc<AtomicBool>,
     sync_interval: Duration,
-    redial_interval: Duration,
 }
 
 /// Starts the network: listens, dials the members, and runs until every [`Client`] is
@@ -126,6 +129,9 @@ pub async fn spawn(
         .with_behaviour(|key| build_behaviour(key, &config, &topic, &codec))
         .map_err(|e| NetworkError::Start(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        // Bounds both a dial and an incoming connection's handshake: a stranger's idle
+        // socket holds a handshake slot no longer than this.
+        .with_connection_timeout(config.handshake_timeout)
         .build();
     swarm
         .behaviour_mut()
@@ -147,6 +153,12 @@ pub async fn spawn(
         members.push((peer_id, member.code.clone(), member.key));
         addresses.insert(peer_id, member.addresses.clone());
     }
+    let redial = Redial::new(
+        members.iter().map(|(peer_id, _, _)| *peer_id),
+        config.redial_interval.as_millis() as u64,
+        random_seed(),
+        now_ms(),
+    );
     let core = SyncCore::new(config.key.public_key(), members, random_seed());
 
     let (commands_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
@@ -182,11 +194,11 @@ pub async fn spawn(
         timers_tx,
         requests: HashMap::new(),
         addresses,
+        redial,
         sync_bytes_received,
         store_failures: 0,
         own_log_confirmed: own_log_confirmed.clone(),
         sync_interval: config.sync_interval,
-        redial_interval: config.redial_interval,
     };
     event_loop.redial();
     let handle = tokio::spawn(event_loop.run());
@@ -234,6 +246,7 @@ fn build_behaviour(
         .with_max_established_per_peer(Some(config.max_established_per_peer));
     Ok(Behaviour {
         allowed: allow_block_list::Behaviour::default(),
+        per_address: inbound::PerAddress::new(config.max_pending_incoming_per_address),
         limits: connection_limits::Behaviour::new(limits),
         gossipsub,
         sync: request_response::Behaviour::with_codec(
@@ -247,7 +260,13 @@ fn build_behaviour(
             format!("/customs-network/{}/1", config.network),
             key.public(),
         )),
-        ping: ping::Behaviour::default(),
+        // A ping that goes unanswered closes its connection (see on_swarm_event):
+        // that is how a cut network is noticed, and the member redialled.
+        ping: ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(config.ping_interval)
+                .with_timeout(config.ping_timeout),
+        ),
     })
 }
 
@@ -391,7 +410,7 @@ impl EventLoop {
     async fn run(mut self) {
         let mut sync_timer = tokio::time::interval(self.sync_interval);
         sync_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut redial_timer = tokio::time::interval(self.redial_interval);
+        let mut redial_timer = tokio::time::interval(REDIAL_TICK);
         redial_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Local work first: answers to finish, pages stored, then the network.
@@ -597,17 +616,14 @@ impl EventLoop {
         }
     }
 
+    /// Dials the members that are due (see [`Redial`]).
     fn redial(&mut self) {
-        let connected = self.core.connected_peers();
-        let targets: Vec<(PeerId, Vec<Multiaddr>)> = self
-            .addresses
-            .iter()
-            .filter(|(p, a)| !a.is_empty() && !connected.contains(p))
-            .map(|(p, a)| (*p, a.clone()))
-            .collect();
-        for (peer, addresses) in targets {
+        for peer in self.redial.due(now_ms()) {
+            let Some(addresses) = self.addresses.get(&peer).filter(|a| !a.is_empty()) else {
+                continue;
+            };
             let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                .addresses(addresses)
+                .addresses(addresses.clone())
                 .build();
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, error = %e, "redial");
@@ -640,15 +656,47 @@ impl EventLoop {
                 num_established,
                 endpoint,
                 ..
-            } if num_established.get() == 1 => self.handle(Input::Connected {
-                peer: peer_id,
-                dialer: endpoint.is_dialer(),
-            }),
+            } if num_established.get() == 1 => {
+                self.redial.connected(&peer_id);
+                self.handle(Input::Connected {
+                    peer: peer_id,
+                    dialer: endpoint.is_dialer(),
+                })
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
+                cause,
                 ..
-            } => self.handle(Input::Disconnected { peer: peer_id }),
+            } => {
+                tracing::debug!(%peer_id, ?cause, "disconnected");
+                if self.addresses.contains_key(&peer_id) {
+                    self.redial.disconnected(peer_id, now_ms());
+                }
+                self.handle(Input::Disconnected { peer: peer_id })
+            }
+            SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { cause },
+                ..
+            } => {
+                // Out of handshake slots: a member may have been refused with the
+                // strangers, so dial the members instead.
+                let out_of_slots = cause.downcast_ref::<TooManyFromAddress>().is_some()
+                    || cause
+                        .downcast_ref::<connection_limits::Exceeded>()
+                        .is_some();
+                if out_of_slots {
+                    self.redial.incoming_refused(now_ms());
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) => {
+                tracing::info!(%peer, %error, "a ping went unanswered: closing the connection");
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,

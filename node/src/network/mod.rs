@@ -8,6 +8,7 @@
 
 mod codec;
 mod event_loop;
+mod inbound;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub use crate::limits::EVENT_CHANNEL_CAPACITY;
 pub use crate::limits::INGEST_QUEUE_CAPACITY;
 pub use crate::limits::MAX_INGEST_BATCH_ENTRIES;
 pub use crate::limits::MAX_REQUESTS_PER_PEER;
+pub use crate::limits::REDIAL_TICK;
 pub use crate::limits::SYNC_REQUEST_TIMEOUT;
 
 #[derive(Debug, Error)]
@@ -61,9 +63,14 @@ pub struct NetworkConfig {
     pub listen: Multiaddr,
     pub members: Vec<Peer>,
     pub sync_interval: Duration,
+    /// The longest wait between dials of a disconnected member.
     pub redial_interval: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub handshake_timeout: Duration,
     pub max_clock_skew_ms: u64,
     pub max_pending_incoming: u32,
+    pub max_pending_incoming_per_address: u32,
     pub max_established_total: u32,
     pub max_established_per_peer: u32,
 }

@@ -27,7 +27,7 @@ fn corrupt(what: String) -> StoreError {
 
 impl Store {
     pub fn check(&self) -> Result<CheckReport, StoreError> {
-        let db = &self.inner.db;
+        let db = &self.db()?;
         let mut report = CheckReport {
             authors: 0,
             entries: 0,

@@ -10,6 +10,8 @@
 //! | `O` | operator id, 0x00, issuer (32), seq (8, BE) | entry id (32) |
 //! | `R` | retracted entry id (32) | retraction entry id (32) |
 //! | `F` | author (32), seq (8, BE), entry id (32) | the fork proof: the second signed entry for that seq (one per author and seq) |
+//! | `I` | idempotency scope (32: SHA-256 of token name and key) | entry id (32), created_at_ms (8, BE) |
+//! | `X` | created_at_ms (8, BE), idempotency scope (32) | empty: the expiry order of `I` rows |
 //! | `M` | name | store metadata: format, network, counts, pending own entry |
 
 use customs_protocol::body::Category;
@@ -25,6 +27,8 @@ pub const ALERT: u8 = b'A';
 pub const AEO: u8 = b'O';
 pub const RETRACTED: u8 = b'R';
 pub const FORK: u8 = b'F';
+pub const IDEMPOTENCY: u8 = b'I';
+pub const IDEMPOTENCY_EXPIRY: u8 = b'X';
 
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_NETWORK: &[u8] = b"Mnetwork";
@@ -32,6 +36,48 @@ pub const META_COUNTS: &[u8] = b"Mcounts";
 /// The node's own signed entry that is durable but maybe not yet applied (see
 /// `Store::append_own`).
 pub const META_OWN_PENDING: &[u8] = b"Mown_pending";
+/// Written and flushed now and then: whether the disk takes writes.
+pub const META_PROBE: &[u8] = b"Mprobe";
+
+pub fn idempotency_key(scope: &[u8; 32]) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = IDEMPOTENCY;
+    key[1..].copy_from_slice(scope);
+    key
+}
+
+pub fn idempotency_value(id: &EntryId, created_at_ms: u64) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..32].copy_from_slice(&id.0);
+    value[32..].copy_from_slice(&created_at_ms.to_be_bytes());
+    value
+}
+
+/// (entry id, created_at_ms) of an idempotency row.
+pub fn parse_idempotency_value(value: &[u8]) -> Result<(EntryId, u64), StoreError> {
+    let value: [u8; 40] = array(value, "idempotency row")?;
+    Ok((
+        parse_id(&value[..32], "idempotency row id")?,
+        parse_u64(&value[32..], "idempotency row time")?,
+    ))
+}
+
+pub fn idempotency_expiry_key(created_at_ms: u64, scope: &[u8; 32]) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[0] = IDEMPOTENCY_EXPIRY;
+    key[1..9].copy_from_slice(&created_at_ms.to_be_bytes());
+    key[9..].copy_from_slice(scope);
+    key
+}
+
+/// (created_at_ms, scope) of an expiry row.
+pub fn parse_idempotency_expiry_key(key: &[u8]) -> Result<(u64, [u8; 32]), StoreError> {
+    let key: [u8; 41] = array(key, "idempotency expiry row")?;
+    Ok((
+        parse_u64(&key[1..9], "idempotency expiry time")?,
+        array(&key[9..], "idempotency expiry scope")?,
+    ))
+}
 
 /// The value of a log row: the entry id, then the signed entry bytes.
 pub fn log_value(id: &EntryId, signed_entry: &[u8]) -> Vec<u8> {

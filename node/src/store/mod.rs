@@ -14,7 +14,7 @@ mod query;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use customs_protocol::chain::{self, ChainView, ChainWriter, PendingBuffer};
 use customs_protocol::wire::{Frontier, Head};
@@ -31,6 +31,10 @@ pub use query::{
     MAX_ALERT_SCAN_ROWS,
 };
 
+use crate::limits::{
+    IDEMPOTENCY_RETENTION_MS, MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH, RECOVER_OPEN_ATTEMPTS,
+    RECOVER_OPEN_PAUSE,
+};
 use layout::*;
 
 /// Store settings. `StoreConfig::new` gives the documented defaults.
@@ -90,8 +94,77 @@ pub enum StoreError {
     },
     #[error("refusing to sign: {0}")]
     Invalid(#[from] EntryError),
+    #[error("this Idempotency-Key was used for another request (entry {entry}): use a new key for a new publish")]
+    IdempotencyKeyReused { entry: EntryId },
     #[error("store I/O error (disk full or unreadable?): {0}")]
     Io(#[from] sled::Error),
+    #[error("the store is being reopened after a write failed; try again in a moment")]
+    Recovering,
+}
+
+/// Whether the store can write, as its last write or probe found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Why the last write failed, while the store cannot write.
+    pub writable_error: Option<String>,
+    /// Times the database was reopened after a failure.
+    pub recoveries: u64,
+}
+
+/// Opens the sled database of `config`, telling a store in use from a damaged one.
+fn open_db(config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let path = config.path.clone();
+    let open_error = |reason: String| StoreError::Open {
+        path: path.clone(),
+        reason,
+    };
+    std::fs::create_dir_all(&path).map_err(|e| open_error(e.to_string()))?;
+    let sled_config = sled::Config::new()
+        .path(&path)
+        .cache_capacity(config.cache_capacity_bytes);
+    // sled 0.34 can panic on some damaged files instead of returning an error.
+    match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        // sled locks its directory: another process (a running node) has it.
+        // (sled wraps the lock failure in an error of kind Other.)
+        Ok(Err(sled::Error::Io(e)))
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().contains("could not acquire lock") =>
+        {
+            Err(StoreError::InUse { path })
+        }
+        Ok(Err(e)) => Err(open_error(e.to_string())),
+        Err(panic) => Err(open_error(format!("sled failed: {}", panic_text(&panic)))),
+    }
+}
+
+/// A publish's `Idempotency-Key`, scoped to the token that sent it: a retry with the
+/// same key and body gets the entry the first request made instead of a second one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    scope: [u8; 32],
+}
+
+impl IdempotencyKey {
+    pub fn new(token_name: &str, key: &str) -> IdempotencyKey {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"customs-node/idempotency/v1\0");
+        hash.update(token_name.as_bytes());
+        hash.update([0]);
+        hash.update(key.as_bytes());
+        IdempotencyKey {
+            scope: hash.finalize().into(),
+        }
+    }
+}
+
+/// An own entry as `append_own` returns it.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub entry: VerifiedEntry,
+    /// The entry an earlier request with the same idempotency key made.
+    pub replayed: bool,
 }
 
 /// Why this node may not retract an entry.
@@ -149,12 +222,14 @@ pub struct Store {
 
 #[derive(Debug)]
 struct Inner {
-    db: sled::Db,
+    /// `None` only while [`Store::recover`] reopens it.
+    db: RwLock<Option<sled::Db>>,
     config: StoreConfig,
     /// Writers (ingest, own appends) take this lock, so that reading a head and
     /// writing the entry that extends it cannot interleave. Readers never take it.
     writer: Mutex<Writer>,
     counts: Mutex<Counts>,
+    health: Mutex<Health>,
     /// Every author's head, kept in memory and published on every commit that moves
     /// one: the network reads it without touching the database.
     frontier: watch::Sender<Arc<Frontier>>,
@@ -170,32 +245,10 @@ impl Store {
     /// fails its consistency checks, and completes an own entry that was made durable
     /// but not applied before a crash.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
-        let path = config.path.clone();
-        let open_error = |reason: String| StoreError::Open {
-            path: path.clone(),
-            reason,
-        };
-        std::fs::create_dir_all(&path).map_err(|e| open_error(e.to_string()))?;
-        let sled_config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(config.cache_capacity_bytes);
-        // sled 0.34 can panic on some damaged files instead of returning an error.
-        let db = match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
-            Ok(Ok(db)) => db,
-            // sled locks its directory: another process (a running node) has it.
-            // (sled wraps the lock failure in an error of kind Other.)
-            Ok(Err(sled::Error::Io(e)))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.to_string().contains("could not acquire lock") =>
-            {
-                return Err(StoreError::InUse { path })
-            }
-            Ok(Err(e)) => return Err(open_error(e.to_string())),
-            Err(panic) => return Err(open_error(format!("sled failed: {}", panic_text(&panic)))),
-        };
+        let db = open_db(&config)?;
         let store = Store {
             inner: Arc::new(Inner {
-                db,
+                db: RwLock::new(Some(db)),
                 writer: Mutex::new(Writer {
                     pending: PendingBuffer::new(
                         config.max_pending_entries,
@@ -204,22 +257,101 @@ impl Store {
                 }),
                 counts: Mutex::new(Counts::default()),
                 frontier: watch::Sender::new(Arc::new(Frontier::new())),
+                health: Mutex::new(Health::default()),
                 config,
             }),
         };
-        store.check_identity()?;
-        *lock(&store.inner.counts) = store.read_counts()?;
-        store
-            .inner
-            .frontier
-            .send_replace(Arc::new(store.read_frontier()?));
-        store.check_heads()?;
-        store.complete_own_pending()?;
+        store.load(&mut lock(&store.inner.writer))?;
         Ok(store)
     }
 
-    fn db(&self) -> &sled::Db {
-        &self.inner.db
+    /// Reads what the node keeps in memory from the database, after checking it.
+    fn load(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        self.check_identity()?;
+        *lock(&self.inner.counts) = self.read_counts()?;
+        self.inner
+            .frontier
+            .send_replace(Arc::new(self.read_frontier()?));
+        self.check_heads()?;
+        self.complete_own_pending(writer)?;
+        Ok(())
+    }
+
+    /// Whether the store could write at the last try, and why not.
+    pub fn health(&self) -> Health {
+        lock(&self.inner.health).clone()
+    }
+
+    /// Writes and flushes a small row: whether the disk takes writes now. A failure
+    /// marks the store unwritable (see [`Store::health`]).
+    pub fn probe(&self, now_ms: u64) -> Result<(), StoreError> {
+        let result = self.db().and_then(|db| {
+            db.insert(META_PROBE, &now_ms.to_be_bytes()[..])?;
+            db.flush()?;
+            Ok(())
+        });
+        self.noted(result)
+    }
+
+    /// Records a write's outcome in [`Store::health`]: an I/O failure makes the store
+    /// unwritable until a probe or a recovery succeeds.
+    fn noted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut health = lock(&self.inner.health);
+        match &result {
+            Ok(_) => health.writable_error = None,
+            Err(error @ (StoreError::Io(_) | StoreError::Recovering)) => {
+                health.writable_error = Some(error.to_string());
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Reopens the database in place, after a write failed (a full disk): sled keeps
+    /// the first I/O error and fails every later call, even once space is back.
+    /// Writers wait meanwhile and readers get [`StoreError::Recovering`]; what the node
+    /// keeps in memory is read again, so entries whose flush failed are simply missing
+    /// (and fetched again from members). Nothing acknowledged is lost: an own entry is
+    /// acknowledged only after its flush.
+    pub fn recover(&self) -> Result<(), StoreError> {
+        let mut writer = lock(&self.inner.writer);
+        let old = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(old);
+        // Readers that took a handle just before may hold sled's lock a moment longer.
+        let mut attempt = 0;
+        let db = loop {
+            attempt += 1;
+            match open_db(&self.inner.config) {
+                Ok(db) => break db,
+                Err(StoreError::InUse { .. }) if attempt < RECOVER_OPEN_ATTEMPTS => {
+                    std::thread::sleep(RECOVER_OPEN_PAUSE);
+                }
+                Err(error) => return self.noted(Err(error)),
+            }
+        };
+        *self.inner.db.write().unwrap_or_else(|e| e.into_inner()) = Some(db);
+        let loaded = self.load(&mut writer);
+        let mut health = lock(&self.inner.health);
+        health.recoveries += 1;
+        drop(health);
+        self.noted(loaded)?;
+        tracing::info!(path = %self.path().display(), "the store was reopened");
+        Ok(())
+    }
+
+    /// The database; [`StoreError::Recovering`] while [`Store::recover`] reopens it.
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(StoreError::Recovering)
     }
 
     /// How many handles on this store exist (this one included).
@@ -237,7 +369,7 @@ impl Store {
 
     /// A new store is stamped with the format and network; an existing one must match.
     fn check_identity(&self) -> Result<(), StoreError> {
-        let db = self.db();
+        let db = self.db()?;
         let network = self.network().as_bytes();
         match (db.get(META_FORMAT)?, db.get(META_NETWORK)?) {
             (Some(format), Some(found)) => {
@@ -276,7 +408,7 @@ impl Store {
     }
 
     fn read_counts(&self) -> Result<Counts, StoreError> {
-        match self.db().get(META_COUNTS)? {
+        match self.db()?.get(META_COUNTS)? {
             Some(bytes) => Counts::decode(&bytes),
             None => Err(StoreError::Corrupt {
                 what: "the counts row is missing".into(),
@@ -302,14 +434,13 @@ impl Store {
     }
 
     /// After a crash between "own entry durable" and "own entry applied", apply it.
-    fn complete_own_pending(&self) -> Result<(), StoreError> {
-        let Some(bytes) = self.db().get(META_OWN_PENDING)? else {
+    fn complete_own_pending(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let Some(bytes) = self.db()?.get(META_OWN_PENDING)? else {
             return Ok(());
         };
         let entry = VerifiedEntry::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
             what: format!("the pending own entry does not verify: {e}"),
         })?;
-        let mut writer = lock(&self.inner.writer);
         let mut tx = Tx::new(self);
         if chain::place(&mut tx, &mut writer.pending, entry)? == Outcome::Applied {
             tracing::info!(
@@ -324,6 +455,11 @@ impl Store {
     /// Stores verified entries from peers: one atomic batch and one flush for all of
     /// them (group commit). See [`Outcome`] for what can become of each.
     pub fn ingest(&self, entries: Vec<VerifiedEntry>) -> Result<IngestReport, StoreError> {
+        let report = self.ingest_batch(entries);
+        self.noted(report)
+    }
+
+    fn ingest_batch(&self, entries: Vec<VerifiedEntry>) -> Result<IngestReport, StoreError> {
         if entries.is_empty() {
             return Ok(IngestReport::default());
         }
@@ -343,6 +479,17 @@ impl Store {
         Ok(IngestReport { outcomes, applied })
     }
 
+    /// [`Store::append_own_keyed`] without a key (the store's tests).
+    #[cfg(test)]
+    pub(crate) fn append_own(
+        &self,
+        key: &SecretKey,
+        body: Body,
+        now_ms: u64,
+    ) -> Result<VerifiedEntry, StoreError> {
+        Ok(self.append_own_keyed(key, body, now_ms, None)?.entry)
+    }
+
     /// Signs `body` as the next entry of the node's own log and stores it.
     ///
     /// Returns once the entry is durable. The signed entry is flushed to disk (as the
@@ -351,14 +498,42 @@ impl Store {
     /// crash can lead the node to sign two different entries with one seq.
     /// Only [`crate::publish::Publisher`] calls this (it applies the not-synced guard
     /// first); `pub(crate)` so that nothing outside the node can sign around it.
-    pub(crate) fn append_own(
+    ///
+    /// With `idempotency`, the key is remembered with the entry: the same key again
+    /// (within the retention) returns that entry, `replayed`, and signs nothing; with
+    /// another body it is refused.
+    pub(crate) fn append_own_keyed(
         &self,
         key: &SecretKey,
         body: Body,
         now_ms: u64,
-    ) -> Result<VerifiedEntry, StoreError> {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Appended, StoreError> {
+        let appended = self.append(key, body, now_ms, idempotency);
+        self.noted(appended)
+    }
+
+    fn append(
+        &self,
+        key: &SecretKey,
+        body: Body,
+        now_ms: u64,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Appended, StoreError> {
         let author = key.public_key();
         let mut writer = lock(&self.inner.writer);
+        // Before any other check: a retried retraction finds its target retracted.
+        if let Some(idempotency) = idempotency {
+            if let Some(entry) = self.idempotent_entry(idempotency, now_ms)? {
+                if entry.entry().body != body {
+                    return Err(StoreError::IdempotencyKeyReused { entry: entry.id() });
+                }
+                return Ok(Appended {
+                    entry,
+                    replayed: true,
+                });
+            }
+        }
         if let Body::Retraction(retraction) = &body {
             self.check_own_target(&author, &retraction.target)?;
         }
@@ -372,8 +547,21 @@ impl Store {
             body,
         };
         let signed = VerifiedEntry::sign(entry, key)?;
-        self.db().insert(META_OWN_PENDING, signed.encode())?;
-        self.db().flush()?;
+        // The key's row is written before the pending entry and made durable by the
+        // same flush: a crash may keep the row without the entry (a lookup then finds
+        // no entry and publishes afresh), never the entry without the row.
+        if let Some(idempotency) = idempotency {
+            self.expire_idempotency_keys(now_ms)?;
+            let scope = &idempotency.scope;
+            self.db()?.insert(
+                idempotency_key(scope),
+                &idempotency_value(&signed.id(), now_ms)[..],
+            )?;
+            self.db()?
+                .insert(idempotency_expiry_key(now_ms, scope), &[][..])?;
+        }
+        self.db()?.insert(META_OWN_PENDING, signed.encode())?;
+        self.db()?.flush()?;
         let mut tx = Tx::new(self);
         let outcome = chain::place(&mut tx, &mut writer.pending, signed.clone())?;
         if outcome != Outcome::Applied {
@@ -387,7 +575,56 @@ impl Store {
         tx.batch.remove(META_OWN_PENDING);
         // Durable already (the pending row); the next flush persists the indexes.
         tx.commit(false)?;
-        Ok(signed)
+        Ok(Appended {
+            entry: signed,
+            replayed: false,
+        })
+    }
+
+    /// The own entry an unexpired idempotency key made, if it is stored.
+    fn idempotent_entry(
+        &self,
+        idempotency: &IdempotencyKey,
+        now_ms: u64,
+    ) -> Result<Option<VerifiedEntry>, StoreError> {
+        let Some(row) = self.db()?.get(idempotency_key(&idempotency.scope))? else {
+            return Ok(None);
+        };
+        let (id, created_at_ms) = parse_idempotency_value(&row)?;
+        if now_ms >= created_at_ms.saturating_add(IDEMPOTENCY_RETENTION_MS) {
+            return Ok(None);
+        }
+        let Some(signed) = self.get(&id)? else {
+            return Ok(None);
+        };
+        let entry = VerifiedEntry::check(signed).map_err(|e| StoreError::Corrupt {
+            what: format!("own entry {id} does not verify: {e}"),
+        })?;
+        Ok(Some(entry))
+    }
+
+    /// Forgets the oldest expired idempotency keys (a bounded number per publish, so
+    /// the rows never outgrow the publishes of one retention period by much).
+    fn expire_idempotency_keys(&self, now_ms: u64) -> Result<(), StoreError> {
+        let cutoff = now_ms.saturating_sub(IDEMPOTENCY_RETENTION_MS);
+        let expired: Vec<sled::IVec> = self
+            .db()?
+            .range(idempotency_expiry_key(0, &[0; 32])..idempotency_expiry_key(cutoff, &[0; 32]))
+            .keys()
+            .take(MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH)
+            .collect::<Result<_, _>>()?;
+        for expiry in expired {
+            let (created_at_ms, scope) = parse_idempotency_expiry_key(&expiry)?;
+            // A key reused after it expired has a newer row: leave that one.
+            let current = self.db()?.get(idempotency_key(&scope))?;
+            if let Some(row) = current {
+                if parse_idempotency_value(&row)?.1 == created_at_ms {
+                    self.db()?.remove(idempotency_key(&scope))?;
+                }
+            }
+            self.db()?.remove(expiry)?;
+        }
+        Ok(())
     }
 
     fn check_own_target(&self, author: &PublicKey, target: &EntryId) -> Result<(), StoreError> {
@@ -412,12 +649,12 @@ impl Store {
 
     /// An entry by id, checked against its id.
     pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, StoreError> {
-        let Some(position) = self.db().get(entry_key(id))? else {
+        let Some(position) = self.db()?.get(entry_key(id))? else {
             return Ok(None);
         };
         let (author, seq) = parse_entry_value(&position)?;
         let row = self
-            .db()
+            .db()?
             .get(log_key(&author, seq))?
             .ok_or_else(|| StoreError::Corrupt {
                 what: format!("entry {id} is indexed at {author} seq {seq}, which is empty"),
@@ -435,12 +672,12 @@ impl Store {
 
     /// Whether an entry is held (no read of its bytes).
     pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
-        Ok(self.db().contains_key(entry_key(id))?)
+        Ok(self.db()?.contains_key(entry_key(id))?)
     }
 
     /// The id of the entry at `seq` in `author`'s chain.
     pub fn id_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
-        self.db()
+        self.db()?
             .get(log_key(author, seq))?
             .map(|row| split_log_value(&row).map(|(id, _)| id))
             .transpose()
@@ -466,12 +703,12 @@ impl Store {
     /// lowest forked seq of each author.
     fn read_frontier(&self) -> Result<Frontier, StoreError> {
         let mut frontier = Frontier::new();
-        for row in self.db().scan_prefix([HEAD]) {
+        for row in self.db()?.scan_prefix([HEAD]) {
             let (key, value) = row?;
             let (author, seq, id) = parse_head(&key, &value)?;
             frontier.advance(author, seq, id);
         }
-        for key in self.db().scan_prefix([FORK]).keys() {
+        for key in self.db()?.scan_prefix([FORK]).keys() {
             let (author, seq, _) = parse_fork_key(&key?)?;
             frontier.mark_fork(&author, seq);
         }
@@ -490,7 +727,7 @@ impl Store {
         let mut page = Page::default();
         let mut bytes = 0usize;
         let range = log_key(author, from_seq.max(1))..log_key(author, u64::MAX);
-        for row in self.db().range(range) {
+        for row in self.db()?.range(range) {
             let (_, row) = row?;
             let (id, stored) = split_log_value(&row)?;
             let full = page.entries.len() >= max_count
@@ -508,10 +745,16 @@ impl Store {
     /// Every fork proof held, read one at a time (a bad key's proofs are bounded to
     /// one per seq, but a listing still never loads them all).
     pub fn fork_proofs(&self) -> impl Iterator<Item = Result<ForkProof, StoreError>> + '_ {
-        self.db().scan_prefix([FORK]).map(move |row| {
-            let (key, value) = row?;
-            self.proof_of_row(&key, &value)
-        })
+        let (rows, unavailable) = match self.db() {
+            Ok(db) => (Some(db.scan_prefix([FORK])), None),
+            Err(error) => (None, Some(Err(error))),
+        };
+        unavailable
+            .into_iter()
+            .chain(rows.into_iter().flatten().map(move |row| {
+                let (key, value) = row?;
+                self.proof_of_row(&key, &value)
+            }))
     }
 
     /// The fork proof held for (author, seq), with the chain's entry at that seq.
@@ -521,7 +764,7 @@ impl Store {
         seq: u64,
     ) -> Result<Option<ForkProof>, StoreError> {
         let prefix = &fork_key(author, seq, &EntryId([0; 32]))[..41];
-        let Some(row) = self.db().scan_prefix(prefix).next().transpose()? else {
+        let Some(row) = self.db()?.scan_prefix(prefix).next().transpose()? else {
             return Ok(None);
         };
         self.proof_of_row(&row.0, &row.1).map(Some)
@@ -562,7 +805,7 @@ impl Store {
     /// How many fork proofs are held (keys only).
     pub fn fork_proof_count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
-        for row in self.db().scan_prefix([FORK]).keys() {
+        for row in self.db()?.scan_prefix([FORK]).keys() {
             row?;
             count += 1;
         }
@@ -578,7 +821,7 @@ impl Store {
     /// were bounded may hold several; the first counts.)
     fn fork_proof_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
         let prefix = &fork_key(author, seq, &EntryId([0; 32]))[..41];
-        match self.db().scan_prefix(prefix).next().transpose()? {
+        match self.db()?.scan_prefix(prefix).next().transpose()? {
             Some((key, _)) => Ok(Some(parse_fork_key(&key)?.2)),
             None => Ok(None),
         }
@@ -587,7 +830,7 @@ impl Store {
     /// Authors with at least one fork proof.
     pub fn forked_authors(&self) -> Result<Vec<PublicKey>, StoreError> {
         let mut authors: Vec<PublicKey> = Vec::new();
-        for row in self.db().scan_prefix([FORK]) {
+        for row in self.db()?.scan_prefix([FORK]) {
             let (key, _) = row?;
             let (author, _, _) = parse_fork_key(&key)?;
             if authors.last() != Some(&author) {
@@ -599,7 +842,7 @@ impl Store {
 
     /// The retraction that withdrew `id`, if any.
     pub fn retracted_by(&self, id: &EntryId) -> Result<Option<EntryId>, StoreError> {
-        self.db()
+        self.db()?
             .get(retracted_key(id))?
             .map(|v| parse_id(&v, "retraction value"))
             .transpose()
@@ -616,12 +859,12 @@ impl Store {
 
     /// Bytes the database takes on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db().size_on_disk()?)
+        Ok(self.db()?.size_on_disk()?)
     }
 
     /// Flushes everything written so far.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db().flush()?;
+        self.db()?.flush()?;
         Ok(())
     }
 }
@@ -695,7 +938,7 @@ impl<'a> Tx<'a> {
         if self.dirty {
             self.batch.insert(META_COUNTS, &self.counts.encode()[..]);
         }
-        self.store.db().apply_batch(self.batch)?;
+        self.store.db()?.apply_batch(self.batch)?;
         // The batch is visible to readers from here on; so are the counts and heads.
         if self.dirty {
             *lock(&self.store.inner.counts) = self.counts;
@@ -715,7 +958,7 @@ impl<'a> Tx<'a> {
             });
         }
         if flush && self.dirty {
-            self.store.db().flush()?;
+            self.store.db()?.flush()?;
         }
         Ok(self.applied)
     }

@@ -114,7 +114,7 @@ impl Store {
         };
         let end = Bound::Excluded(vec![ALERT + 1]);
         let mut page = AlertPage::default();
-        for (scanned, row) in self.inner.db.range::<Vec<u8>, _>((start, end)).enumerate() {
+        for (scanned, row) in self.db()?.range::<Vec<u8>, _>((start, end)).enumerate() {
             let (key, value) = row?;
             let (created_at_ms, id) = parse_alert_key(&key)?;
             let cursor = AlertCursor { created_at_ms, id };
@@ -155,7 +155,7 @@ impl Store {
         let mut result: Vec<AeoAtIssuer> = Vec::new();
         // Rows are ordered by issuer then seq: walk backwards so that each issuer's
         // newest record comes first.
-        for row in self.inner.db.scan_prefix(aeo_prefix(operator_id)).rev() {
+        for row in self.db()?.scan_prefix(aeo_prefix(operator_id)).rev() {
             let (key, value) = row?;
             let (issuer, _) = parse_aeo_key_tail(&key)?;
             if result.last().is_some_and(|r| r.issuer == issuer) {

@@ -399,8 +399,8 @@ fn an_entry_damaged_on_disk_is_not_served() {
     let at = bytes.len() / 2;
     bytes[at] ^= 0x40;
     store
-        .inner
-        .db
+        .db()
+        .expect("db")
         .insert(
             log_key(&entries[1].entry().author, 2),
             log_value(&id, &bytes),
@@ -420,8 +420,8 @@ fn check_finds_a_missing_index_row() {
     store.check().expect("consistent");
     let e = entries[0].entry();
     store
-        .inner
-        .db
+        .db()
+        .expect("db")
         .remove(alert_key(e.created_at_ms, &entries[0].id()))
         .expect("remove");
     assert!(store.check().is_err());
@@ -445,8 +445,8 @@ fn an_own_entry_durable_before_a_crash_is_completed_on_open() {
             NOW_MS + 1,
         );
         store
-            .inner
-            .db
+            .db()
+            .expect("db")
             .insert(META_OWN_PENDING, second.encode())
             .expect("insert");
         store.flush().expect("flush");
@@ -462,8 +462,8 @@ fn an_own_entry_durable_before_a_crash_is_completed_on_open() {
         second.id()
     );
     assert!(store
-        .inner
-        .db
+        .db()
+        .expect("db")
         .get(META_OWN_PENDING)
         .expect("read")
         .is_none());

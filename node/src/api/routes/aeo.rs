@@ -6,8 +6,9 @@ use axum::Json;
 use customs_protocol::{AeoRecord, Body, Date};
 use serde::Deserialize;
 
-use super::{blocking, publish, PublishResponses};
+use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::Idempotency;
 use crate::api::extract::{query_value, JsonBody, QueryParams};
 use crate::api::views::*;
 use crate::api::ApiState;
@@ -21,14 +22,16 @@ use crate::clock::rfc3339;
     post,
     path = "/api/v1/aeo",
     tag = "aeo",
+    params(IdempotencyHeader),
     request_body = AeoRecord,
     responses(PublishResponses)
 )]
 pub async fn publish_aeo(
     State(state): State<ApiState>,
+    idempotency: Idempotency,
     JsonBody(record): JsonBody<AeoRecord>,
 ) -> Result<Response, ApiError> {
-    publish(state, Body::AeoRecord(record)).await
+    publish(state, Body::AeoRecord(record), idempotency).await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

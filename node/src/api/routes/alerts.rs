@@ -8,8 +8,9 @@ use customs_protocol::codes::Country;
 use customs_protocol::{Body, Date, PublicKey, RiskAlert};
 use serde::Deserialize;
 
-use super::{blocking, publish, PublishResponses};
+use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::Idempotency;
 use crate::api::extract::{query_value, JsonBody, QueryParams};
 use crate::api::views::*;
 use crate::api::{ApiState, DEFAULT_PAGE_LIMIT};
@@ -23,14 +24,16 @@ use crate::store::{AlertCursor, AlertFilter, MAX_ALERT_PAGE};
     post,
     path = "/api/v1/alerts",
     tag = "alerts",
+    params(IdempotencyHeader),
     request_body = RiskAlert,
     responses(PublishResponses)
 )]
 pub async fn publish_alert(
     State(state): State<ApiState>,
+    idempotency: Idempotency,
     JsonBody(alert): JsonBody<RiskAlert>,
 ) -> Result<Response, ApiError> {
-    publish(state, Body::RiskAlert(alert)).await
+    publish(state, Body::RiskAlert(alert), idempotency).await
 }
 
 /// Filters of the alert list; every one narrows it.

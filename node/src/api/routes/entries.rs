@@ -6,8 +6,9 @@ use axum::Json;
 use customs_protocol::body::Retraction;
 use customs_protocol::{Body, EntryId};
 
-use super::{blocking, publish, PublishResponses};
+use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::Idempotency;
 use crate::api::extract::JsonBody;
 use crate::api::views::*;
 use crate::api::ApiState;
@@ -67,6 +68,7 @@ pub async fn get_entry(
     post,
     path = "/api/v1/retractions",
     tag = "entries",
+    params(IdempotencyHeader),
     request_body = RetractRequest,
     responses(
         PublishResponses,
@@ -76,6 +78,7 @@ pub async fn get_entry(
 )]
 pub async fn retract(
     State(state): State<ApiState>,
+    idempotency: Idempotency,
     JsonBody(request): JsonBody<RetractRequest>,
 ) -> Result<Response, ApiError> {
     let body = Body::Retraction(Retraction {
@@ -83,5 +86,5 @@ pub async fn retract(
         reason: request.reason,
         note: request.note,
     });
-    publish(state, body).await
+    publish(state, body, idempotency).await
 }

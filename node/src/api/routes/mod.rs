@@ -15,6 +15,7 @@ use axum::Json;
 use customs_protocol::{Body, VerifiedEntry};
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::Idempotency;
 use super::views::Published;
 use super::ApiState;
 use crate::network::NetworkStatus;
@@ -54,11 +55,38 @@ fn created(state: &ApiState, entry: &VerifiedEntry) -> Response {
         .into_response()
 }
 
-/// Validates, signs, stores (durably) and gossips a body; 201 with where it went.
-async fn publish(state: ApiState, body: Body) -> Result<Response, ApiError> {
+/// Validates, signs, stores (durably) and gossips a body; 201 with where it went. A
+/// retry with the same Idempotency-Key gets the same answer (and
+/// `Idempotent-Replayed: true`), and nothing is signed again.
+async fn publish(
+    state: ApiState,
+    body: Body,
+    Idempotency(idempotency): Idempotency,
+) -> Result<Response, ApiError> {
     body.validate()?;
-    let entry = state.node.publisher.publish(body).await?;
-    Ok(created(&state, &entry))
+    let appended = state.node.publisher.publish(body, idempotency).await?;
+    let mut response = created(&state, &appended.entry);
+    if appended.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// The header every publishing route takes. (Never built: the OpenAPI document reads
+/// its attributes.)
+#[allow(dead_code)]
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Any unique string up to 255 visible ASCII characters (a UUID, say). A retry
+    /// with the same key and body, by the same token, within 24 hours, gets the
+    /// first answer (with `Idempotent-Replayed: true`) and publishes nothing; the same
+    /// key with another body is 422.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
 }
 
 /// What every publishing route can answer: one list, so that no route leaves one
@@ -82,7 +110,10 @@ pub enum PublishResponses {
     TooLarge(ErrorBody),
     #[response(status = 415, description = "The body is not `application/json`")]
     NotJson(ErrorBody),
-    #[response(status = 422, description = "A field breaks a rule; `field` names it")]
+    #[response(
+        status = 422,
+        description = "A field breaks a rule (`field` names it), or the Idempotency-Key was used for another body"
+    )]
     Invalid(ErrorBody),
     #[response(status = 503, description = "`not_synced`: this node cannot sign yet")]
     NotSynced(ErrorBody),

@@ -77,8 +77,11 @@ pub async fn export(State(state): State<ApiState>) -> Response {
 pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let network = network_status(&state).await?;
     let store = state.node.store.clone();
+    // A store that cannot write (a full disk) still gets its metrics scraped: its
+    // size is then left out rather than failing the scrape.
     let (frontier, counts, size) =
-        blocking(move || Ok((store.frontier()?, store.counts(), store.size_on_disk()?))).await?;
+        blocking(move || Ok((store.frontier()?, store.counts(), store.size_on_disk().ok())))
+            .await?;
     let authors = frontier
         .heads()
         .map(|h| {
@@ -93,6 +96,9 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         store_size_bytes: size,
         event_streams: state.open_event_streams(),
         http: &state.http,
+        connections: state.connections.stats(),
+        store_health: state.node.store.health(),
+        log_lines_dropped: crate::logging::lines_dropped(),
     });
     Ok((
         [(
@@ -116,7 +122,8 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: the store answers and the network task runs (no token needed).
+/// Readiness: the store answers and can write, and the network task runs (no token
+/// needed).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -130,6 +137,11 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
     network_status(&state).await?;
     let store = state.node.store.clone();
+    if let Some(error) = store.health().writable_error {
+        return Err(ApiError::unavailable(format!(
+            "the store cannot write ({error}); the node retries by itself"
+        )));
+    }
     blocking(move || Ok(store.frontier()?)).await.map_err(|e| {
         ApiError::unavailable(format!("the store does not answer: {}", e.body.message))
     })?;

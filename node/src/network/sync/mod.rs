@@ -1,4 +1,4 @@
-//! Every sync and gossip decision of a node, with no I/O.
+//! Every sync, gossip and redial decision of a node, with no I/O.
 //!
 //! [`core::SyncCore`] is a state machine: the event loop turns libp2p events into
 //! [`core::Input`]s (with the time and our frontier) and carries out the
@@ -12,6 +12,7 @@
 
 pub mod core;
 pub mod plan;
+pub mod redial;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 
