@@ -216,6 +216,11 @@ impl Flood {
         }
     }
 
+    /// Connections the flood keeps (or tries to keep) open.
+    pub fn connections(&self) -> usize {
+        self.tasks.len()
+    }
+
     /// Connections open right now.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)

@@ -7,18 +7,23 @@ use std::time::{Duration, Instant};
 /// integration tests, so cargo builds its binary before any test runs).
 pub fn node_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/customs-node
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    let binary = profile_dir.join("customs-node");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        binary.display()
-    );
-    binary
+    // A test: target/<profile>/deps/<test> -> target/<profile>/customs-node; the
+    // benchmark harness: target/<profile>/customs-bench, beside it.
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("customs-node"))
+        .collect();
+    candidates
+        .iter()
+        .find(|binary| binary.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "customs-node is missing from {candidates:?}: run the tests with `cargo test --workspace`"
+            )
+        })
 }
 
 /// Polls `condition` until it returns `Some`, or fails after `timeout` naming `what`.

@@ -1,15 +1,23 @@
 //! Scenarios that a test asserts and the harness measures, written once.
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use customs_node::client::ApiClient;
 use serde_json::{json, Value};
 
-use crate::faults::{Lab, Running};
-use crate::process::{admin_token, admit, node_cli, spawn_logged};
+use crate::faults::{loopback_sources, Flood, Lab, Running};
+use crate::process::{
+    admin_token, admit, api_url, edit_config, init_process_node, init_process_node_at, node_cli,
+    run_process, spawn_logged,
+};
 use crate::{node_binary, wait_for};
 
-const DEADLINE: Duration = Duration::from_secs(90);
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Within this of SIGTERM a node must have exited (its own grace is 8 s).
+pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
 const P2P_PORT: u16 = 7400;
 const API_PORT: u16 = 7480;
 
@@ -170,4 +178,249 @@ pub fn partition_heals(mut lab: Lab, partition: Duration) -> Duration {
     let took = healed.elapsed();
     members.stop();
     took
+}
+
+/// An API client of the node in `dir` (its admin token) at `url`.
+pub fn client(url: &str, dir: &Path) -> ApiClient {
+    ApiClient::new(url, Some(&admin_token(dir)), Some(Duration::from_secs(10)))
+}
+
+/// The status of `GET path`, or None when the node does not answer.
+pub fn status_of(client: &ApiClient, path: &str) -> Option<u16> {
+    client.send("GET", path, None).ok().map(|r| r.status)
+}
+
+pub fn wait_ready(client: &ApiClient) {
+    wait_for("the node to be ready", DEADLINE, || {
+        (status_of(client, "/readyz") == Some(200)).then_some(())
+    });
+}
+
+/// The sample alert with its own reference.
+pub fn alert(reference: &str) -> Value {
+    let mut alert = crate::http::sample_alert();
+    alert["reference"] = json!(reference);
+    alert
+}
+
+/// A node that may publish alone, started as a process; returns it and its API URL.
+pub fn lone_node(dir: &Path, edits: &[(&str, &str)]) -> (Running, String) {
+    init_process_node(dir, "NL");
+    let mut all = vec![(
+        "allow_publish_before_sync = false",
+        "allow_publish_before_sync = true",
+    )];
+    all.extend_from_slice(edits);
+    edit_config(dir, &all);
+    let (child, _) = run_process(dir);
+    let url = api_url(dir, DEADLINE);
+    wait_ready(&client(&url, dir));
+    (Running(Some(child)), url)
+}
+
+/// A metric's value; None when the scrape fails or lacks it.
+pub fn try_metric(client: &ApiClient, name: &str) -> Option<u64> {
+    let text = client.send("GET", "/metrics", None).ok()?.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A free TCP port on loopback (bound, then released for a node to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// What an API flood did and what the node still answered.
+#[derive(Debug)]
+pub struct ApiFlood {
+    /// Flood connections open when the health checks began.
+    pub held: usize,
+    /// Each health check's time (all answered 200, else the scenario fails).
+    pub healthz: Vec<Duration>,
+    /// The status an officer's publish got meanwhile.
+    pub publish_status: u16,
+    /// Flood connections the node closed (idle displaced, slow timed out).
+    pub closed_by_node: usize,
+    /// `customs_http_connections_displaced_total` at the end.
+    pub displaced: u64,
+    /// How the node exited after SIGTERM.
+    pub exit: std::process::ExitStatus,
+}
+
+/// A lone node's API flooded from other loopback hosts with `idle` idle connections
+/// (spread over 4 addresses) and 50 slowloris ones; meanwhile `checks` health checks
+/// and one officer's publish.
+pub async fn api_flood(
+    dir: &Path,
+    idle: usize,
+    checks: usize,
+    header_read_timeout_ms: u64,
+) -> ApiFlood {
+    let default_timeout = format!("header_read_timeout_ms = {}", 10_000);
+    let timeout = format!("header_read_timeout_ms = {header_read_timeout_ms}");
+    let (mut node, url) = lone_node(dir, &[(&default_timeout, &timeout)]);
+    let api = client(&url, dir);
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("addr");
+    let idle = Flood::start(addr, &loopback_sources(4), idle.div_ceil(4), None);
+    let slow = Flood::start(
+        addr,
+        &loopback_sources(5)[4..],
+        50,
+        Some(b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    );
+    let want = idle.connections() + slow.connections();
+    let held = crate::cluster::eventually("the flood to hold its connections", DEADLINE, || {
+        let (idle, slow) = (&idle, &slow);
+        async move {
+            let open = idle.open() + slow.open();
+            (open >= want * 9 / 10).then_some(open)
+        }
+    })
+    .await;
+    let officer = api.clone();
+    let (healthz, publish_status) = tokio::task::spawn_blocking(move || {
+        let mut times = Vec::new();
+        for _ in 0..checks {
+            let start = Instant::now();
+            let reply = officer
+                .send("GET", "/healthz", None)
+                .expect("healthz answered");
+            times.push(start.elapsed());
+            assert_eq!(reply.status, 200, "healthz");
+        }
+        let body = alert("NL-2026-FLOOD1").to_string();
+        let published = officer
+            .send(
+                "POST",
+                "/api/v1/alerts",
+                Some(("application/json", body.as_bytes())),
+            )
+            .expect("publish answered");
+        (times, published.status)
+    })
+    .await
+    .expect("officer");
+    // Idle connections are displaced at once; slow ones time out, and both come back.
+    crate::cluster::eventually("the node to close flood connections", DEADLINE, || {
+        let (idle, slow) = (&idle, &slow);
+        async move { (idle.reopened() > 0 && slow.reopened() >= 50).then_some(()) }
+    })
+    .await;
+    let closed_by_node = idle.reopened() + slow.reopened();
+    let displaced = try_metric(&api, "customs_http_connections_displaced_total").unwrap_or(0);
+    idle.stop().await;
+    slow.stop().await;
+    let (exit, _) = node.terminate(STOP_DEADLINE);
+    ApiFlood {
+        held,
+        healthz,
+        publish_status,
+        closed_by_node,
+        displaced,
+        exit,
+    }
+}
+
+/// A member's (connected, in sync) as another member's API shows it.
+pub fn peer_state(api: &ApiClient, code: &str) -> Option<(bool, bool)> {
+    let status: Value = api.get("/api/v1/status").ok()?;
+    let peer = status["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["code"] == code)?
+        .clone();
+    Some((peer["connected"].as_bool()?, peer["in_sync"].as_bool()?))
+}
+
+/// What a p2p flood did and how soon a member got back through it.
+#[derive(Debug)]
+pub struct P2pFlood {
+    /// Flood connections open when the member restarted, and closed by the node
+    /// until it was back.
+    pub held: usize,
+    pub closed_by_node: usize,
+    /// From the member's process start to: connected and in sync with the flooded
+    /// node, holding the entry published while it was down.
+    pub back_in_sync: Duration,
+}
+
+/// Two members A and B on loopback; A's p2p port flooded with `connections` idle
+/// connections from 200 hosts; B stopped, an entry published on A, B started again.
+pub async fn p2p_flood(dir: &Path, connections: usize) -> P2pFlood {
+    let (a_dir, b_dir) = (dir.join("a"), dir.join("b"));
+    let (a_port, b_port) = (free_port(), free_port());
+    let a_addr = format!("/ip4/127.0.0.1/tcp/{a_port}");
+    let b_addr = format!("/ip4/127.0.0.1/tcp/{b_port}");
+    let a_key = init_process_node_at(&a_dir, "NL", &a_addr, "127.0.0.1:0");
+    let b_key = init_process_node_at(&b_dir, "BE", &b_addr, "127.0.0.1:0");
+    edit_config(
+        &a_dir,
+        &[(
+            "allow_publish_before_sync = false",
+            "allow_publish_before_sync = true",
+        )],
+    );
+    admit(&a_dir, "BE", &b_key, std::slice::from_ref(&b_addr));
+    admit(&b_dir, "NL", &a_key, std::slice::from_ref(&a_addr));
+    let a = Running(Some(run_process(&a_dir).0));
+    let mut b = Running(Some(run_process(&b_dir).0));
+    let a_api = client(&api_url(&a_dir, DEADLINE), &a_dir);
+    wait_for("A and B to be in sync", DEADLINE, || {
+        (peer_state(&a_api, "BE") == Some((true, true))).then_some(())
+    });
+
+    let target: SocketAddr = format!("127.0.0.1:{a_port}").parse().expect("addr");
+    let flood = Flood::start(
+        target,
+        &loopback_sources(200),
+        connections.div_ceil(200),
+        None,
+    );
+    let held = crate::cluster::eventually("the flood to connect", DEADLINE, || {
+        let flood = &flood;
+        async move { (flood.open() + flood.reopened() >= connections).then_some(flood.open()) }
+    })
+    .await;
+
+    let (status, _) = b.terminate(STOP_DEADLINE);
+    assert!(status.success(), "B stopped: {status:?}");
+    let published: Value = a_api
+        .post("/api/v1/alerts", &alert("NL-2026-P2PF01"))
+        .expect("publish on A");
+    let closed_before = flood.reopened();
+    std::fs::remove_file(b_dir.join("api.url")).expect("stale api.url");
+    let restarted = Instant::now();
+    let b = Running(Some(run_process(&b_dir).0));
+    let b_api = client(&api_url(&b_dir, DEADLINE), &b_dir);
+    let id = published["id"].as_str().expect("id").to_string();
+    let back_in_sync = tokio::task::spawn_blocking(move || {
+        wait_for(
+            "B to be back and in sync through the flood",
+            DEADLINE,
+            || {
+                (peer_state(&a_api, "BE") == Some((true, true))
+                    && status_of(&b_api, &format!("/api/v1/entries/{id}")) == Some(200))
+                .then_some(())
+            },
+        );
+        restarted.elapsed()
+    })
+    .await
+    .expect("waiter");
+    let closed_by_node = flood.reopened() - closed_before;
+    flood.stop().await;
+    for mut node in [a, b] {
+        let (status, _) = node.terminate(STOP_DEADLINE);
+        assert!(status.success(), "a node did not stop cleanly: {status:?}");
+    }
+    P2pFlood {
+        held,
+        closed_by_node,
+        back_in_sync,
+    }
 }

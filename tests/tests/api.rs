@@ -898,15 +898,30 @@ async fn connections_and_streams_are_bounded() {
     // Two requests whose bodies never come keep their connections busy; with the
     // stream, every connection is busy and a newcomer is refused (closed unanswered).
     drop(idle);
-    let stalled = |n: usize| {
-        let stream = std::net::TcpStream::connect(addr).expect("connects");
-        let head = format!(
-            "POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-N: {n}\r\n\r\n{{"
-        );
-        std::io::Write::write_all(&mut &stream, head.as_bytes()).expect("head");
-        stream
-    };
-    let busy = [stalled(1), stalled(2)];
+    // (Each sends `Expect: 100-continue`: the node's interim answer shows that the
+    // request reached its handler, so the connection counts as busy.)
+    let busy = tokio::task::spawn_blocking(move || {
+        (1..=2)
+            .map(|n| {
+                let stream = std::net::TcpStream::connect(addr).expect("connects");
+                let head = format!(
+                    "POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\nX-N: {n}\r\n\r\n"
+                );
+                std::io::Write::write_all(&mut &stream, head.as_bytes()).expect("head");
+                stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+                let mut interim = Vec::new();
+                let mut byte = [0u8; 1];
+                while !interim.ends_with(b"\r\n\r\n") {
+                    std::io::Read::read_exact(&mut &stream, &mut byte).expect("interim answer");
+                    interim.push(byte[0]);
+                }
+                assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
+                stream
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("busy requests");
     eventually(
         "a newcomer to be refused while all are busy",
         DEADLINE,

@@ -158,8 +158,32 @@ async fn officers_use_the_console() {
         });
         assert_eq!(entries(&a), before, "nothing stored");
 
-        // Corrected, it is signed and stored.
+        // Corrected, it is signed and stored; the answer is lost on the way back (the
+        // page's fetch throws after the node answered), and submitting again reuses the
+        // record's idempotency key: the node answers with the same alert, once stored.
         browser.set("#a-valid", "2027-05-20");
+        browser.run(
+            "const real = window.fetch; let lost = false;
+             window.fetch = async (url, options) => {
+               const response = await real(url, options);
+               if (!lost && options && options.method === 'POST') {
+                 lost = true;
+                 throw new TypeError('the answer was lost');
+               }
+               return response;
+             };",
+            json!([]),
+        );
+        browser.click("#alert-form button[type=submit]");
+        browser.wait("the lost answer to be reported", DEADLINE, |b| {
+            b.text("#alert-form-error")
+                .contains("will not be published twice")
+        });
+        assert_eq!(
+            entries(&a),
+            before + 1,
+            "stored, though the answer was lost"
+        );
         browser.click("#alert-form button[type=submit]");
         browser.wait("the confirmation", DEADLINE, |b| {
             b.text("#notice").contains("Published alert")

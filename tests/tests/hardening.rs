@@ -5,71 +5,26 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use customs_node::client::ApiClient;
-use customs_tests::faults::{loopback_sources, Flood, Lab, Running, SmallFilesystem};
-use customs_tests::http::sample_alert;
+use customs_tests::faults::{Lab, Running, SmallFilesystem};
 use customs_tests::process::{
-    admin_token, admit, api_url, edit_config, init_process_node, init_process_node_at, node_cli,
+    admin_token, api_url, edit_config, init_process_node, init_process_node_at, node_cli,
     run_process,
 };
+use customs_tests::scenarios::{
+    self, alert, client, free_port, lone_node, status_of, try_metric, wait_ready, DEADLINE,
+    STOP_DEADLINE,
+};
 use customs_tests::{node_binary, wait_for};
-use serde_json::{json, Value};
-
-const DEADLINE: Duration = Duration::from_secs(90);
-
-/// Within this of SIGTERM the node must have exited (its own grace is 8 s).
-const STOP_DEADLINE: Duration = Duration::from_secs(20);
-
-fn client(url: &str, dir: &Path) -> ApiClient {
-    ApiClient::new(url, Some(&admin_token(dir)), Some(Duration::from_secs(10)))
-}
-
-fn status_of(client: &ApiClient, path: &str) -> Option<u16> {
-    client.send("GET", path, None).ok().map(|r| r.status)
-}
-
-fn wait_ready(client: &ApiClient) {
-    wait_for("the node to be ready", DEADLINE, || {
-        (status_of(client, "/readyz") == Some(200)).then_some(())
-    });
-}
-
-fn alert(reference: &str) -> Value {
-    let mut alert = sample_alert();
-    alert["reference"] = json!(reference);
-    alert
-}
-
-/// A node that may publish alone, started as a process; returns it and its API.
-fn lone_node(dir: &Path, edits: &[(&str, &str)]) -> (Running, String) {
-    init_process_node(dir, "NL");
-    let mut all = vec![(
-        "allow_publish_before_sync = false",
-        "allow_publish_before_sync = true",
-    )];
-    all.extend_from_slice(edits);
-    edit_config(dir, &all);
-    let (child, _) = run_process(dir);
-    let url = api_url(dir, DEADLINE);
-    wait_ready(&client(&url, dir));
-    (Running(Some(child)), url)
-}
+use serde_json::Value;
 
 fn entries(client: &ApiClient) -> u64 {
     let status: Value = client.get("/api/v1/status").expect("status");
     status["counts"]["entries"].as_u64().expect("count")
-}
-
-/// A metric's value; None when the scrape fails or lacks it.
-fn try_metric(client: &ApiClient, name: &str) -> Option<u64> {
-    let text = client.send("GET", "/metrics", None).ok()?.text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn metric(client: &ApiClient, name: &str) -> u64 {
@@ -80,100 +35,37 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// With 1,000 idle connections and 50 slowloris ones held against the API from other
+/// With 1,200 idle connections and 50 slowloris ones held against the API from other
 /// hosts, health checks and officers are still answered; the node closes the flood's
 /// connections (the idle ones displaced, the rest at the header timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_through_a_connection_flood() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node_dir = dir.path().join("nl");
-    let (mut node, url) = lone_node(
-        &node_dir,
-        &[(
-            "header_read_timeout_ms = 10000",
-            "header_read_timeout_ms = 3000",
-        )],
-    );
-    let api = client(&url, &node_dir);
-    let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("addr");
-
-    let idle = Flood::start(addr, &loopback_sources(4), 300, None);
-    let slow = Flood::start(
-        addr,
-        &loopback_sources(5)[4..],
-        50,
-        Some(b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-    );
-    let held = {
-        let (idle, slow) = (&idle, &slow);
-        customs_tests::cluster::eventually("the flood to hold its connections", DEADLINE, || async move {
-            (idle.open() + slow.open() >= 1_000).then_some(idle.open() + slow.open())
-        })
-        .await
-    };
-
-    let officer = api.clone();
-    let (latencies, published) = tokio::task::spawn_blocking(move || {
-        let mut latencies = Vec::new();
-        for _ in 0..200 {
-            let start = Instant::now();
-            let reply = officer
-                .send("GET", "/healthz", None)
-                .expect("healthz answered");
-            latencies.push(start.elapsed());
-            assert_eq!(reply.status, 200);
-        }
-        let published = officer
-            .send_with(
-                "POST",
-                "/api/v1/alerts",
-                Some((
-                    "application/json",
-                    alert("NL-2026-FLOOD1").to_string().as_bytes(),
-                )),
-                &[],
-            )
-            .expect("publish answered");
-        (latencies, published)
-    })
-    .await
-    .expect("officer");
-    assert_eq!(published.status, 201, "{}", published.text());
-    let mut sorted = latencies.clone();
+    let flood = scenarios::api_flood(&dir.path().join("nl"), 1_200, 200, 3_000).await;
+    assert!(flood.held >= 1_000, "{flood:?}");
+    assert_eq!(flood.publish_status, 201);
+    assert!(flood.closed_by_node > 0);
+    assert!(flood.displaced > 0, "no idle connection was displaced");
+    assert!(flood.exit.success(), "{:?}", flood.exit);
+    let mut sorted = flood.healthz.clone();
     sorted.sort();
     println!(
-        "API flood: {held} connections held; /healthz over 200 requests: p50 {:?}, p99 {:?}, max {:?}",
+        "API flood: {} connections held; /healthz over {} requests: p50 {:?}, p99 {:?}, max {:?}",
+        flood.held,
+        sorted.len(),
         percentile(&sorted, 0.5),
         percentile(&sorted, 0.99),
         sorted[sorted.len() - 1]
     );
-
-    // The node closed flood connections: idle ones to make room, slow ones at the
-    // header timeout (they keep coming back, so count closings, not what is open).
-    customs_tests::cluster::eventually("the node to close flood connections", DEADLINE, || {
-        let (idle, slow) = (&idle, &slow);
-        async move { (idle.reopened() > 0 && slow.reopened() >= 50).then_some(()) }
-    })
-    .await;
-    let displaced = metric(&api, "customs_http_connections_displaced_total");
-    assert!(displaced > 0, "no idle connection was displaced");
-    idle.stop().await;
-    slow.stop().await;
-    let (status, _) = node.terminate(STOP_DEADLINE);
-    assert!(status.success(), "{status:?}");
 }
 
 /// Sends raw bytes on a new connection and reads until the node closes it (or 30 s).
-fn raw_exchange(addr: SocketAddr, request: &[u8], pause_after: Option<Duration>) -> String {
+fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = std::net::TcpStream::connect(addr).expect("connects");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     stream.write_all(request).expect("request");
-    if let Some(pause) = pause_after {
-        // A client that stalls mid-body: the node must answer without the rest.
-        std::thread::sleep(pause);
-    }
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
@@ -201,7 +93,7 @@ fn unsupported_framing_is_refused() {
         "POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let answer = raw_exchange(addr, gzip.as_bytes(), None);
+    let answer = raw_exchange(addr, gzip.as_bytes());
     assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
     assert!(answer.contains("unsupported_content_encoding"), "{answer}");
 
@@ -210,7 +102,7 @@ fn unsupported_framing_is_refused() {
         body.len(),
         &body[..10]
     );
-    let answer = raw_exchange(addr, stalled.as_bytes(), None);
+    let answer = raw_exchange(addr, stalled.as_bytes());
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 
     // Both Content-Length and Transfer-Encoding: Transfer-Encoding decides, as RFC
@@ -221,7 +113,7 @@ fn unsupported_framing_is_refused() {
         alert("NL-2026-CHUNK1").to_string().len(),
         alert("NL-2026-CHUNK1")
     );
-    let answer = raw_exchange(addr, chunked.as_bytes(), None);
+    let answer = raw_exchange(addr, chunked.as_bytes());
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("connection: close"),
@@ -229,7 +121,7 @@ fn unsupported_framing_is_refused() {
     );
 
     // HTTP/2 without TLS (prior knowledge) is not spoken.
-    let answer = raw_exchange(addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", None);
+    let answer = raw_exchange(addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert!(!answer.contains(" 200 "), "{answer}");
 
     assert!(
@@ -326,15 +218,6 @@ fn in_doubt_publishes_retried_with_their_key_are_stored_once() {
     );
     let (status, _) = node.terminate(STOP_DEADLINE);
     assert!(status.success(), "{status:?}");
-}
-
-/// A free TCP port on loopback (bound, then released for the node to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// The CLI names the key of a publish whose answers were all lost; the same command
@@ -552,86 +435,17 @@ fn a_failing_stderr_does_not_stop_the_node() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A member's status as another member's API shows it.
-fn peer_state(api: &ApiClient, code: &str) -> Option<(bool, bool)> {
-    let status: Value = api.get("/api/v1/status").ok()?;
-    let peer = status["peers"]
-        .as_array()?
-        .iter()
-        .find(|p| p["code"] == code)?
-        .clone();
-    Some((peer["connected"].as_bool()?, peer["in_sync"].as_bool()?))
-}
-
 /// With 1,000 idle connections held on its p2p port from 200 hosts (more than its
 /// handshake slots), a node still gets a restarted member back and in sync: it dials
 /// the member itself when strangers hold the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_gets_back_in_through_a_p2p_flood() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
-    let (a_port, b_port) = (free_port(), free_port());
-    let a_addr = format!("/ip4/127.0.0.1/tcp/{a_port}");
-    let b_addr = format!("/ip4/127.0.0.1/tcp/{b_port}");
-    let a_key = init_process_node_at(&a_dir, "NL", &a_addr, "127.0.0.1:0");
-    let b_key = init_process_node_at(&b_dir, "BE", &b_addr, "127.0.0.1:0");
-    edit_config(
-        &a_dir,
-        &[(
-            "allow_publish_before_sync = false",
-            "allow_publish_before_sync = true",
-        )],
-    );
-    admit(&a_dir, "BE", &b_key, std::slice::from_ref(&b_addr));
-    admit(&b_dir, "NL", &a_key, std::slice::from_ref(&a_addr));
-    let a = Running(Some(run_process(&a_dir).0));
-    let mut b = Running(Some(run_process(&b_dir).0));
-    let a_api = client(&api_url(&a_dir, DEADLINE), &a_dir);
-    wait_for("A and B to be in sync", DEADLINE, || {
-        (peer_state(&a_api, "BE") == Some((true, true))).then_some(())
-    });
-
-    let target: SocketAddr = format!("127.0.0.1:{a_port}").parse().expect("addr");
-    let flood = Flood::start(target, &loopback_sources(200), 5, None);
-    let held = customs_tests::cluster::eventually("the flood to connect", DEADLINE, || {
-        let flood = &flood;
-        async move { (flood.open() + flood.reopened() >= 1_000).then_some(flood.open()) }
-    })
-    .await;
-
-    let (status, _) = b.terminate(STOP_DEADLINE);
-    assert!(status.success());
-    let published: Value = a_api
-        .post("/api/v1/alerts", &alert("NL-2026-P2PF01"))
-        .expect("publish on A");
-    std::fs::remove_file(b_dir.join("api.url")).expect("stale api.url");
-    let restarted = Instant::now();
-    b = Running(Some(run_process(&b_dir).0));
-    let b_api = client(&api_url(&b_dir, DEADLINE), &b_dir);
-    let id = published["id"].as_str().expect("id").to_string();
-    let connected_after = tokio::task::spawn_blocking(move || {
-        wait_for(
-            "B to be back and in sync through the flood",
-            DEADLINE,
-            || {
-                (peer_state(&a_api, "BE") == Some((true, true))
-                    && status_of(&b_api, &format!("/api/v1/entries/{id}")) == Some(200))
-                .then_some(())
-            },
-        );
-        restarted.elapsed()
-    })
-    .await
-    .expect("waiter");
+    let flood = scenarios::p2p_flood(dir.path(), 1_000).await;
     println!(
-        "p2p flood: {held} connections open at the restart ({} closed by the node meanwhile); the restarted member was back and in sync {connected_after:?} after its start",
-        flood.reopened()
+        "p2p flood: {} connections open at the restart ({} closed by the node meanwhile); the restarted member was back and in sync {:?} after its start",
+        flood.held, flood.closed_by_node, flood.back_in_sync
     );
-    flood.stop().await;
-    for mut node in [a, b] {
-        let (status, _) = node.terminate(STOP_DEADLINE);
-        assert!(status.success());
-    }
 }
 
 /// Five members on five hosts (network namespaces), default configuration, cut 2 | 3

@@ -689,11 +689,13 @@ impl EventLoop {
                     self.redial.incoming_refused(now_ms());
                 }
             }
+            // A peer that does not speak ping is not pinged (libp2p stops); only a
+            // ping that went unanswered or broke says the connection is dead.
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,
                 result: Err(error),
-            })) => {
+            })) if !matches!(error, ping::Failure::Unsupported) => {
                 tracing::info!(%peer, %error, "a ping went unanswered: closing the connection");
                 self.swarm.close_connection(connection);
             }

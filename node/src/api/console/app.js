@@ -36,6 +36,7 @@ class ApiError extends Error {
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${state.token}` };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
   const response = await fetch(path, {
     method: options.method || "GET",
     headers,
@@ -49,6 +50,14 @@ async function api(path, options = {}) {
     throw new ApiError(response.status, body);
   }
   return body;
+}
+
+// A new idempotency key: one per record an officer submits, kept across resubmits
+// of that record, so that submitting again after a lost answer never publishes twice.
+function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function notice(message, isError) {
@@ -440,10 +449,20 @@ async function submitForm(form, errorBox, path, prepare, done) {
   }
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
+  form.dataset.idempotencyKey ||= newIdempotencyKey();
   try {
-    const published = await api(path, { method: "POST", body: prepare(readForm(form)) });
+    const published = await api(path, {
+      method: "POST",
+      body: prepare(readForm(form)),
+      idempotencyKey: form.dataset.idempotencyKey,
+    });
+    delete form.dataset.idempotencyKey;
     done(published);
   } catch (error) {
+    if (!(error instanceof ApiError)) {
+      errorBox.textContent = "No answer from the node. Submitting again is safe: the record will not be published twice.";
+      return;
+    }
     const input = inputFor(form, error.field);
     if (input) {
       setFieldError(input, error.message);

@@ -23,6 +23,13 @@ pub struct Scale {
     pub million_authors: usize,
     /// 8: members of the simulated networks.
     pub simulation_members: Vec<usize>,
+    /// 9: connections of each flood, health checks during the API flood, restarts
+    /// through the p2p flood, and partition runs and length.
+    pub flood_connections: usize,
+    pub flood_checks: usize,
+    pub p2p_runs: usize,
+    pub partition_runs: usize,
+    pub partition_s: u64,
 }
 
 impl Scale {
@@ -38,6 +45,11 @@ impl Scale {
             million_entries: 1_000_000,
             million_authors: 200,
             simulation_members: vec![10, 50, 200],
+            flood_connections: 1_000,
+            flood_checks: 1_000,
+            p2p_runs: 5,
+            partition_runs: 10,
+            partition_s: 20,
         }
     }
 
@@ -53,6 +65,11 @@ impl Scale {
             million_entries: 10_000,
             million_authors: 20,
             simulation_members: vec![10],
+            flood_connections: 200,
+            flood_checks: 50,
+            p2p_runs: 1,
+            partition_runs: 1,
+            partition_s: 3,
         }
     }
 }

@@ -11,6 +11,7 @@
 mod catchup;
 mod data;
 mod dissemination;
+mod hardening;
 mod hypercore;
 mod ingest;
 mod million;
@@ -62,16 +63,19 @@ enum Bench {
     Million,
     /// 8. The sync core in the seeded simulator at 10, 50 and 200 members.
     Simulation,
+    /// 9. API and p2p floods, a partition between hosts (needs root).
+    Hardening,
 }
 
 impl Bench {
-    const ALL: [Bench; 6] = [
+    const ALL: [Bench; 7] = [
         Bench::Ingest,
         Bench::Publish,
         Bench::Dissemination,
         Bench::Catchup,
         Bench::Million,
         Bench::Simulation,
+        Bench::Hardening,
     ];
 }
 
@@ -119,6 +123,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Catchup => catchup::run(&env, &scale, &mut report),
             Bench::Million => million::run(&env, &scale, &mut report),
             Bench::Simulation => simulation::run(&scale, &mut report),
+            Bench::Hardening => hardening::run(&env, &scale, &mut report),
         };
         result.with_context(|| {
             format!(
