@@ -41,9 +41,12 @@ pub struct Lab {
 impl Lab {
     pub fn new(hosts: usize) -> Lab {
         assert!(hosts < 250);
-        let pid = std::process::id();
-        let tag = format!("{:x}", pid & 0xfffff);
-        let subnet = format!("10.213.{}", pid % 250);
+        // Unique per process and lab: a deleted namespace goes away asynchronously.
+        static LABS: AtomicUsize = AtomicUsize::new(0);
+        let pid = std::process::id() as usize;
+        let lab = LABS.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{:x}x{:x}", pid & 0xffff, lab & 0xff);
+        let subnet = format!("10.{}.{}", 200 + lab % 50, pid % 250);
         let lab = Lab {
             tag,
             subnet,
@@ -65,7 +68,7 @@ impl Lab {
         sh("ip", &["link", "set", &bridge, "up"]);
         for i in 0..hosts {
             let ns = lab.namespace(i);
-            let veth = format!("cv{}-{i}", lab.tag);
+            let veth = lab.veth(i);
             sh("ip", &["netns", "add", &ns]);
             sh(
                 "ip",
@@ -94,6 +97,10 @@ impl Lab {
 
     fn bridge(&self) -> String {
         format!("cb{}", self.tag)
+    }
+
+    fn veth(&self, host: usize) -> String {
+        format!("cv{}-{host}", self.tag)
     }
 
     fn namespace(&self, host: usize) -> String {
@@ -150,10 +157,14 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        // Deleting a namespace deletes its end of the veth, and with it the other end.
         for i in 0..self.hosts {
             let _ = Command::new("ip")
+                .args(["link", "del", &self.veth(i)])
+                .stderr(Stdio::null())
+                .status();
+            let _ = Command::new("ip")
                 .args(["netns", "del", &self.namespace(i)])
+                .stderr(Stdio::null())
                 .status();
         }
         let _ = Command::new("ip")

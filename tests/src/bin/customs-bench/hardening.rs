@@ -116,7 +116,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     heals.sort();
     report.row(Row::new(
         format!(
-            "partition 2 | 3 for {} s: converged after the heal",
+            "partition of 2 and 3 hosts for {} s: converged after the heal",
             scale.partition_s
         ),
         format!(
