@@ -111,6 +111,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(customs_protocol::EntryError::Invalid(invalid)) => {
                 ApiError::from(invalid.clone())
             }
+            StoreError::Recovering => ApiError::unavailable(error.to_string()),
             StoreError::IdempotencyKeyReused { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
