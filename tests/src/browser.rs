@@ -1,8 +1,8 @@
 //! A minimal W3C WebDriver client for headless Chromium (chromium-driver): enough to
 //! sign in, type, click, read the page and take screenshots.
 
+use crate::free_port;
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,13 +18,6 @@ pub struct Browser {
     driver: Child,
     base: String,
     session: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn call(method: &str, url: &str, body: Option<Value>) -> Result<Value, String> {

@@ -135,10 +135,9 @@ pub fn signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill -{signal} failed");
 }
 
-/// SIGTERM, then the exit status must say the node stopped cleanly.
+/// SIGTERM, then the exit status must say the node stopped cleanly (in time).
 pub fn terminate(mut child: Child) {
-    signal(&child, "TERM");
-    let exit = child.wait().expect("exits");
+    let (exit, _) = terminate_within(&mut child, Duration::from_secs(20));
     assert!(
         exit.success(),
         "the node did not shut down cleanly: {exit:?}"

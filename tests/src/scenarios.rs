@@ -12,7 +12,7 @@ use crate::process::{
     admin_token, admit, api_url, edit_config, init_process_node, init_process_node_at, node_cli,
     run_process, spawn_logged,
 };
-use crate::{node_binary, wait_for};
+use crate::{free_port, node_binary, wait_for};
 
 pub const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -116,6 +116,12 @@ impl Members {
             .unwrap_or_else(|e| panic!("publish on {}: {e}", CODES[i]));
     }
 
+    /// Whether node `i` holds exactly `entries` entries.
+    fn holds(&self, i: usize, entries: u64) -> bool {
+        self.status(i)
+            .is_some_and(|s| s["counts"]["entries"].as_u64() == Some(entries))
+    }
+
     /// Whether every node holds `entries` entries and the same frontier.
     fn converged(&self, entries: u64) -> bool {
         let mut frontiers = Vec::new();
@@ -161,8 +167,14 @@ pub fn partition_heals(mut lab: Lab, partition: Duration) -> Duration {
         members.publish(2, &format!("NL-2026-RIGHT{n:03}"));
         entries += 2;
         n += 1;
-        // The scenario's pace, not a wait for a condition.
-        std::thread::sleep(Duration::from_secs(1));
+        // Each side keeps syncing within itself through the cut; the next pair is
+        // published once this one reached the publisher's side, and at most once a
+        // second (the scenario's pace).
+        let pace = Instant::now() + Duration::from_secs(1);
+        let own = 5 + n as u64;
+        wait_for("each side to hold its own new entries", DEADLINE, || {
+            (members.holds(1, own) && members.holds(3, own) && Instant::now() >= pace).then_some(())
+        });
     }
     assert!(
         !members.converged(entries),
@@ -224,15 +236,6 @@ pub fn try_metric(client: &ApiClient, name: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
-}
-
-/// A free TCP port on loopback (bound, then released for a node to take).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// What an API flood did and what the node still answered.

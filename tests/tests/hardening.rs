@@ -16,11 +16,32 @@ use customs_tests::process::{
     run_process,
 };
 use customs_tests::scenarios::{
-    self, alert, client, free_port, lone_node, status_of, try_metric, wait_ready, DEADLINE,
-    STOP_DEADLINE,
+    self, alert, client, lone_node, status_of, try_metric, wait_ready, DEADLINE, STOP_DEADLINE,
 };
-use customs_tests::{node_binary, wait_for};
+use customs_tests::{free_port, node_binary, percentile, wait_for};
 use serde_json::Value;
+
+/// A node that may publish alone, its log (at `level`) going to `stderr`; ready.
+fn lone_node_logging_to(dir: &std::path::Path, stderr: Stdio, level: &str) -> (Running, ApiClient) {
+    init_process_node(dir, "NL");
+    edit_config(
+        dir,
+        &[(
+            "allow_publish_before_sync = false",
+            "allow_publish_before_sync = true",
+        )],
+    );
+    let child = std::process::Command::new(node_binary())
+        .args(["run", "--dir", dir.to_str().expect("utf-8")])
+        .env("RUST_LOG", level)
+        .stderr(stderr)
+        .spawn()
+        .expect("node starts");
+    let node = Running(Some(child));
+    let api = client(&api_url(dir, DEADLINE), dir);
+    wait_ready(&api);
+    (node, api)
+}
 
 fn entries(client: &ApiClient) -> u64 {
     let status: Value = client.get("/api/v1/status").expect("status");
@@ -29,10 +50,6 @@ fn entries(client: &ApiClient) -> u64 {
 
 fn metric(client: &ApiClient, name: &str) -> u64 {
     try_metric(client, name).unwrap_or_else(|| panic!("no metric {name}"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// With 1,200 idle connections and 50 slowloris ones held against the API from other
@@ -53,8 +70,8 @@ async fn the_api_answers_through_a_connection_flood() {
         "API flood: {} connections held; /healthz over {} requests: p50 {:?}, p99 {:?}, max {:?}",
         flood.held,
         sorted.len(),
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99),
+        percentile(&sorted, 50.0),
+        percentile(&sorted, 99.0),
         sorted[sorted.len() - 1]
     );
 }
@@ -294,25 +311,8 @@ fn a_full_disk_is_survived_without_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fs = SmallFilesystem::mount(&dir.path().join("fs"), 24);
     let node_dir = dir.path().join("fs").join("nl");
-    init_process_node(&node_dir, "NL");
-    edit_config(
-        &node_dir,
-        &[(
-            "allow_publish_before_sync = false",
-            "allow_publish_before_sync = true",
-        )],
-    );
     let log = std::fs::File::create(dir.path().join("fs").join("node.log")).expect("log");
-    let child = std::process::Command::new(node_binary())
-        .args(["run", "--dir", node_dir.to_str().expect("utf-8")])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("node starts");
-    let mut node = Running(Some(child));
-    let url = api_url(&node_dir, DEADLINE);
-    let api = client(&url, &node_dir);
-    wait_ready(&api);
+    let (mut node, api) = lone_node_logging_to(&node_dir, Stdio::from(log), "info");
 
     let publish = |n: usize| {
         api.send_with(
@@ -396,28 +396,11 @@ fn a_full_disk_is_survived_without_a_restart() {
 fn a_failing_stderr_does_not_stop_the_node() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node_dir = dir.path().join("nl");
-    init_process_node(&node_dir, "NL");
-    edit_config(
-        &node_dir,
-        &[(
-            "allow_publish_before_sync = false",
-            "allow_publish_before_sync = true",
-        )],
-    );
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    let child = std::process::Command::new(node_binary())
-        .args(["run", "--dir", node_dir.to_str().expect("utf-8")])
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::from(full))
-        .spawn()
-        .expect("node starts");
-    let mut node = Running(Some(child));
-    let url = api_url(&node_dir, DEADLINE);
-    let api = client(&url, &node_dir);
-    wait_ready(&api);
+    let (mut node, api) = lone_node_logging_to(&node_dir, Stdio::from(full), "debug");
     let reply = api
         .send_with(
             "POST",
