@@ -75,10 +75,14 @@ pub const MAX_ALERT_PAGE: usize = 200;
 /// returns a short (even empty) page with a cursor rather than scanning everything.
 pub const MAX_ALERT_SCAN_ROWS: usize = 20_000;
 
-/// Tries to reopen the database during a recovery while a reader still holds sled's
-/// lock, and the pause between them (about 5 s in all).
-pub const RECOVER_OPEN_ATTEMPTS: u32 = 100;
-pub const RECOVER_OPEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long opening the store waits for sled's directory lock: sled's background
+/// writes of a handle just dropped in this process hold it a moment after the drop.
+/// A store held by another process is reported as in use after this wait.
+pub const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// The same wait during a recovery, where readers may still hold a handle.
+pub const RECOVER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The pause between two tries to take the lock.
+pub const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How long an Idempotency-Key is remembered: a client may retry a publish whose
 /// answer it lost for at least a day (the promise in the README is 24 hours).

@@ -32,8 +32,8 @@ pub use query::{
 };
 
 use crate::limits::{
-    IDEMPOTENCY_RETENTION_MS, MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH, RECOVER_OPEN_ATTEMPTS,
-    RECOVER_OPEN_PAUSE,
+    IDEMPOTENCY_RETENTION_MS, LOCK_RETRY_PAUSE, MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH,
+    OPEN_LOCK_WAIT, RECOVER_LOCK_WAIT,
 };
 use layout::*;
 
@@ -111,8 +111,21 @@ pub struct Health {
     pub recoveries: u64,
 }
 
-/// Opens the sled database of `config`, telling a store in use from a damaged one.
-fn open_db(config: &StoreConfig) -> Result<sled::Db, StoreError> {
+/// Opens the sled database of `config`, telling a store in use from a damaged one;
+/// waits up to `lock_wait` for sled's directory lock.
+fn open_db(config: &StoreConfig, lock_wait: std::time::Duration) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + lock_wait;
+    loop {
+        match open_db_once(config) {
+            Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY_PAUSE);
+            }
+            result => return result,
+        }
+    }
+}
+
+fn open_db_once(config: &StoreConfig) -> Result<sled::Db, StoreError> {
     let path = config.path.clone();
     let open_error = |reason: String| StoreError::Open {
         path: path.clone(),
@@ -245,7 +258,7 @@ impl Store {
     /// fails its consistency checks, and completes an own entry that was made durable
     /// but not applied before a crash.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
-        let db = open_db(&config)?;
+        let db = open_db(&config, OPEN_LOCK_WAIT)?;
         let store = Store {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(db)),
@@ -323,16 +336,9 @@ impl Store {
             .take();
         drop(old);
         // Readers that took a handle just before may hold sled's lock a moment longer.
-        let mut attempt = 0;
-        let db = loop {
-            attempt += 1;
-            match open_db(&self.inner.config) {
-                Ok(db) => break db,
-                Err(StoreError::InUse { .. }) if attempt < RECOVER_OPEN_ATTEMPTS => {
-                    std::thread::sleep(RECOVER_OPEN_PAUSE);
-                }
-                Err(error) => return self.noted(Err(error)),
-            }
+        let db = match open_db(&self.inner.config, RECOVER_LOCK_WAIT) {
+            Ok(db) => db,
+            Err(error) => return self.noted(Err(error)),
         };
         *self.inner.db.write().unwrap_or_else(|e| e.into_inner()) = Some(db);
         let loaded = self.load(&mut writer);
