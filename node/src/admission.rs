@@ -12,6 +12,9 @@ use customs_protocol::{PublicKey, VerifiedEntry};
 pub struct Rejection {
     pub reason: &'static str,
     pub message: String,
+    /// The refused entry's author and seq, when its signature held (so that the
+    /// author's node can be told).
+    pub entry: Option<(PublicKey, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +42,7 @@ impl Admission {
         let entry = VerifiedEntry::from_bytes(bytes).map_err(|e| Rejection {
             reason: e.code(),
             message: e.to_string(),
+            entry: None,
         })?;
         self.check_context(entry, now_ms)
     }
@@ -50,9 +54,11 @@ impl Admission {
         now_ms: u64,
     ) -> Result<VerifiedEntry, Rejection> {
         let e = entry.entry();
+        let signed = Some((e.author, e.seq));
         e.check_network(&self.network).map_err(|error| Rejection {
             reason: "WrongNetwork",
             message: error.to_string(),
+            entry: signed,
         })?;
         if !self.members.contains(&e.author) {
             return Err(Rejection {
@@ -61,12 +67,14 @@ impl Admission {
                     "author {} is not a member of network {}",
                     e.author, self.network
                 ),
+                entry: signed,
             });
         }
         e.check_not_in_future(now_ms, self.max_clock_skew_ms)
             .map_err(|error| Rejection {
                 reason: "InFuture",
                 message: error.to_string(),
+                entry: signed,
             })?;
         Ok(entry)
     }
@@ -85,6 +93,7 @@ impl Admission {
                 Err(e) => Err(Rejection {
                     reason: e.code(),
                     message: e.to_string(),
+                    entry: None,
                 }),
             })
             .collect()

@@ -56,21 +56,16 @@ pub enum BundleError {
     Version(u8),
     #[error("the bundle belongs to network {found:?}, not {expected:?}; nothing was imported")]
     OtherNetwork { expected: String, found: String },
-    #[error("the bundle is cut short after {read} of {count} entries; {accepted} entries were imported before the end")]
-    Truncated {
-        read: u64,
-        count: u64,
-        accepted: u64,
-    },
-    #[error("entry {index} of the bundle is refused ({reason}: {message}); {accepted} entries were imported before it")]
+    #[error("the bundle is cut short after {read} of {count} entries; nothing was imported")]
+    Truncated { read: u64, count: u64 },
+    #[error("entry {index} of the bundle is refused ({reason}: {message}); nothing was imported")]
     Refused {
         index: u64,
         reason: &'static str,
         message: String,
-        accepted: u64,
     },
-    #[error("the bundle's checksum does not match: it was altered after export ({accepted} entries were imported, each checked and validly signed)")]
-    Checksum { accepted: u64 },
+    #[error("the bundle's checksum does not match: it was altered or damaged after export; nothing was imported")]
+    Checksum,
     #[error(
         "the store changed during the export ({expected} entries expected, {written} written)"
     )]
@@ -197,6 +192,43 @@ pub fn write_file<T>(
     result
 }
 
+/// A bundle read from standard input into a private file in the node directory
+/// (an import reads a bundle twice); removed when dropped.
+#[derive(Debug)]
+pub struct Spooled(PathBuf);
+
+impl Spooled {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Copies standard input into `DIR/import-PID.bundle` (mode 0600).
+pub fn spool_stdin(dir: &Path) -> Result<Spooled, BundleError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(format!("import-{}.bundle", std::process::id()));
+    let write_error = |source| BundleError::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::files::PRIVATE_FILE_MODE)
+        .open(&path)
+        .map_err(write_error)?;
+    let spooled = Spooled(path.clone());
+    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(write_error)?;
+    file.sync_all().map_err(write_error)?;
+    Ok(spooled)
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -225,16 +257,14 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Verifies and stores the entries of the bundle `file`, in batches. Stops at the
-/// first entry that is refused, or where the bundle ends early, saying how many
-/// entries were imported before; what was stored is consistent (each batch is
-/// atomic). `progress(done, total)` is called after each batch.
-pub fn import(
-    store: &Store,
-    admission: &Admission,
+/// Reads the bundle `file` whole, handing its entries to `each_batch` in batches of
+/// [`IMPORT_BATCH_ENTRIES`] (with the bundle index of the batch's first entry), and
+/// checks its framing, network and checksum. Returns the entry count.
+fn read_entries(
     file: &Path,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<ImportReport, BundleError> {
+    network: &str,
+    mut each_batch: impl FnMut(&[Vec<u8>], u64) -> Result<(), BundleError>,
+) -> Result<u64, BundleError> {
     let read_error = |source| BundleError::Read {
         path: file.to_path_buf(),
         source,
@@ -244,76 +274,107 @@ pub fn import(
         inner: BufReader::new(opened),
         hash: Sha256::new(),
     };
-    let (network, count) = read_header(&mut reader, file)?;
-    if network != store.network() {
+    let (found, count) = read_header(&mut reader, file)?;
+    if found != network {
         return Err(BundleError::OtherNetwork {
-            expected: store.network().to_string(),
-            found: network,
+            expected: network.to_string(),
+            found,
         });
     }
-    let truncated = |read, count, accepted| BundleError::Truncated {
-        read,
-        count,
-        accepted,
-    };
-    let mut report = ImportReport {
-        count,
-        ..ImportReport::default()
-    };
+    let truncated = |read| BundleError::Truncated { read, count };
     let mut index = 0u64;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut batch: Vec<Vec<u8>> = Vec::new();
     while index < count {
-        let mut batch: Vec<Vec<u8>> = Vec::new();
-        let mut ended = false;
+        batch.clear();
         while batch.len() < IMPORT_BATCH_ENTRIES && index + (batch.len() as u64) < count {
+            let at = index + batch.len() as u64;
             let mut length = [0u8; 4];
-            if reader.read_exact(&mut length).is_err() {
-                ended = true;
-                break;
-            }
+            reader.read_exact(&mut length).map_err(|_| truncated(at))?;
             let length = u32::from_be_bytes(length) as usize;
             if length > MAX_SIGNED_ENTRY_BYTES {
-                // Store what came before, then refuse this one.
-                store_batch(store, admission, &mut batch, index, threads, &mut report)?;
                 return Err(BundleError::Refused {
-                    index: index + batch.len() as u64,
+                    index: at,
                     reason: "TooLarge",
                     message: format!("{length} bytes, more than {MAX_SIGNED_ENTRY_BYTES}"),
-                    accepted: report.applied,
                 });
             }
             let mut entry = vec![0u8; length];
-            if reader.read_exact(&mut entry).is_err() {
-                ended = true;
-                break;
-            }
+            reader.read_exact(&mut entry).map_err(|_| truncated(at))?;
             batch.push(entry);
         }
-        let in_batch = batch.len() as u64;
-        store_batch(store, admission, &mut batch, index, threads, &mut report)?;
-        index += in_batch;
-        progress(index, count);
-        if ended {
-            return Err(truncated(index, count, report.applied));
-        }
+        each_batch(&batch, index)?;
+        index += batch.len() as u64;
     }
     let expected: [u8; 32] = reader.hash.clone().finalize().into();
     let mut checksum = [0u8; 32];
     reader
         .inner
         .read_exact(&mut checksum)
-        .map_err(|_| truncated(index, count, report.applied))?;
-    if checksum != expected {
-        return Err(BundleError::Checksum {
-            accepted: report.applied,
-        });
-    }
+        .map_err(|_| truncated(index))?;
     let mut rest = [0u8; 1];
-    if reader.inner.read(&mut rest).map_err(read_error)? != 0 {
-        return Err(BundleError::Checksum {
-            accepted: report.applied,
-        });
+    if checksum != expected || reader.inner.read(&mut rest).map_err(read_error)? != 0 {
+        return Err(BundleError::Checksum);
     }
+    Ok(count)
+}
+
+/// Checks the bundle `file` whole, as an import would, without writing anything: its
+/// framing and checksum, and every entry's signature and admission to this network.
+/// `progress(done, total)` is called after each batch. Returns the entry count.
+pub fn verify(
+    admission: &Admission,
+    file: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, BundleError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total = peek_count(file)?;
+    read_entries(file, &admission.network, |batch, first_index| {
+        let checked = admission.check_all(batch, threads, now_ms());
+        if let Some((offset, Err(rejection))) =
+            checked.into_iter().enumerate().find(|(_, r)| r.is_err())
+        {
+            return Err(BundleError::Refused {
+                index: first_index + offset as u64,
+                reason: rejection.reason,
+                message: rejection.message,
+            });
+        }
+        progress(first_index + batch.len() as u64, total);
+        Ok(())
+    })
+}
+
+/// The entry count a bundle's header announces.
+fn peek_count(file: &Path) -> Result<u64, BundleError> {
+    let mut opened = BufReader::new(File::open(file).map_err(|source| BundleError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?);
+    Ok(read_header(&mut opened, file)?.1)
+}
+
+/// Imports the bundle `file`: first checks it whole ([`verify`]), so that a damaged,
+/// cut short or refused bundle imports nothing; then stores its entries in batches.
+/// `progress(done, total)` is called after each batch of either pass, `total` being
+/// twice the entry count.
+pub fn import(
+    store: &Store,
+    admission: &Admission,
+    file: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ImportReport, BundleError> {
+    let count = verify(admission, file, |done, total| progress(done, total * 2))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut report = ImportReport {
+        count,
+        ..ImportReport::default()
+    };
+    // The file was checked whole: only a file changed since can fail now.
+    read_entries(file, store.network(), |batch, first_index| {
+        store_batch(store, admission, batch, first_index, threads, &mut report)?;
+        progress(count + first_index + batch.len() as u64, count * 2);
+        Ok(())
+    })?;
     store.flush()?;
     report.pending = store.pending_len() as u64;
     Ok(report)
@@ -332,11 +393,7 @@ pub fn read_header(reader: &mut impl Read, file: &Path) -> Result<(String, u64),
     if byte[0] != BUNDLE_VERSION {
         return Err(BundleError::Version(byte[0]));
     }
-    let cut = || BundleError::Truncated {
-        read: 0,
-        count: 0,
-        accepted: 0,
-    };
+    let cut = || BundleError::Truncated { read: 0, count: 0 };
     reader.read_exact(&mut byte).map_err(|_| cut())?;
     let mut network = vec![0u8; usize::from(byte[0]).min(MAX_NETWORK_ID_BYTES)];
     reader.read_exact(&mut network).map_err(|_| cut())?;
@@ -349,41 +406,35 @@ pub fn read_header(reader: &mut impl Read, file: &Path) -> Result<(String, u64),
 }
 
 /// Checks a batch (`first_index` is the bundle index of its first entry) and stores
-/// every entry before the first refused one; then refuses that one.
+/// it; an entry refused now (the file changed since it was verified) stops the import.
 fn store_batch(
     store: &Store,
     admission: &Admission,
-    batch: &mut Vec<Vec<u8>>,
+    batch: &[Vec<u8>],
     first_index: u64,
     threads: usize,
     report: &mut ImportReport,
 ) -> Result<(), BundleError> {
-    let checked = admission.check_all(batch, threads, now_ms());
-    batch.clear();
-    let mut good = Vec::with_capacity(checked.len());
-    let mut refused = None;
-    for (offset, result) in checked.into_iter().enumerate() {
+    let mut good = Vec::with_capacity(batch.len());
+    for (offset, result) in admission
+        .check_all(batch, threads, now_ms())
+        .into_iter()
+        .enumerate()
+    {
         match result {
             Ok(entry) => good.push(entry),
             Err(rejection) => {
-                refused = Some((first_index + offset as u64, rejection));
-                break;
+                return Err(BundleError::Refused {
+                    index: first_index + offset as u64,
+                    reason: rejection.reason,
+                    message: rejection.message,
+                })
             }
         }
     }
-    if !good.is_empty() {
-        let ingested = store.ingest(good)?;
-        // `applied` includes entries released from the pending buffer by this batch.
-        report.applied += (ingested.applied.len() + ingested.count(Outcome::Fork)) as u64;
-        report.duplicates += ingested.count(Outcome::Duplicate) as u64;
-    }
-    match refused {
-        Some((index, rejection)) => Err(BundleError::Refused {
-            index,
-            reason: rejection.reason,
-            message: rejection.message,
-            accepted: report.applied,
-        }),
-        None => Ok(()),
-    }
+    let ingested = store.ingest(good)?;
+    // `applied` includes entries released from the pending buffer by this batch.
+    report.applied += (ingested.applied.len() + ingested.count(Outcome::Fork)) as u64;
+    report.duplicates += ingested.count(Outcome::Duplicate) as u64;
+    Ok(())
 }

@@ -9,15 +9,63 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::views::{AeoStatusView, AlertList, ForkList, Published, StatusView};
+use crate::api::views::{AeoStatusView, AlertList, EntryView, ForkList, Published, StatusView};
 use crate::client::{ApiClient, ClientError};
 use crate::config::{NodeConfig, TOKEN_FILE};
 use crate::node::API_URL_FILE;
+use crate::tokens::TokensState;
 
 /// How long one API call may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often `status --watch` and `--wait-sync` look again.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a token change may take to show on the running node.
+pub const TOKENS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How a command ends, for scripts: one exit status per class of failure (the README
+/// lists them). clap's own usage errors exit with 2 as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// Anything not in a class below (a damaged store, an I/O error).
+    Failure = 1,
+    /// The command line is wrong, or names something that is not a node directory.
+    Usage = 2,
+    /// The node cannot be reached, or its answer was lost.
+    Connection = 3,
+    /// The token is missing or not valid (401).
+    Authentication = 4,
+    /// The token's role does not allow this (403).
+    Permission = 5,
+    /// No such entry, route or record (404).
+    NotFound = 6,
+    /// The request conflicts with the node's state: already retracted, an ambiguous id
+    /// prefix (409).
+    Conflict = 7,
+    /// The input is refused: a record that does not validate, a file that is not JSON
+    /// or not a bundle (400, 413, 415, 422).
+    Invalid = 8,
+    /// The node cannot do it yet: not synced, store being reopened, clock off (503),
+    /// or a wait that timed out.
+    NotReady = 9,
+    /// The command ran and found something wrong: `status --check`, `forks`.
+    Unhealthy = 10,
+}
+
+impl Exit {
+    /// The class of an API answer's status.
+    pub fn of_status(status: u16) -> Exit {
+        match status {
+            400 | 413 | 415 | 422 => Exit::Invalid,
+            401 => Exit::Authentication,
+            403 => Exit::Permission,
+            404 | 405 => Exit::NotFound,
+            409 => Exit::Conflict,
+            503 => Exit::NotReady,
+            _ => Exit::Failure,
+        }
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum CliError {
@@ -40,6 +88,51 @@ pub enum CliError {
     Timeout(u64),
     #[error("no answer from the node ({reason}); it may or may not have published. Run the same command again with --idempotency-key {key}: it publishes only if the first did not")]
     AnswerLost { reason: String, key: String },
+    #[error("{0}")]
+    Unhealthy(String),
+    #[error("{0}")]
+    NotApplied(String),
+}
+
+impl CliError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Unreachable { .. } | CliError::AnswerLost { .. } => Exit::Connection,
+            CliError::Api { status, .. } => Exit::of_status(*status),
+            CliError::Read { .. } => Exit::Invalid,
+            CliError::Answer(_) => Exit::Failure,
+            CliError::Usage(_) => Exit::Usage,
+            CliError::Timeout(_) => Exit::NotReady,
+            CliError::Unhealthy(_) => Exit::Unhealthy,
+            CliError::NotApplied(_) => Exit::Failure,
+        }
+    }
+}
+
+/// Writes to standard output; a reader that went away (`| head`) ends the command
+/// quietly with success, as for any Unix filter, instead of a panic.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(Exit::Success as i32);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(Exit::Failure as i32);
+    }
+}
+
+/// `print!` that ends quietly on a closed pipe (see [`write_stdout`]).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that ends quietly on a closed pipe (see [`write_stdout`]).
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 /// Where the API is and which token to use.
@@ -120,6 +213,15 @@ impl Target {
             })
     }
 
+    /// Copies `path` of the API to `out` as it arrives (standard output).
+    pub fn download_to(&self, path: &str, out: &mut impl std::io::Write) -> Result<(), CliError> {
+        let mut stream = self.client().stream(path)?;
+        std::io::copy(&mut stream, out)
+            .and_then(|_| out.flush())
+            .map(|_| ())
+            .map_err(|e| CliError::Answer(e.to_string()))
+    }
+
     /// Downloads `path` of the API into the new file `out` (complete or absent).
     pub fn download(&self, path: &str, out: &Path) -> Result<(), CliError> {
         // Open first, so that an error answer leaves no file behind.
@@ -153,18 +255,35 @@ impl From<ClientError> for CliError {
     }
 }
 
+/// Whether a path argument means standard input or output.
+pub fn is_stdio(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+/// Reads FILE as text, or standard input for `-` (at most `MAX_INPUT_BYTES`).
+pub fn read_text(file: &Path) -> Result<String, CliError> {
+    use std::io::Read as _;
+    let read_error = |reason: String| CliError::Read {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let mut text = String::new();
+    let limit = crate::limits::MAX_CLI_INPUT_BYTES as u64;
+    let read = if is_stdio(file) {
+        std::io::stdin().take(limit + 1).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+    };
+    read.map_err(|e| read_error(e.to_string()))?;
+    if text.len() as u64 > limit {
+        return Err(read_error(format!("larger than {limit} bytes")));
+    }
+    Ok(text)
+}
+
 /// Reads a JSON document from FILE (or standard input for `-`).
 pub fn read_json_file(file: &Path) -> Result<Value, CliError> {
-    let text = if file == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
-    } else {
-        std::fs::read_to_string(file)
-    }
-    .map_err(|e| CliError::Read {
-        path: file.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text = read_text(file)?;
     serde_json::from_str(&text).map_err(|e| CliError::Read {
         path: file.to_path_buf(),
         reason: format!("not JSON: {e}"),
@@ -173,7 +292,7 @@ pub fn read_json_file(file: &Path) -> Result<Value, CliError> {
 
 /// Prints `value` as pretty JSON (for `--json`).
 pub fn print_json(value: &impl serde::Serialize) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     );
@@ -212,7 +331,7 @@ fn code_or_key(code: &Option<String>, key: &impl ToString) -> String {
 }
 
 pub fn print_published(what: &str, published: &Published) {
-    println!(
+    crate::outln!(
         "published {what} {} (seq {}, author {})",
         published.id,
         published.seq,
@@ -253,9 +372,9 @@ pub fn print_alerts(list: &AlertList) {
             short(&item.meta.id.to_hex()),
         ]);
     }
-    print!("{}", table(&rows));
+    crate::out!("{}", table(&rows));
     if let Some(next) = &list.next {
-        println!("more: --cursor {next}");
+        crate::outln!("more: --cursor {next}");
     }
 }
 
@@ -269,7 +388,7 @@ fn to_word(value: &impl serde::Serialize) -> String {
 
 pub fn print_aeo(view: &AeoStatusView) {
     if view.issuers.is_empty() {
-        println!("no administration has published about {}", view.operator_id);
+        crate::outln!("no administration has published about {}", view.operator_id);
         return;
     }
     let mut rows = vec![vec![
@@ -294,7 +413,7 @@ pub fn print_aeo(view: &AeoStatusView) {
             r.name.clone(),
         ]);
     }
-    print!("{}", table(&rows));
+    crate::out!("{}", table(&rows));
 }
 
 fn ago(ms: Option<u64>) -> String {
@@ -311,11 +430,14 @@ fn ago(ms: Option<u64>) -> String {
 
 pub fn print_status(status: &StatusView) {
     let n = &status.node;
-    println!(
+    crate::outln!(
         "node {} ({}) on network {}, key {}",
-        n.code, n.name, n.network, n.public_key
+        n.code,
+        n.name,
+        n.network,
+        n.public_key
     );
-    println!(
+    crate::outln!(
         "entries {} (alerts {}, AEO {}, retractions {}) from {} authors; forks {}{}",
         status.counts.entries,
         status.counts.risk_alerts,
@@ -329,8 +451,25 @@ pub fn print_status(status: &StatusView) {
             ""
         }
     );
-    if !n.can_publish {
-        println!("cannot publish yet: waiting for a member to confirm this node's own log");
+    if let Some(reason) = &n.cannot_publish_reason {
+        crate::outln!("CANNOT PUBLISH: {reason}");
+    }
+    if let Some(offset) = n.clock_offset_ms {
+        crate::outln!("clock offset from members: {offset} ms (their clocks minus ours)");
+    }
+    if !n.store_writable {
+        crate::outln!("WARNING: the store cannot write (see the node's log)");
+    }
+    for peer in &status.peers {
+        for refusal in &peer.refused_ours {
+            crate::outln!(
+                "WARNING: member {} refused {} of our entries ({}), the latest seq {}",
+                peer.code,
+                refusal.count,
+                refusal.reason,
+                refusal.last_seq
+            );
+        }
     }
     print_peers(status);
 }
@@ -357,15 +496,15 @@ pub fn print_peers(status: &StatusView) {
             rejected.to_string(),
         ]);
     }
-    print!("{}", table(&rows));
+    crate::out!("{}", table(&rows));
 }
 
 pub fn print_forks(list: &ForkList) {
     if list.forks.is_empty() {
-        println!("no forks: every member key has signed one entry per seq");
+        crate::outln!("no forks: every member key has signed one entry per seq");
         return;
     }
-    println!(
+    crate::outln!(
         "WARNING: {} fork proof(s): these member keys signed two different entries with one seq. Ask the administration whether its key or store was compromised or restored.",
         list.forks.len()
     );
@@ -384,7 +523,7 @@ pub fn print_forks(list: &ForkList) {
             id(1),
         ]);
     }
-    print!("{}", table(&rows));
+    crate::out!("{}", table(&rows));
 }
 
 /// Polls the status until every connected peer is in sync (and one is connected),
@@ -424,4 +563,164 @@ pub fn wait_for_sync(target: &Target, timeout: Duration) -> Result<StatusView, C
         }
         std::thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// Confirms that the node running in `dir` has loaded the token file at `path` as it
+/// is now. Returns false when no node runs (the change applies at its start), true
+/// when confirmed; an error when the node runs but does not show the change, which
+/// then does not protect anything yet. `revoked_own`: the CLI just revoked its own
+/// token, so the node refusing it is the confirmation.
+pub fn confirm_tokens(
+    dir: &Path,
+    url: Option<String>,
+    path: &Path,
+    revoked_own: Option<&str>,
+) -> Result<bool, CliError> {
+    let expected = crate::tokens::file_digest(path).map_err(|e| CliError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if url.is_none() && !dir.join(API_URL_FILE).exists() {
+        eprintln!(
+            "no node has run in {} yet: the tokens apply when it starts",
+            dir.display()
+        );
+        return Ok(false);
+    }
+    let target = match Target::resolve(dir, url, None) {
+        Ok(target) => target,
+        Err(error) => {
+            return Err(CliError::NotApplied(format!(
+                "the tokens file is changed, but the CLI cannot ask the node to confirm it ({error}); check with `customs-node status` that the node accepts the tokens you expect"
+            )))
+        }
+    };
+    let started = Instant::now();
+    loop {
+        match target.get::<TokensState>("/api/v1/tokens") {
+            Ok(state) if state.file_sha256.as_deref() == Some(expected.as_str()) => return Ok(true),
+            Ok(TokensState { error: Some(error), .. }) => {
+                return Err(CliError::NotApplied(format!(
+                    "the running node cannot read {}: {error}. It refuses every token until it can: give the file back to the node's user (chown) and mode 0600",
+                    path.display()
+                )))
+            }
+            Ok(_) if started.elapsed() < TOKENS_CONFIRM_TIMEOUT => {}
+            Ok(_) => {
+                return Err(CliError::NotApplied(format!(
+                    "the running node still shows an older {} after {} ms: the change has not taken effect. Is the node running from {}?",
+                    path.display(),
+                    TOKENS_CONFIRM_TIMEOUT.as_millis(),
+                    dir.display()
+                )))
+            }
+            Err(CliError::Api { status: 401, .. }) if revoked_own.is_some() => return Ok(true),
+            Err(CliError::Api { status: 401, .. }) => {
+                return Err(CliError::NotApplied(format!(
+                    "the running node refuses the CLI's token ({}) now: either it was revoked, or the node cannot read {} (see its log); the node refuses every token until it can",
+                    dir.join(TOKEN_FILE).display(),
+                    path.display()
+                )))
+            }
+            Err(CliError::Unreachable { .. }) => {
+                eprintln!("the node is not running: the tokens apply when it starts");
+                return Ok(false);
+            }
+            Err(error) => return Err(error),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One entry in full: its type, author, verification and the record's fields.
+pub fn print_entry(entry: &EntryView) {
+    let m = &entry.meta;
+    crate::outln!("id          {}", m.id);
+    crate::outln!("type        {}", to_word(&entry.kind));
+    crate::outln!(
+        "author      {} (seq {})",
+        code_or_key(&m.author_code, &m.author),
+        m.seq
+    );
+    crate::outln!("created     {}", crate::clock::rfc3339(m.created_at_ms));
+    let v = &entry.verification;
+    crate::outln!(
+        "signature   {}{}{}",
+        v.status,
+        v.reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        if v.forked {
+            "; WARNING: its author's key is forked at this seq"
+        } else {
+            ""
+        }
+    );
+    if let Some(by) = &entry.retracted_by {
+        crate::outln!("retracted   by {by}");
+    }
+    if let Value::Object(fields) = &entry.body {
+        for (name, value) in fields {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            crate::outln!("{name:<11} {text}");
+        }
+    }
+}
+
+/// Today's date (UTC) at `now_ms`.
+fn today(now_ms: u64) -> customs_protocol::Date {
+    let text = crate::clock::rfc3339(now_ms);
+    customs_protocol::Date::parse_valid(&text[..10])
+        .unwrap_or(customs_protocol::Date::new(2026, 1, 1))
+}
+
+/// An example risk alert that publishes as is (detected today).
+pub fn alert_template(now_ms: u64) -> Value {
+    let mut alert = customs_protocol::samples::risk_alert();
+    alert.detected_on = today(now_ms);
+    serde_json::to_value(alert).unwrap_or(Value::Null)
+}
+
+/// An example AEO record that publishes as is (effective today).
+pub fn aeo_template(now_ms: u64) -> Value {
+    let mut record = customs_protocol::samples::aeo_record();
+    record.effective_from = today(now_ms);
+    serde_json::to_value(record).unwrap_or(Value::Null)
+}
+
+/// What `status --check` reports, one line each; empty when all is well.
+pub fn status_problems(status: &StatusView, max_down_ms: u64, now_ms: u64) -> Vec<String> {
+    let mut problems = Vec::new();
+    let n = &status.node;
+    if let Some(reason) = &n.cannot_publish_reason {
+        problems.push(format!("cannot publish: {reason}"));
+    }
+    if !n.store_writable {
+        problems.push("the store cannot write".into());
+    }
+    if status.forks > 0 {
+        problems.push(format!("{} fork proof(s) held (see `forks`)", status.forks));
+    }
+    for peer in &status.peers {
+        let since = peer.last_sync_ms.unwrap_or(n.started_at_ms);
+        if !peer.connected && now_ms.saturating_sub(since) > max_down_ms {
+            problems.push(format!(
+                "member {} unreachable for {} s",
+                peer.code,
+                now_ms.saturating_sub(since) / 1000
+            ));
+        }
+        for refusal in &peer.refused_ours {
+            problems.push(format!(
+                "member {} refused {} of our entries ({}), the latest seq {}",
+                peer.code, refusal.count, refusal.reason, refusal.last_seq
+            ));
+        }
+    }
+    problems
 }

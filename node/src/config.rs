@@ -55,6 +55,8 @@ pub struct NodeConfig {
     pub api: ApiSection,
     #[serde(default)]
     pub store: StoreSection,
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +176,28 @@ pub struct StoreSection {
     pub max_pending_bytes: usize,
 }
 
+/// DIR/audit.log: who did what, as JSON lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Also log every read of records (alert lists, entries, AEO status, export).
+    pub reads: bool,
+    /// Rotate audit.log when it reaches this size (bytes).
+    pub max_file_bytes: u64,
+    /// Rotated files kept (audit.log.1 is the newest).
+    pub keep_files: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            reads: false,
+            max_file_bytes: 16 * 1024 * 1024,
+            keep_files: 8,
+        }
+    }
+}
+
 impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
@@ -234,18 +258,10 @@ pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
 
 /// Writes `text` to `path` atomically (a temporary file, fsync, rename).
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let write_error = |source| ConfigError::Write {
+    crate::files::replace_file(path, text.as_bytes()).map_err(|source| ConfigError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let temporary = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut file = fs::File::create(&temporary).map_err(write_error)?;
-        file.write_all(text.as_bytes()).map_err(write_error)?;
-        file.sync_all().map_err(write_error)?;
-    }
-    fs::rename(&temporary, path).map_err(write_error)
+    })
 }
 
 impl NodeConfig {
@@ -321,6 +337,12 @@ impl NodeConfig {
         if api.header_read_timeout_ms < 100 || api.body_read_timeout_ms < 100 {
             return Err(invalid("api", "timeouts must be at least 100 ms".into()));
         }
+        if self.audit.max_file_bytes < 4096 || !(1..=100).contains(&self.audit.keep_files) {
+            return Err(invalid(
+                "audit",
+                "max_file_bytes must be at least 4096 and keep_files 1 to 100".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -395,6 +417,15 @@ cache_capacity_bytes = {cache}
 # is missing.
 max_pending_entries = {pending_entries}
 max_pending_bytes = {pending_bytes}
+
+[audit]
+# audit.log in this directory records every publish, retraction, refused request,
+# token change, refusal by a member, clock refusal and fork, as JSON lines. Set true
+# to record every read of records too.
+reads = {audit_reads}
+# Rotate audit.log at this size (bytes), keeping this many older files.
+max_file_bytes = {audit_bytes}
+keep_files = {audit_keep}
 "#,
             code = self.node.code,
             name = self.node.name,
@@ -421,6 +452,9 @@ max_pending_bytes = {pending_bytes}
             cache = store.cache_capacity_bytes,
             pending_entries = store.max_pending_entries,
             pending_bytes = store.max_pending_bytes,
+            audit_reads = self.audit.reads,
+            audit_bytes = self.audit.max_file_bytes,
+            audit_keep = self.audit.keep_files,
         )
     }
 }
@@ -562,6 +596,7 @@ mod tests {
             p2p: P2pSection::default(),
             api: ApiSection::default(),
             store: StoreSection::default(),
+            audit: Default::default(),
         }
     }
 

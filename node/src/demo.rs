@@ -97,6 +97,7 @@ pub fn create(base: &Path) -> Result<Vec<PathBuf>, DemoError> {
                 ..ApiSection::default()
             },
             store: StoreSection::default(),
+            audit: Default::default(),
         };
         init_node_dir(&dir, &config)?;
         dirs.push(dir);

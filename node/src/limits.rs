@@ -101,6 +101,12 @@ pub const MAX_MEMBER_ADDRESSES: usize = 8;
 // The API client (node/src/client.rs).
 /// Largest answer the CLI reads.
 pub const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest record or card file the CLI reads (a record is far smaller; the API's own
+/// body limit decides what it takes).
+pub const MAX_CLI_INPUT_BYTES: usize = 4 * 1024 * 1024;
+/// Shortest entry-id prefix the API and the CLI accept (hex digits): 32 bits, so
+/// that a prefix copied from a table finds one entry even in a large log.
+pub const MIN_ID_PREFIX_HEX: usize = 8;
 
 // Bundles (node/src/bundle.rs).
 /// Entries verified and stored together during an import.

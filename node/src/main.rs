@@ -5,22 +5,28 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use customs_node::admission::Admission;
-use customs_node::api::views::{AeoStatusView, AlertList, ForkList, Published, StatusView};
-use customs_node::cli::{self, print_json, read_json_file, Target};
+use customs_node::api::views::{
+    AeoStatusView, AlertList, EntryView, ForkList, Published, StatusView,
+};
+use customs_node::cli::{self, print_json, read_json_file, CliError, Exit, Target};
 use customs_node::clock::now_ms;
 use customs_node::config::{
-    ApiSection, MemberCard, NodeConfig, NodeSection, P2pSection, StoreSection, CONFIG_FILE,
+    ApiSection, AuditSection, ConfigError, MemberCard, NodeConfig, NodeSection, P2pSection,
+    StoreSection, CONFIG_FILE, TOKEN_FILE,
 };
 use customs_node::identity::{generate_key, read_key_file, write_key_file};
 use customs_node::node::NodeParams;
 use customs_node::store::{Store, StoreError};
 use customs_node::tokens::{self, Role, TOKENS_FILE};
-use customs_node::{bundle, demo, setup};
+use customs_node::{audit, bundle, demo, files, out, outln, setup};
 
 /// A node of the customs information-sharing network.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Print JSON instead of text (every command; the API's own JSON where it asks one).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,7 +43,8 @@ enum Command {
         /// This administration's name.
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "customs")]
+        /// The network's id, the same on every member (e.g. customs-eu-2026).
+        #[arg(long)]
         network: String,
         #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7400")]
         p2p_listen: String,
@@ -48,13 +55,13 @@ enum Command {
         #[arg(long = "external-address")]
         external_addresses: Vec<String>,
         /// Let this node publish before any member has synced with it: only for the
-        /// first node of a brand-new network.
+        /// first node of a brand-new network (spent once a member holds its entries).
         #[arg(long)]
         allow_publish_before_sync: bool,
     },
     /// Run the node until SIGINT or SIGTERM.
     Run {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
     /// Exchange member cards with other administrations.
@@ -63,11 +70,11 @@ enum Command {
     /// Manage the administration's ed25519 identity.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Manage API tokens (stored hashed in DIR/tokens.toml; a running node sees
-    /// changes at once).
+    /// Manage API tokens (stored hashed in DIR/tokens.toml; a running node confirms
+    /// each change).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Publish and list risk alerts (through the running node's API).
+    /// Publish, list and show risk alerts (through the running node's API).
     #[command(subcommand)]
     Alert(AlertCommand),
     /// Publish and look up AEO status records.
@@ -75,7 +82,7 @@ enum Command {
     Aeo(AeoCommand),
     /// Retract one of this node's own entries.
     Retract {
-        /// The entry id (64 hex digits).
+        /// The entry id (64 hex digits, or a prefix of at least 8 that one entry has).
         id: String,
         /// false_positive, superseded, legal_hold, data_protection or error.
         #[arg(long)]
@@ -97,31 +104,46 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
-    /// Write every entry of the store to a bundle file (backup, or carrying entries to
-    /// an isolated node). A running node is asked through its API (admin token).
+    /// Write every entry of the store to a bundle file (`-`: standard output), for a
+    /// backup or to carry entries to an isolated node. A running node is asked through
+    /// its API (admin token).
     Export {
         #[arg(long)]
-        dir: PathBuf,
-        #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
     },
-    /// Verify and store the entries of a bundle file. Stop the node first.
+    /// Check a bundle whole, then store its entries (nothing is stored from a bundle
+    /// that fails any check). Stop the node first.
     Import {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The bundle (`-`: standard input).
         file: PathBuf,
+        /// Only check the bundle (framing, checksum, every signature); write nothing.
+        #[arg(long)]
+        verify: bool,
     },
     /// This node, its peers and its counts.
     Status {
         /// Refresh every second until interrupted.
-        #[arg(long, conflicts_with = "wait_sync")]
+        #[arg(long, conflicts_with_all = ["wait_sync", "check"])]
         watch: bool,
-        /// Wait (showing progress) until every connected peer is in sync.
+        /// Wait (showing progress) until every connected peer is in sync and the
+        /// node can publish.
         #[arg(long)]
         wait_sync: bool,
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
+        /// Exit with 10 when something needs attention: a fork, a member down for
+        /// longer than --max-down-s, refusals by members, this node unable to publish
+        /// or its store unable to write.
+        #[arg(long)]
+        check: bool,
+        /// How long a member may be unreachable before --check reports it.
+        #[arg(long, default_value_t = 600)]
+        max_down_s: u64,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -130,7 +152,8 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Fork proofs: member keys that signed two entries with one seq.
+    /// Fork proofs: member keys that signed two entries with one seq. Exits with 10
+    /// when there is any.
     Forks {
         #[command(flatten)]
         api: ApiArgs,
@@ -149,18 +172,11 @@ struct ApiArgs {
     /// The API token, instead of DIR/api-token.
     #[arg(long)]
     token: Option<String>,
-    /// Print the API's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
 impl ApiArgs {
-    fn target(&self) -> anyhow::Result<Target> {
-        Ok(Target::resolve(
-            &self.dir,
-            self.url.clone(),
-            self.token.clone(),
-        )?)
+    fn target(&self) -> Result<Target, CliError> {
+        Target::resolve(&self.dir, self.url.clone(), self.token.clone())
     }
 }
 
@@ -168,7 +184,7 @@ impl ApiArgs {
 enum TokenCommand {
     /// Create a token and print it (it is shown only this once).
     Create {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// reader, publisher or admin.
         #[arg(long)]
@@ -176,18 +192,31 @@ enum TokenCommand {
         /// Who or what uses it (e.g. risk-engine, officer.jansen).
         #[arg(long)]
         name: String,
+        /// Write the token into this new file (mode 0600) instead of standard output;
+        /// `--out DIR/api-token` gives the CLI a new token.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The running node's API, to confirm the change (default: DIR/api.url).
+        #[arg(long)]
+        url: Option<String>,
     },
     /// List the tokens' names and roles.
     List {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Revoke a token by name.
+    /// Revoke a token by name; the running node confirms it no longer accepts it.
     Revoke {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
         #[arg(long)]
         name: String,
+        /// Revoke even the token the CLI itself uses (DIR/api-token).
+        #[arg(long)]
+        force: bool,
+        /// The running node's API, to confirm the change (default: DIR/api.url).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -233,6 +262,15 @@ enum AlertCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// One entry in full, with its verification (an id or a prefix of at least 8).
+    Show {
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print an example risk alert (JSON) that publishes as is: edit it, then
+    /// `alert publish --file`.
+    Template,
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,18 +295,21 @@ enum AeoCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Print an example AEO record (JSON) that publishes as is.
+    Template,
 }
 
 #[derive(Debug, Subcommand)]
 enum MemberCommand {
     /// Print this node's member card (TOML) for the other administrations.
     Export {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Admit a member from its card. A running node picks it up when restarted.
+    /// Admit a member from its card (`-`: standard input). A running node picks it up
+    /// when restarted.
     Add {
-        #[arg(long)]
+        #[arg(long, default_value = ".")]
         dir: PathBuf,
         file: PathBuf,
     },
@@ -289,17 +330,55 @@ enum KeyCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    match dispatch(Cli::parse().command) {
+    files::make_private_by_default();
+    let cli = Cli::parse();
+    match dispatch(cli.command, cli.json) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             // One clear line (with its causes), never a backtrace.
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit_of(&error) as u8)
         }
     }
 }
 
-fn dispatch(command: Command) -> anyhow::Result<()> {
+/// The exit status of a failed command (see [`Exit`]).
+fn exit_of(error: &anyhow::Error) -> Exit {
+    for cause in error.chain() {
+        if let Some(error) = cause.downcast_ref::<CliError>() {
+            return error.exit();
+        }
+        if let Some(error) = cause.downcast_ref::<ConfigError>() {
+            return match error {
+                ConfigError::Read { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Exit::Usage
+                }
+                _ => Exit::Invalid,
+            };
+        }
+        if let Some(error) = cause.downcast_ref::<bundle::BundleError>() {
+            use bundle::BundleError as B;
+            return match error {
+                B::NotABundle(_)
+                | B::Version(_)
+                | B::OtherNetwork { .. }
+                | B::Truncated { .. }
+                | B::Refused { .. }
+                | B::Checksum => Exit::Invalid,
+                B::Exists(_) => Exit::Conflict,
+                _ => Exit::Failure,
+            };
+        }
+        if let Some(StoreError::InUse { .. }) = cause.downcast_ref::<StoreError>() {
+            return Exit::Conflict;
+        }
+    }
+    Exit::Failure
+}
+
+fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
     match command {
         Command::Init {
             dir,
@@ -324,43 +403,46 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 ..P2pSection::default()
             },
             api_listen,
+            json,
         ),
         Command::Run { dir } => run(dir),
         Command::Member(MemberCommand::Export { dir }) => {
-            print!("{}", setup::own_card(&dir)?.to_toml());
+            let card = setup::own_card(&dir)?;
+            if json {
+                print_json(&card);
+            } else {
+                out!("{}", card.to_toml());
+            }
             Ok(())
         }
-        Command::Member(MemberCommand::Add { dir, file }) => add_member(&dir, &file),
+        Command::Member(MemberCommand::Add { dir, file }) => add_member(&dir, &file, json),
         Command::Key(KeyCommand::Generate { out }) => {
             let key = generate_key()?;
-            write_key_file(&out, &key)?;
-            println!("{}", key.public_key());
+            if cli::is_stdio(&out) {
+                out!("{}", key.to_key_file());
+            } else {
+                write_key_file(&out, &key)?;
+                show_line(
+                    json,
+                    serde_json::json!({"public_key": key.public_key()}),
+                    || key.public_key().to_string(),
+                );
+            }
             Ok(())
         }
         Command::Key(KeyCommand::Public { file }) => {
             let key = read_key_file(&file).context("cannot load the identity")?;
-            println!("{}", key.public_key());
+            show_line(
+                json,
+                serde_json::json!({"public_key": key.public_key()}),
+                || key.public_key().to_string(),
+            );
             Ok(())
         }
-        Command::Token(command) => token(command),
+        Command::Token(command) => token(command, json),
         Command::Demo { dir, keep } => demo(dir, keep),
-        Command::Export { dir, out } => {
-            let params = NodeParams::load(&dir)?;
-            let count = match Store::open(params.store) {
-                Ok(store) => bundle::export(&store, &out)?,
-                // The node runs: ask it (an admin token, DIR/api-token).
-                Err(StoreError::InUse { .. }) => {
-                    Target::resolve(&dir, None, None)?.download("/api/v1/export", &out)?;
-                    let mut file = std::fs::File::open(&out)
-                        .with_context(|| format!("cannot read {}", out.display()))?;
-                    bundle::read_header(&mut file, &out)?.1
-                }
-                Err(error) => return Err(error.into()),
-            };
-            println!("exported {count} entries to {}", out.display());
-            Ok(())
-        }
-        Command::Import { dir, file } => import(&dir, &file),
+        Command::Export { out, api } => export(&api, &out, json),
+        Command::Import { dir, file, verify } => import(&dir, &file, verify, json),
         Command::Alert(AlertCommand::Publish {
             file,
             idempotency_key,
@@ -371,7 +453,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 &read_json_file(&file)?,
                 idempotency_key,
             )?;
-            show(&api, &published, |p| cli::print_published("alert", p));
+            show(json, &published, |p| cli::print_published("alert", p));
             Ok(())
         }
         Command::Alert(AlertCommand::List {
@@ -403,7 +485,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let list: AlertList = api
                 .target()?
                 .get(&format!("/api/v1/alerts?{}", encode_query(&query)))?;
-            show(&api, &list, cli::print_alerts);
+            show(json, &list, cli::print_alerts);
+            Ok(())
+        }
+        Command::Alert(AlertCommand::Show { id, api }) => {
+            let entry: EntryView = api
+                .target()?
+                .get(&format!("/api/v1/entries/{}", encode(&id)))?;
+            show(json, &entry, cli::print_entry);
+            Ok(())
+        }
+        Command::Alert(AlertCommand::Template) => {
+            print_json(&cli::alert_template(now_ms()));
             Ok(())
         }
         Command::Aeo(AeoCommand::Publish {
@@ -414,7 +507,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             let published: Published =
                 api.target()?
                     .publish("/api/v1/aeo", &read_json_file(&file)?, idempotency_key)?;
-            show(&api, &published, |p| cli::print_published("AEO record", p));
+            show(json, &published, |p| cli::print_published("AEO record", p));
             Ok(())
         }
         Command::Aeo(AeoCommand::Status {
@@ -427,7 +520,11 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 path.push_str(&format!("?as_of={}", encode(&date)));
             }
             let view: AeoStatusView = api.target()?.get(&path)?;
-            show(&api, &view, cli::print_aeo);
+            show(json, &view, cli::print_aeo);
+            Ok(())
+        }
+        Command::Aeo(AeoCommand::Template) => {
+            print_json(&cli::aeo_template(now_ms()));
             Ok(())
         }
         Command::Retract {
@@ -437,56 +534,84 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             idempotency_key,
             api,
         } => {
-            let body = serde_json::json!({"target": id, "reason": reason, "note": note});
+            let target = api.target()?;
+            // A prefix (as the tables show ids) names the entry the node finds for it.
+            let entry: EntryView = target.get(&format!("/api/v1/entries/{}", encode(&id)))?;
+            let body = serde_json::json!({"target": entry.meta.id, "reason": reason, "note": note});
             let published: Published =
-                api.target()?
-                    .publish("/api/v1/retractions", &body, idempotency_key)?;
-            show(&api, &published, |p| cli::print_published("retraction", p));
+                target.publish("/api/v1/retractions", &body, idempotency_key)?;
+            show(json, &published, |p| cli::print_published("retraction", p));
             Ok(())
         }
         Command::Status {
             watch,
             wait_sync,
             timeout_s,
+            check,
+            max_down_s,
             api,
         } => {
             let target = api.target()?;
-            if wait_sync {
-                let status = cli::wait_for_sync(&target, Duration::from_secs(timeout_s))?;
-                show(&api, &status, cli::print_status);
-                return Ok(());
-            }
-            loop {
-                let status: StatusView = target.get("/api/v1/status")?;
-                if watch && !api.json {
-                    print!("\x1b[H\x1b[2J"); // clear the screen
+            let status: StatusView = if wait_sync {
+                cli::wait_for_sync(&target, Duration::from_secs(timeout_s))?
+            } else {
+                target.get("/api/v1/status")?
+            };
+            if watch {
+                let mut status = status;
+                loop {
+                    if !json {
+                        out!("\x1b[H\x1b[2J"); // clear the screen
+                    }
+                    show(json, &status, cli::print_status);
+                    std::thread::sleep(cli::POLL_INTERVAL);
+                    status = target.get("/api/v1/status")?;
                 }
-                show(&api, &status, cli::print_status);
-                if !watch {
-                    return Ok(());
-                }
-                std::thread::sleep(cli::POLL_INTERVAL);
             }
+            show(json, &status, cli::print_status);
+            if check {
+                let problems = cli::status_problems(&status, max_down_s * 1000, now_ms());
+                if !problems.is_empty() {
+                    return Err(CliError::Unhealthy(problems.join("; ")).into());
+                }
+            }
+            Ok(())
         }
         Command::Peers { api } => {
             let status: StatusView = api.target()?.get("/api/v1/status")?;
-            show(&api, &status.peers, |_| cli::print_peers(&status));
+            show(json, &status.peers, |_| cli::print_peers(&status));
             Ok(())
         }
         Command::Forks { api } => {
             let forks: ForkList = api.target()?.get("/api/v1/forks")?;
-            show(&api, &forks, cli::print_forks);
+            show(json, &forks, cli::print_forks);
+            if !forks.forks.is_empty() {
+                return Err(CliError::Unhealthy(format!(
+                    "{} fork proof(s) held",
+                    forks.forks.len()
+                ))
+                .into());
+            }
             Ok(())
         }
     }
 }
 
-/// Prints the API's JSON with `--json`, else the readable form.
-fn show<T: serde::Serialize>(api: &ApiArgs, value: &T, readable: impl FnOnce(&T)) {
-    if api.json {
+/// Prints `value` as JSON with `--json`, else the readable form.
+fn show<T: serde::Serialize>(json: bool, value: &T, readable: impl FnOnce(&T)) {
+    if json {
         print_json(value);
     } else {
         readable(value);
+    }
+}
+
+/// Prints `value` as JSON with `--json`, else the line `text` makes.
+fn show_line(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        print_json(&value);
+    } else {
+        outln!("{}", text());
     }
 }
 
@@ -511,64 +636,197 @@ fn encode_query(pairs: &[(&str, String)]) -> String {
     pairs.join("&")
 }
 
-fn token(command: TokenCommand) -> anyhow::Result<()> {
+fn token(command: TokenCommand, json: bool) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { dir, role, name } => {
-            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+        TokenCommand::Create {
+            dir,
+            role,
+            name,
+            out,
+            url,
+        } => {
+            let role: Role = role.parse().map_err(|e: String| CliError::Usage(e))?;
             node_dir(&dir)?;
-            let token = tokens::create(&dir.join(TOKENS_FILE), &name, role, now_ms())?;
-            eprintln!("token {name:?} ({role}); it is shown only now:");
-            println!("{token}");
+            let path = dir.join(TOKENS_FILE);
+            // Refuse an --out that exists before any token is made.
+            if let Some(out) = out.as_ref().filter(|o| o.exists() && !cli::is_stdio(o)) {
+                return Err(CliError::Usage(format!(
+                    "{} exists already; a token file is never overwritten",
+                    out.display()
+                ))
+                .into());
+            }
+            let token = tokens::create(&path, &name, role, now_ms())?;
+            match out.as_ref().filter(|o| !cli::is_stdio(o)) {
+                Some(out) => {
+                    setup::write_token_file(out, &token)?;
+                    eprintln!("token {name:?} ({role}) written to {}", out.display());
+                }
+                None => {
+                    eprintln!("token {name:?} ({role}); it is shown only now:");
+                    show_line(
+                        json,
+                        serde_json::json!({"name": name, "role": role, "token": token}),
+                        || token.clone(),
+                    );
+                }
+            }
+            cli::confirm_tokens(&dir, url, &path, None)?;
         }
         TokenCommand::List { dir } => {
             node_dir(&dir)?;
+            let records = tokens::list(&dir.join(TOKENS_FILE))?;
+            if json {
+                print_json(&records);
+                return Ok(());
+            }
             let mut rows = vec![vec!["NAME".into(), "ROLE".into(), "CREATED".into()]];
-            for record in tokens::list(&dir.join(TOKENS_FILE))? {
+            for record in records {
                 rows.push(vec![
                     record.name,
                     record.role.to_string(),
                     customs_node::clock::rfc3339(record.created_at_ms),
                 ]);
             }
-            print!("{}", cli::table(&rows));
+            out!("{}", cli::table(&rows));
         }
-        TokenCommand::Revoke { dir, name } => {
+        TokenCommand::Revoke {
+            dir,
+            name,
+            force,
+            url,
+        } => {
             node_dir(&dir)?;
-            tokens::revoke(&dir.join(TOKENS_FILE), &name)?;
-            println!("revoked token {name:?}");
+            let path = dir.join(TOKENS_FILE);
+            let own = std::fs::read_to_string(dir.join(TOKEN_FILE))
+                .ok()
+                .is_some_and(|t| {
+                    tokens::named(&path, t.trim()).ok().flatten().as_deref() == Some(name.as_str())
+                });
+            if own && !force {
+                return Err(CliError::Usage(format!(
+                    "token {name:?} is the one the CLI uses ({}): revoking it locks every CLI command out. Make the CLI another admin token first (`customs-node token create --dir {dir} --role admin --name cli-2 --out {dir}/api-token.new`, then move it over {dir}/api-token), or pass --force",
+                    dir.join(TOKEN_FILE).display(),
+                    dir = dir.display()
+                ))
+                .into());
+            }
+            tokens::revoke(&path, &name)?;
+            let confirmed = cli::confirm_tokens(&dir, url, &path, own.then_some(name.as_str()))?;
+            show_line(
+                json,
+                serde_json::json!({"revoked": name, "confirmed_by_node": confirmed}),
+                || format!("revoked token {name:?}"),
+            );
+            if own {
+                eprintln!(
+                    "the CLI's own token is revoked: give it a new one with `customs-node token create --dir {dir} --role admin --name cli --out FILE` and move FILE over {}",
+                    dir.join(TOKEN_FILE).display(),
+                    dir = dir.display()
+                );
+            }
         }
     }
     Ok(())
 }
 
-fn import(dir: &Path, file: &Path) -> anyhow::Result<()> {
+fn export(api: &ApiArgs, out: &Path, json: bool) -> anyhow::Result<()> {
+    let params = NodeParams::load(&api.dir)?;
+    let to_stdout = cli::is_stdio(out);
+    let count = match Store::open(params.store) {
+        Ok(store) if to_stdout => bundle::write_bundle(&store, std::io::stdout().lock())?,
+        Ok(store) => bundle::export(&store, out)?,
+        // The node runs: ask it (an admin token, DIR/api-token).
+        Err(StoreError::InUse { .. }) => {
+            let target = api.target()?;
+            if to_stdout {
+                target.download_to("/api/v1/export", &mut std::io::stdout().lock())?;
+                return Ok(());
+            }
+            target.download("/api/v1/export", out)?;
+            let mut file = std::fs::File::open(out)
+                .with_context(|| format!("cannot read {}", out.display()))?;
+            bundle::read_header(&mut file, out)?.1
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if to_stdout {
+        eprintln!("exported {count} entries");
+    } else {
+        show_line(
+            json,
+            serde_json::json!({"entries": count, "file": out}),
+            || format!("exported {count} entries to {}", out.display()),
+        );
+    }
+    Ok(())
+}
+
+fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Result<()> {
     let params = NodeParams::load(dir)?;
     let admission = Admission::of(&params.network);
-    let store = Store::open(params.store)?;
+    // A bundle is read twice (checked whole, then stored): standard input is kept in a
+    // private file in the node directory meanwhile.
+    let spooled;
+    let file = if cli::is_stdio(file) {
+        spooled = bundle::spool_stdin(dir)?;
+        spooled.path()
+    } else {
+        file
+    };
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut last_tenth = 0;
-    let report = bundle::import(&store, &admission, file, |done, total| {
+    let mut progress = |done: u64, total: u64| {
         let percent = done * 100 / total.max(1);
         if interactive {
-            eprint!("\rimporting {done} / {total} entries ({percent}%)\x1b[K");
+            eprint!("\rchecking and importing: {percent}%\x1b[K");
         } else if percent / 10 > last_tenth || done == total {
             last_tenth = percent / 10;
-            eprintln!("importing {done} / {total} entries ({percent}%)");
+            eprintln!("checking and importing: {percent}%");
         }
-    });
+    };
+    if verify_only {
+        let count = bundle::verify(&admission, file, &mut progress);
+        if interactive {
+            eprintln!();
+        }
+        let count = count?;
+        show_line(
+            json,
+            serde_json::json!({"entries": count, "valid": true}),
+            || {
+                format!(
+                    "{} is a valid bundle of {count} entries of network {}",
+                    file.display(),
+                    admission.network
+                )
+            },
+        );
+        return Ok(());
+    }
+    let store = Store::open(params.store)?;
+    let report = bundle::import(&store, &admission, file, &mut progress);
     if interactive {
         eprintln!();
     }
     let report = report?;
-    println!(
-        "imported {} new entries from {} ({} of {} held already)",
+    if json {
+        print_json(&serde_json::json!({
+            "entries": report.count,
+            "applied": report.applied,
+            "duplicates": report.duplicates,
+            "pending": report.pending,
+        }));
+        return Ok(());
+    }
+    outln!(
+        "imported {} new entries ({} of {} held already)",
         report.applied,
-        file.display(),
         report.duplicates,
         report.count
     );
     if report.pending > 0 {
-        println!(
+        outln!(
             "{} entries wait for earlier entries the bundle lacks; the next sync with a member fetches them",
             report.pending
         );
@@ -603,14 +861,14 @@ fn demo(dir: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
         let shutdown = shutdown_signal()?;
         let dirs = demo::create(&base)?;
         let nodes = demo::start(&dirs).await?;
-        println!(
+        outln!(
             "demo network {} in {}: {} members on 127.0.0.1",
             demo::DEMO_NETWORK,
             base.display(),
             nodes.len()
         );
         for member in &nodes {
-            println!(
+            outln!(
                 "  {}  console {}  token {}",
                 member.code,
                 member.console_url(),
@@ -622,12 +880,12 @@ fn demo(dir: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
             .map(|n| format!("{} {}", n.code, n.published))
             .collect();
         let total: usize = nodes.iter().map(|n| n.published).sum();
-        println!(
+        outln!(
             "published {total} sample alerts and AEO records ({}); every node receives them all",
             published.join(", ")
         );
-        println!("open a console URL in a browser and sign in with its token; the CLI works too, e.g. `customs-node alert list --dir {}`", dirs[0].display());
-        println!("Ctrl-C stops the demo{}", if temporary && !keep { " and removes its directory" } else { "" });
+        outln!("open a console URL in a browser and sign in with its token; the CLI works too, e.g. `customs-node alert list --dir {}`", dirs[0].display());
+        outln!("Ctrl-C stops the demo{}", if temporary && !keep { " and removes its directory" } else { "" });
         shutdown.await;
         demo::stop(nodes).await?;
         anyhow::Ok(())
@@ -635,7 +893,7 @@ fn demo(dir: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
     if temporary && !keep {
         let _ = std::fs::remove_dir_all(&base);
     } else {
-        println!(
+        outln!(
             "the node directories are kept in {}; run one with `customs-node run --dir {}/nl`",
             base.display(),
             base.display()
@@ -645,17 +903,23 @@ fn demo(dir: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
 }
 
 /// Refuses a directory that is not a node directory.
-fn node_dir(dir: &Path) -> anyhow::Result<()> {
+fn node_dir(dir: &Path) -> Result<(), CliError> {
     if !dir.join(CONFIG_FILE).exists() {
-        bail!(
+        return Err(CliError::Usage(format!(
             "{} is not a node directory (no {CONFIG_FILE}; see `customs-node init`)",
             dir.display()
-        );
+        )));
     }
     Ok(())
 }
 
-fn init(dir: &Path, node: NodeSection, p2p: P2pSection, api_listen: String) -> anyhow::Result<()> {
+fn init(
+    dir: &Path,
+    node: NodeSection,
+    p2p: P2pSection,
+    api_listen: String,
+    json: bool,
+) -> anyhow::Result<()> {
     let config = NodeConfig {
         node,
         p2p,
@@ -664,30 +928,47 @@ fn init(dir: &Path, node: NodeSection, p2p: P2pSection, api_listen: String) -> a
             ..ApiSection::default()
         },
         store: StoreSection::default(),
+        audit: AuditSection::default(),
     };
     let key = setup::init_node_dir(dir, &config)?;
-    println!(
+    if json {
+        print_json(&serde_json::json!({
+            "dir": dir,
+            "code": config.node.code,
+            "network": config.node.network,
+            "public_key": key,
+        }));
+        return Ok(());
+    }
+    outln!(
         "initialised {} as member {} of network {}",
         dir.display(),
         config.node.code,
         config.node.network
     );
-    println!("public key {key}");
-    println!(
+    outln!("public key {key}");
+    outln!(
         "next: give `customs-node member export --dir {}` to the other members",
         dir.display()
     );
     Ok(())
 }
 
-fn add_member(dir: &Path, file: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+fn add_member(dir: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
+    let text = cli::read_text(file)?;
     let card = MemberCard::parse(file, &text)?;
     let code = card.code.clone();
     let key = card.public_key;
     setup::admit_member(dir, card)?;
-    println!("admitted member {code} (key {key}); a running node picks it up when restarted");
+    audit::append(
+        dir,
+        &audit::Event::new("member_add", "cli", "ok").with_detail(format!("{code} {key}")),
+    );
+    show_line(
+        json,
+        serde_json::json!({"admitted": code, "public_key": key}),
+        || format!("admitted member {code} (key {key}); a running node picks it up when restarted"),
+    );
     Ok(())
 }
 

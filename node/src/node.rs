@@ -12,7 +12,10 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, NodeHandle, NodeIdentity};
-use crate::config::{ApiSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR};
+use crate::audit::{Audit, Event};
+use crate::config::{
+    ApiSection, AuditSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR,
+};
 use crate::identity::{read_key_file, KeyFileError};
 use crate::network::{self, parse_multiaddr, Client, NetworkConfig, NetworkError, Peer};
 use crate::publish::{PublishError, Publisher};
@@ -66,6 +69,9 @@ pub struct NodeParams {
     pub tokens_path: PathBuf,
     /// See `node.allow_publish_before_sync` in node.toml.
     pub allow_publish_before_sync: bool,
+    /// Where audit.log goes (the node directory); `None`: no audit log.
+    pub audit_dir: Option<PathBuf>,
+    pub audit: AuditSection,
 }
 
 impl NodeParams {
@@ -127,6 +133,8 @@ impl NodeParams {
             name: config.node.name,
             tokens_path: dir.join(TOKENS_FILE),
             allow_publish_before_sync: config.node.allow_publish_before_sync,
+            audit_dir: Some(dir.to_path_buf()),
+            audit: config.audit,
         })
     }
 }
@@ -151,7 +159,16 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(store_config))
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
-        let tokens = Tokens::open(params.tokens_path.clone())?;
+        let audit = match &params.audit_dir {
+            Some(dir) => Audit::open(dir, &params.audit).map_err(|source| {
+                NodeError::Config(ConfigError::Write {
+                    path: dir.join(crate::audit::AUDIT_FILE),
+                    source,
+                })
+            })?,
+            None => Audit::disabled(),
+        };
+        let tokens = Tokens::open(params.tokens_path.clone(), audit.clone())?;
         let listener = tokio::net::TcpListener::bind(&params.api.listen)
             .await
             .map_err(|e| NodeError::ApiListen {
@@ -175,7 +192,9 @@ impl Node {
             name: params.name.clone(),
             network: params.network.network.clone(),
         };
-        let (client, network_task) = network::spawn(params.network, store.clone()).await?;
+        let max_clock_skew_ms = params.network.max_clock_skew_ms;
+        let (client, network_task) =
+            network::spawn(params.network, store.clone(), audit.clone()).await?;
         let handle = NodeHandle {
             store: store.clone(),
             client: client.clone(),
@@ -184,6 +203,8 @@ impl Node {
                 key,
                 Some(client.clone()),
                 params.allow_publish_before_sync,
+                max_clock_skew_ms,
+                audit.clone(),
             ),
         };
         let (api_stop, api_task) = api::spawn(
@@ -192,11 +213,18 @@ impl Node {
             identity,
             codes,
             tokens,
+            audit.clone(),
             params.api.clone(),
         );
+        audit.record(Event::new("node_start", "node", "ok").with_detail(env!("CARGO_PKG_VERSION")));
         tracing::info!(url = %format!("http://{api_addr}"), "API listening");
         let (watchdog_stop, stopped) = tokio::sync::watch::channel(false);
-        let watchdog_task = tokio::spawn(store_watchdog(store.clone(), stopped));
+        let watchdog_task = tokio::spawn(watchdog(
+            store.clone(),
+            handle.publisher.clone(),
+            audit,
+            stopped,
+        ));
         Ok(Node {
             store,
             client,
@@ -262,25 +290,47 @@ impl Node {
     }
 }
 
-/// Probes the store every [`STORE_PROBE_INTERVAL`]; once a probe or any write has
-/// failed (a full disk), reopens it on every round until a probe succeeds. Readiness
+/// Every [`STORE_PROBE_INTERVAL`]: probes the store, and once a probe or any write has
+/// failed (a full disk), reopens it on every round until a probe succeeds (readiness
 /// follows the store's health, so it turns false on a failure and true again by itself
-/// once the disk takes writes.
-async fn store_watchdog(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// once the disk takes writes). Also records when the first node's permission to
+/// publish unsynced is spent, and reports a fork of this node's own key once.
+async fn watchdog(
+    store: Store,
+    publisher: Publisher,
+    audit: Audit,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut fork_reported = false;
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(STORE_PROBE_INTERVAL) => {}
         }
         let store = store.clone();
+        let publisher = publisher.clone();
         let round = tokio::task::spawn_blocking(move || {
             if store.health().writable_error.is_some() {
                 store.recover()?;
             }
-            store.probe(crate::clock::now_ms())
+            store.probe(crate::clock::now_ms())?;
+            publisher.note_own_log_held()?;
+            Ok::<_, StoreError>(
+                store
+                    .head(&publisher.public_key())?
+                    .map_or(0, |h| h.fork_seq),
+            )
         });
         match round.await {
-            Ok(Ok(())) => {}
+            Ok(Ok(fork_seq)) if fork_seq > 0 && !fork_reported => {
+                fork_reported = true;
+                tracing::error!(seq = fork_seq, "this node's own key signed two entries with one seq: publishing is stopped (see \"A forked key\" in the README)");
+                audit.record(
+                    Event::new("own_key_forked", "node", "publishing_stopped")
+                        .with_detail(format!("seq {fork_seq}")),
+                );
+            }
+            Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "the store cannot write"),
             Err(error) => tracing::error!(%error, "the store watchdog failed"),
         }

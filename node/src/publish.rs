@@ -11,12 +11,27 @@ use crate::store::{Appended, IdempotencyKey, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum PublishError {
-    #[error("this node holds no entry of its own yet, and no member has confirmed in a sync that its key has none elsewhere: signing now could reuse a sequence number. Wait until it has synced with a member (see `customs-node status`); on the very first node of a new network set node.allow_publish_before_sync = true")]
+    #[error("no member has confirmed in a sync since this node started that its key has no entries the node lacks: signing now could reuse a sequence number (a store restored from a backup may be behind). Wait until it has synced with a member (see `customs-node status`); only the very first node of a new network may set node.allow_publish_before_sync = true, and only until a member holds its entries")]
     NotSynced,
+    #[error("this node's key signed two different entries with seq {seq} (a fork proof is held): it no longer publishes, because members keep only one of the two branches. See \"A forked key\" in the README")]
+    OwnKeyForked { seq: u64 },
+    #[error("this node's clock is {} s {} its members' (median of their clocks); members refuse entries more than {} s in the future, and an entry's time must be right. Fix the time synchronisation (NTP or chrony) of this machine", offset_ms.unsigned_abs() / 1000, if *offset_ms < 0 { "ahead of" } else { "behind" }, bound_ms / 1000)]
+    ClockOff { offset_ms: i64, bound_ms: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the signing task failed: {0}")]
     Task(String),
+}
+
+/// Whether a node whose clock is `offset_ms` off its members' (their clocks minus
+/// ours, the median over `members` of them) must not sign. Ahead of them by more than
+/// `bound_ms`, its entries would be refused as from the future. Behind by as much, its
+/// entries would carry a wrong time; that is the node's fault only when two or more
+/// members agree (with one, either clock may be the wrong one, and its entries are
+/// not refused).
+pub fn clock_refuses(offset_ms: i64, members: usize, bound_ms: u64) -> bool {
+    let off = offset_ms.unsigned_abs() > bound_ms;
+    off && (offset_ms < 0 || members >= 2)
 }
 
 /// Signs, stores and pushes this node's entries. Cheap to clone.
@@ -28,6 +43,10 @@ pub struct Publisher {
     /// our own log; `None` for a store used without a network (tools, tests).
     network: Option<Client>,
     allow_publish_before_sync: bool,
+    /// How far the node's clock may be from its members' before it stops signing
+    /// (the members' admission bound for entries from the future).
+    max_clock_skew_ms: u64,
+    audit: crate::audit::Audit,
 }
 
 impl Publisher {
@@ -36,12 +55,16 @@ impl Publisher {
         key: SecretKey,
         network: Option<Client>,
         allow_publish_before_sync: bool,
+        max_clock_skew_ms: u64,
+        audit: crate::audit::Audit,
     ) -> Publisher {
         Publisher {
             store,
             key,
             network,
             allow_publish_before_sync,
+            max_clock_skew_ms,
+            audit,
         }
     }
 
@@ -49,14 +72,54 @@ impl Publisher {
         self.key.public_key()
     }
 
-    /// Whether the node may sign its next entry without risking a sequence number
-    /// its key already used: it holds entries of its own, or a member confirmed it has
-    /// none we lack (invariant 7), or the configuration allows it.
-    pub fn can_publish(&self) -> Result<bool, StoreError> {
+    /// Whether the node may sign its next entry now, and if not, why. It may when
+    /// it cannot reuse a sequence number its key already used (invariant 7): a member
+    /// confirmed since start that it holds no entry of our key we lack, or this is the
+    /// first node of a new network and no member holds its entries yet. And only while
+    /// its key is not forked and its clock agrees with its members'.
+    pub fn readiness(&self) -> Result<(), PublishError> {
+        if let Some(head) = self.store.head(&self.public_key())? {
+            if head.fork_seq > 0 {
+                return Err(PublishError::OwnKeyForked { seq: head.fork_seq });
+            }
+        }
         let confirmed = self.network.as_ref().is_some_and(Client::own_log_confirmed);
-        Ok(self.allow_publish_before_sync
-            || confirmed
-            || self.store.head(&self.public_key())?.is_some())
+        let first_node = self.allow_publish_before_sync && !self.store.unsynced_publish_spent()?;
+        if !confirmed && !first_node {
+            return Err(PublishError::NotSynced);
+        }
+        if let Some((offset_ms, members)) = self.network.as_ref().and_then(Client::clock_estimate) {
+            if clock_refuses(offset_ms, members, self.max_clock_skew_ms) {
+                return Err(PublishError::ClockOff {
+                    offset_ms,
+                    bound_ms: self.max_clock_skew_ms,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`Publisher::readiness`] allows signing now.
+    pub fn can_publish(&self) -> Result<bool, StoreError> {
+        match self.readiness() {
+            Ok(()) => Ok(true),
+            Err(PublishError::Store(error)) => Err(error),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Records that the first node's permission is spent once a member holds our
+    /// entries (the store watchdog calls this now and then).
+    pub fn note_own_log_held(&self) -> Result<(), StoreError> {
+        let held = self
+            .network
+            .as_ref()
+            .is_some_and(Client::own_log_held_by_member);
+        if held && self.allow_publish_before_sync && !self.store.unsynced_publish_spent()? {
+            self.store.spend_unsynced_publish()?;
+            tracing::info!("a member holds this node's entries: node.allow_publish_before_sync is spent (from now on the node waits for a member's confirmation after each start)");
+        }
+        Ok(())
     }
 
     /// Signs and stores `body` as the next entry, durable when this returns (a
@@ -74,8 +137,21 @@ impl Publisher {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
-        if !self.can_publish()? {
-            return Err(PublishError::NotSynced);
+        // A replay signs nothing, so it needs none of the conditions for signing.
+        let replay = match idempotency {
+            Some(key) => self.store.idempotent_entry(key, now_ms)?.is_some(),
+            None => false,
+        };
+        if !replay {
+            if let Err(refusal) = self.readiness() {
+                if let PublishError::ClockOff { offset_ms, .. } = &refusal {
+                    self.audit.record(
+                        crate::audit::Event::new("clock_refusal", "node", "refused")
+                            .with_detail(format!("offset {offset_ms} ms")),
+                    );
+                }
+                return Err(refusal);
+            }
         }
         Ok(self
             .store
@@ -104,5 +180,32 @@ impl Publisher {
             }
         }
         Ok(appended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clock_refuses;
+
+    #[test]
+    fn a_clock_ahead_always_refuses_one_behind_only_when_members_agree() {
+        let bound = 300_000;
+        assert!(
+            !clock_refuses(-(bound as i64), 1, bound),
+            "at the bound is fine"
+        );
+        assert!(
+            clock_refuses(-(bound as i64) - 1, 1, bound),
+            "ahead of the only member"
+        );
+        assert!(
+            !clock_refuses(bound as i64 + 1, 1, bound),
+            "one member behind: either may be wrong"
+        );
+        assert!(
+            clock_refuses(bound as i64 + 1, 2, bound),
+            "two members agree we are behind"
+        );
+        assert!(!clock_refuses(0, 5, bound));
     }
 }

@@ -38,7 +38,7 @@ pub fn init_node_dir(dir: &Path, config: &NodeConfig) -> Result<PublicKey, Setup
         return Err(SetupError::Exists(config_path));
     }
     config.validate(&config_path)?;
-    std::fs::create_dir_all(dir).map_err(|source| SetupError::Write {
+    crate::files::create_private_dir(dir).map_err(|source| SetupError::Write {
         path: dir.to_path_buf(),
         source,
     })?;
@@ -52,20 +52,28 @@ pub fn init_node_dir(dir: &Path, config: &NodeConfig) -> Result<PublicKey, Setup
 /// An admin API token: its hash into DIR/tokens.toml, the token itself into
 /// DIR/api-token (mode 0600) for the CLI of the administrator who ran `init`.
 fn write_admin_token(dir: &Path) -> Result<(), SetupError> {
+    let path = dir.join(TOKEN_FILE);
+    if path.exists() {
+        return Err(SetupError::Exists(path));
+    }
+    let token = tokens::create(&dir.join(TOKENS_FILE), "admin", Role::Admin, now_ms())?;
+    write_token_file(&path, &token)
+}
+
+/// Writes `token` into the new file `path`, mode 0600 (never overwrites).
+pub fn write_token_file(path: &Path, token: &str) -> Result<(), SetupError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(TOKEN_FILE);
     let write_error = |source| SetupError::Write {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
-        .open(&path)
+        .mode(crate::files::PRIVATE_FILE_MODE)
+        .open(path)
         .map_err(write_error)?;
-    let token = tokens::create(&dir.join(TOKENS_FILE), "admin", Role::Admin, now_ms())?;
     writeln!(file, "{token}").map_err(write_error)?;
     file.sync_all().map_err(write_error)?;
     Ok(())

@@ -1,7 +1,7 @@
 //! API tokens: 256-bit random secrets shown once when created, kept by the node only as
 //! SHA-256 hashes in DIR/tokens.toml, each with a name and a role. A running node sees
 //! tokens created or revoked later without a restart (it rereads the file when it
-//! changes).
+//! changes), and fails closed: a file it cannot read leaves it accepting no token.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -177,6 +177,21 @@ pub fn create(path: &Path, name: &str, role: Role, now_ms: u64) -> Result<String
     Ok(token)
 }
 
+/// The name of the token `token` in the file, if it is one of them.
+pub fn named(path: &Path, token: &str) -> Result<Option<String>, ConfigError> {
+    let digest = hex::encode(hash(token));
+    Ok(list(path)?
+        .into_iter()
+        .find(|r| r.sha256 == digest)
+        .map(|r| r.name))
+}
+
+/// SHA-256 of the token file's bytes, lowercase hex: what a running node reports it
+/// has loaded, so that the CLI can confirm a change took effect.
+pub fn file_digest(path: &Path) -> Result<String, ConfigError> {
+    Ok(hex::encode(Sha256::digest(read(path)?.as_bytes())))
+}
+
 /// Removes the token named `name`.
 pub fn revoke(path: &Path, name: &str) -> Result<(), ConfigError> {
     let mut records = list(path)?;
@@ -195,11 +210,30 @@ pub struct Caller {
     pub role: Role,
 }
 
+/// The file's identity when it was read: a rename over it (every edit the CLI makes)
+/// changes the inode even within one clock tick, and a chmod or chown changes the
+/// ctime (a file made readable again is reread).
+type FileVersion = (SystemTime, u64, u64, i64, i64);
+
 #[derive(Debug, Default)]
 struct Loaded {
-    /// The file's modification time and length when it was read.
-    version: Option<(SystemTime, u64)>,
+    version: Option<FileVersion>,
     by_hash: HashMap<[u8; 32], Caller>,
+    /// SHA-256 of the bytes loaded; `None` while the file cannot be read.
+    digest: Option<String>,
+    /// Why the file could not be read; every token is refused meanwhile.
+    error: Option<String>,
+}
+
+/// What a running node has loaded, for the CLI's confirmation and the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokensState {
+    /// SHA-256 of tokens.toml as loaded; null while it cannot be read.
+    pub file_sha256: Option<String>,
+    /// Why tokens.toml cannot be read: every token is refused until it can.
+    pub error: Option<String>,
+    /// The names of the tokens accepted.
+    pub names: Vec<String>,
 }
 
 /// The tokens a running node accepts.
@@ -207,58 +241,128 @@ struct Loaded {
 pub struct Tokens {
     path: PathBuf,
     loaded: Mutex<Loaded>,
+    audit: crate::audit::Audit,
 }
 
 impl Tokens {
     /// Loads DIR/tokens.toml; a file that cannot be parsed is an error at start.
-    pub fn open(path: PathBuf) -> Result<Tokens, ConfigError> {
+    pub fn open(path: PathBuf, audit: crate::audit::Audit) -> Result<Tokens, ConfigError> {
         let tokens = Tokens {
             path,
             loaded: Mutex::new(Loaded::default()),
+            audit,
         };
         {
             let mut loaded = tokens.loaded.lock().unwrap_or_else(|e| e.into_inner());
-            tokens.reload(&mut loaded)?;
+            *loaded = tokens.read()?;
         }
         Ok(tokens)
     }
 
-    fn file_version(&self) -> Option<(SystemTime, u64)> {
+    fn file_version(&self) -> Option<FileVersion> {
+        use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(&self.path).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
+        Some((
+            meta.modified().ok()?,
+            meta.len(),
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        ))
     }
 
-    fn reload(&self, loaded: &mut Loaded) -> Result<(), ConfigError> {
+    fn read(&self) -> Result<Loaded, ConfigError> {
         let version = self.file_version();
+        if version.is_none() && !self.path.exists() {
+            return Ok(Loaded::default()); // no tokens yet
+        }
+        let text = read(&self.path)?;
+        let digest = hex::encode(Sha256::digest(text.as_bytes()));
         let mut by_hash = HashMap::new();
         for record in list(&self.path)? {
-            let mut digest = [0u8; 32];
-            hex::decode_to_slice(&record.sha256, &mut digest).map_err(|e| ConfigError::Parse {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(&record.sha256, &mut key).map_err(|e| ConfigError::Parse {
                 path: self.path.clone(),
                 message: e.to_string(),
             })?;
             by_hash.insert(
-                digest,
+                key,
                 Caller {
                     name: record.name,
                     role: record.role,
                 },
             );
         }
-        *loaded = Loaded { version, by_hash };
-        Ok(())
+        Ok(Loaded {
+            version,
+            by_hash,
+            digest: Some(digest),
+            error: None,
+        })
     }
 
-    /// The caller a token belongs to. Rereads the file first when it has changed; a
-    /// file that became unreadable keeps the tokens last read (and is logged).
-    pub fn authenticate(&self, token: &str) -> Option<Caller> {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        if self.file_version() != loaded.version {
-            if let Err(error) = self.reload(&mut loaded) {
-                tracing::warn!(%error, "cannot reread the API tokens; keeping the last ones read");
+    /// Rereads the file when it has changed. A file that cannot be read leaves no
+    /// token accepted (fail closed) until it can.
+    fn refresh(&self, loaded: &mut Loaded) {
+        let version = self.file_version();
+        if version == loaded.version {
+            return;
+        }
+        let names = |l: &Loaded| -> std::collections::BTreeSet<String> {
+            l.by_hash.values().map(|c| c.name.clone()).collect()
+        };
+        let before = names(loaded);
+        match self.read() {
+            Ok(new) => {
+                let after = names(&new);
+                let added: Vec<_> = after.difference(&before).cloned().collect();
+                let removed: Vec<_> = before.difference(&after).cloned().collect();
+                tracing::info!(?added, ?removed, "API tokens reloaded");
+                self.audit.record(
+                    crate::audit::Event::new("tokens_changed", "node", "ok").with_detail(format!(
+                        "added [{}] removed [{}]",
+                        added.join(" "),
+                        removed.join(" ")
+                    )),
+                );
+                *loaded = new;
+            }
+            Err(error) => {
+                if loaded.error.as_deref() != Some(&error.to_string()) {
+                    tracing::error!(%error, "cannot read the API tokens: refusing every token until the file can be read");
+                    self.audit.record(
+                        crate::audit::Event::new("tokens_unreadable", "node", "refusing_all")
+                            .with_detail(&error),
+                    );
+                }
+                *loaded = Loaded {
+                    version,
+                    by_hash: HashMap::new(),
+                    digest: None,
+                    error: Some(error.to_string()),
+                };
             }
         }
+    }
+
+    /// The caller a token belongs to (the file is reread first if it changed).
+    pub fn authenticate(&self, token: &str) -> Option<Caller> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        self.refresh(&mut loaded);
         // The lookup is by hash: timing reveals nothing about a valid token's text.
         loaded.by_hash.get(&hash(token)).cloned()
+    }
+
+    /// What is loaded now (the file is reread first if it changed).
+    pub fn state(&self) -> TokensState {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        self.refresh(&mut loaded);
+        let mut names: Vec<String> = loaded.by_hash.values().map(|c| c.name.clone()).collect();
+        names.sort();
+        TokensState {
+            file_sha256: loaded.digest.clone(),
+            error: loaded.error.clone(),
+            names,
+        }
     }
 }

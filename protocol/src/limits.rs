@@ -41,6 +41,10 @@ pub const MAX_YEAR: u16 = 2999;
 pub const FRONTIER_BUCKETS: usize = 16;
 /// Most heads a node sends in one frontier answer (the member list is bounded by this).
 pub const MAX_FRONTIER_HEADS: usize = 4096;
+/// Most refusal reasons in one frontier answer.
+pub const MAX_REFUSALS: usize = 16;
+/// Longest refusal reason name.
+pub const MAX_REFUSAL_REASON_BYTES: usize = 64;
 /// Most entries in one page of a sync answer.
 pub const MAX_PAGE_ENTRIES: u32 = 1024;
 /// Most entry bytes in one page of a sync answer. A page always fits at least one entry.

@@ -22,7 +22,7 @@ use crate::identity::PublicKey;
 use crate::limits::*;
 
 /// libp2p protocol name of the sync request-response protocol.
-pub const SYNC_PROTOCOL: &str = "/customs-network/sync/2";
+pub const SYNC_PROTOCOL: &str = "/customs-network/sync/3";
 
 /// Prefix of every frontier bucket digest.
 pub const FRONTIER_DIGEST_DOMAIN: &[u8] = b"customs-network/frontier/v2\0";
@@ -150,6 +150,21 @@ impl Frontier {
     }
 }
 
+/// Entries of the asking node's own key that the answering node refused, by reason:
+/// how the publisher learns that a member does not take its entries.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct Refusal {
+    /// A stable reason name (`InFuture`, `WrongNetwork`, ...), at most
+    /// [`MAX_REFUSAL_REASON_BYTES`].
+    pub reason: String,
+    /// Entries refused for this reason since the answering node started.
+    pub count: u64,
+    /// The seq of the latest of them.
+    pub last_seq: u64,
+    /// When the latest was refused, by the answering node's clock (Unix ms).
+    pub last_at_ms: u64,
+}
+
 /// A request from one node to another.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum SyncRequest {
@@ -172,8 +187,14 @@ pub enum SyncRequest {
 /// The answer to a [`SyncRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum SyncResponse {
-    /// Heads in the buckets that differ; empty when in sync.
-    Frontier { heads: Vec<Head> },
+    /// Heads in the buckets that differ (empty when in sync); the answering node's
+    /// clock when it answered (Unix ms), from which the asking node estimates its own
+    /// clock's offset; and why it refused entries of the asking node's key, if it did.
+    Frontier {
+        heads: Vec<Head>,
+        now_ms: u64,
+        refusals: Vec<Refusal>,
+    },
     /// Signed entries (each [`crate::SignedEntry::encode`]d), consecutive from the
     /// requested seq; `more` when the author has entries past the page.
     Entries { entries: Vec<Vec<u8>>, more: bool },
@@ -257,8 +278,20 @@ impl SyncResponse {
     /// The bounds a client enforces on an answer before using it.
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
-            SyncResponse::Frontier { heads } => {
-                check_range("heads", heads.len() as u64, 0, MAX_FRONTIER_HEADS as u64)
+            SyncResponse::Frontier {
+                heads, refusals, ..
+            } => {
+                check_range("heads", heads.len() as u64, 0, MAX_FRONTIER_HEADS as u64)?;
+                check_range("refusals", refusals.len() as u64, 0, MAX_REFUSALS as u64)?;
+                for (i, refusal) in refusals.iter().enumerate() {
+                    check_range(
+                        &format!("refusals[{i}].reason"),
+                        refusal.reason.len() as u64,
+                        1,
+                        MAX_REFUSAL_REASON_BYTES as u64,
+                    )?;
+                }
+                Ok(())
             }
             SyncResponse::Entries { entries, .. } => {
                 check_range(
@@ -374,6 +407,13 @@ mod tests {
         let responses = [
             SyncResponse::Frontier {
                 heads: vec![head(1, 3), head(2, 4)],
+                now_ms: 1_795_830_600_000,
+                refusals: vec![Refusal {
+                    reason: "InFuture".into(),
+                    count: 3,
+                    last_seq: 12,
+                    last_at_ms: 1_795_830_599_000,
+                }],
             },
             SyncResponse::Entries {
                 entries: vec![vec![1, 2, 3]],
@@ -412,6 +452,33 @@ mod tests {
         assert_eq!(
             short.validate().map_err(|e| e.field),
             Err("bucket_digests".to_string())
+        );
+    }
+
+    #[test]
+    fn refusals_are_bounded() {
+        let refusal = |reason: &str| Refusal {
+            reason: reason.into(),
+            count: 1,
+            last_seq: 1,
+            last_at_ms: 0,
+        };
+        let answer = |refusals| SyncResponse::Frontier {
+            heads: Vec::new(),
+            now_ms: 0,
+            refusals,
+        };
+        assert!(answer(vec![refusal("InFuture"); MAX_REFUSALS])
+            .validate()
+            .is_ok());
+        assert!(answer(vec![refusal("InFuture"); MAX_REFUSALS + 1])
+            .validate()
+            .is_err());
+        assert!(answer(vec![refusal("")]).validate().is_err());
+        assert!(
+            answer(vec![refusal(&"x".repeat(MAX_REFUSAL_REASON_BYTES + 1))])
+                .validate()
+                .is_err()
         );
     }
 

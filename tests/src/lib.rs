@@ -212,6 +212,8 @@ pub mod cluster {
             name: format!("Administration {code}"),
             tokens_path: dir.join(TOKENS_FILE),
             allow_publish_before_sync: true,
+            audit_dir: Some(dir.to_path_buf()),
+            audit: Default::default(),
         }
     }
 

@@ -341,7 +341,11 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
         (report.count, report.applied, report.duplicates),
         (300, 300, 0)
     );
-    assert_eq!(seen.last(), Some(&(300, 300)));
+    assert_eq!(
+        seen.last(),
+        Some(&(600, 600)),
+        "two passes: verify, then store"
+    );
     assert_eq!(copy.frontier().expect("f"), source.frontier().expect("f"));
     // Importing it again adds nothing.
     let again = bundle::import(&copy, &admission, &file, |_, _| {}).expect("again");
@@ -354,40 +358,41 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
         path
     };
 
-    // Cut short in the middle of an entry.
+    // Cut short in the middle of an entry: nothing is imported.
     let cut = variant("cut.bundle", &bytes[..bytes.len() * 2 / 3]);
     let store = fresh_store("cut");
     match bundle::import(&store, &admission, &cut, |_, _| {}) {
-        Err(BundleError::Truncated {
-            read,
-            count,
-            accepted,
-        }) => {
+        Err(BundleError::Truncated { read, count }) => {
             assert_eq!(count, 300);
-            assert!(
-                read < 300 && accepted == store.counts().entries,
-                "{read} {accepted}"
-            );
+            assert!(read < 300, "{read}");
         }
         other => panic!("expected Truncated, got {other:?}"),
     }
+    assert_eq!(
+        store.counts().entries,
+        0,
+        "a truncated bundle imports nothing"
+    );
     store.check().expect("consistent");
 
-    // An altered signature byte in the last entry: the 299 before it are imported.
+    // An altered signature byte in the last entry: refused, nothing imported.
     let mut altered = bytes.clone();
     let at = altered.len() - 32 - 10;
     altered[at] ^= 0x80;
     let altered = variant("altered.bundle", &altered);
     let store = fresh_store("altered");
     match bundle::import(&store, &admission, &altered, |_, _| {}) {
-        Err(BundleError::Refused {
-            index, accepted, ..
-        }) => {
-            assert_eq!((index, accepted), (299, 299));
-        }
+        Err(BundleError::Refused { index, .. }) => assert_eq!(index, 299),
         other => panic!("expected Refused, got {other:?}"),
     }
-    store.check().expect("consistent");
+    assert_eq!(store.counts().entries, 0);
+    assert!(
+        matches!(
+            bundle::verify(&admission, &altered, |_, _| {}),
+            Err(BundleError::Refused { index: 299, .. })
+        ),
+        "verify finds what import would refuse"
+    );
 
     // A changed checksum: every entry is valid, the bundle is not.
     let mut trailer = bytes.clone();
@@ -397,8 +402,13 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     let store = fresh_store("trailer");
     assert!(matches!(
         bundle::import(&store, &admission, &trailer, |_, _| {}),
-        Err(BundleError::Checksum { accepted: 300 })
+        Err(BundleError::Checksum)
     ));
+    assert_eq!(store.counts().entries, 0);
+    assert_eq!(
+        bundle::verify(&admission, &file, |_, _| {}).expect("verify"),
+        300
+    );
 
     // Another network's store imports nothing.
     let other =

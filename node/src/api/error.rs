@@ -126,14 +126,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The stable error name of a reason this node will not sign now.
+pub fn publish_refusal_code(error: &PublishError) -> Option<&'static str> {
+    match error {
+        PublishError::NotSynced => Some("not_synced"),
+        PublishError::OwnKeyForked { .. } => Some("own_key_forked"),
+        PublishError::ClockOff { .. } => Some("clock_off"),
+        _ => None,
+    }
+}
+
 impl From<PublishError> for ApiError {
     fn from(error: PublishError) -> Self {
         match error {
             PublishError::Store(store) => ApiError::from(store),
-            PublishError::NotSynced => ApiError::new(
+            refusal @ (PublishError::NotSynced
+            | PublishError::OwnKeyForked { .. }
+            | PublishError::ClockOff { .. }) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "not_synced",
-                PublishError::NotSynced.to_string(),
+                publish_refusal_code(&refusal).unwrap_or("not_synced"),
+                refusal.to_string(),
             ),
             other => {
                 tracing::error!(error = %other, "publishing failed while serving the API");

@@ -47,6 +47,14 @@ pub struct Snapshot<'a> {
     pub store_health: Health,
     /// Log lines that could not be written (a full disk, a closed stderr).
     pub log_lines_dropped: u64,
+    /// Why this node will not sign now (`not_synced`, `own_key_forked`, `clock_off`).
+    pub cannot_publish: Option<String>,
+    /// Whether this node's own key is forked.
+    pub own_key_forked: bool,
+    /// Whether tokens.toml could be read at the last look.
+    pub tokens_readable: bool,
+    /// Audit log lines that could not be written.
+    pub audit_write_failures: u64,
 }
 
 /// Label values escaped as the text format requires.
@@ -64,7 +72,7 @@ impl Writer {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
         let labels: Vec<String> = labels
             .iter()
             .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
@@ -211,6 +219,99 @@ pub fn render(s: &Snapshot<'_>) -> String {
             peer.lag_entries,
         );
     }
+    w.family(
+        "customs_peer_up",
+        "gauge",
+        "1 while the member's node is connected.",
+    );
+    for peer in &n.peers {
+        w.sample(
+            "customs_peer_up",
+            &[("peer", &peer.code)],
+            u64::from(peer.connected),
+        );
+    }
+    w.family(
+        "customs_peer_last_sync_timestamp_seconds",
+        "gauge",
+        "When the last frontier exchange with the member completed (Unix seconds; absent before any).",
+    );
+    for peer in &n.peers {
+        if let Some(ms) = peer.last_sync_ms {
+            w.sample(
+                "customs_peer_last_sync_timestamp_seconds",
+                &[("peer", &peer.code)],
+                ms / 1000,
+            );
+        }
+    }
+    w.family(
+        "customs_peer_refused_ours",
+        "gauge",
+        "Entries of this node's that the member refused, by reason, as it said at the last exchange.",
+    );
+    for peer in &n.peers {
+        for refusal in &peer.refused_ours {
+            w.sample(
+                "customs_peer_refused_ours",
+                &[("peer", &peer.code), ("reason", &refusal.reason)],
+                refusal.count,
+            );
+        }
+    }
+    w.family(
+        "customs_peer_clock_offset_ms",
+        "gauge",
+        "The member's clock minus this node's (ms), estimated at the last exchange.",
+    );
+    for peer in &n.peers {
+        if let Some(offset) = peer.clock_offset_ms {
+            w.sample(
+                "customs_peer_clock_offset_ms",
+                &[("peer", &peer.code)],
+                offset,
+            );
+        }
+    }
+    w.family(
+        "customs_clock_offset_ms",
+        "gauge",
+        "This node's clock offset from its members' (median of their clocks minus ours, ms).",
+    );
+    if let Some(offset) = n.clock_offset_ms {
+        w.sample("customs_clock_offset_ms", &[], offset);
+    }
+    w.family(
+        "customs_can_publish",
+        "gauge",
+        "1 while this node may sign; 0 with the reason it may not (not_synced, own_key_forked, clock_off).",
+    );
+    match &s.cannot_publish {
+        None => w.sample("customs_can_publish", &[("reason", "")], 1),
+        Some(reason) => w.sample("customs_can_publish", &[("reason", reason)], 0),
+    }
+    w.family(
+        "customs_own_key_forked",
+        "gauge",
+        "1 when this node's own key signed two entries with one seq: it no longer publishes.",
+    );
+    w.sample("customs_own_key_forked", &[], u64::from(s.own_key_forked));
+    w.family(
+        "customs_tokens_readable",
+        "gauge",
+        "1 while tokens.toml can be read; 0 means every API token is refused.",
+    );
+    w.sample("customs_tokens_readable", &[], u64::from(s.tokens_readable));
+    w.family(
+        "customs_audit_write_failures_total",
+        "counter",
+        "Audit log lines that could not be written.",
+    );
+    w.sample(
+        "customs_audit_write_failures_total",
+        &[],
+        s.audit_write_failures,
+    );
     w.family(
         "customs_store_size_bytes",
         "gauge",

@@ -49,7 +49,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::tokens::{Role, Tokens};
+use crate::audit::{Audit, Event};
+use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
 use routes::{aeo, alerts, check, entries, node, operations};
@@ -78,7 +79,10 @@ pub struct Shared {
     /// Member codes by key, this node's own included.
     pub codes: HashMap<PublicKey, String>,
     pub tokens: Tokens,
+    pub audit: Audit,
     pub limits: ApiSection,
+    /// When the API started (Unix ms): the node's start, for the status.
+    pub started_at_ms: u64,
     http: HttpCounters,
     connections: Arc<Connections>,
     event_streams: Arc<Semaphore>,
@@ -132,6 +136,7 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(entries::retract))
         .routes(routes!(node::status))
         .routes(routes!(node::forks))
+        .routes(routes!(node::tokens))
         .routes(routes!(check::check))
         .routes(routes!(operations::export))
         .routes(routes!(events::events))
@@ -188,7 +193,7 @@ async fn refuse_content_encoding(request: Request, next: Next) -> Result<Respons
 }
 
 /// Routes only admin tokens may use.
-const ADMIN_ROUTES: [&str; 1] = ["/api/v1/export"];
+const ADMIN_ROUTES: [&str; 2] = ["/api/v1/export", "/api/v1/tokens"];
 
 /// The role a request needs: reading is for readers, anything else for publishers,
 /// and the admin routes for admins. Routes outside /api (health, readiness, metrics,
@@ -207,43 +212,125 @@ fn needed_role(method: &Method, path: &str) -> Option<Role> {
 }
 
 /// Checks the bearer token and its role; the handler finds the [`Caller`] in the
-/// request's extensions.
+/// request's extensions. Every refusal, every state-changing request and (with
+/// `audit.reads`) every read of records goes to the audit log.
 async fn authorize(
     State(state): State<ApiState>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let Some(needed) = needed_role(request.method(), request.uri().path()) else {
         return Ok(next.run(request).await);
     };
-    let header = request
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let refused = |actor: &str, outcome: &str, error: ApiError| {
+        state.audit.record(
+            Event::new(outcome, actor, &error.status.as_u16().to_string())
+                .with_peer(client.ip())
+                .with_detail(format!("{method} {path}")),
+        );
+        error
+    };
+    let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .ok_or_else(|| {
             ApiError::unauthorized("send `Authorization: Bearer <token>` (see DIR/api-token)")
-        })?;
-    // The scheme is case-insensitive (RFC 9110).
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
-    let caller = state
-        .tokens
-        .authenticate(token)
-        .ok_or_else(|| ApiError::unauthorized("this token is not valid on this node"))?;
+        })
+        .and_then(|header| {
+            // The scheme is case-insensitive (RFC 9110).
+            header
+                .to_str()
+                .ok()
+                .and_then(|h| h.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim().to_string())
+                .ok_or_else(|| {
+                    ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+                })
+        })
+        .map_err(|e| refused("unknown", "unauthorized", e))?;
+    let caller = state.tokens.authenticate(&token).ok_or_else(|| {
+        refused(
+            "unknown",
+            "unauthorized",
+            ApiError::unauthorized("this token is not valid on this node"),
+        )
+    })?;
     if !caller.role.allows(needed) {
-        return Err(ApiError::forbidden(format!(
-            "token {:?} has role {}; this needs {needed}",
-            caller.name, caller.role
-        )));
+        return Err(refused(
+            &caller.name,
+            "forbidden",
+            ApiError::forbidden(format!(
+                "token {:?} has role {}; this needs {needed}",
+                caller.name, caller.role
+            )),
+        ));
     }
-    request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
+    request.extensions_mut().insert(caller.clone());
+    let response = next.run(request).await;
+    audit_request(&state, &caller, &method, &path, client, &response);
+    Ok(response)
+}
+
+/// The audit line of an authorised request: every one that may change state, and
+/// reads of records when `audit.reads` is on. Records are named by id, never shown.
+fn audit_request(
+    state: &Shared,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+    client: std::net::SocketAddr,
+    response: &Response,
+) {
+    let status = response.status();
+    let is_read = method == Method::GET || method == Method::HEAD;
+    let action = match (is_read, path) {
+        (false, "/api/v1/alerts") => "publish_alert",
+        (false, "/api/v1/aeo") => "publish_aeo",
+        (false, "/api/v1/retractions") => "retract",
+        (false, _) => "request",
+        (true, _) if state.audit.records_reads() && is_record_read(path) => "read",
+        (true, _) => return,
+    };
+    let outcome = if status.is_success() {
+        match response.headers().get("idempotent-replayed") {
+            Some(_) => "replayed".to_string(),
+            None => "ok".to_string(),
+        }
+    } else {
+        status.as_u16().to_string()
+    };
+    let mut event = Event::new(action, &caller.name, &outcome).with_peer(client.ip());
+    // A new entry's id is in its Location; a read names what it read by path.
+    let id = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.rsplit('/').next());
+    if let Some(id) = id.filter(|_| !is_read) {
+        event = event.with_id(id);
+    }
+    if is_read || action == "request" {
+        event = event.with_detail(format!("{method} {path}"));
+    }
+    state.audit.record(event);
+}
+
+/// The routes that return records (not the node's own state).
+fn is_record_read(path: &str) -> bool {
+    [
+        "/api/v1/alerts",
+        "/api/v1/entries/",
+        "/api/v1/aeo/",
+        "/api/v1/export",
+        "/api/v1/forks",
+        "/api/v1/events",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }
 
 async fn count_request(State(state): State<ApiState>, request: Request, next: Next) -> Response {
@@ -268,6 +355,7 @@ pub fn spawn(
     identity: NodeIdentity,
     codes: HashMap<PublicKey, String>,
     tokens: Tokens,
+    audit: Audit,
     limits: ApiSection,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop_tx, stop) = watch::channel(false);
@@ -282,6 +370,8 @@ pub fn spawn(
         identity,
         codes,
         tokens,
+        audit,
+        started_at_ms: crate::clock::now_ms(),
         http: HttpCounters::default(),
         connections: connections.clone(),
         event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),

@@ -258,6 +258,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             id,
+            peer,
             app: app.clone(),
             connections: connections.clone(),
             header_read_timeout,
@@ -269,6 +270,8 @@ pub async fn serve(
 
 struct Connection {
     id: u64,
+    /// The client's address, for handlers (axum's `ConnectInfo`): the audit log.
+    peer: std::net::SocketAddr,
     app: Router,
     connections: Arc<Connections>,
     header_read_timeout: Duration,
@@ -283,14 +286,18 @@ impl Connection {
     ) {
         let Connection {
             id,
+            peer,
             app,
             connections,
             header_read_timeout,
         } = self;
         let table = connections.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             let busy = connections.busy(id);
             let mut app = app.clone();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             async move {
                 let response = app.call(request).await?;
                 Ok::<_, Infallible>(

@@ -178,9 +178,26 @@ pub struct NodeInfo {
     pub peer_id: String,
     pub listen_addrs: Vec<String>,
     pub version: String,
-    /// Whether this node may sign: its own log is known to be complete (a member
-    /// confirmed it), or it already holds entries of its own.
+    /// Whether this node may sign now: a member confirmed since start that its own
+    /// log is complete (or it is the first node of a new network), its key is not
+    /// forked and its clock agrees with its members'.
     pub can_publish: bool,
+    /// Why it may not: `not_synced`, `own_key_forked` or `clock_off`; null when it may.
+    pub cannot_publish: Option<String>,
+    /// The same, in words.
+    pub cannot_publish_reason: Option<String>,
+    /// The lowest seq at which this node's own key is forked; null when it is not.
+    pub own_key_forked_at: Option<u64>,
+    /// This node's clock offset from its members' (the median of their clocks minus
+    /// ours, ms); null before any exchange.
+    pub clock_offset_ms: Option<i64>,
+    /// Whether the store takes writes.
+    pub store_writable: bool,
+    /// Why tokens.toml cannot be read (every token but none is refused meanwhile);
+    /// null when it is fine.
+    pub tokens_error: Option<String>,
+    /// When the node started (Unix ms).
+    pub started_at_ms: u64,
     /// The role of the token that asked.
     pub your_role: Role,
 }
@@ -199,6 +216,22 @@ pub struct PeerView {
     pub in_sync: bool,
     pub entries_received: u64,
     pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Why this peer refused entries of ours, as it said at the last exchange: they
+    /// do not reach it.
+    pub refused_ours: Vec<RefusalView>,
+    /// This peer's clock minus ours (ms), estimated at the last exchange.
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// Entries of ours a member refused for one reason.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefusalView {
+    /// `InFuture` (our clock is ahead of theirs), `WrongNetwork`, or another rule.
+    pub reason: String,
+    pub count: u64,
+    pub last_seq: u64,
+    /// When the latest was refused, by the member's clock (Unix ms).
+    pub last_at_ms: u64,
 }
 
 /// One author's log as this node holds it.

@@ -9,7 +9,6 @@
 //! the ingest worker and blocking threads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +28,12 @@ use tokio::task::JoinHandle;
 
 use super::codec::{SyncCodec, PROTOCOL};
 use super::inbound::{self, TooManyFromAddress};
-use super::sync::core::{ItemResult, JobId, RequestId, Snapshot, Timer};
+use super::sync::core::{ItemResult, JobId, RequestId, Snapshot, Stamp, Timer};
 use super::sync::redial::Redial;
 use super::sync::{Input, Output, SyncCore, Transport, Verdict};
 use super::*;
 use crate::admission::Admission;
+use crate::audit::{Audit, Event};
 use crate::clock::now_ms;
 use crate::store::{Outcome, Store};
 use crate::verify::available_threads;
@@ -100,7 +100,8 @@ struct EventLoop {
     sync_bytes_received: Arc<std::sync::atomic::AtomicU64>,
     store_failures: u64,
     /// Set once a member's frontier showed no entry of our own key that we lack.
-    own_log_confirmed: Arc<AtomicBool>,
+    facts: Arc<SyncFacts>,
+    audit: Audit,
     sync_interval: Duration,
 }
 
@@ -109,6 +110,7 @@ struct EventLoop {
 pub async fn spawn(
     config: NetworkConfig,
     store: Store,
+    audit: Audit,
 ) -> Result<(Client, JoinHandle<()>), NetworkError> {
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(config.key.seed())
         .map_err(|e| NetworkError::Start(e.to_string()))?;
@@ -164,7 +166,7 @@ pub async fn spawn(
     let (commands_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
     let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
     let (ingest, jobs) = mpsc::channel(INGEST_QUEUE_CAPACITY);
-    let own_log_confirmed = Arc::new(AtomicBool::new(core.own_log_confirmed()));
+    let facts = Arc::new(SyncFacts::new(core.own_log_confirmed()));
     let (done_tx, ingested) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let (served_tx, served) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let (checked_tx, checked) = mpsc::channel(INGEST_QUEUE_CAPACITY);
@@ -197,7 +199,8 @@ pub async fn spawn(
         redial,
         sync_bytes_received,
         store_failures: 0,
-        own_log_confirmed: own_log_confirmed.clone(),
+        facts: facts.clone(),
+        audit,
         sync_interval: config.sync_interval,
     };
     event_loop.redial();
@@ -206,7 +209,7 @@ pub async fn spawn(
         Client {
             commands: commands_tx,
             events,
-            own_log_confirmed,
+            facts,
         },
         handle,
     ))
@@ -458,8 +461,11 @@ impl EventLoop {
             self.snapshot = Snapshot::new(frontier);
         }
         let outputs = self.core.handle(input, now_ms(), &self.snapshot);
-        self.own_log_confirmed
-            .store(self.core.own_log_confirmed(), Ordering::Relaxed);
+        self.facts.set(
+            self.core.own_log_confirmed(),
+            self.core.own_log_held_by_member(),
+            self.core.clock_estimate(),
+        );
         for output in outputs {
             self.carry_out(output);
         }
@@ -471,15 +477,20 @@ impl EventLoop {
                 let outbound = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.requests.insert(outbound, id);
             }
-            Output::Serve { request, channel } => {
+            Output::Serve {
+                request,
+                channel,
+                stamp,
+            } => {
                 let store = self.store.clone();
                 let served = self.served_tx.clone();
                 tokio::spawn(async move {
-                    let response = tokio::task::spawn_blocking(move || answer(&store, request))
-                        .await
-                        .unwrap_or_else(|_| SyncResponse::Refused {
-                            reason: "internal error".into(),
-                        });
+                    let response =
+                        tokio::task::spawn_blocking(move || answer(&store, request, stamp))
+                            .await
+                            .unwrap_or_else(|_| SyncResponse::Refused {
+                                reason: "internal error".into(),
+                            });
                     let _ = served.send((channel, response)).await;
                 });
             }
@@ -524,6 +535,27 @@ impl EventLoop {
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&message, &source, acceptance);
+            }
+            Output::RefusedByPeer { peer, refusal } => {
+                let member = self
+                    .core
+                    .peer(&peer)
+                    .map_or_else(|| peer.to_string(), |s| s.code.clone());
+                tracing::warn!(
+                    %member,
+                    reason = %refusal.reason,
+                    count = refusal.count,
+                    last_seq = refusal.last_seq,
+                    "a member refuses entries of ours; they do not reach it"
+                );
+                self.audit.record(
+                    Event::new("refused_by_member", &member, &refusal.reason)
+                        .with_peer(&member)
+                        .with_detail(format!(
+                            "{} entries, the latest seq {}",
+                            refusal.count, refusal.last_seq
+                        )),
+                );
             }
             Output::SetTimer { at_ms, timer } => {
                 let timers = self.timers_tx.clone();
@@ -599,6 +631,8 @@ impl EventLoop {
                 in_sync: s.in_sync(&current),
                 entries_received: s.entries_received,
                 rejected: s.rejected.clone(),
+                refused_ours: s.refused_ours.clone(),
+                clock_offset_ms: s.clock_offset_ms,
                 score: gossipsub.peer_score(peer_id),
             })
             .collect();
@@ -613,6 +647,7 @@ impl EventLoop {
             counters: self.core.counters().clone(),
             ingest_store_failures: self.store_failures,
             own_log_confirmed: self.core.own_log_confirmed(),
+            clock_offset_ms: self.core.clock_offset_ms(),
         }
     }
 
@@ -766,7 +801,7 @@ impl EventLoop {
 }
 
 /// The answer to a sync request, from the store.
-fn answer(store: &Store, request: SyncRequest) -> SyncResponse {
+fn answer(store: &Store, request: SyncRequest, stamp: Stamp) -> SyncResponse {
     if let Err(e) = request.validate() {
         return SyncResponse::Refused {
             reason: e.to_string(),
@@ -779,6 +814,8 @@ fn answer(store: &Store, request: SyncRequest) -> SyncResponse {
         SyncRequest::Frontier { bucket_digests } => match store.frontier() {
             Ok(frontier) => SyncResponse::Frontier {
                 heads: frontier.heads_differing_from(&bucket_digests),
+                now_ms: stamp.now_ms,
+                refusals: stamp.refusals,
             },
             Err(e) => refused(e),
         },

@@ -12,7 +12,7 @@ mod inbound;
 pub mod sync;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,6 +93,10 @@ pub struct PeerStatus {
     pub entries_received: u64,
     /// Entries from this peer refused, by reason.
     pub rejected: BTreeMap<String, u64>,
+    /// Entries of ours this peer refused, by reason, as it said at the last exchange.
+    pub refused_ours: Vec<customs_protocol::wire::Refusal>,
+    /// This peer's clock minus ours (ms), estimated at the last exchange.
+    pub clock_offset_ms: Option<i64>,
     /// The peer's gossipsub score, when scoring has seen it.
     pub score: Option<f64>,
 }
@@ -113,6 +117,9 @@ pub struct NetworkStatus {
     pub ingest_store_failures: u64,
     /// Whether a member has confirmed that this key has no entries we lack.
     pub own_log_confirmed: bool,
+    /// Our clock's offset from the members' (their clock minus ours, ms; the median
+    /// over connected members), once estimated.
+    pub clock_offset_ms: Option<i64>,
 }
 
 enum Command {
@@ -145,7 +152,38 @@ enum Command {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<SignedEntry>,
-    own_log_confirmed: Arc<AtomicBool>,
+    facts: Arc<SyncFacts>,
+}
+
+/// What the network task has learned that signing depends on, readable without
+/// asking it (publishing must not wait on the network task).
+#[derive(Debug)]
+pub struct SyncFacts {
+    own_log_confirmed: AtomicBool,
+    own_log_held_by_member: AtomicBool,
+    /// `i64::MIN` while unknown.
+    clock_offset_ms: AtomicI64,
+    /// How many members the offset rests on.
+    clock_members: std::sync::atomic::AtomicUsize,
+}
+
+impl SyncFacts {
+    fn new(own_log_confirmed: bool) -> SyncFacts {
+        SyncFacts {
+            own_log_confirmed: AtomicBool::new(own_log_confirmed),
+            own_log_held_by_member: AtomicBool::new(false),
+            clock_offset_ms: AtomicI64::new(i64::MIN),
+            clock_members: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn set(&self, confirmed: bool, held: bool, clock: Option<(i64, usize)>) {
+        self.own_log_confirmed.store(confirmed, Ordering::Relaxed);
+        self.own_log_held_by_member.store(held, Ordering::Relaxed);
+        let (offset, members) = clock.unwrap_or((i64::MIN, 0));
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        self.clock_members.store(members, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -209,7 +247,26 @@ impl Client {
     /// exists that the store lacks (always true for a network of one). Until then a
     /// node with an empty own log must not sign: its seq 1 may already be taken.
     pub fn own_log_confirmed(&self) -> bool {
-        self.own_log_confirmed.load(Ordering::Relaxed)
+        self.facts.own_log_confirmed.load(Ordering::Relaxed)
+    }
+
+    /// Whether a member has shown that it holds entries of this node's key: from then
+    /// on the first node's permission to publish unsynced is spent.
+    pub fn own_log_held_by_member(&self) -> bool {
+        self.facts.own_log_held_by_member.load(Ordering::Relaxed)
+    }
+
+    /// This node's clock offset from its members' (their clock minus ours, ms), once
+    /// an exchange has estimated it.
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        self.clock_estimate().map(|e| e.0)
+    }
+
+    /// [`Client::clock_offset_ms`] and how many members it rests on.
+    pub fn clock_estimate(&self) -> Option<(i64, usize)> {
+        let offset = self.facts.clock_offset_ms.load(Ordering::Relaxed);
+        let members = self.facts.clock_members.load(Ordering::Relaxed);
+        (offset != i64::MIN).then_some((offset, members))
     }
 
     /// Entries as they are stored (own and received): the live feed.

@@ -38,6 +38,10 @@ pub const META_COUNTS: &[u8] = b"Mcounts";
 pub const META_OWN_PENDING: &[u8] = b"Mown_pending";
 /// Written and flushed now and then: whether the disk takes writes.
 pub const META_PROBE: &[u8] = b"Mprobe";
+/// Present once a member has shown it holds entries of this node's key: the first
+/// node's permission to publish before a sync is spent (a backup of this store, once
+/// restored, must wait for a member's confirmation like any other).
+pub const META_UNSYNCED_PUBLISH_SPENT: &[u8] = b"Munsynced_publish_spent";
 
 pub fn idempotency_key(scope: &[u8; 32]) -> [u8; 33] {
     let mut key = [0u8; 33];

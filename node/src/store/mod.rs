@@ -131,7 +131,7 @@ fn open_db_once(config: &StoreConfig) -> Result<sled::Db, StoreError> {
         path: path.clone(),
         reason,
     };
-    std::fs::create_dir_all(&path).map_err(|e| open_error(e.to_string()))?;
+    crate::files::create_private_dir(&path).map_err(|e| open_error(e.to_string()))?;
     let sled_config = sled::Config::new()
         .path(&path)
         .cache_capacity(config.cache_capacity_bytes);
@@ -300,6 +300,23 @@ impl Store {
     pub fn probe(&self, now_ms: u64) -> Result<(), StoreError> {
         let result = self.db().and_then(|db| {
             db.insert(META_PROBE, &now_ms.to_be_bytes()[..])?;
+            db.flush()?;
+            Ok(())
+        });
+        self.noted(result)
+    }
+
+    /// Whether the first node's permission to publish before a sync is spent (see
+    /// [`Store::spend_unsynced_publish`]).
+    pub fn unsynced_publish_spent(&self) -> Result<bool, StoreError> {
+        Ok(self.db()?.contains_key(META_UNSYNCED_PUBLISH_SPENT)?)
+    }
+
+    /// Records, durably, that a member holds entries of this node's key: from now on
+    /// `allow_publish_before_sync` no longer applies to this store or its backups.
+    pub fn spend_unsynced_publish(&self) -> Result<(), StoreError> {
+        let result = self.db().and_then(|db| {
+            db.insert(META_UNSYNCED_PUBLISH_SPENT, &[1u8][..])?;
             db.flush()?;
             Ok(())
         });
@@ -588,7 +605,7 @@ impl Store {
     }
 
     /// The own entry an unexpired idempotency key made, if it is stored.
-    fn idempotent_entry(
+    pub(crate) fn idempotent_entry(
         &self,
         idempotency: &IdempotencyKey,
         now_ms: u64,
@@ -674,6 +691,33 @@ impl Store {
             });
         }
         Ok(Some(decode_stored(id, bytes)?))
+    }
+
+    /// The held entries whose id, in hex, starts with `prefix` (hex digits, any case):
+    /// at most `limit` of them.
+    pub fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<EntryId>, StoreError> {
+        let prefix = prefix.to_ascii_lowercase();
+        let whole_bytes = hex::decode(&prefix[..prefix.len() / 2 * 2]).unwrap_or_default();
+        let mut key = vec![layout::ENTRY];
+        key.extend_from_slice(&whole_bytes);
+        let mut ids = Vec::new();
+        for row in self.db()?.scan_prefix(key) {
+            let (row_key, _) = row?;
+            let Some(id) = row_key
+                .get(1..)
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .map(EntryId)
+            else {
+                continue;
+            };
+            if id.to_hex().starts_with(&prefix) {
+                ids.push(id);
+                if ids.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// Whether an entry is held (no read of its bytes).

@@ -31,7 +31,14 @@ fn main() {
     };
     let own = SecretKey::from_seed([1; 32]);
     // The writer is the first node of its network: it may sign before any sync.
-    let publisher = Publisher::new(store.clone(), own.clone(), None, true);
+    let publisher = Publisher::new(
+        store.clone(),
+        own.clone(),
+        None,
+        true,
+        u64::MAX,
+        customs_node::audit::Audit::disabled(),
+    );
     let others = [SecretKey::from_seed([2; 32]), SecretKey::from_seed([3; 32])];
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -12,11 +12,33 @@ use crate::api::extract::Idempotency;
 use crate::api::extract::JsonBody;
 use crate::api::views::*;
 use crate::api::ApiState;
+use crate::limits::MIN_ID_PREFIX_HEX;
 
-fn parse_id(text: &str) -> Result<EntryId, ApiError> {
-    EntryId::from_hex(text).ok_or_else(|| {
-        ApiError::bad_query("id", format!("{text:?} is not an entry id (64 hex digits)"))
-    })
+/// The entry `text` names: a whole id, or a prefix of one that only one held entry has.
+fn resolve_id(store: &crate::store::Store, text: &str) -> Result<EntryId, ApiError> {
+    if let Some(id) = EntryId::from_hex(text) {
+        return Ok(id);
+    }
+    let is_prefix = (MIN_ID_PREFIX_HEX..64).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_prefix {
+        return Err(ApiError::bad_query(
+            "id",
+            format!("{text:?} is not an entry id (64 hex digits, or a prefix of at least {MIN_ID_PREFIX_HEX})"),
+        ));
+    }
+    match store.ids_with_prefix(text, 2)?.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(ApiError::not_found(format!(
+            "no entry on this node has an id starting with {text}"
+        ))),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "ambiguous_id",
+            format!("more than one entry has an id starting with {text}: give more digits"),
+        )
+        .with_field("id")),
+    }
 }
 
 /// One entry of any type.
@@ -27,21 +49,22 @@ fn parse_id(text: &str) -> Result<EntryId, ApiError> {
     get,
     path = "/api/v1/entries/{id}",
     tag = "entries",
-    params(("id" = String, Path, description = "Entry id: 64 hex digits")),
+    params(("id" = String, Path, description = "Entry id: 64 hex digits, or a prefix of at least 8 that one entry has")),
     responses(
         (status = 200, body = EntryView),
         (status = 400, description = "Not an entry id", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "The prefix matches more than one entry (`ambiguous_id`)", body = ErrorBody),
     )
 )]
 pub async fn get_entry(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<EntryView>, ApiError> {
-    let id = parse_id(&id)?;
     let view = blocking(move || {
         let store = &state.node.store;
+        let id = resolve_id(store, &id)?;
         let entry = store
             .get(&id)?
             .ok_or_else(|| ApiError::not_found(format!("no entry {id} on this node")))?;

@@ -115,7 +115,10 @@ pub enum PublishResponses {
         description = "A field breaks a rule (`field` names it), or the Idempotency-Key was used for another body"
     )]
     Invalid(ErrorBody),
-    #[response(status = 503, description = "`not_synced`: this node cannot sign yet")]
+    #[response(
+        status = 503,
+        description = "This node will not sign now: `not_synced` (no member has confirmed its own log since it started), `own_key_forked` (its key signed two entries with one seq), `clock_off` (its clock is off its members' by more than they accept), or `store_unavailable`"
+    )]
     NotSynced(ErrorBody),
 }
 

@@ -6,12 +6,30 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::{blocking, network_status};
+use crate::api::error::publish_refusal_code;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::views::*;
 use crate::api::ApiState;
 use crate::clock::rfc3339;
 use crate::limits::MAX_FORKS_LISTED;
-use crate::tokens::Caller;
+use crate::publish::PublishError;
+use crate::tokens::{Caller, TokensState};
+
+/// The API tokens the node has loaded (names only), and the digest of tokens.toml as
+/// loaded: the CLI compares it with the file it wrote to confirm a change took effect.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "node",
+    responses(
+        (status = 200, body = TokensState),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+    )
+)]
+pub async fn tokens(State(state): State<ApiState>) -> Json<TokensState> {
+    Json(state.tokens.state())
+}
 
 /// This node, its peers, its frontier and counts.
 #[utoipa::path(
@@ -26,14 +44,24 @@ pub async fn status(
 ) -> Result<Json<StatusView>, ApiError> {
     let network = network_status(&state).await?;
     let node = state.node.clone();
-    let (frontier, counts, can_publish) = blocking(move || {
-        Ok((
-            node.store.frontier()?,
-            node.store.counts(),
-            node.publisher.can_publish()?,
-        ))
+    let (frontier, counts, readiness) = blocking(move || {
+        let readiness = match node.publisher.readiness() {
+            Ok(()) => None,
+            Err(PublishError::Store(error)) => return Err(error.into()),
+            Err(refusal) => Some((
+                publish_refusal_code(&refusal)
+                    .unwrap_or("not_synced")
+                    .to_string(),
+                refusal.to_string(),
+            )),
+        };
+        Ok((node.store.frontier()?, node.store.counts(), readiness))
     })
     .await?;
+    let own_key_forked_at = frontier
+        .get(&state.node.public_key())
+        .map(|h| h.fork_seq)
+        .filter(|seq| *seq > 0);
     let mut frontier: Vec<FrontierItem> = frontier
         .heads()
         .map(|h| FrontierItem {
@@ -58,6 +86,17 @@ pub async fn status(
             in_sync: p.in_sync,
             entries_received: p.entries_received,
             rejected: p.rejected.clone(),
+            refused_ours: p
+                .refused_ours
+                .iter()
+                .map(|r| RefusalView {
+                    reason: r.reason.clone(),
+                    count: r.count,
+                    last_seq: r.last_seq,
+                    last_at_ms: r.last_at_ms,
+                })
+                .collect(),
+            clock_offset_ms: p.clock_offset_ms,
         })
         .collect();
     let identity = &state.identity;
@@ -70,7 +109,14 @@ pub async fn status(
             peer_id: network.peer_id,
             listen_addrs: network.listen_addrs,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            can_publish,
+            can_publish: readiness.is_none(),
+            cannot_publish: readiness.as_ref().map(|r| r.0.clone()),
+            cannot_publish_reason: readiness.map(|r| r.1),
+            own_key_forked_at,
+            clock_offset_ms: network.clock_offset_ms,
+            store_writable: state.node.store.health().writable_error.is_none(),
+            tokens_error: state.tokens.state().error,
+            started_at_ms: state.started_at_ms,
             your_role: caller.role,
         },
         peers,

@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::{blocking, network_status};
+use crate::api::error::publish_refusal_code;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::ApiState;
 use crate::limits::{EXPORT_CHANNEL_CHUNKS, EXPORT_CHUNK_BYTES};
@@ -79,9 +80,27 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
     let store = state.node.store.clone();
     // A store that cannot write (a full disk) still gets its metrics scraped: its
     // size is then left out rather than failing the scrape.
-    let (frontier, counts, size) =
-        blocking(move || Ok((store.frontier()?, store.counts(), store.size_on_disk().ok())))
-            .await?;
+    let publisher = state.node.publisher.clone();
+    let (frontier, counts, size, cannot_publish) = blocking(move || {
+        let cannot_publish = match publisher.readiness() {
+            Ok(()) => None,
+            Err(refusal) => Some(
+                publish_refusal_code(&refusal)
+                    .unwrap_or("store_unavailable")
+                    .to_string(),
+            ),
+        };
+        Ok((
+            store.frontier()?,
+            store.counts(),
+            store.size_on_disk().ok(),
+            cannot_publish,
+        ))
+    })
+    .await?;
+    let own_key_forked = frontier
+        .get(&state.node.public_key())
+        .is_some_and(|h| h.fork_seq > 0);
     let authors = frontier
         .heads()
         .map(|h| {
@@ -99,6 +118,10 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         connections: state.connections.stats(),
         store_health: state.node.store.health(),
         log_lines_dropped: crate::logging::lines_dropped(),
+        cannot_publish,
+        own_key_forked,
+        tokens_readable: state.tokens.state().error.is_none(),
+        audit_write_failures: state.audit.failed_writes(),
     });
     Ok((
         [(
@@ -137,6 +160,11 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
     network_status(&state).await?;
     let store = state.node.store.clone();
+    if let Some(error) = state.tokens.state().error {
+        return Err(ApiError::unavailable(format!(
+            "the API tokens cannot be read ({error}): every token is refused until tokens.toml is readable by the node"
+        )));
+    }
     if let Some(error) = store.health().writable_error {
         return Err(ApiError::unavailable(format!(
             "the store cannot write ({error}); the node retries by itself"

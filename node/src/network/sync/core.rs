@@ -22,7 +22,8 @@ use std::hash::Hash;
 
 use customs_protocol::chain::Outcome;
 use customs_protocol::limits::{MAX_FRONTIER_HEADS, MAX_PAGE_ENTRIES};
-use customs_protocol::wire::{Frontier, Head, SyncRequest, SyncResponse};
+use customs_protocol::limits::{MAX_REFUSALS, MAX_REFUSAL_REASON_BYTES};
+use customs_protocol::wire::{Frontier, Head, Refusal, SyncRequest, SyncResponse};
 use customs_protocol::PublicKey;
 
 use super::plan::{entries_request, lag, plan};
@@ -129,10 +130,17 @@ pub enum Output<T: Transport> {
         id: RequestId,
         request: SyncRequest,
     },
-    /// Answer `request` from the store.
+    /// Answer `request` from the store (a frontier answer carries `stamp`).
     Serve {
         request: SyncRequest,
         channel: T::Channel,
+        stamp: Stamp,
+    },
+    /// A member refused more of our entries for `refusal.reason` than it had said
+    /// before: for the logs and the audit log.
+    RefusedByPeer {
+        peer: T::Peer,
+        refusal: Refusal,
     },
     /// Verify and store these signed entries; answer with [`Input::Ingested`].
     Ingest {
@@ -155,6 +163,14 @@ pub enum Output<T: Transport> {
         at_ms: u64,
         timer: Timer<T::Peer>,
     },
+}
+
+/// What a frontier answer carries besides the heads: the answering node's clock and
+/// why it refused the asking member's own entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub now_ms: u64,
+    pub refusals: Vec<Refusal>,
 }
 
 /// What the core knows about one member's node (and shows in the status).
@@ -182,6 +198,11 @@ pub struct PeerSync {
     pub synced_at: Option<Vec<[u8; 32]>>,
     pub entries_received: u64,
     pub rejected: BTreeMap<String, u64>,
+    /// Why this member refused entries of ours, as it said at the last exchange.
+    pub refused_ours: Vec<Refusal>,
+    /// The member's clock minus ours (ms), estimated at the last exchange from its
+    /// answer's time and the round trip.
+    pub clock_offset_ms: Option<i64>,
     in_flight: usize,
     waiting: VecDeque<SyncRequest>,
 }
@@ -232,6 +253,7 @@ struct Sent<P> {
     peer: P,
     connection: u64,
     request: SyncRequest,
+    sent_at_ms: u64,
 }
 
 /// A frontier with its bucket digests, computed once per change.
@@ -253,6 +275,11 @@ impl Snapshot {
         let bucket = customs_protocol::wire::bucket_of(&head.author);
         self.digests[bucket] = self.frontier.bucket_digest(bucket);
     }
+}
+
+/// The member key of `peer`, if it is a member.
+fn state_key<P: Ord>(peers: &BTreeMap<P, PeerSync>, peer: &P) -> Option<PublicKey> {
+    peers.get(peer).map(|s| s.key)
 }
 
 /// SplitMix64: the core's only source of randomness, seeded by its owner.
@@ -297,6 +324,11 @@ pub struct SyncCore<T: Transport> {
     now_ms: u64,
     next_id: u64,
     own_log_confirmed: bool,
+    /// A member's frontier has shown that it holds entries of our key.
+    own_log_held_by_member: bool,
+    /// Entries of members refused here, by author and reason: told to the author's
+    /// node in our frontier answers. Bounded by the members and the reason names.
+    refused: HashMap<PublicKey, BTreeMap<&'static str, Refusal>>,
     counters: Counters,
     rng: SplitMix,
     out: Vec<Output<T>>,
@@ -337,6 +369,8 @@ impl<T: Transport> SyncCore<T> {
                     synced_at: None,
                     entries_received: 0,
                     rejected: BTreeMap::new(),
+                    refused_ours: Vec::new(),
+                    clock_offset_ms: None,
                     in_flight: 0,
                     waiting: VecDeque::new(),
                 };
@@ -348,6 +382,7 @@ impl<T: Transport> SyncCore<T> {
             authors,
             // A network of one has nobody who could hold entries of ours.
             own_log_confirmed: peers.is_empty(),
+            own_log_held_by_member: false,
             peers,
             sent: HashMap::new(),
             jobs: HashMap::new(),
@@ -356,6 +391,7 @@ impl<T: Transport> SyncCore<T> {
             due: VecDeque::new(),
             now_ms: 0,
             next_id: 0,
+            refused: HashMap::new(),
             counters: Counters::default(),
             rng: SplitMix(seed),
             out: Vec::new(),
@@ -377,6 +413,12 @@ impl<T: Transport> SyncCore<T> {
     /// Whether a member's frontier has shown no entry of our own key that we lack.
     pub fn own_log_confirmed(&self) -> bool {
         self.own_log_confirmed
+    }
+
+    /// Whether a member's frontier has shown that it holds entries of our own key
+    /// (from then on a restored copy of our store could fork our log).
+    pub fn own_log_held_by_member(&self) -> bool {
+        self.own_log_held_by_member
     }
 
     pub fn connected_peers(&self) -> Vec<T::Peer> {
@@ -545,14 +587,86 @@ impl<T: Transport> SyncCore<T> {
                 state.synced_at = Some(ours.digests.clone());
                 state.lag_entries = 0;
                 state.last_sync_ms = Some(now_ms);
-                // It holds no entry of ours that we lack.
+                // It holds no entry of ours that we lack, and what we hold.
                 self.own_log_confirmed = true;
+                if ours.frontier.get(&self.own_key).is_some() {
+                    self.own_log_held_by_member = true;
+                }
             } else if state.asked_with.as_ref() != Some(&ours.digests) {
                 // A difference we have not asked about: we may lack something too.
                 self.start_exchange(peer, ours);
             }
         }
-        self.out.push(Output::Serve { request, channel });
+        let stamp = Stamp {
+            now_ms,
+            refusals: self.refusals_of(&state_key(&self.peers, &peer)),
+        };
+        self.out.push(Output::Serve {
+            request,
+            channel,
+            stamp,
+        });
+    }
+
+    /// What we refused of `author`'s entries, for its node (at most [`MAX_REFUSALS`]).
+    fn refusals_of(&self, author: &Option<PublicKey>) -> Vec<Refusal> {
+        author
+            .and_then(|a| self.refused.get(&a))
+            .map(|by_reason| by_reason.values().take(MAX_REFUSALS).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Notes that an entry of member `author` at `seq` was refused for `reason`.
+    fn note_refusal(&mut self, author: PublicKey, seq: u64, reason: &'static str) {
+        if !self.authors.contains(&author) || author == self.own_key {
+            return;
+        }
+        let reason = if reason.len() > MAX_REFUSAL_REASON_BYTES || reason.is_empty() {
+            "Other"
+        } else {
+            reason
+        };
+        let by_reason = self.refused.entry(author).or_default();
+        if by_reason.len() >= MAX_REFUSALS && !by_reason.contains_key(reason) {
+            return;
+        }
+        let refusal = by_reason.entry(reason).or_insert_with(|| Refusal {
+            reason: reason.to_string(),
+            count: 0,
+            last_seq: 0,
+            last_at_ms: 0,
+        });
+        refusal.count += 1;
+        refusal.last_seq = seq;
+        refusal.last_at_ms = self.now_ms;
+    }
+
+    /// Our clock's offset from the members' (their clock minus ours, ms): the median
+    /// of the connected members' last estimates; `None` before any.
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        self.clock_estimate().map(|e| e.0)
+    }
+
+    /// [`SyncCore::clock_offset_ms`] and how many members it rests on.
+    pub fn clock_estimate(&self) -> Option<(i64, usize)> {
+        let mut offsets: Vec<i64> = self
+            .peers
+            .values()
+            .filter(|s| s.connected)
+            .filter_map(|s| s.clock_offset_ms)
+            .collect();
+        if offsets.is_empty() {
+            return None;
+        }
+        offsets.sort_unstable();
+        let middle = offsets.len() / 2;
+        let median = if offsets.len() % 2 == 1 {
+            offsets[middle]
+        } else {
+            // The mean of the two middle values, without overflow.
+            offsets[middle - 1] / 2 + offsets[middle] / 2
+        };
+        Some((median, offsets.len()))
     }
 
     fn on_answered(&mut self, id: RequestId, response: SyncResponse, now_ms: u64, ours: &Snapshot) {
@@ -561,18 +675,33 @@ impl<T: Transport> SyncCore<T> {
         };
         let peer = sent.peer;
         match (&sent.request, response) {
-            (SyncRequest::Frontier { bucket_digests }, SyncResponse::Frontier { heads }) => {
+            (
+                SyncRequest::Frontier { bucket_digests },
+                SyncResponse::Frontier {
+                    heads,
+                    now_ms: their_now_ms,
+                    refusals,
+                },
+            ) => {
                 self.end_request(&sent);
+                self.on_stamp(peer, &sent, their_now_ms, refusals, now_ms);
                 self.counters.sync_rounds += 1;
                 let authors = &self.authors;
                 let wanted = |author: &PublicKey| authors.contains(author);
                 let plan = plan(&ours.frontier, &heads, wanted);
                 let our_seq = ours.frontier.get(&self.own_key).map_or(0, |h| h.seq);
-                if !heads
-                    .iter()
-                    .any(|h| h.author == self.own_key && h.seq > our_seq)
-                {
+                let their_own = heads.iter().find(|h| h.author == self.own_key);
+                if their_own.is_none_or(|h| h.seq <= our_seq) {
                     self.own_log_confirmed = true;
+                }
+                // A head of ours in the answer, or our bucket agreeing while we hold
+                // entries of our own: the member holds some of them.
+                let own_bucket = customs_protocol::wire::bucket_of(&self.own_key);
+                let bucket_agrees = !heads
+                    .iter()
+                    .any(|h| customs_protocol::wire::bucket_of(&h.author) == own_bucket);
+                if their_own.is_some() || (bucket_agrees && our_seq > 0) {
+                    self.own_log_held_by_member = true;
                 }
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.last_sync_ms = Some(now_ms);
@@ -624,6 +753,40 @@ impl<T: Transport> SyncCore<T> {
                 }
             }
         }
+    }
+
+    /// Takes in a frontier answer's clock and refusals.
+    fn on_stamp(
+        &mut self,
+        peer: T::Peer,
+        sent: &Sent<T::Peer>,
+        their_now_ms: u64,
+        refusals: Vec<Refusal>,
+        now_ms: u64,
+    ) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        // Their clock read between our send and the answer: against the midpoint,
+        // the error is at most half the round trip.
+        let midpoint = sent.sent_at_ms / 2 + now_ms / 2;
+        let offset = i128::from(their_now_ms) - i128::from(midpoint);
+        state.clock_offset_ms =
+            Some(offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+        for refusal in &refusals {
+            let before = state
+                .refused_ours
+                .iter()
+                .find(|r| r.reason == refusal.reason)
+                .map_or(0, |r| r.count);
+            if refusal.count > before {
+                self.out.push(Output::RefusedByPeer {
+                    peer,
+                    refusal: refusal.clone(),
+                });
+            }
+        }
+        state.refused_ours = refusals;
     }
 
     fn on_ingested(
@@ -688,6 +851,9 @@ impl<T: Transport> SyncCore<T> {
                 }
                 Err(rejection) => {
                     rejected = true;
+                    if let Some((author, seq)) = rejection.entry {
+                        self.note_refusal(author, seq, rejection.reason);
+                    }
                     tracing::debug!(?peer, reason = rejection.reason, message = %rejection.message, "entry refused");
                     let gossip = matches!(origin, Origin::Gossip { .. });
                     self.count_rejection(peer, rejection.reason, gossip);
@@ -867,6 +1033,7 @@ impl<T: Transport> SyncCore<T> {
                 peer,
                 connection: state.connection,
                 request: request.clone(),
+                sent_at_ms: self.now_ms,
             },
         );
         self.out.push(Output::Send { peer, id, request });

@@ -27,7 +27,7 @@ use customs_protocol::wire::{SyncRequest, SyncResponse};
 use customs_protocol::VerifiedEntry;
 use customs_protocol::{samples, Body, Entry, EntryId, PublicKey, SecretKey, SignedEntry};
 
-use super::core::{ItemResult, RequestId, Snapshot, SplitMix, Timer};
+use super::core::{ItemResult, RequestId, Snapshot, SplitMix, Stamp, Timer};
 use super::{Input, Output, SyncCore, Transport, Verdict};
 use crate::admission::Rejection;
 
@@ -68,7 +68,15 @@ pub struct SimConfig {
     pub check_every: u64,
     /// Logs of members that run no node here, already held by some nodes.
     pub preload: Option<Preload>,
+    /// One node whose clock is off by this much (ms): it signs its entries with its
+    /// time, and the others refuse them while they are more than
+    /// [`SIM_MAX_CLOCK_SKEW_MS`] in their future (and it theirs).
+    pub clock_skew: Option<(usize, i64)>,
 }
+
+/// How far in the future a simulated node accepts an entry's time (the node's
+/// default `p2p.max_clock_skew_ms`).
+pub const SIM_MAX_CLOCK_SKEW_MS: u64 = 300_000;
 
 /// Members with no simulated node whose logs some nodes hold from the start.
 #[derive(Debug, Clone)]
@@ -111,6 +119,13 @@ impl SimConfig {
             max_time_ms: 2_000_000,
             check_every: 1,
             preload: None,
+            clock_skew: (rng.below(4) == 0).then(|| {
+                let skews = [-600_000, -60_000, 60_000, 600_000];
+                (
+                    rng.below(nodes as u64) as usize,
+                    skews[rng.below(4) as usize],
+                )
+            }),
         }
     }
 
@@ -133,6 +148,7 @@ impl SimConfig {
             max_time_ms: 3_000_000,
             check_every: 97,
             preload: None,
+            clock_skew: None,
         }
     }
 }
@@ -150,6 +166,10 @@ pub struct SimReport {
     pub sync_bytes: Vec<u64>,
     pub gossip_bytes: Vec<u64>,
     pub steps: u64,
+    /// Per node: its estimate of its clock's offset from the others' at the end.
+    pub clock_offsets: Vec<Option<i64>>,
+    /// Per node: reports of a member refusing more of its entries than before.
+    pub refusals_heard: Vec<u64>,
 }
 
 impl SimReport {
@@ -225,6 +245,7 @@ struct Node {
     on_wire: HashMap<RequestId, (usize, PublicKey)>,
     sync_bytes: u64,
     gossip_bytes: u64,
+    refusals_heard: u64,
 }
 
 struct World {
@@ -249,12 +270,21 @@ fn key_of(node: usize) -> SecretKey {
 }
 
 fn signed(key: &SecretKey, seq: u64, prev: Option<EntryId>, salt: u64) -> VerifiedEntry {
+    signed_at(key, seq, prev, EPOCH_MS + salt)
+}
+
+fn signed_at(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    created_at_ms: u64,
+) -> VerifiedEntry {
     let entry = Entry {
         network: NETWORK.into(),
         author: key.public_key(),
         seq,
         prev,
-        created_at_ms: EPOCH_MS + salt,
+        created_at_ms,
         body: Body::RiskAlert(samples::risk_alert()),
     };
     VerifiedEntry::sign(entry, key).expect("a sample entry signs")
@@ -279,9 +309,15 @@ impl World {
                     .filter(|&j| j != i)
                     .map(|j| (j, format!("N{j}"), keys[j].public_key()));
                 let mut prev = None;
+                let skew = config
+                    .clock_skew
+                    .filter(|(n, _)| *n == i)
+                    .map_or(0, |s| s.1);
                 let to_publish: Vec<VerifiedEntry> = (1..=config.entries_per_node as u64)
                     .map(|seq| {
-                        let e = signed(&keys[i], seq, prev, seq);
+                        // Signed with the author's clock (off by `skew`).
+                        let at = (EPOCH_MS + seq).saturating_add_signed(skew);
+                        let e = signed_at(&keys[i], seq, prev, at);
                         prev = Some(e.id());
                         entries.insert(e.id(), e.clone());
                         e
@@ -298,6 +334,7 @@ impl World {
                     on_wire: HashMap::new(),
                     sync_bytes: 0,
                     gossip_bytes: 0,
+                    refusals_heard: 0,
                 }
             })
             .collect();
@@ -391,6 +428,17 @@ impl World {
         }
     }
 
+    /// The clock of `node` at the simulated time: the network's epoch, plus the time
+    /// elapsed, plus its skew.
+    fn local_now(&self, node: usize) -> u64 {
+        let skew = self
+            .config
+            .clock_skew
+            .filter(|(n, _)| *n == node)
+            .map_or(0, |s| s.1);
+        (EPOCH_MS + self.now_ms).saturating_add_signed(skew)
+    }
+
     fn at(&mut self, time_ms: u64, event: Event) {
         self.next_event += 1;
         self.events.insert((time_ms, self.next_event), event);
@@ -434,10 +482,12 @@ impl World {
             self.now_ms = time;
             self.step(event)?;
             if time >= quiet_from && time / 100 != looked && self.converged() {
+                self.check_clocks()?;
                 return Ok(self.report());
             }
         }
         if self.converged() {
+            self.check_clocks()?;
             return Ok(self.report());
         }
         Err(format!(
@@ -445,6 +495,32 @@ impl World {
             self.now_ms,
             self.divergence()
         ))
+    }
+
+    /// Every node's estimate of each member's clock (from its last exchange) is off
+    /// the truth by at most half a round trip: at most the largest delay.
+    fn check_clocks(&self) -> Result<(), String> {
+        let skew = |node: usize| {
+            self.config
+                .clock_skew
+                .filter(|(n, _)| *n == node)
+                .map_or(0, |s| s.1)
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            for (peer, state) in node.core.peers() {
+                let Some(estimate) = state.clock_offset_ms else {
+                    continue;
+                };
+                let truth = skew(*peer) - skew(i);
+                let error = estimate.abs_diff(truth);
+                if error > self.config.delay_max_ms + 1 {
+                    return Err(format!(
+                        "node {i} estimates node {peer}'s clock {estimate} ms off its own, truth {truth} ms"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn step(&mut self, event: Event) -> Result<(), String> {
@@ -542,6 +618,7 @@ impl World {
 
     /// Places items in the node's chains, as the ingest worker would.
     fn store(&mut self, node: usize, items: Vec<Vec<u8>>) -> Vec<ItemResult> {
+        let local_now = self.local_now(node);
         let n = &mut self.nodes[node];
         let mut changed = Vec::new();
         let results = items
@@ -554,9 +631,17 @@ impl World {
                     return Err(Rejection {
                         reason: "BadSignature",
                         message: "not an entry any simulated key signed".into(),
+                        entry: None,
                     });
                 };
                 let (author, seq) = (entry.entry().author, entry.entry().seq);
+                if entry.entry().created_at_ms > local_now + SIM_MAX_CLOCK_SKEW_MS {
+                    return Err(Rejection {
+                        reason: "InFuture",
+                        message: "created in this node's future".into(),
+                        entry: Some((author, seq)),
+                    });
+                }
                 let outcome =
                     place(&mut n.chains, &mut n.pending, entry).unwrap_or(Outcome::PendingFull);
                 if outcome.is_new() {
@@ -608,8 +693,9 @@ impl World {
             _ => {}
         }
         let now = self.now_ms;
+        let local_now = self.local_now(node);
         let n = &mut self.nodes[node];
-        let outputs = n.core.handle(input, now, &n.snapshot);
+        let outputs = n.core.handle(input, local_now, &n.snapshot);
         if self.steps.is_multiple_of(self.config.check_every) {
             n.core
                 .check_invariants()
@@ -655,8 +741,12 @@ impl World {
                 };
                 self.at(at, Event::Deliver { node: peer, input });
             }
-            Output::Serve { request, channel } => {
-                let response = answer(&mut self.nodes[node], request);
+            Output::Serve {
+                request,
+                channel,
+                stamp,
+            } => {
+                let response = answer(&mut self.nodes[node], request, stamp);
                 let asker = channel.asker;
                 if !self.linked(node, asker) || self.chance(self.config.loss_per_mille) {
                     let at = self.now_ms + self.delay();
@@ -711,10 +801,13 @@ impl World {
                     }
                 }
             }
+            Output::RefusedByPeer { .. } => self.nodes[node].refusals_heard += 1,
             Output::SetTimer { at_ms, timer } => {
                 let Timer::ListenerFallback { .. } = timer;
+                // The core's times are its own clock's.
+                let at = self.now_ms + at_ms.saturating_sub(self.local_now(node));
                 self.at(
-                    at_ms,
+                    at,
                     Event::Deliver {
                         node,
                         input: Input::Timer(timer),
@@ -812,6 +905,8 @@ impl World {
     fn report(&self) -> SimReport {
         let nodes = &self.nodes;
         SimReport {
+            clock_offsets: nodes.iter().map(|n| n.core.clock_offset_ms()).collect(),
+            refusals_heard: nodes.iter().map(|n| n.refusals_heard).collect(),
             converged_after_ms: self.now_ms.saturating_sub(self.last_disturbance_ms),
             converged_at_ms: self.now_ms,
             rounds: nodes
@@ -861,7 +956,7 @@ fn frontier_of(chains: &MemoryChains) -> customs_protocol::wire::Frontier {
 
 /// A node's answer from its in-memory chains, by the store's paging rule: at most
 /// `max_count` entries and `max_bytes` of them, the first always included.
-fn answer(node: &mut Node, request: SyncRequest) -> SyncResponse {
+fn answer(node: &mut Node, request: SyncRequest, stamp: Stamp) -> SyncResponse {
     if let Err(e) = request.validate() {
         return SyncResponse::Refused {
             reason: e.to_string(),
@@ -870,6 +965,8 @@ fn answer(node: &mut Node, request: SyncRequest) -> SyncResponse {
     match request {
         SyncRequest::Frontier { bucket_digests } => SyncResponse::Frontier {
             heads: node.snapshot.frontier.heads_differing_from(&bucket_digests),
+            now_ms: stamp.now_ms,
+            refusals: stamp.refusals,
         },
         SyncRequest::Entries {
             author,
@@ -934,8 +1031,10 @@ mod tests {
         let mut partitions = 0;
         let mut lossy = 0;
         let mut forks = 0;
+        let mut skewed = 0;
         for seed in seeds(300) {
             let config = SimConfig::random(seed);
+            skewed += usize::from(config.clock_skew.is_some());
             partitions += usize::from(config.partition.is_some());
             lossy += usize::from(config.loss_per_mille > 0);
             forks += usize::from(config.fork);
@@ -946,8 +1045,8 @@ mod tests {
         if seeds(300).len() == 300 {
             // The draw covers the conditions it claims to.
             assert!(
-                partitions > 50 && lossy > 150 && forks > 20,
-                "{partitions} {lossy} {forks}"
+                partitions > 50 && lossy > 150 && forks > 20 && skewed > 40,
+                "{partitions} {lossy} {forks} {skewed}"
             );
         }
     }
@@ -972,6 +1071,7 @@ mod tests {
             max_time_ms: 60_000,
             check_every: 1,
             preload: Some(preload),
+            clock_skew: None,
         }
     }
 
@@ -1024,6 +1124,52 @@ mod tests {
                 "seed {seed}: frontier + one page"
             );
             assert!(report.requests[1 - lagging] <= 1, "seed {seed}: {report:?}");
+        }
+    }
+
+    #[test]
+    fn a_node_with_a_clock_ahead_learns_its_offset_and_that_members_refuse_its_entries() {
+        for seed in seeds(20) {
+            let config = SimConfig {
+                nodes: 4,
+                entries_per_node: 2,
+                publish_window_ms: 1_000,
+                loss_per_mille: 10,
+                duplicate_per_mille: 10,
+                delay_min_ms: 1,
+                delay_max_ms: 100,
+                sync_interval_ms: 5_000,
+                gossip_degree: 2,
+                partition: None,
+                fork: false,
+                pending_max: 16,
+                ingest_ms: 1,
+                max_time_ms: 2_000_000,
+                check_every: 1,
+                preload: None,
+                clock_skew: Some((0, 600_000)),
+            };
+            let report = run(seed, &config).unwrap_or_else(|e| panic!("{e}"));
+            let offset = report.clock_offsets[0].expect("an estimate");
+            assert!(
+                offset.abs_diff(-600_000) <= 101,
+                "seed {seed}: node 0 estimates {offset} ms"
+            );
+            for (i, other) in report.clock_offsets.iter().enumerate().skip(1) {
+                let other = other.expect("an estimate");
+                assert!(other.abs() <= 101, "seed {seed}: node {i} estimates {other} ms, the median is of the three right clocks");
+            }
+            assert!(
+                report.refusals_heard[0] > 0,
+                "seed {seed}: the members' refusals reach node 0"
+            );
+            assert!(
+                report.refusals_heard[1..].iter().all(|r| *r == 0),
+                "seed {seed}: nobody refused the others"
+            );
+            // Its entries are taken once the members' clocks reach their time less
+            // the bound: the network still converges.
+            assert!(report.converged_at_ms >= 600_000 - SIM_MAX_CLOCK_SKEW_MS);
         }
     }
 

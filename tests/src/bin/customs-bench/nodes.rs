@@ -98,6 +98,7 @@ pub fn init_node(dir: &Path, code: &str, sync_interval_ms: u64) -> anyhow::Resul
             ..ApiSection::default()
         },
         store: StoreSection::default(),
+        audit: Default::default(),
     };
     Ok(customs_node::setup::init_node_dir(dir, &config)?)
 }
