@@ -17,6 +17,23 @@ pub struct Rejection {
     pub entry: Option<(PublicKey, u64)>,
 }
 
+/// The rejection of bytes that did not verify or validate. Only an entry whose
+/// signature held but which breaks a rule is attributed to its author (anyone can
+/// send bytes claiming to be anyone's).
+fn refused(error: customs_protocol::EntryError, bytes: &[u8]) -> Rejection {
+    let entry = match &error {
+        customs_protocol::EntryError::Invalid(_) => customs_protocol::SignedEntry::decode(bytes)
+            .ok()
+            .map(|s| (s.entry().author, s.entry().seq)),
+        _ => None,
+    };
+    Rejection {
+        reason: error.code(),
+        message: error.to_string(),
+        entry,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Admission {
     pub network: String,
@@ -39,11 +56,7 @@ impl Admission {
     }
 
     pub fn check(&self, bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, Rejection> {
-        let entry = VerifiedEntry::from_bytes(bytes).map_err(|e| Rejection {
-            reason: e.code(),
-            message: e.to_string(),
-            entry: None,
-        })?;
+        let entry = VerifiedEntry::from_bytes(bytes).map_err(|e| refused(e, bytes))?;
         self.check_context(entry, now_ms)
     }
 
@@ -88,13 +101,10 @@ impl Admission {
     ) -> Vec<Result<VerifiedEntry, Rejection>> {
         crate::verify::verify_all(items, threads)
             .into_iter()
-            .map(|result| match result {
+            .zip(items)
+            .map(|(result, bytes)| match result {
                 Ok(entry) => self.check_context(entry, now_ms),
-                Err(e) => Err(Rejection {
-                    reason: e.code(),
-                    message: e.to_string(),
-                    entry: None,
-                }),
+                Err(e) => Err(refused(e, bytes)),
             })
             .collect()
     }

@@ -353,17 +353,25 @@ fn peek_count(file: &Path) -> Result<u64, BundleError> {
     Ok(read_header(&mut opened, file)?.1)
 }
 
+/// The two passes of an import, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Checking,
+    Storing,
+}
+
 /// Imports the bundle `file`: first checks it whole ([`verify`]), so that a damaged,
 /// cut short or refused bundle imports nothing; then stores its entries in batches.
-/// `progress(done, total)` is called after each batch of either pass, `total` being
-/// twice the entry count.
+/// `progress(pass, done, total)` is called after each batch of either pass.
 pub fn import(
     store: &Store,
     admission: &Admission,
     file: &Path,
-    mut progress: impl FnMut(u64, u64),
+    mut progress: impl FnMut(Pass, u64, u64),
 ) -> Result<ImportReport, BundleError> {
-    let count = verify(admission, file, |done, total| progress(done, total * 2))?;
+    let count = verify(admission, file, |done, total| {
+        progress(Pass::Checking, done, total)
+    })?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut report = ImportReport {
         count,
@@ -372,7 +380,7 @@ pub fn import(
     // The file was checked whole: only a file changed since can fail now.
     read_entries(file, store.network(), |batch, first_index| {
         store_batch(store, admission, batch, first_index, threads, &mut report)?;
-        progress(count + first_index + batch.len() as u64, count * 2);
+        progress(Pass::Storing, first_index + batch.len() as u64, count);
         Ok(())
     })?;
     store.flush()?;

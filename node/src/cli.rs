@@ -159,6 +159,13 @@ impl Target {
         let url = match url {
             Some(url) => url,
             None if dir.join(API_URL_FILE).exists() => read(dir.join(API_URL_FILE))?,
+            None if !dir.join(crate::config::CONFIG_FILE).exists() => {
+                return Err(CliError::Usage(format!(
+                    "{} is not a node directory (no {}); give --dir, or --url and --token",
+                    dir.display(),
+                    crate::config::CONFIG_FILE
+                )))
+            }
             None => {
                 let config = NodeConfig::load(dir).map_err(|e| CliError::Read {
                     path: dir.to_path_buf(),

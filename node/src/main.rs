@@ -775,18 +775,24 @@ fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Res
         file
     };
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut last_tenth = 0;
-    let mut progress = |done: u64, total: u64| {
+    let mut last_tenth = (bundle::Pass::Checking, 0);
+    let mut progress = |pass: bundle::Pass, done: u64, total: u64| {
+        let verb = match pass {
+            bundle::Pass::Checking => "checking",
+            bundle::Pass::Storing => "importing",
+        };
         let percent = done * 100 / total.max(1);
         if interactive {
-            eprint!("\rchecking and importing: {percent}%\x1b[K");
-        } else if percent / 10 > last_tenth || done == total {
-            last_tenth = percent / 10;
-            eprintln!("checking and importing: {percent}%");
+            eprint!("\r{verb} {done} / {total} entries ({percent}%)\x1b[K");
+        } else if (pass, percent / 10) != last_tenth || done == total {
+            last_tenth = (pass, percent / 10);
+            eprintln!("{verb} {done} / {total} entries ({percent}%)");
         }
     };
     if verify_only {
-        let count = bundle::verify(&admission, file, &mut progress);
+        let count = bundle::verify(&admission, file, |done, total| {
+            progress(bundle::Pass::Checking, done, total)
+        });
         if interactive {
             eprintln!();
         }

@@ -15,7 +15,7 @@ pub enum PublishError {
     NotSynced,
     #[error("this node's key signed two different entries with seq {seq} (a fork proof is held): it no longer publishes, because members keep only one of the two branches. See \"A forked key\" in the README")]
     OwnKeyForked { seq: u64 },
-    #[error("this node's clock is {} s {} its members' (median of their clocks); members refuse entries more than {} s in the future, and an entry's time must be right. Fix the time synchronisation (NTP or chrony) of this machine", offset_ms.unsigned_abs() / 1000, if *offset_ms < 0 { "ahead of" } else { "behind" }, bound_ms / 1000)]
+    #[error("this node's clock is {} s {} its members' (median of their clocks); members refuse entries more than {} s in the future, and an entry's time must be right. Fix the time synchronisation (NTP or chrony) of this machine", (offset_ms.unsigned_abs() + 500) / 1000, if *offset_ms < 0 { "ahead of" } else { "behind" }, bound_ms / 1000)]
     ClockOff { offset_ms: i64, bound_ms: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -84,7 +84,7 @@ impl Publisher {
             }
         }
         let confirmed = self.network.as_ref().is_some_and(Client::own_log_confirmed);
-        let first_node = self.allow_publish_before_sync && !self.store.unsynced_publish_spent()?;
+        let first_node = self.publish_before_sync_allowed()?;
         if !confirmed && !first_node {
             return Err(PublishError::NotSynced);
         }
@@ -97,6 +97,12 @@ impl Publisher {
             }
         }
         Ok(())
+    }
+
+    /// Whether `node.allow_publish_before_sync` still lets this node sign unsynced:
+    /// set, and no member has held its entries yet.
+    pub fn publish_before_sync_allowed(&self) -> Result<bool, StoreError> {
+        Ok(self.allow_publish_before_sync && !self.store.unsynced_publish_spent()?)
     }
 
     /// Whether [`Publisher::readiness`] allows signing now.

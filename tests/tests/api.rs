@@ -784,6 +784,7 @@ async fn openapi_lists_every_route_with_its_methods() {
         ("/api/v1/retractions", "POST"),
         ("/api/v1/status", "GET"),
         ("/api/v1/forks", "GET"),
+        ("/api/v1/tokens", "GET"),
         ("/api/v1/events", "GET"),
         ("/api/v1/openapi.json", "GET"),
         ("/metrics", "GET"),

@@ -75,7 +75,15 @@ fn init_writes_a_private_identity_and_a_documented_config() {
     );
 
     let again = refused(&node(&[
-        "init", "--dir", nl_str, "--code", "NL", "--name", "x",
+        "init",
+        "--dir",
+        nl_str,
+        "--code",
+        "NL",
+        "--name",
+        "x",
+        "--network",
+        "customs-eu",
     ]));
     assert!(again.contains("already"), "{again}");
     let bad = dir.path().join("bad");
@@ -87,6 +95,8 @@ fn init_writes_a_private_identity_and_a_documented_config() {
         "nl",
         "--name",
         "x",
+        "--network",
+        "customs-eu",
     ]));
     assert!(message.contains("node.code"), "{message}");
     assert!(!bad.exists(), "nothing written for a refused init");

@@ -233,3 +233,27 @@ async fn officers_use_the_console() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_says_why_the_node_cannot_publish() {
+    // A member that never comes: the node cannot confirm its own log.
+    let mut nodes = cluster::start_some(2, 0).await;
+    nodes[0].params.allow_publish_before_sync = false;
+    nodes[0].restart().await;
+    let url = nodes[0].api_url();
+    let token = nodes[0].token(Role::Reader);
+    tokio::task::spawn_blocking(move || {
+        let browser = Browser::start();
+        browser.goto(&format!("{url}/"));
+        browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+        browser.type_into("#signin-token", &token);
+        browser.click("#signin-form button[type=submit]");
+        browser.wait("the warning", DEADLINE, |b| b.visible("#node-warning"));
+        let warning = browser.text("#node-warning");
+        assert!(warning.contains("cannot publish"), "{warning}");
+        assert!(warning.contains("no member has confirmed"), "{warning}");
+        browser.screenshot("7-cannot-publish");
+    })
+    .await
+    .expect("the browser session");
+}

@@ -204,7 +204,7 @@ async fn the_demo_runs_and_cleans_up() {
 }
 
 /// Export from a demo node, import into a fresh node: the same frontier. A tampered
-/// bundle is refused with the count imported before the bad entry.
+/// bundle is refused whole: nothing of it is imported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_then_import_gives_the_same_frontier_and_tampering_is_refused() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -270,7 +270,7 @@ async fn export_then_import_gives_the_same_frontier_and_tampering_is_refused() {
         copy.check().expect("the imported store is consistent");
     }
 
-    // One flipped byte in the middle of the bundle: refused, with the count before.
+    // One flipped byte in the middle of the bundle: refused whole, nothing imported.
     let mut bytes = std::fs::read(&bundle_path).expect("bundle");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -283,20 +283,20 @@ async fn export_then_import_gives_the_same_frontier_and_tampering_is_refused() {
         victim.to_str().expect("utf-8"),
         tampered.to_str().expect("utf-8"),
     ]);
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(8), "invalid input: {output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let error_line = stderr.lines().last().unwrap_or("");
     assert!(
-        error_line.starts_with("error: ") && error_line.contains("imported before"),
+        error_line.starts_with("error: ") && error_line.contains("nothing was imported"),
         "{stderr}"
     );
     let store = demo_store(&victim);
     store.check().expect("consistent after a refused bundle");
-    assert!(store.counts().entries < demo_total());
+    assert_eq!(store.counts().entries, 0);
 }
 
-/// The library's refusals, each with the number of entries imported before it, and a
-/// store that stays consistent.
+/// The library's refusals: a bundle that is cut, altered or foreign imports nothing,
+/// and the store stays consistent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     let mut nodes = cluster::start(2).await;
@@ -333,8 +333,8 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     // A whole bundle: everything, with progress up to the count.
     let copy = fresh_store("whole");
     let mut seen = Vec::new();
-    let report = bundle::import(&copy, &admission, &file, |done, total| {
-        seen.push((done, total))
+    let report = bundle::import(&copy, &admission, &file, |pass, done, total| {
+        seen.push((pass, done, total))
     })
     .expect("import");
     assert_eq!(
@@ -342,13 +342,14 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
         (300, 300, 0)
     );
     assert_eq!(
-        seen.last(),
-        Some(&(600, 600)),
-        "two passes: verify, then store"
+        seen.first().map(|s| s.0),
+        Some(bundle::Pass::Checking),
+        "checked whole first"
     );
+    assert_eq!(seen.last(), Some(&(bundle::Pass::Storing, 300, 300)));
     assert_eq!(copy.frontier().expect("f"), source.frontier().expect("f"));
     // Importing it again adds nothing.
-    let again = bundle::import(&copy, &admission, &file, |_, _| {}).expect("again");
+    let again = bundle::import(&copy, &admission, &file, |_, _, _| {}).expect("again");
     assert_eq!((again.applied, again.duplicates), (0, 300));
 
     let bytes = std::fs::read(&file).expect("bundle");
@@ -361,7 +362,7 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     // Cut short in the middle of an entry: nothing is imported.
     let cut = variant("cut.bundle", &bytes[..bytes.len() * 2 / 3]);
     let store = fresh_store("cut");
-    match bundle::import(&store, &admission, &cut, |_, _| {}) {
+    match bundle::import(&store, &admission, &cut, |_, _, _| {}) {
         Err(BundleError::Truncated { read, count }) => {
             assert_eq!(count, 300);
             assert!(read < 300, "{read}");
@@ -381,7 +382,7 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     altered[at] ^= 0x80;
     let altered = variant("altered.bundle", &altered);
     let store = fresh_store("altered");
-    match bundle::import(&store, &admission, &altered, |_, _| {}) {
+    match bundle::import(&store, &admission, &altered, |_, _, _| {}) {
         Err(BundleError::Refused { index, .. }) => assert_eq!(index, 299),
         other => panic!("expected Refused, got {other:?}"),
     }
@@ -401,7 +402,7 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     let trailer = variant("trailer.bundle", &trailer);
     let store = fresh_store("trailer");
     assert!(matches!(
-        bundle::import(&store, &admission, &trailer, |_, _| {}),
+        bundle::import(&store, &admission, &trailer, |_, _, _| {}),
         Err(BundleError::Checksum)
     ));
     assert_eq!(store.counts().entries, 0);
@@ -414,7 +415,7 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     let other =
         Store::open(StoreConfig::new(dir.path().join("other"), "elsewhere")).expect("store");
     assert!(matches!(
-        bundle::import(&other, &admission, &file, |_, _| {}),
+        bundle::import(&other, &admission, &file, |_, _, _| {}),
         Err(BundleError::OtherNetwork { .. })
     ));
     assert_eq!(other.counts().entries, 0);
@@ -422,7 +423,7 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     // Not a bundle at all.
     let junk = variant("junk.bundle", b"hello");
     assert!(matches!(
-        bundle::import(&fresh_store("junk"), &admission, &junk, |_, _| {}),
+        bundle::import(&fresh_store("junk"), &admission, &junk, |_, _, _| {}),
         Err(BundleError::NotABundle(_))
     ));
     drop(source);

@@ -2,10 +2,20 @@
 //! `init` writes, the container and the systemd unit use the node's ports, paths and
 //! routes, and the compose setup script works with the real binary.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use customs_node::config::{ApiSection, Members, NodeConfig, P2pSection, StoreSection};
+use customs_node::client::ApiClient;
+use customs_tests::faults::Running;
+use customs_tests::process::admin_token;
+use customs_tests::scenarios::lone_node;
+use customs_tests::{free_port, wait_for};
+
+use customs_node::config::{
+    ApiSection, AuditSection, Members, NodeConfig, P2pSection, StoreSection,
+};
 use customs_tests::node_binary;
 
 fn deploy_path(name: &str) -> PathBuf {
@@ -67,6 +77,7 @@ fn the_configuration_reference_is_what_init_writes() {
     // Every value but the administration's own is the default.
     assert_eq!(config.api, ApiSection::default());
     assert_eq!(config.store, StoreSection::default());
+    assert_eq!(config.audit, AuditSection::default());
     assert_eq!(
         config.p2p,
         P2pSection {
@@ -193,4 +204,224 @@ fn the_compose_setup_makes_three_members_that_know_each_other() {
         expected.sort();
         assert_eq!(codes, expected, "{member} admits the two others once");
     }
+}
+
+/// The metric names a text names (`customs_...`).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("customs_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_name_metrics_the_node_exports() {
+    let rules = deploy_path("prometheus-alerts.yml");
+    let checked = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool (apt-get install prometheus)");
+    assert!(checked.status.success(), "{checked:?}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut node, url) = lone_node(&dir.path().join("nl"), &[]);
+    let metrics = ApiClient::new(&url, None, None)
+        .send("GET", "/metrics", None)
+        .expect("metrics")
+        .text();
+    let exported: std::collections::BTreeSet<String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    let named = metric_names(&deploy_file("prometheus-alerts.yml"));
+    assert!(named.len() >= 8, "{named:?}");
+    for name in &named {
+        assert!(
+            exported.contains(name),
+            "the rules name {name}, which the node does not export"
+        );
+    }
+    node.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn the_tls_proxy_example_passes_nginx_and_carries_the_api_and_the_live_feed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nl = dir.path().join("nl");
+    let (mut node, url) = lone_node(&nl, &[]);
+    let api_addr = url.trim_start_matches("http://").to_string();
+    let conf_dir = dir.path().join("nginx");
+    std::fs::create_dir(&conf_dir).expect("mkdir");
+    let (cert, key) = (conf_dir.join("cert.pem"), conf_dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{made:?}");
+
+    // The example as it is, but for where this test puts the node, the certificate
+    // and the listening ports.
+    let tls_port = free_port();
+    let http_port = free_port();
+    let example = deploy_file("nginx-customs-node.conf");
+    let site = example
+        .replace("server 127.0.0.1:7480;", &format!("server {api_addr};"))
+        .replace(
+            "listen 443 ssl;",
+            &format!("listen 127.0.0.1:{tls_port} ssl;"),
+        )
+        .replace("listen 80;", &format!("listen 127.0.0.1:{http_port};"))
+        .replace("listen [::]:443 ssl;", "")
+        .replace("listen [::]:80;", "")
+        .replace(
+            "/etc/ssl/certs/customs-node.example.org.pem",
+            cert.to_str().expect("utf-8"),
+        )
+        .replace(
+            "/etc/ssl/private/customs-node.example.org.key",
+            key.to_str().expect("utf-8"),
+        );
+    assert_ne!(site, example);
+    std::fs::write(conf_dir.join("site.conf"), site).expect("write");
+    let main = format!(
+        "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  include {d}/site.conf;\n}}\n",
+        d = conf_dir.display()
+    );
+    let main_conf = conf_dir.join("nginx.conf");
+    std::fs::write(&main_conf, main).expect("write");
+    let tested = Command::new("nginx")
+        .arg("-t")
+        .arg("-c")
+        .arg(&main_conf)
+        .output()
+        .expect("nginx (apt-get install nginx-light)");
+    assert!(tested.status.success(), "nginx -t: {tested:?}");
+    let proxy = Running(Some(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&main_conf)
+            .args(["-g", "daemon off; master_process off;"])
+            .spawn()
+            .expect("nginx runs"),
+    ));
+
+    let https = format!("https://localhost:{tls_port}");
+    let token = admin_token(&nl);
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "-k",
+                "--resolve",
+                &format!("localhost:{tls_port}:127.0.0.1"),
+            ])
+            .args(args)
+            .output()
+            .expect("curl")
+    };
+    let ready = wait_for("nginx to answer", Duration::from_secs(30), || {
+        let out = curl(&[&format!("{https}/readyz")]);
+        out.status.success().then_some(out)
+    });
+    assert_eq!(String::from_utf8_lossy(&ready.stdout).trim(), "ready");
+
+    // The live feed through the proxy: an entry published afterwards arrives as it
+    // is stored, not when a buffer fills.
+    let mut feed = Command::new("curl")
+        .args([
+            "-sS",
+            "-N",
+            "-k",
+            "--resolve",
+            &format!("localhost:{tls_port}:127.0.0.1"),
+        ])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{https}/api/v1/events"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let lines = std::sync::mpsc::channel();
+    let stdout = feed.stdout.take().expect("stdout");
+    let sender = lines.0;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let metrics = ApiClient::new(&url, None, None);
+    wait_for(
+        "the feed to reach the node",
+        Duration::from_secs(30),
+        || {
+            let text = metrics.send("GET", "/metrics", None).ok()?.text();
+            text.lines()
+                .any(|l| l == "customs_event_streams 1")
+                .then_some(())
+        },
+    );
+    let alert_file = dir.path().join("alert.json");
+    std::fs::write(&alert_file, deploy_file("examples/alert.json")).expect("write");
+    let published = wait_for(
+        "a publish through the proxy",
+        Duration::from_secs(30),
+        || {
+            let out = curl(&[
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &format!("@{}", alert_file.display()),
+                &format!("{https}/api/v1/alerts"),
+            ]);
+            let answer: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            answer["id"].as_str().map(str::to_string)
+        },
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = false;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.1.recv_timeout(left) {
+            Ok(line) if line.contains(&published) => {
+                seen = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = feed.kill();
+    let _ = feed.wait();
+    drop(proxy);
+    assert!(
+        seen,
+        "the published entry came through the proxy's live feed"
+    );
+    node.terminate(Duration::from_secs(20));
 }

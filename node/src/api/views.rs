@@ -186,6 +186,9 @@ pub struct NodeInfo {
     pub cannot_publish: Option<String>,
     /// The same, in words.
     pub cannot_publish_reason: Option<String>,
+    /// Whether `node.allow_publish_before_sync` still lets it sign before a sync: set,
+    /// and no member has held its entries yet (then it is spent, in the store).
+    pub publish_before_sync_allowed: bool,
     /// The lowest seq at which this node's own key is forked; null when it is not.
     pub own_key_forked_at: Option<u64>,
     /// This node's clock offset from its members' (the median of their clocks minus

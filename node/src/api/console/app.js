@@ -81,6 +81,21 @@ async function signIn(token) {
   showNode();
   route();
   startStream();
+  if (!state.statusTimer) state.statusTimer = setInterval(refreshStatus, STATUS_REFRESH_MS);
+}
+
+// The node's own state (can it publish, members refusing its entries) changes without
+// an entry arriving: look again now and then.
+const STATUS_REFRESH_MS = 10000;
+
+async function refreshStatus() {
+  if (!state.token) return;
+  try {
+    state.status = await api("/api/v1/status");
+    showNode();
+  } catch (_) {
+    // The next look, or the next action, reports a problem that lasts.
+  }
 }
 
 function signOut(message) {
@@ -149,6 +164,26 @@ function showNode() {
   $("role").textContent = `signed in as ${node.your_role}`;
   for (const item of document.querySelectorAll("[data-needs=publisher]")) item.hidden = !canPublish();
   $("fork-badge").hidden = !(state.status.forks > 0);
+  // Why this node will not sign now (not synced, its own key forked, its clock off),
+  // and members refusing its entries: on every view, for every role.
+  const problems = [];
+  if (node.cannot_publish_reason) problems.push(`This node cannot publish: ${node.cannot_publish_reason}`);
+  for (const p of state.status.peers) {
+    for (const r of p.refused_ours || []) {
+      problems.push(`Member ${p.code} refuses ${r.count} of this node's entries (${r.reason}, latest seq ${r.last_seq}): they do not reach it.`);
+    }
+  }
+  const warning = $("node-warning");
+  warning.replaceChildren(...problems.map((text) => el("p", {}, text)));
+  warning.hidden = problems.length === 0;
+  warning.classList.toggle("danger", node.cannot_publish === "own_key_forked");
+}
+
+function offsetText(ms) {
+  if (ms === null || ms === undefined) return "unknown";
+  const seconds = Math.round(ms / 1000);
+  if (seconds === 0) return "in step";
+  return seconds < 0 ? `${-seconds} s behind ours` : `${seconds} s ahead of ours`;
 }
 
 // ---- navigation --------------------------------------------------------------------
@@ -564,8 +599,8 @@ async function loadNetwork() {
     $("node-info").replaceChildren(el("p", {},
       `This node: ${s.node.code} (${s.node.name}) on network ${s.node.network}. `,
       `${s.counts.entries} entries from ${s.counts.authors} authors: ${s.counts.risk_alerts} alerts, `,
-      `${s.counts.aeo_records} AEO records, ${s.counts.retractions} retractions.`,
-      s.node.can_publish ? "" : " It cannot sign yet: waiting for a member to confirm its own log."));
+      `${s.counts.aeo_records} AEO records, ${s.counts.retractions} retractions. `,
+      `Clock: ${offsetText(s.node.clock_offset_ms === null ? null : -s.node.clock_offset_ms).replace("ours", "the members'")}.`));
     $("peers").replaceChildren(...s.peers.map((p) => el("tr", {},
       el("th", { scope: "row" }, p.code),
       el("td", { class: p.connected ? "yes" : "no" }, p.connected ? "connected" : "not connected"),
@@ -573,8 +608,11 @@ async function loadNetwork() {
       el("td", {}, p.lag_entries),
       el("td", { class: p.in_sync ? "yes" : null }, p.in_sync ? "yes" : "no"),
       el("td", {}, p.entries_received),
-      el("td", {}, Object.values(p.rejected).reduce((a, b) => a + b, 0)))));
-    if (!s.peers.length) $("peers").replaceChildren(el("tr", {}, el("td", { colspan: 7 }, "No members admitted yet.")));
+      el("td", {}, Object.values(p.rejected).reduce((a, b) => a + b, 0)),
+      el("td", { class: (p.refused_ours || []).length ? "no" : null },
+        (p.refused_ours || []).map((r) => `${r.reason} × ${r.count}`).join(", ") || "none"),
+      el("td", {}, offsetText(p.clock_offset_ms)))));
+    if (!s.peers.length) $("peers").replaceChildren(el("tr", {}, el("td", { colspan: 9 }, "No members admitted yet.")));
     $("forks").replaceChildren(...(forks.length ? [el("div", { class: "fork-warning" },
       el("h3", {}, `Warning: ${forks.length} fork proof(s)`),
       el("p", {}, "These member keys signed two different entries with the same sequence number. Their key or store may be compromised or was restored from an old backup: contact the administration before relying on their records."),

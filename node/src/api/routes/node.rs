@@ -55,9 +55,15 @@ pub async fn status(
                 refusal.to_string(),
             )),
         };
-        Ok((node.store.frontier()?, node.store.counts(), readiness))
+        let unsynced = node.publisher.publish_before_sync_allowed()?;
+        Ok((
+            node.store.frontier()?,
+            node.store.counts(),
+            (readiness, unsynced),
+        ))
     })
     .await?;
+    let (readiness, publish_before_sync_allowed) = readiness;
     let own_key_forked_at = frontier
         .get(&state.node.public_key())
         .map(|h| h.fork_seq)
@@ -112,6 +118,7 @@ pub async fn status(
             can_publish: readiness.is_none(),
             cannot_publish: readiness.as_ref().map(|r| r.0.clone()),
             cannot_publish_reason: readiness.map(|r| r.1),
+            publish_before_sync_allowed,
             own_key_forked_at,
             clock_offset_ms: network.clock_offset_ms,
             store_writable: state.node.store.health().writable_error.is_none(),
