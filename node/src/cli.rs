@@ -575,11 +575,12 @@ pub fn wait_for_sync(target: &Target, timeout: Duration) -> Result<StatusView, C
 /// Confirms that the node running in `dir` has loaded the token file at `path` as it
 /// is now. Returns false when no node runs (the change applies at its start), true
 /// when confirmed; an error when the node runs but does not show the change, which
-/// then does not protect anything yet. `revoked_own`: the CLI just revoked its own
-/// token, so the node refusing it is the confirmation.
+/// then does not protect anything yet. `revoked_own`: the CLI just revoked the token
+/// it asks with, so the node refusing it is the confirmation.
 pub fn confirm_tokens(
     dir: &Path,
     url: Option<String>,
+    token: Option<String>,
     path: &Path,
     revoked_own: Option<&str>,
 ) -> Result<bool, CliError> {
@@ -594,7 +595,7 @@ pub fn confirm_tokens(
         );
         return Ok(false);
     }
-    let target = match Target::resolve(dir, url, None) {
+    let target = match Target::resolve(dir, url, token) {
         Ok(target) => target,
         Err(error) => {
             return Err(CliError::NotApplied(format!(

@@ -199,6 +199,9 @@ enum TokenCommand {
         /// The running node's API, to confirm the change (default: DIR/api.url).
         #[arg(long)]
         url: Option<String>,
+        /// An admin token to ask the node with (default: DIR/api-token).
+        #[arg(long)]
+        token: Option<String>,
     },
     /// List the tokens' names and roles.
     List {
@@ -217,6 +220,9 @@ enum TokenCommand {
         /// The running node's API, to confirm the change (default: DIR/api.url).
         #[arg(long)]
         url: Option<String>,
+        /// An admin token to ask the node with (default: DIR/api-token).
+        #[arg(long)]
+        token: Option<String>,
     },
 }
 
@@ -644,6 +650,7 @@ fn token(command: TokenCommand, json: bool) -> anyhow::Result<()> {
             name,
             out,
             url,
+            token: admin,
         } => {
             let role: Role = role.parse().map_err(|e: String| CliError::Usage(e))?;
             node_dir(&dir)?;
@@ -671,7 +678,7 @@ fn token(command: TokenCommand, json: bool) -> anyhow::Result<()> {
                     );
                 }
             }
-            cli::confirm_tokens(&dir, url, &path, None)?;
+            cli::confirm_tokens(&dir, url, admin, &path, None)?;
         }
         TokenCommand::List { dir } => {
             node_dir(&dir)?;
@@ -695,6 +702,7 @@ fn token(command: TokenCommand, json: bool) -> anyhow::Result<()> {
             name,
             force,
             url,
+            token: admin,
         } => {
             node_dir(&dir)?;
             let path = dir.join(TOKENS_FILE);
@@ -712,7 +720,8 @@ fn token(command: TokenCommand, json: bool) -> anyhow::Result<()> {
                 .into());
             }
             tokens::revoke(&path, &name)?;
-            let confirmed = cli::confirm_tokens(&dir, url, &path, own.then_some(name.as_str()))?;
+            let confirmed =
+                cli::confirm_tokens(&dir, url, admin, &path, own.then_some(name.as_str()))?;
             show_line(
                 json,
                 serde_json::json!({"revoked": name, "confirmed_by_node": confirmed}),

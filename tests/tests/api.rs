@@ -551,6 +551,68 @@ async fn forks_are_exposed() {
     );
 }
 
+/// A node whose own key signed twice with one seq (another machine with its key) learns
+/// it through sync and stops publishing, and says so everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_own_key_is_forked_stops_publishing() {
+    let nodes = cluster::start(2).await;
+    let b = nodes[1].http(Role::Publisher);
+    let mine = b.post("/api/v1/alerts", &sample_alert()).await;
+    assert_eq!(mine.status, 201, "{}", mine.text);
+    // The other machine's entry for the same seq reaches A first.
+    let mut alert = samples::risk_alert();
+    alert.reference = "NB-from-elsewhere".into();
+    let elsewhere = VerifiedEntry::sign(
+        Entry {
+            network: cluster::NETWORK.into(),
+            author: nodes[1].public_key(),
+            seq: 1,
+            prev: None,
+            created_at_ms: customs_node::clock::now_ms(),
+            body: Body::RiskAlert(alert),
+        },
+        &nodes[1].key,
+    )
+    .expect("signs");
+    nodes[0]
+        .node()
+        .store
+        .ingest(vec![elsewhere])
+        .expect("ingest");
+    connect(&nodes, 1, 0).await;
+    let status = eventually("B to learn its key is forked", DEADLINE, || {
+        let b = b.clone();
+        async move {
+            let status = b.get("/api/v1/status").await;
+            (status.json["node"]["own_key_forked_at"] == json!(1)).then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(status.json["node"]["can_publish"], json!(false));
+    assert_eq!(
+        status.json["node"]["cannot_publish"],
+        json!("own_key_forked")
+    );
+    let refused = b.post("/api/v1/alerts", &sample_alert()).await;
+    assert_eq!(
+        (refused.status, refused.error()),
+        (503, "own_key_forked"),
+        "{}",
+        refused.text
+    );
+    let metrics = b.get("/metrics").await;
+    assert!(
+        metrics.text.contains("\ncustoms_own_key_forked 1\n"),
+        "{}",
+        metrics.text
+    );
+    let audit = nodes[1].dir.path().join("audit.log");
+    wait_until("the audit log to record it", DEADLINE, || {
+        std::fs::read_to_string(&audit).is_ok_and(|a| a.contains("\"own_key_forked\""))
+    })
+    .await;
+}
+
 /// The live feed streams entries as they are stored: own and received.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_feed_streams_own_and_received_entries() {

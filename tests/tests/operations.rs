@@ -682,6 +682,7 @@ fn files_are_private_whatever_the_umask_and_the_audit_log_records_who_did_what()
         "init --dir {} --code NL --name NL --network customs-test --p2p-listen /ip4/127.0.0.1/tcp/0 --api-listen 127.0.0.1:0 --allow-publish-before-sync",
         s(&nl)
     ));
+    edit_config(&nl, &[("reads = false", "reads = true")]);
     let mut command = Command::new("bash");
     command.args([
         "-c",
@@ -692,6 +693,8 @@ fn files_are_private_whatever_the_umask_and_the_audit_log_records_who_did_what()
     let (code, body) = publish_status(&api, "NL-1");
     assert_eq!(code, 201);
     let id = body["id"].as_str().expect("id").to_string();
+    let listed = api.send("GET", "/api/v1/alerts", None).expect("list");
+    assert_eq!(listed.status, 200);
     let wrong = ApiClient::new(&url, Some("not-a-token"), None);
     assert_eq!(
         wrong
@@ -745,6 +748,13 @@ fn files_are_private_whatever_the_umask_and_the_audit_log_records_who_did_what()
     assert!(has("unauthorized", "unknown", "401"), "{audit}");
     assert!(has("forbidden", "officer.jansen", "403"), "{audit}");
     assert!(has("tokens_changed", "node", "ok"), "{audit}");
+    assert!(
+        events.iter().any(|e| e["action"] == "read"
+            && e["actor"] == "admin"
+            && e["detail"] == "GET /api/v1/alerts"),
+        "audit.reads = true records reads: {audit}"
+    );
+    assert!(has("node_start", "node", "ok"), "{audit}");
     for event in &events {
         for field in ["time", "action", "actor", "outcome"] {
             assert!(event[field].is_string(), "{event}");
