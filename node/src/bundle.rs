@@ -211,18 +211,12 @@ impl Drop for Spooled {
 
 /// Copies standard input into `DIR/import-PID.bundle` (mode 0600).
 pub fn spool_stdin(dir: &Path) -> Result<Spooled, BundleError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(format!("import-{}.bundle", std::process::id()));
     let write_error = |source| BundleError::Write {
         path: path.clone(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(crate::files::PRIVATE_FILE_MODE)
-        .open(&path)
-        .map_err(write_error)?;
+    let mut file = crate::files::create_new_private(&path).map_err(write_error)?;
     let spooled = Spooled(path.clone());
     std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(write_error)?;
     file.sync_all().map_err(write_error)?;

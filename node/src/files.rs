@@ -25,6 +25,16 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))
 }
 
+/// Creates the new file `path`, mode 0600; an existing file is an error
+/// (`AlreadyExists`), never overwritten.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+}
+
 /// Whether group or others may read or enter `path`.
 pub fn is_exposed(path: &Path) -> io::Result<bool> {
     Ok(fs::metadata(path)?.permissions().mode() & 0o077 != 0)
@@ -46,11 +56,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     temporary_name.push(format!(".{}.tmp", std::process::id()));
     let temporary = path.with_file_name(temporary_name);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(PRIVATE_FILE_MODE)
-            .open(&temporary)?;
+        let mut file = create_new_private(&temporary)?;
         file.write_all(bytes)?;
         if let Some(meta) = &existing {
             keep_owner(&file, meta)?;

@@ -1,9 +1,9 @@
 //! The administration's key on disk: written with mode 0600, refused when other users
 //! can read it. The format itself belongs to the protocol crate.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use customs_protocol::{KeyError, SecretKey};
@@ -51,12 +51,8 @@ pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> 
         path: path.to_path_buf(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| match source.kind() {
+    let mut file =
+        crate::files::create_new_private(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::AlreadyExists => KeyFileError::Exists {
                 path: path.to_path_buf(),
             },

@@ -63,17 +63,11 @@ fn write_admin_token(dir: &Path) -> Result<(), SetupError> {
 /// Writes `token` into the new file `path`, mode 0600 (never overwrites).
 pub fn write_token_file(path: &Path, token: &str) -> Result<(), SetupError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let write_error = |source| SetupError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(crate::files::PRIVATE_FILE_MODE)
-        .open(path)
-        .map_err(write_error)?;
+    let mut file = crate::files::create_new_private(path).map_err(write_error)?;
     writeln!(file, "{token}").map_err(write_error)?;
     file.sync_all().map_err(write_error)?;
     Ok(())

@@ -497,29 +497,35 @@ async fn field_checks_apply_the_protocol_rules() {
 }
 
 /// Fork proofs show in /forks, the status and the metrics.
+/// A seq-1 alert with `reference` signed by `node`'s key, as another machine holding
+/// that key (or the node restored without its store) would sign it.
+fn first_entry_of(node: &cluster::TestNode, reference: &str) -> VerifiedEntry {
+    let mut alert = samples::risk_alert();
+    alert.reference = reference.to_string();
+    VerifiedEntry::sign(
+        Entry {
+            network: cluster::NETWORK.into(),
+            author: node.public_key(),
+            seq: 1,
+            prev: None,
+            created_at_ms: customs_node::clock::now_ms(),
+            body: Body::RiskAlert(alert),
+        },
+        &node.key,
+    )
+    .expect("signs")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forks_are_exposed() {
     let nodes = cluster::start(2).await;
     let a = nodes[0].http(Role::Reader);
     // Member B's key signs two different entries with seq 1 (as a node restored
     // without its store might); A receives both.
-    let signed = |reference: &str| {
-        let mut alert = samples::risk_alert();
-        alert.reference = reference.to_string();
-        VerifiedEntry::sign(
-            Entry {
-                network: cluster::NETWORK.into(),
-                author: nodes[1].public_key(),
-                seq: 1,
-                prev: None,
-                created_at_ms: customs_node::clock::now_ms(),
-                body: Body::RiskAlert(alert),
-            },
-            &nodes[1].key,
-        )
-        .expect("signs")
-    };
-    let (first, second) = (signed("NB-1"), signed("NB-1-again"));
+    let (first, second) = (
+        first_entry_of(&nodes[1], "NB-1"),
+        first_entry_of(&nodes[1], "NB-1-again"),
+    );
     nodes[0]
         .node()
         .store
@@ -560,20 +566,7 @@ async fn a_node_whose_own_key_is_forked_stops_publishing() {
     let mine = b.post("/api/v1/alerts", &sample_alert()).await;
     assert_eq!(mine.status, 201, "{}", mine.text);
     // The other machine's entry for the same seq reaches A first.
-    let mut alert = samples::risk_alert();
-    alert.reference = "NB-from-elsewhere".into();
-    let elsewhere = VerifiedEntry::sign(
-        Entry {
-            network: cluster::NETWORK.into(),
-            author: nodes[1].public_key(),
-            seq: 1,
-            prev: None,
-            created_at_ms: customs_node::clock::now_ms(),
-            body: Body::RiskAlert(alert),
-        },
-        &nodes[1].key,
-    )
-    .expect("signs");
+    let elsewhere = first_entry_of(&nodes[1], "NB-from-elsewhere");
     nodes[0]
         .node()
         .store
