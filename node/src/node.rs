@@ -187,6 +187,7 @@ impl Node {
             .map(|m| (m.key, m.code.clone()))
             .collect();
         codes.insert(key.public_key(), params.network.code.clone());
+        let watchdog_codes = codes.clone();
         let identity = NodeIdentity {
             code: params.network.code.clone(),
             name: params.name.clone(),
@@ -223,6 +224,7 @@ impl Node {
             store.clone(),
             handle.publisher.clone(),
             audit,
+            watchdog_codes,
             stopped,
         ));
         Ok(Node {
@@ -299,9 +301,15 @@ async fn watchdog(
     store: Store,
     publisher: Publisher,
     audit: Audit,
+    codes: HashMap<PublicKey, String>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut fork_reported = false;
+    // Forks held at start are not news; each one found later is logged once.
+    let mut forks_seen = forks_held(&store);
+    let own = publisher.public_key();
+    if let Some(seq) = forks_seen.get(&own) {
+        report_own_fork(&audit, *seq);
+    }
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -315,26 +323,57 @@ async fn watchdog(
             }
             store.probe(crate::clock::now_ms())?;
             publisher.note_own_log_held()?;
-            Ok::<_, StoreError>(
-                store
-                    .head(&publisher.public_key())?
-                    .map_or(0, |h| h.fork_seq),
-            )
+            Ok::<_, StoreError>(forks_held(&store))
         });
         match round.await {
-            Ok(Ok(fork_seq)) if fork_seq > 0 && !fork_reported => {
-                fork_reported = true;
-                tracing::error!(seq = fork_seq, "this node's own key signed two entries with one seq: publishing is stopped (see \"A forked key\" in the README)");
-                audit.record(
-                    Event::new("own_key_forked", "node", "publishing_stopped")
-                        .with_detail(format!("seq {fork_seq}")),
-                );
+            Ok(Ok(forks)) => {
+                for (author, seq) in &forks {
+                    if forks_seen.get(author).is_some_and(|seen| seen <= seq) {
+                        continue;
+                    }
+                    if *author == own {
+                        report_own_fork(&audit, *seq);
+                    } else {
+                        let member = codes
+                            .get(author)
+                            .cloned()
+                            .unwrap_or_else(|| author.to_hex());
+                        tracing::warn!(%member, seq, "a member's key signed two entries with one seq (a fork proof is held)");
+                        audit.record(
+                            Event::new("fork", &member, "proof_held")
+                                .with_detail(format!("seq {seq}")),
+                        );
+                    }
+                }
+                forks_seen = forks;
             }
-            Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "the store cannot write"),
             Err(error) => tracing::error!(%error, "the store watchdog failed"),
         }
     }
+}
+
+/// Each author the store holds a fork proof of, with the lowest forked seq (from the
+/// in-memory frontier: one entry per author, so bounded by the members).
+fn forks_held(store: &Store) -> HashMap<PublicKey, u64> {
+    store
+        .frontier()
+        .map(|frontier| {
+            frontier
+                .heads()
+                .filter(|h| h.fork_seq > 0)
+                .map(|h| (h.author, h.fork_seq))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn report_own_fork(audit: &Audit, seq: u64) {
+    tracing::error!(seq, "this node's own key signed two entries with one seq: publishing is stopped (see \"A forked key\" in the README)");
+    audit.record(
+        Event::new("own_key_forked", "node", "publishing_stopped")
+            .with_detail(format!("seq {seq}")),
+    );
 }
 
 /// DIR/api.url: the URL of the API of the node running in DIR, written at start.

@@ -555,6 +555,15 @@ async fn forks_are_exposed() {
         "{}",
         metrics.text
     );
+    let audit = nodes[0].dir.path().join("audit.log");
+    let code = format!("\"actor\":\"{}\"", nodes[1].code);
+    wait_until("the audit log to record the fork", DEADLINE, || {
+        std::fs::read_to_string(&audit).is_ok_and(|a| {
+            a.lines()
+                .any(|l| l.contains("\"action\":\"fork\"") && l.contains(&code))
+        })
+    })
+    .await;
 }
 
 /// A node whose own key signed twice with one seq (another machine with its key) learns
