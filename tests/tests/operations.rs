@@ -423,7 +423,12 @@ fn a_token_change_takes_effect_on_the_running_node_or_the_command_fails() {
     let nl = base.path().join("nl");
     init_process_node(&nl, "NL");
     chown(&nl, "65534:65534");
-    let mut command = Command::new(node_binary());
+    // The service user must be able to run the binary: a copy beside the node, since
+    // the build's own directory may be private to root (a clone in a 0700 directory).
+    let binary = base.path().join("customs-node");
+    std::fs::copy(node_binary(), &binary).expect("copy the binary");
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut command = Command::new(&binary);
     command.args(["run", "--dir", s(&nl)]);
     let (_node, url) = start_command(as_service_user(command), &nl, "nl");
     let dir = s(&nl);
