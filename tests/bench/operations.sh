@@ -10,7 +10,12 @@ $bin init --dir $w/nl --code NL --name NL --network m1 --p2p-listen /ip4/127.0.0
   --api-listen 127.0.0.1:0 --allow-publish-before-sync > /dev/null
 $bin run --dir $w/nl 2> $w/nl.log &
 pid=$!
-for i in $(seq 1 100); do [ -s $w/nl/api.url ] && break; sleep 0.1; done
+# Wait (at most 30 s) for the node to write its API address.
+deadline=$((SECONDS + 30))
+until [ -s $w/nl/api.url ]; do
+  [ $SECONDS -lt $deadline ] || { echo "the node did not start within 30 s" >&2; cat $w/nl.log >&2; exit 1; }
+  sleep 0.1
+done
 url=$(cat $w/nl/api.url)
 token=$(cat $w/nl/api-token)
 $bin alert template > $w/alert.json

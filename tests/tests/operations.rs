@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use customs_node::client::ApiClient;
-use customs_tests::faults::Running;
+use customs_tests::faults::{sh, Running};
 use customs_tests::process::{
     admin_token, admit, api_url, edit_config, init_process_node, init_process_node_at, spawn_logged,
 };
@@ -164,11 +164,7 @@ fn seq_of(status: &Value, author: &Value) -> u64 {
 
 /// Copies a stopped node's directory: what a file-level backup holds.
 fn copy_dir(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .args(["-a", s(from), s(to)])
-        .status()
-        .expect("cp");
-    assert!(status.success());
+    sh("cp", &["-a", s(from), s(to)]);
 }
 
 #[test]
@@ -408,11 +404,7 @@ fn as_service_user(mut command: Command) -> Command {
 }
 
 fn chown(path: &Path, owner: &str) {
-    let status = Command::new("chown")
-        .args(["-R", owner, s(path)])
-        .status()
-        .expect("chown");
-    assert!(status.success());
+    sh("chown", &["-R", owner, s(path)]);
 }
 
 #[test]
