@@ -15,6 +15,7 @@ use crate::codes::{
 use crate::date::Date;
 use crate::entry::EntryId;
 use crate::error::{Rule, ValidationError};
+use crate::governance::Governance;
 use crate::limits::*;
 #[cfg(feature = "openapi")]
 use crate::openapi::ContainerNumber;
@@ -27,6 +28,8 @@ pub enum Body {
     RiskAlert(RiskAlert),
     AeoRecord(AeoRecord),
     Retraction(Retraction),
+    /// Membership and keys: proposals, approvals, certificates, revocations.
+    Governance(Governance),
 }
 
 /// The kind of a body, for indexes, metrics and filters.
@@ -37,6 +40,7 @@ pub enum BodyKind {
     RiskAlert,
     AeoRecord,
     Retraction,
+    Governance,
 }
 
 impl BodyKind {
@@ -45,6 +49,7 @@ impl BodyKind {
             BodyKind::RiskAlert => "risk_alert",
             BodyKind::AeoRecord => "aeo_record",
             BodyKind::Retraction => "retraction",
+            BodyKind::Governance => "governance",
         }
     }
 }
@@ -55,6 +60,7 @@ impl Body {
             Body::RiskAlert(_) => BodyKind::RiskAlert,
             Body::AeoRecord(_) => BodyKind::AeoRecord,
             Body::Retraction(_) => BodyKind::Retraction,
+            Body::Governance(_) => BodyKind::Governance,
         }
     }
 
@@ -64,6 +70,7 @@ impl Body {
             Body::RiskAlert(alert) => alert.validate(),
             Body::AeoRecord(record) => record.validate(),
             Body::Retraction(retraction) => retraction.validate(),
+            Body::Governance(governance) => governance.validate(),
         }
     }
 }
@@ -422,7 +429,7 @@ pub enum RetractionReason {
 /// Free text: not empty, at most `max` bytes, no control characters (newlines and
 /// tabs allowed where `multiline`). Empty means every character has Unicode's
 /// White_Space property (`char::is_whitespace`; SPEC.md section 6 lists them).
-fn check_text(value: &str, max: usize, multiline: bool) -> Result<(), Rule> {
+pub(crate) fn check_text(value: &str, max: usize, multiline: bool) -> Result<(), Rule> {
     if value.chars().all(char::is_whitespace) {
         return Err(Rule::Empty);
     }
@@ -442,7 +449,7 @@ fn check_text(value: &str, max: usize, multiline: bool) -> Result<(), Rule> {
     Ok(())
 }
 
-fn check_count(count: usize, max: usize) -> Result<(), Rule> {
+pub(crate) fn check_count(count: usize, max: usize) -> Result<(), Rule> {
     if count > max {
         Err(Rule::TooMany { count, max })
     } else {
@@ -463,7 +470,7 @@ fn check_order(later: Date, earlier: Date, earlier_field: &'static str) -> Resul
     }
 }
 
-fn at(field: impl Into<String>) -> impl FnOnce(Rule) -> ValidationError {
+pub(crate) fn at(field: impl Into<String>) -> impl FnOnce(Rule) -> ValidationError {
     let field = field.into();
     move |rule| ValidationError::new(field, rule)
 }

@@ -249,6 +249,14 @@ pub enum Rule {
     },
     #[error("entry belongs to network {found:?}, not {expected:?}")]
     WrongNetwork { expected: String, found: String },
+    #[error("member code {value:?} must be 2 to 8 capital letters (e.g. NL, EU)")]
+    MemberCode { value: String },
+    #[error("key {value} is not a usable ed25519 public key: {reason}")]
+    InvalidKey { value: String, reason: String },
+    #[error("signature does not verify under administration key {admin_key}")]
+    StatementSignature { admin_key: String },
+    #[error("names member {found:?}, not {expected:?}")]
+    OtherMember { expected: String, found: String },
 }
 
 impl Rule {
@@ -286,6 +294,10 @@ impl Rule {
             Rule::ReasonRequired { .. } => "ReasonRequired",
             Rule::InFuture { .. } => "InFuture",
             Rule::WrongNetwork { .. } => "WrongNetwork",
+            Rule::MemberCode { .. } => "MemberCode",
+            Rule::InvalidKey { .. } => "InvalidKey",
+            Rule::StatementSignature { .. } => "StatementSignature",
+            Rule::OtherMember { .. } => "OtherMember",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod codes;
 pub mod date;
 pub mod entry;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod limits;
 #[cfg(feature = "openapi")]
@@ -28,4 +29,5 @@ pub use body::{AeoRecord, Body, BodyKind, Retraction, RiskAlert};
 pub use date::Date;
 pub use entry::{Entry, EntryId, SignedEntry, VerifiedEntry, ENTRY_VERSION, SIGNING_DOMAIN};
 pub use error::{DecodeError, EntryError, Rule, ValidationError, VerifyError};
+pub use governance::{Charter, Governance, Membership, Quorum};
 pub use identity::{KeyError, PublicKey, SecretKey};

@@ -54,3 +54,25 @@ pub const MAX_SYNC_REQUEST_BYTES: usize = 1024;
 /// Largest encoded sync response: a full page plus per-entry length prefixes and framing.
 pub const MAX_SYNC_RESPONSE_BYTES: usize =
     MAX_PAGE_BYTES as usize + MAX_SIGNED_ENTRY_BYTES + 4 * MAX_PAGE_ENTRIES as usize + 64;
+
+// Governance (SPEC.md section 13).
+/// Longest administration name.
+pub const MAX_MEMBER_NAME_BYTES: usize = 200;
+/// Most addresses in a node certificate.
+pub const MAX_NODE_ADDRESSES: usize = 8;
+/// Longest address (a multiaddress in text).
+pub const MAX_ADDRESS_BYTES: usize = 256;
+/// Most node certificates in one proposal or for one founder.
+pub const MAX_NODES_PER_PROPOSAL: usize = 8;
+/// Longest network name (the id adds `-` and 32 hex digits, within 64 bytes).
+pub const MAX_NETWORK_NAME_BYTES: usize = 31;
+/// Most founders in a charter (a converted network lists all its members).
+pub const MAX_CHARTER_FOUNDERS: usize = 256;
+/// Largest encoded charter.
+pub const MAX_CHARTER_BYTES: usize = 1024 * 1024;
+/// Most node keys of one member that still sign.
+pub const MAX_OPEN_NODE_KEYS: usize = 16;
+/// Most proposals of one member pending at once.
+pub const MAX_PENDING_PROPOSALS: usize = 16;
+/// Most members a network has ever admitted (removed ones included).
+pub const MAX_NETWORK_MEMBERS: usize = 256;

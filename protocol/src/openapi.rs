@@ -80,3 +80,25 @@ impl PartialSchema for ContainerNumber {
     }
 }
 impl ToSchema for ContainerNumber {}
+
+impl PartialSchema for crate::governance::AdminSignature {
+    fn schema() -> RefOr<Schema> {
+        string(
+            "^[0-9a-f]{128}$",
+            "an ed25519 signature by an administration key, lowercase hex",
+            "00",
+        )
+    }
+}
+impl ToSchema for crate::governance::AdminSignature {}
+
+impl PartialSchema for crate::governance::EncryptionKey {
+    fn schema() -> RefOr<Schema> {
+        string(
+            "^[0-9a-f]{64}$",
+            "a node's X25519 public key, lowercase hex",
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+        )
+    }
+}
+impl ToSchema for crate::governance::EncryptionKey {}

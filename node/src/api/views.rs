@@ -134,6 +134,7 @@ fn body_json(body: &Body) -> serde_json::Value {
         Body::RiskAlert(b) => serde_json::to_value(b),
         Body::AeoRecord(b) => serde_json::to_value(b),
         Body::Retraction(b) => serde_json::to_value(b),
+        Body::Governance(b) => serde_json::to_value(b),
     };
     value.unwrap_or(serde_json::Value::Null)
 }

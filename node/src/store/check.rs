@@ -38,6 +38,7 @@ impl Store {
         };
         let mut alert_rows = HashSet::new();
         let mut aeo_rows = HashSet::new();
+        let mut governance_rows = 0usize;
         let mut retracted_rows = HashSet::new();
         let mut chain_ids: HashSet<EntryId> = HashSet::new();
 
@@ -93,6 +94,14 @@ impl Store {
                         }
                         aeo_rows.insert(key);
                     }
+                    Body::Governance(_) => {
+                        if db.get(governance_key(&author, seq))?.as_deref() != Some(&id.0[..]) {
+                            return Err(corrupt(format!(
+                                "governance entry {id} is missing from the governance index"
+                            )));
+                        }
+                        governance_rows += 1;
+                    }
                     Body::Retraction(retraction) => {
                         report.retractions += 1;
                         if db.get(retracted_key(&retraction.target))?.as_deref() == Some(&id.0[..])
@@ -122,7 +131,10 @@ impl Store {
                 chain_ids.len()
             )));
         }
-        if count_prefix(ALERT) != alert_rows.len() || count_prefix(AEO) != aeo_rows.len() {
+        if count_prefix(ALERT) != alert_rows.len()
+            || count_prefix(AEO) != aeo_rows.len()
+            || count_prefix(GOVERNANCE) != governance_rows
+        {
             return Err(corrupt(
                 "an index has rows for entries not in any chain".into(),
             ));

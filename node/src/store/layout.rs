@@ -12,6 +12,7 @@
 //! | `F` | author (32), seq (8, BE), entry id (32) | the fork proof: the second signed entry for that seq (one per author and seq) |
 //! | `I` | idempotency scope (32: SHA-256 of token name and key) | entry id (32), created_at_ms (8, BE) |
 //! | `X` | created_at_ms (8, BE), idempotency scope (32) | empty: the expiry order of `I` rows |
+//! | `G` | author (32), seq (8, BE) | entry id (32): the governance entries, which the membership is computed from |
 //! | `M` | name | store metadata: format, network, counts, pending own entry |
 
 use customs_protocol::body::Category;
@@ -29,6 +30,7 @@ pub const RETRACTED: u8 = b'R';
 pub const FORK: u8 = b'F';
 pub const IDEMPOTENCY: u8 = b'I';
 pub const IDEMPOTENCY_EXPIRY: u8 = b'X';
+pub const GOVERNANCE: u8 = b'G';
 
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_NETWORK: &[u8] = b"Mnetwork";
@@ -175,6 +177,14 @@ pub fn aeo_key(operator_id: &str, issuer: &PublicKey, seq: u64) -> Vec<u8> {
     let mut key = aeo_prefix(operator_id);
     key.extend_from_slice(&issuer.0);
     key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn governance_key(author: &PublicKey, seq: u64) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[0] = GOVERNANCE;
+    key[1..33].copy_from_slice(&author.0);
+    key[33..].copy_from_slice(&seq.to_be_bytes());
     key
 }
 

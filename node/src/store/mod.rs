@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use customs_protocol::chain::{self, ChainView, ChainWriter, PendingBuffer};
+use customs_protocol::governance::GovernanceEvent;
 use customs_protocol::wire::{Frontier, Head};
 use customs_protocol::VerifiedEntry;
 use customs_protocol::{Body, Entry, EntryError, EntryId, PublicKey, SecretKey, SignedEntry};
@@ -246,6 +247,9 @@ struct Inner {
     /// Every author's head, kept in memory and published on every commit that moves
     /// one: the network reads it without touching the database.
     frontier: watch::Sender<Arc<Frontier>>,
+    /// Bumped by every commit that applies a governance entry: the membership is
+    /// computed again from them.
+    governance: watch::Sender<u64>,
 }
 
 #[derive(Debug)]
@@ -270,6 +274,7 @@ impl Store {
                 }),
                 counts: Mutex::new(Counts::default()),
                 frontier: watch::Sender::new(Arc::new(Frontier::new())),
+                governance: watch::Sender::new(0),
                 health: Mutex::new(Health::default()),
                 config,
             }),
@@ -744,6 +749,34 @@ impl Store {
         Ok(self.inner.frontier.borrow().as_ref().clone())
     }
 
+    /// Bumped by every commit that applies a governance entry.
+    pub fn watch_governance(&self) -> watch::Receiver<u64> {
+        self.inner.governance.subscribe()
+    }
+
+    /// Every governance entry held, as the membership rule takes them.
+    pub fn governance_events(&self) -> Result<Vec<GovernanceEvent>, StoreError> {
+        let mut events = Vec::new();
+        for row in self.db()?.scan_prefix([GOVERNANCE]) {
+            let (_, id) = row?;
+            let id = parse_id(&id, "governance row")?;
+            let entry = self.get(&id)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("governance row names missing entry {id}"),
+            })?;
+            let e = entry.entry();
+            if let Body::Governance(governance) = &e.body {
+                events.push(GovernanceEvent {
+                    id,
+                    author: e.author,
+                    seq: e.seq,
+                    created_at_ms: e.created_at_ms,
+                    governance: governance.clone(),
+                });
+            }
+        }
+        Ok(events)
+    }
+
     /// The frontier, updated on every commit that moves a head.
     pub fn watch_frontier(&self) -> watch::Receiver<Arc<Frontier>> {
         self.inner.frontier.subscribe()
@@ -944,6 +977,8 @@ struct Tx<'a> {
     counts: Counts,
     applied: Vec<SignedEntry>,
     dirty: bool,
+    /// A governance entry was applied.
+    governance: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -958,6 +993,7 @@ impl<'a> Tx<'a> {
             counts: store.counts(),
             applied: Vec::new(),
             dirty: false,
+            governance: false,
         }
     }
 
@@ -1009,6 +1045,12 @@ impl<'a> Tx<'a> {
         }
         if flush && self.dirty {
             self.store.db()?.flush()?;
+        }
+        if self.governance {
+            self.store
+                .inner
+                .governance
+                .send_modify(|generation| *generation += 1);
         }
         Ok(self.applied)
     }
@@ -1088,6 +1130,11 @@ impl ChainWriter for Tx<'_> {
                 self.batch
                     .insert(aeo_key(&record.operator_id, &e.author, e.seq), &id.0[..]);
                 self.counts.aeo_records += 1;
+            }
+            Body::Governance(_) => {
+                self.batch
+                    .insert(&governance_key(&e.author, e.seq)[..], &id.0[..]);
+                self.governance = true;
             }
             Body::Retraction(retraction) => {
                 // A retraction that names no earlier entry of its author stays in the

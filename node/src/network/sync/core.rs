@@ -208,6 +208,27 @@ pub struct PeerSync {
 }
 
 impl PeerSync {
+    fn new(code: String, key: PublicKey) -> PeerSync {
+        PeerSync {
+            code,
+            key,
+            connected: false,
+            connection: 0,
+            exchanging: false,
+            exchanged: false,
+            asked_with: None,
+            last_sync_ms: None,
+            lag_entries: 0,
+            synced_at: None,
+            entries_received: 0,
+            rejected: BTreeMap::new(),
+            refused_ours: Vec::new(),
+            clock_offset_ms: None,
+            in_flight: 0,
+            waiting: VecDeque::new(),
+        }
+    }
+
     /// Whether the last exchange found the peer's frontier equal to ours and ours has
     /// not changed since.
     pub fn in_sync(&self, digests: &[[u8; 32]]) -> bool {
@@ -308,8 +329,9 @@ impl SplitMix {
 /// The sync state machine of one node.
 pub struct SyncCore<T: Transport> {
     own_key: PublicKey,
-    /// Members' keys and our own: the authors we fetch.
-    authors: HashSet<PublicKey>,
+    /// Members' node keys and our own: the authors we fetch, each up to the highest
+    /// seq it may sign (`u64::MAX`: no limit).
+    authors: HashMap<PublicKey, u64>,
     peers: BTreeMap<T::Peer, PeerSync>,
     sent: HashMap<RequestId, Sent<T::Peer>>,
     jobs: HashMap<JobId, Origin<T>>,
@@ -351,30 +373,12 @@ impl<T: Transport> SyncCore<T> {
         members: impl IntoIterator<Item = (T::Peer, String, PublicKey)>,
         seed: u64,
     ) -> Self {
-        let mut authors = HashSet::from([own_key]);
+        let mut authors = HashMap::from([(own_key, u64::MAX)]);
         let peers: BTreeMap<T::Peer, PeerSync> = members
             .into_iter()
             .map(|(peer, code, key)| {
-                authors.insert(key);
-                let state = PeerSync {
-                    code,
-                    key,
-                    connected: false,
-                    connection: 0,
-                    exchanging: false,
-                    exchanged: false,
-                    asked_with: None,
-                    last_sync_ms: None,
-                    lag_entries: 0,
-                    synced_at: None,
-                    entries_received: 0,
-                    rejected: BTreeMap::new(),
-                    refused_ours: Vec::new(),
-                    clock_offset_ms: None,
-                    in_flight: 0,
-                    waiting: VecDeque::new(),
-                };
-                (peer, state)
+                authors.insert(key, u64::MAX);
+                (peer, PeerSync::new(code, key))
             })
             .collect();
         SyncCore {
@@ -396,6 +400,47 @@ impl<T: Transport> SyncCore<T> {
             rng: SplitMix(seed),
             out: Vec::new(),
         }
+    }
+
+    /// The membership changed: `members` are the member nodes now (ours excluded),
+    /// `limits` every node key to fetch with the highest seq it may sign. A peer no
+    /// longer listed is forgotten (its requests freed); a new one waits to connect.
+    pub fn set_members(
+        &mut self,
+        members: impl IntoIterator<Item = (T::Peer, String, PublicKey)>,
+        limits: HashMap<PublicKey, u64>,
+    ) {
+        let members: BTreeMap<T::Peer, (String, PublicKey)> = members
+            .into_iter()
+            .map(|(peer, code, key)| (peer, (code, key)))
+            .collect();
+        let gone: Vec<T::Peer> = self
+            .peers
+            .keys()
+            .filter(|p| !members.contains_key(p))
+            .copied()
+            .collect();
+        for peer in gone {
+            self.on_disconnected(peer);
+            self.peers.remove(&peer);
+        }
+        for (peer, (code, key)) in members {
+            match self.peers.get_mut(&peer) {
+                Some(state) => {
+                    state.code = code;
+                    state.key = key;
+                }
+                None => {
+                    self.peers.insert(peer, PeerSync::new(code, key));
+                }
+            }
+        }
+        let own_limit = limits.get(&self.own_key).copied().unwrap_or(u64::MAX);
+        self.authors = limits;
+        self.authors.insert(self.own_key, own_limit);
+        let authors = &self.authors;
+        self.refused
+            .retain(|author, _| authors.contains_key(author));
     }
 
     pub fn peers(&self) -> impl Iterator<Item = (&T::Peer, &PeerSync)> {
@@ -618,7 +663,7 @@ impl<T: Transport> SyncCore<T> {
 
     /// Notes that an entry of member `author` at `seq` was refused for `reason`.
     fn note_refusal(&mut self, author: PublicKey, seq: u64, reason: &'static str) {
-        if !self.authors.contains(&author) || author == self.own_key {
+        if !self.authors.contains_key(&author) || author == self.own_key {
             return;
         }
         let reason = if reason.len() > MAX_REFUSAL_REASON_BYTES || reason.is_empty() {
@@ -687,7 +732,7 @@ impl<T: Transport> SyncCore<T> {
                 self.on_stamp(peer, &sent, their_now_ms, refusals, now_ms);
                 self.counters.sync_rounds += 1;
                 let authors = &self.authors;
-                let wanted = |author: &PublicKey| authors.contains(author);
+                let wanted = |author: &PublicKey| authors.get(author).copied();
                 let plan = plan(&ours.frontier, &heads, wanted);
                 let our_seq = ours.frontier.get(&self.own_key).map_or(0, |h| h.seq);
                 let their_own = heads.iter().find(|h| h.author == self.own_key);

@@ -28,10 +28,17 @@ pub struct Plan {
 }
 
 /// The requests that bring us what `theirs` (a peer's heads) has and we lack. Only
-/// authors for which `wanted` is true (members) are considered.
-pub fn plan(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> bool) -> Plan {
+/// authors for which `limit` gives a seq (members' node keys) are considered, and
+/// only up to that seq (a rotated or revoked key signs nothing valid beyond it).
+pub fn plan(ours: &Frontier, theirs: &[Head], limit: impl Fn(&PublicKey) -> Option<u64>) -> Plan {
     let mut plan = Plan::default();
-    for head in theirs.iter().filter(|h| wanted(&h.author)) {
+    for head in theirs {
+        let Some(limit) = limit(&head.author) else {
+            continue;
+        };
+        // A head beyond the limit says nothing about entries we may take at it.
+        let capped = head.seq > limit;
+        let head_seq = head.seq.min(limit);
         // Evidence against the author that we lack, at a seq our chain holds (a
         // chain that does not reach it yet fetches its range first).
         let our = ours.get(&head.author);
@@ -46,33 +53,36 @@ pub fn plan(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> boo
             });
             continue;
         }
+        let page = |from: u64| {
+            // Up to the limit; an unlimited author may have more by the time we ask.
+            let count = (limit.saturating_add(1) - from).min(u64::from(MAX_PAGE_ENTRIES)) as u32;
+            entries_request(head.author, from, count)
+        };
         match our {
-            None => plan
-                .requests
-                .push(entries_request(head.author, 1, MAX_PAGE_ENTRIES)),
-            Some(our) if head.seq > our.seq => {
-                plan.requests
-                    .push(entries_request(head.author, our.seq + 1, MAX_PAGE_ENTRIES));
-            }
-            Some(our) if head.seq == our.seq => {
-                if head.id != our.id {
+            None if head_seq >= 1 => plan.requests.push(page(1)),
+            None => {}
+            Some(our) if head_seq > our.seq => plan.requests.push(page(our.seq + 1)),
+            Some(our) if head_seq == our.seq => {
+                if !capped && head.id != our.id {
                     plan.requests
                         .push(entries_request(head.author, head.seq, 1));
                 }
             }
-            Some(_) => plan.to_check.push(*head),
+            Some(_) if !capped => plan.to_check.push(*head),
+            Some(_) => {}
         }
     }
     plan
 }
 
 /// Entries the peer has that we lack, summed over the authors we want: the lag.
-pub fn lag(ours: &Frontier, theirs: &[Head], wanted: impl Fn(&PublicKey) -> bool) -> u64 {
+pub fn lag(ours: &Frontier, theirs: &[Head], limit: impl Fn(&PublicKey) -> Option<u64>) -> u64 {
     theirs
         .iter()
-        .filter(|h| wanted(&h.author))
-        .map(|h| {
+        .filter_map(|h| limit(&h.author).map(|l| (h, l)))
+        .map(|(h, l)| {
             h.seq
+                .min(l)
                 .saturating_sub(ours.get(&h.author).map_or(0, |o| o.seq))
         })
         .sum()
@@ -105,7 +115,7 @@ mod tests {
             head(4, 2, 2),  // unknown author: from 1
             head(5, 3, 3),  // not a member: nothing
         ];
-        let plan = plan(&ours, &theirs, |a| a.0[0] != 5);
+        let plan = plan(&ours, &theirs, |a| (a.0[0] != 5).then_some(u64::MAX));
         assert_eq!(
             plan.to_check,
             vec![head(2, 7, 7)],
@@ -137,5 +147,35 @@ mod tests {
             3 + 2,
             "authors 1 and 4"
         );
+    }
+
+    #[test]
+    fn a_closed_key_is_fetched_up_to_its_last_seq_and_no_further() {
+        let mut ours = Frontier::new();
+        ours.insert(head(1, 3, 3));
+        ours.insert(head(2, 5, 5));
+        // Author 1 closed at 4, author 2 at 5 (we hold it all), author 3 at 2.
+        let limits = |a: &PublicKey| Some([0, 4, 5, 2][a.0[0] as usize]);
+        let theirs = [head(1, 9, 9), head(2, 8, 8), head(3, 7, 7)];
+        let plan = plan(&ours, &theirs, limits);
+        let asked: Vec<(u8, u64, u32)> = plan
+            .requests
+            .iter()
+            .map(|r| match r {
+                SyncRequest::Entries {
+                    author,
+                    from_seq,
+                    max_count,
+                    ..
+                } => (author.0[0], *from_seq, *max_count),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(asked, vec![(1, 4, 1), (3, 1, 2)]);
+        assert!(
+            plan.to_check.is_empty(),
+            "a head beyond the limit is not compared"
+        );
+        assert_eq!(lag(&ours, &theirs, limits), 1 + 2);
     }
 }
