@@ -2,10 +2,9 @@
 //! decode, verify, validate (the protocol's rules), then what needs this node's context:
 //! the author is a member, the entry is of this network, and not from the future.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use customs_protocol::{Body, PublicKey, VerifiedEntry};
 
-use customs_protocol::{PublicKey, VerifiedEntry};
+use crate::membership::MembershipView;
 
 /// Why an entry was refused; `reason` is a stable name for metrics and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +36,8 @@ fn refused(error: customs_protocol::EntryError, bytes: &[u8]) -> Rejection {
 #[derive(Debug, Clone)]
 pub struct Admission {
     pub network: String,
-    /// Member keys, this node's own included.
-    pub members: Arc<HashSet<PublicKey>>,
+    /// Who may sign what (this node's own key included), replaced live.
+    pub membership: MembershipView,
     pub max_clock_skew_ms: u64,
 }
 
@@ -46,11 +45,9 @@ impl Admission {
     /// What a node configured by `config` admits: entries of its network by its
     /// members or itself.
     pub fn of(config: &crate::network::NetworkConfig) -> Admission {
-        let mut members: HashSet<PublicKey> = config.members.iter().map(|m| m.key).collect();
-        members.insert(config.key.public_key());
         Admission {
             network: config.network.clone(),
-            members: Arc::new(members),
+            membership: config.membership.clone(),
             max_clock_skew_ms: config.max_clock_skew_ms,
         }
     }
@@ -73,15 +70,17 @@ impl Admission {
             message: error.to_string(),
             entry: signed,
         })?;
-        if !self.members.contains(&e.author) {
-            return Err(Rejection {
-                reason: "NotMember",
-                message: format!(
-                    "author {} is not a member of network {}",
-                    e.author, self.network
-                ),
-                entry: signed,
-            });
+        let membership = self.membership.get();
+        if let Err(refusal) = membership.admits(&e.author, e.seq, e.created_at_ms) {
+            // A new node of a member introduces itself with its certificate.
+            let introduced = matches!(&e.body, Body::Governance(g) if membership.admits_introduction(&e.author, e.seq, g));
+            if !introduced {
+                return Err(Rejection {
+                    reason: refusal.reason,
+                    message: refusal.message,
+                    entry: signed,
+                });
+            }
         }
         e.check_not_in_future(now_ms, self.max_clock_skew_ms)
             .map_err(|error| Rejection {
@@ -134,7 +133,10 @@ mod tests {
         let now = 1_795_830_600_000;
         let admission = Admission {
             network: "customs".into(),
-            members: Arc::new([member.public_key()].into_iter().collect()),
+            membership: MembershipView::new(customs_protocol::Membership::fixed(
+                "customs",
+                [("NL".to_string(), "NL".to_string(), member.public_key())],
+            )),
             max_clock_skew_ms: 60_000,
         };
         assert!(admission

@@ -338,6 +338,36 @@ pub fn verify(
     })
 }
 
+/// The governance entries a bundle carries (signatures checked; whether their
+/// authors may act is the membership rule's to judge). An import admits entries by
+/// the membership these and the store's own make, so that a bundle restores a
+/// governed network's members along with their records.
+pub fn governance_events(
+    file: &Path,
+    network: &str,
+) -> Result<Vec<customs_protocol::governance::GovernanceEvent>, BundleError> {
+    let mut events = Vec::new();
+    read_entries(file, network, |batch, _| {
+        for bytes in batch {
+            let Ok(entry) = customs_protocol::VerifiedEntry::from_bytes(bytes) else {
+                continue;
+            };
+            let e = entry.entry();
+            if let customs_protocol::Body::Governance(governance) = &e.body {
+                events.push(customs_protocol::governance::GovernanceEvent {
+                    id: entry.id(),
+                    author: e.author,
+                    seq: e.seq,
+                    created_at_ms: e.created_at_ms,
+                    governance: governance.clone(),
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(events)
+}
+
 /// The entry count a bundle's header announces.
 fn peek_count(file: &Path) -> Result<u64, BundleError> {
     let mut opened = BufReader::new(File::open(file).map_err(|source| BundleError::Read {

@@ -732,3 +732,81 @@ pub fn status_problems(status: &StatusView, max_down_ms: u64, now_ms: u64) -> Ve
     }
     problems
 }
+
+/// The members with their node keys (one row per node key).
+pub fn members_table(members: &crate::api::views::MembersView) -> String {
+    let mut rows = vec![vec![
+        "CODE".to_string(),
+        "NAME".into(),
+        "STATUS".into(),
+        "SINCE".into(),
+        "NODE KEY".into(),
+        "KEY".into(),
+    ]];
+    for m in &members.members {
+        let status = match (&m.removed_at, &m.removal_reason) {
+            (Some(at), Some(reason)) => format!("removed {at}: {reason}"),
+            _ => m.status.clone(),
+        };
+        for (i, n) in m.nodes.iter().enumerate() {
+            let key = match (&n.last_seq, &n.closed_at) {
+                _ if n.open => "open".to_string(),
+                (Some(seq), _) => format!("up to seq {seq}"),
+                (None, Some(at)) => format!("closed {at}"),
+                _ => "closed".into(),
+            };
+            let first = i == 0;
+            rows.push(vec![
+                if first { m.code.clone() } else { String::new() },
+                if first { m.name.clone() } else { String::new() },
+                if first { status.clone() } else { String::new() },
+                if first {
+                    m.since.clone()
+                } else {
+                    String::new()
+                },
+                format!(
+                    "{}{}",
+                    n.node_key.short(),
+                    if n.this_node { " (this node)" } else { "" }
+                ),
+                key,
+            ]);
+        }
+    }
+    format!(
+        "network {} ({} members, quorum {})\n{}",
+        members.network,
+        members.member_count,
+        members.quorum,
+        table(&rows)
+    )
+}
+
+/// Every proposal with its approvals.
+pub fn proposals_table(proposals: &crate::api::views::ProposalsView) -> String {
+    let mut rows = vec![vec![
+        "ID".to_string(),
+        "STATUS".into(),
+        "ACTION".into(),
+        "SUBJECT".into(),
+        "PROPOSER".into(),
+        "APPROVALS".into(),
+    ]];
+    for p in &proposals.proposals {
+        rows.push(vec![
+            p.id.to_hex(),
+            p.status.clone(),
+            p.action.clone(),
+            p.subject.clone(),
+            p.proposer.clone(),
+            format!(
+                "{}/{} {}",
+                p.approvals.len(),
+                p.needed,
+                p.approvals.join(",")
+            ),
+        ]);
+    }
+    table(&rows)
+}

@@ -84,6 +84,11 @@ pub struct P2pSection {
     pub listen: String,
     /// Addresses announced on this node's member card (empty: the listen address).
     pub external_addresses: Vec<String>,
+    /// Addresses dialled at start: how a joining node reaches the network before it
+    /// knows the members (a member's address; with `/p2p/PEER_ID` it is trusted to
+    /// serve the network's entries until this node is admitted).
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
     /// How often the node syncs with a random connected peer.
     pub sync_interval_ms: u64,
     /// The longest wait between two dials of a member the node is not connected to.
@@ -116,6 +121,7 @@ impl Default for P2pSection {
         P2pSection {
             listen: "/ip4/0.0.0.0/tcp/7400".into(),
             external_addresses: Vec::new(),
+            bootstrap: Vec::new(),
             sync_interval_ms: 30_000,
             redial_interval_ms: 2_000,
             ping_interval_ms: 2_000,
@@ -351,9 +357,11 @@ impl NodeConfig {
         let p2p = &self.p2p;
         let store = &self.store;
         let external = toml_list(&p2p.external_addresses);
+        let bootstrap = toml_list(&p2p.bootstrap);
         format!(
             r#"# customs-node configuration. Every key is shown; the values are the defaults
-# unless `customs-node init` was told otherwise. Members are in members.toml.
+# unless `customs-node init` was told otherwise. Members come from charter.toml and
+# the network's governance entries (or, before a network converts, members.toml).
 
 [node]
 # This administration's member code: ISO 3166-1 alpha-2 (NL) or a union code (EU).
@@ -372,6 +380,10 @@ allow_publish_before_sync = {allow_unsynced}
 listen = {listen:?}
 # Addresses to put on this node's member card (empty: derived from `listen`).
 external_addresses = {external}
+# Addresses dialled at start: a joining node's way into the network (a member's
+# multiaddress; with /p2p/PEER_ID that peer serves the network's entries until this
+# node is admitted).
+bootstrap = {bootstrap}
 # Sync with a random connected member this often (milliseconds).
 sync_interval_ms = {sync}
 # A member that is not connected is dialled at once, then with backoff (250 ms,

@@ -64,6 +64,35 @@ pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> 
     Ok(())
 }
 
+/// The first line of an encryption-key file (an X25519 secret, 64 hex digits below).
+pub const ENCRYPTION_KEY_HEADER: &str = "customs-network x25519 secret key v1";
+
+/// Generates this node's X25519 key pair into a new file `path` (mode 0600, never
+/// overwrites) and returns the public key, which goes into its certificate.
+pub fn generate_encryption_key(path: &Path) -> Result<[u8; 32], KeyFileError> {
+    let secret = x25519_dalek::StaticSecret::from(random_bytes::<32>()?);
+    let public = x25519_dalek::PublicKey::from(&secret);
+    let write_error = |source| KeyFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file =
+        crate::files::create_new_private(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyFileError::Exists {
+                path: path.to_path_buf(),
+            },
+            _ => write_error(source),
+        })?;
+    let text = format!(
+        "{ENCRYPTION_KEY_HEADER}\n{}\n",
+        hex::encode(secret.to_bytes())
+    );
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(write_error)?;
+    Ok(public.to_bytes())
+}
+
 /// Reads a key file, refusing one that group or others can read.
 pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
     let read_error = |source| KeyFileError::Read {

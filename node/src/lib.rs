@@ -18,6 +18,7 @@ pub mod files;
 pub mod identity;
 pub mod limits;
 pub mod logging;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod publish;

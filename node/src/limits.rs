@@ -97,6 +97,9 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 pub const MAX_MEMBERS: usize = 256;
 /// Most addresses on one member card.
 pub const MAX_MEMBER_ADDRESSES: usize = 8;
+/// Most member nodes a node keeps connected (members times their open node keys is
+/// bounded by the protocol; this bounds what the network task holds).
+pub const MAX_MEMBER_NODES: usize = 1024;
 
 // The API client (node/src/client.rs).
 /// Largest answer the CLI reads.

@@ -2,6 +2,9 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+mod governance_cli;
+use governance_cli as governance;
+
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use customs_node::admission::Admission;
@@ -18,7 +21,8 @@ use customs_node::identity::{generate_key, read_key_file, write_key_file};
 use customs_node::node::NodeParams;
 use customs_node::store::{Store, StoreError};
 use customs_node::tokens::{self, Role, TOKENS_FILE};
-use customs_node::{audit, bundle, demo, files, out, outln, setup};
+use customs_node::{audit, bundle, demo, files, membership, out, outln, setup};
+use customs_protocol::governance::Quorum;
 
 /// A node of the customs information-sharing network.
 #[derive(Debug, Parser)]
@@ -33,7 +37,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a node directory: node.toml, identity.key and api-token.
+    /// Create a node directory. `--found NAME` founds a governed network (writes its
+    /// charter); `--join CHARTER_FILE --bootstrap MULTIADDR` prepares a node to join
+    /// one; `--network ID` makes a node of static member lists (before a network
+    /// converts to a charter).
     Init {
         #[arg(long)]
         dir: PathBuf,
@@ -43,9 +50,27 @@ enum Command {
         /// This administration's name.
         #[arg(long)]
         name: String,
-        /// The network's id, the same on every member (e.g. customs-eu-2026).
-        #[arg(long)]
-        network: String,
+        /// Found a governed network of this name (the id adds the charter's hash).
+        #[arg(long, conflicts_with_all = ["join", "network"])]
+        found: Option<String>,
+        /// With --found: `majority` (more than half of the members, the default) or
+        /// `two-thirds`.
+        #[arg(long, requires = "found", value_parser = parse_quorum)]
+        quorum: Option<Quorum>,
+        /// Join the governed network this charter file founds.
+        #[arg(long, conflicts_with = "network", requires = "bootstrap")]
+        join: Option<PathBuf>,
+        /// With --join: a member's address to reach the network by (repeatable;
+        /// `/p2p/PEER_ID` at the end lets that peer serve the network's entries).
+        #[arg(long, requires = "join")]
+        bootstrap: Vec<String>,
+        /// With --join: an existing administration key (another node of the same
+        /// administration) instead of a new one.
+        #[arg(long, requires = "join")]
+        admin_key: Option<PathBuf>,
+        /// A network of static member lists: its id, the same on every member.
+        #[arg(long, required_unless_present_any = ["found", "join"])]
+        network: Option<String>,
         #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7400")]
         p2p_listen: String,
         #[arg(long, default_value = "127.0.0.1:7480")]
@@ -58,6 +83,12 @@ enum Command {
         /// first node of a brand-new network (spent once a member holds its entries).
         #[arg(long)]
         allow_publish_before_sync: bool,
+    },
+    /// Print the charter of this node's network: the file to hand to a joining
+    /// administration.
+    Charter {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Run the node until SIGINT or SIGTERM.
     Run {
@@ -312,12 +343,43 @@ enum MemberCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Admit a member from its card (`-`: standard input). A running node picks it up
-    /// when restarted.
+    /// Admit a member from its card (`-`: standard input) into a network of static
+    /// member lists. A running node picks it up when restarted.
     Add {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         file: PathBuf,
+    },
+    /// Propose to admit the administration whose card (`member export` of its node)
+    /// is in CARD_FILE (`-`: standard input). Prints the proposal id.
+    Propose {
+        card: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Approve a pending proposal.
+    Approve {
+        proposal: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Propose to remove a member. Prints the proposal id.
+    Remove {
+        code: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// The members (and former members) with their keys, and pending proposals.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Every proposal: pending first, with approvals and the quorum.
+    Proposals {
+        #[command(flatten)]
+        api: ApiArgs,
     },
 }
 
@@ -332,6 +394,39 @@ enum KeyCommand {
     Public {
         #[arg(long)]
         file: PathBuf,
+    },
+    /// Hand this node's log over to a new node key certified by the administration
+    /// key: the old key's last entry says so, and the running node carries on with
+    /// the new key (it restarts itself in-process).
+    Rotate {
+        /// The administration key (default: DIR/admin.key).
+        #[arg(long)]
+        admin_key: Option<PathBuf>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Revoke one of this administration's node keys from a seq on: every node
+    /// refuses its entries from that seq (earlier ones stay).
+    Revoke {
+        /// The node key (hex).
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        from_seq: u64,
+        #[arg(long)]
+        reason: String,
+        /// The administration key (default: DIR/admin.key).
+        #[arg(long)]
+        admin_key: Option<PathBuf>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Publish the certificate of another node of this administration (its
+    /// DIR/certificate.toml) so that the network admits that node.
+    Certify {
+        certificate: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
     },
 }
 
@@ -390,28 +485,67 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
             dir,
             code,
             name,
+            found,
+            quorum,
+            join,
+            bootstrap,
+            admin_key,
             network,
             p2p_listen,
             api_listen,
             external_addresses,
             allow_publish_before_sync,
-        } => init(
-            &dir,
-            NodeSection {
+        } => {
+            let node = NodeSection {
                 code,
                 name,
-                network,
+                network: network.clone().unwrap_or_default(),
                 allow_publish_before_sync,
-            },
-            P2pSection {
+            };
+            let p2p = P2pSection {
                 listen: p2p_listen,
                 external_addresses,
+                bootstrap,
                 ..P2pSection::default()
-            },
-            api_listen,
-            json,
-        ),
+            };
+            let how = match (found, join) {
+                (Some(name), _) => Some(setup::Governed::Found {
+                    name,
+                    quorum: quorum.unwrap_or(Quorum::Majority),
+                }),
+                (None, Some(file)) => Some(setup::Governed::Join {
+                    charter: Box::new(membership::parse_charter(&file, &cli::read_text(&file)?)?),
+                }),
+                (None, None) => None,
+            };
+            match how {
+                Some(how) => init_governed(&dir, node, p2p, api_listen, how, admin_key, json),
+                None => init(&dir, node, p2p, api_listen, json),
+            }
+        }
+        Command::Charter { dir } => {
+            let charter = membership::read_charter(&dir.join(membership::CHARTER_FILE))?;
+            if json {
+                print_json(
+                    &serde_json::json!({"network": charter.network_id(), "charter": charter}),
+                );
+            } else {
+                out!("{}", membership::charter_to_toml(&charter));
+            }
+            Ok(())
+        }
         Command::Run { dir } => run(dir),
+        Command::Member(MemberCommand::Export { dir })
+            if dir.join(membership::CHARTER_FILE).exists() =>
+        {
+            let card = setup::own_join_card(&dir)?;
+            if json {
+                print_json(&card);
+            } else {
+                out!("{}", card.to_toml());
+            }
+            Ok(())
+        }
         Command::Member(MemberCommand::Export { dir }) => {
             let card = setup::own_card(&dir)?;
             if json {
@@ -422,6 +556,12 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Member(MemberCommand::Add { dir, file }) => add_member(&dir, &file, json),
+        Command::Member(command) => governance::member(command, json),
+        Command::Key(
+            command @ (KeyCommand::Rotate { .. }
+            | KeyCommand::Revoke { .. }
+            | KeyCommand::Certify { .. }),
+        ) => governance::key(command, json),
         Command::Key(KeyCommand::Generate { out }) => {
             let key = generate_key()?;
             if cli::is_stdio(&out) {
@@ -774,6 +914,7 @@ fn export(api: &ApiArgs, out: &Path, json: bool) -> anyhow::Result<()> {
 fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Result<()> {
     let params = NodeParams::load(dir)?;
     let admission = Admission::of(&params.network);
+    let store_path_free = !verify_only;
     // A bundle is read twice (checked whole, then stored): standard input is kept in a
     // private file in the node directory meanwhile.
     let spooled;
@@ -783,6 +924,22 @@ fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Res
     } else {
         file
     };
+    // A governed network's entries are admitted by the membership that the store's
+    // governance entries and the bundle's make together.
+    let store = if store_path_free {
+        Some(Store::open(params.store.clone())?)
+    } else {
+        None
+    };
+    if let Some(charter) = params.membership.charter() {
+        let mut events = bundle::governance_events(file, &admission.network)?;
+        if let Some(store) = &store {
+            events.extend(store.governance_events()?);
+        }
+        admission
+            .membership
+            .set(customs_protocol::Membership::replay(charter, &events));
+    }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut last_tenth = (bundle::Pass::Checking, 0);
     let mut progress = |pass: bundle::Pass, done: u64, total: u64| {
@@ -819,7 +976,7 @@ fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Res
         );
         return Ok(());
     }
-    let store = Store::open(params.store)?;
+    let store = store.context("the store is open")?;
     let report = bundle::import(&store, &admission, file, &mut progress);
     if interactive {
         eprintln!();
@@ -966,6 +1123,81 @@ fn init(
         "next: give `customs-node member export --dir {}` to the other members",
         dir.display()
     );
+    Ok(())
+}
+
+fn parse_quorum(text: &str) -> Result<Quorum, String> {
+    match text {
+        "majority" => Ok(Quorum::Majority),
+        "two-thirds" => Ok(Quorum::TwoThirds),
+        _ => Err(format!(
+            "{text:?}: the quorum is `majority` or `two-thirds`"
+        )),
+    }
+}
+
+fn init_governed(
+    dir: &Path,
+    node: NodeSection,
+    p2p: P2pSection,
+    api_listen: String,
+    how: setup::Governed,
+    admin_key: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let founding = matches!(how, setup::Governed::Found { .. });
+    let admin = match &admin_key {
+        Some(path) => Some(read_key_file(path).context("cannot load the administration key")?),
+        None => None,
+    };
+    let config = NodeConfig {
+        node,
+        p2p,
+        api: ApiSection {
+            listen: api_listen,
+            ..ApiSection::default()
+        },
+        store: StoreSection::default(),
+        audit: AuditSection::default(),
+    };
+    let made = setup::init_governed_dir(dir, &config, how, admin)?;
+    if json {
+        print_json(&serde_json::json!({
+            "dir": dir,
+            "code": config.node.code,
+            "network": made.network,
+            "admin_key": made.admin_key,
+            "node_key": made.node_key,
+        }));
+        return Ok(());
+    }
+    let d = dir.display();
+    if founding {
+        outln!(
+            "founded network {} with {} as its first member",
+            made.network,
+            config.node.code
+        );
+    } else {
+        outln!(
+            "initialised {d} to join network {} as {}",
+            made.network,
+            config.node.code
+        );
+    }
+    outln!(
+        "administration key {} (in {d}/{}: move it offline, see the README)",
+        made.admin_key,
+        membership::ADMIN_KEY_FILE
+    );
+    outln!("node key {}", made.node_key);
+    if founding {
+        outln!("next: `customs-node run --dir {d}`, then hand `customs-node charter --dir {d}` and this node's address to joining administrations");
+    } else if admin_key.is_some() {
+        outln!("next: on a running node of this administration, `customs-node key certify --dir NODE_DIR {d}/{}`; then `customs-node run --dir {d}`", membership::CERTIFICATE_FILE);
+    } else {
+        outln!("next: `customs-node run --dir {d}`, and give `customs-node member export --dir {d}` to a member, who proposes it");
+    }
     Ok(())
 }
 

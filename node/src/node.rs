@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use customs_protocol::{Body, PublicKey, VerifiedEntry};
@@ -17,6 +18,9 @@ use crate::config::{
     ApiSection, AuditSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR,
 };
 use crate::identity::{read_key_file, KeyFileError};
+use crate::membership::{
+    self, read_charter, MembershipError, MembershipView, Source, CHARTER_FILE,
+};
 use crate::network::{self, parse_multiaddr, Client, NetworkConfig, NetworkError, Peer};
 use crate::publish::{PublishError, Publisher};
 use crate::store::{Store, StoreConfig, StoreError};
@@ -38,6 +42,8 @@ pub enum NodeError {
     ApiListen { addr: String, reason: String },
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
     #[error(
         "the node did not stop within {0:?}; stopped it anyway (acknowledged entries are on disk)"
     )]
@@ -72,6 +78,11 @@ pub struct NodeParams {
     /// Where audit.log goes (the node directory); `None`: no audit log.
     pub audit_dir: Option<PathBuf>,
     pub audit: AuditSection,
+    /// Where the membership comes from: the charter, or static member lists.
+    pub membership: Source,
+    /// The node directory (key rotation writes there); `None` for nodes built in
+    /// memory by tests.
+    pub dir: Option<PathBuf>,
 }
 
 impl NodeParams {
@@ -101,6 +112,34 @@ impl NodeParams {
                 addresses,
             });
         }
+        let own = (
+            config.node.code.clone(),
+            config.node.name.clone(),
+            key.public_key(),
+        );
+        let charter_path = dir.join(CHARTER_FILE);
+        let source = if charter_path.exists() {
+            let charter = read_charter(&charter_path)?;
+            if charter.network_id() != config.node.network {
+                return Err(NodeError::Config(ConfigError::Invalid {
+                    path: dir.join(crate::config::CONFIG_FILE),
+                    field: "node.network".into(),
+                    message: format!(
+                        "is {:?} but {} founds network {:?}",
+                        config.node.network,
+                        charter_path.display(),
+                        charter.network_id()
+                    ),
+                }));
+            }
+            Source::Charter(Box::new(charter))
+        } else {
+            Source::fixed(&config.node.network, own, &peers)
+        };
+        let mut bootstrap = Vec::new();
+        for address in &config.p2p.bootstrap {
+            bootstrap.push(parse_multiaddr(address)?);
+        }
         let store = StoreConfig {
             path: dir.join(STORE_DIR),
             network: config.node.network.clone(),
@@ -114,7 +153,9 @@ impl NodeParams {
             code: config.node.code.clone(),
             network: config.node.network.clone(),
             listen: parse_multiaddr(&p2p.listen)?,
+            membership: MembershipView::new(source.initial()),
             members: peers,
+            bootstrap,
             sync_interval: std::time::Duration::from_millis(p2p.sync_interval_ms),
             redial_interval: std::time::Duration::from_millis(p2p.redial_interval_ms),
             ping_interval: std::time::Duration::from_millis(p2p.ping_interval_ms),
@@ -135,6 +176,8 @@ impl NodeParams {
             allow_publish_before_sync: config.node.allow_publish_before_sync,
             audit_dir: Some(dir.to_path_buf()),
             audit: config.audit,
+            membership: source,
+            dir: Some(dir.to_path_buf()),
         })
     }
 }
@@ -151,6 +194,9 @@ pub struct Node {
     api_task: JoinHandle<()>,
     watchdog_stop: tokio::sync::watch::Sender<bool>,
     watchdog_task: JoinHandle<()>,
+    membership_task: JoinHandle<()>,
+    /// Notified when the node must restart (a key rotation put a new key in place).
+    pub restart: Arc<tokio::sync::Notify>,
 }
 
 impl Node {
@@ -180,14 +226,21 @@ impl Node {
             reason: e.to_string(),
         })?;
         let key = params.network.key.clone();
-        let mut codes: HashMap<PublicKey, String> = params
-            .network
-            .members
-            .iter()
-            .map(|m| (m.key, m.code.clone()))
-            .collect();
-        codes.insert(key.public_key(), params.network.code.clone());
-        let watchdog_codes = codes.clone();
+        let own_key = key.public_key();
+        let mut params = params;
+        // The membership as the store's governance entries make it, before the
+        // network starts: it decides whom to connect to and what to admit.
+        let (source, store_for_membership) = (params.membership.clone(), store.clone());
+        let membership = tokio::task::spawn_blocking(move || source.compute(&store_for_membership))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let view = params.network.membership.clone();
+        let (peers, limits) =
+            membership::network_view(&membership, &key.public_key(), &params.network.bootstrap);
+        view.set(membership);
+        params.network.members = peers.clone();
+        let bootstrap = params.network.bootstrap.clone();
+        let restart = Arc::new(tokio::sync::Notify::new());
         let identity = NodeIdentity {
             code: params.network.code.clone(),
             name: params.name.clone(),
@@ -196,9 +249,15 @@ impl Node {
         let max_clock_skew_ms = params.network.max_clock_skew_ms;
         let (client, network_task) =
             network::spawn(params.network, store.clone(), audit.clone()).await?;
+        client.set_members(peers, limits).await?;
         let handle = NodeHandle {
             store: store.clone(),
             client: client.clone(),
+            membership: view.clone(),
+            rotation: params.dir.clone().map(|dir| membership::Rotation {
+                dir,
+                restart: restart.clone(),
+            }),
             publisher: Publisher::new(
                 store.clone(),
                 key,
@@ -206,13 +265,13 @@ impl Node {
                 params.allow_publish_before_sync,
                 max_clock_skew_ms,
                 audit.clone(),
-            ),
+            )
+            .with_membership(view.clone()),
         };
         let (api_stop, api_task) = api::spawn(
             listener,
             handle.clone(),
             identity,
-            codes,
             tokens,
             audit.clone(),
             params.api.clone(),
@@ -220,11 +279,21 @@ impl Node {
         audit.record(Event::new("node_start", "node", "ok").with_detail(env!("CARGO_PKG_VERSION")));
         tracing::info!(url = %format!("http://{api_addr}"), "API listening");
         let (watchdog_stop, stopped) = tokio::sync::watch::channel(false);
+        let membership_task = tokio::spawn(membership::follow(
+            store.clone(),
+            params.membership.clone(),
+            view.clone(),
+            client.clone(),
+            own_key,
+            bootstrap,
+            audit.clone(),
+            stopped.clone(),
+        ));
         let watchdog_task = tokio::spawn(watchdog(
             store.clone(),
             handle.publisher.clone(),
             audit,
-            watchdog_codes,
+            view,
             stopped,
         ));
         Ok(Node {
@@ -237,6 +306,8 @@ impl Node {
             api_task,
             watchdog_stop,
             watchdog_task,
+            membership_task,
+            restart,
         })
     }
 
@@ -271,6 +342,7 @@ impl Node {
         let _ = self.network_task.await;
         let _ = self.watchdog_stop.send(true);
         let _ = self.watchdog_task.await;
+        let _ = self.membership_task.await;
         drop(self.handle);
         drop(self.client);
         // A task that was answering a peer may hold the store a moment longer; wait
@@ -301,7 +373,7 @@ async fn watchdog(
     store: Store,
     publisher: Publisher,
     audit: Audit,
-    codes: HashMap<PublicKey, String>,
+    membership: MembershipView,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     // Forks held at start are not news; each one found later is logged once.
@@ -334,9 +406,8 @@ async fn watchdog(
                     if *author == own {
                         report_own_fork(&audit, *seq);
                     } else {
-                        let member = codes
-                            .get(author)
-                            .cloned()
+                        let member = membership
+                            .code_of(author)
                             .unwrap_or_else(|| author.to_hex());
                         tracing::warn!(%member, seq, "a member's key signed two entries with one seq (a fork proof is held)");
                         audit.record(
@@ -381,19 +452,30 @@ pub const API_URL_FILE: &str = "api.url";
 
 /// Runs the node in `dir` until `shutdown` completes, then stops cleanly.
 pub async fn run(dir: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-    let params = NodeParams::load(&dir)?;
-    let node = Node::start(params).await?;
-    // For the CLI and scripts: where the API of the node running in `dir` listens
-    // (the configured port may be 0).
-    crate::config::write_atomically(
-        &dir.join(API_URL_FILE),
-        &format!("http://{}\n", node.api_addr()),
-    )?;
-    tracing::info!(dir = %dir.display(), key = %node.public_key(), "node started");
-    shutdown.await;
-    tracing::info!("shutting down");
-    match tokio::time::timeout(SHUTDOWN_GRACE, node.shutdown()).await {
-        Ok(result) => result,
-        Err(_) => Err(NodeError::ShutdownTimeout(SHUTDOWN_GRACE)),
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let params = NodeParams::load(&dir)?;
+        let node = Node::start(params).await?;
+        // For the CLI and scripts: where the API of the node running in `dir` listens
+        // (the configured port may be 0).
+        crate::config::write_atomically(
+            &dir.join(API_URL_FILE),
+            &format!("http://{}\n", node.api_addr()),
+        )?;
+        tracing::info!(dir = %dir.display(), key = %node.public_key(), "node started");
+        let restart = node.restart.clone();
+        let restarting = tokio::select! {
+            _ = &mut shutdown => false,
+            _ = restart.notified() => true,
+        };
+        tracing::info!(restarting, "shutting down");
+        match tokio::time::timeout(SHUTDOWN_GRACE, node.shutdown()).await {
+            Ok(result) => result?,
+            Err(_) => return Err(NodeError::ShutdownTimeout(SHUTDOWN_GRACE)),
+        }
+        if !restarting {
+            return Ok(());
+        }
+        tracing::info!("restarting with the rotated node key");
     }
 }

@@ -17,6 +17,8 @@ pub enum PublishError {
     OwnKeyForked { seq: u64 },
     #[error("this node's clock is {} s {} its members' (median of their clocks); members refuse entries more than {} s in the future, and an entry's time must be right. Fix the time synchronisation (NTP or chrony) of this machine", (offset_ms.unsigned_abs() + 500) / 1000, if *offset_ms < 0 { "ahead of" } else { "behind" }, bound_ms / 1000)]
     ClockOff { offset_ms: i64, bound_ms: u64 },
+    #[error("this node's key may not sign for the network now: {0}")]
+    NotAdmitted(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the signing task failed: {0}")]
@@ -47,6 +49,9 @@ pub struct Publisher {
     /// (the members' admission bound for entries from the future).
     max_clock_skew_ms: u64,
     audit: crate::audit::Audit,
+    /// The membership: a node whose administration is not (or no longer) a member,
+    /// or whose key is closed, does not sign what every member would refuse.
+    membership: Option<crate::membership::MembershipView>,
 }
 
 impl Publisher {
@@ -65,7 +70,14 @@ impl Publisher {
             allow_publish_before_sync,
             max_clock_skew_ms,
             audit,
+            membership: None,
         }
+    }
+
+    /// Refuses to sign while the membership does not admit this node's key.
+    pub fn with_membership(mut self, membership: crate::membership::MembershipView) -> Publisher {
+        self.membership = Some(membership);
+        self
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -78,6 +90,18 @@ impl Publisher {
     /// first node of a new network and no member holds its entries yet. And only while
     /// its key is not forked and its clock agrees with its members'.
     pub fn readiness(&self) -> Result<(), PublishError> {
+        if let Some(view) = &self.membership {
+            let membership = view.get();
+            let own = self.public_key();
+            let next_seq = self.store.head(&own)?.map_or(1, |h| h.seq + 1);
+            if let Err(refusal) = membership.admits(&own, next_seq, now_ms()) {
+                let why = match refusal.reason {
+                    "NotMember" => "its administration is not a member yet (a quorum of members must approve its proposal; see `customs-node member list`)".to_string(),
+                    _ => refusal.message,
+                };
+                return Err(PublishError::NotAdmitted(why));
+            }
+        }
         if let Some(head) = self.store.head(&self.public_key())? {
             if head.fork_seq > 0 {
                 return Err(PublishError::OwnKeyForked { seq: head.fork_seq });

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use customs_protocol::PublicKey;
+use customs_protocol::governance::{
+    AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, NodeCertificate, Quorum,
+};
+use customs_protocol::{PublicKey, SecretKey};
 use thiserror::Error;
 
 use crate::clock::now_ms;
@@ -11,7 +14,12 @@ use crate::config::{
     write_atomically, ConfigError, MemberCard, Members, NodeConfig, CONFIG_FILE, KEY_FILE,
     TOKEN_FILE,
 };
-use crate::identity::{generate_key, read_key_file, write_key_file, KeyFileError};
+use crate::identity::{
+    generate_encryption_key, generate_key, read_key_file, write_key_file, KeyFileError,
+};
+use crate::membership::{
+    charter_to_toml, JoinCard, ADMIN_KEY_FILE, CERTIFICATE_FILE, CHARTER_FILE, ENCRYPTION_KEY_FILE,
+};
 use crate::tokens::{self, Role, TOKENS_FILE};
 
 #[derive(Debug, Error)]
@@ -22,6 +30,8 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Key(#[from] KeyFileError),
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -101,4 +111,149 @@ pub fn admit_member(dir: &Path, card: MemberCard) -> Result<(), SetupError> {
     members.admit(card)?;
     members.save(dir)?;
     Ok(())
+}
+
+/// How a governed node directory comes to be: it founds a network, or joins one.
+#[derive(Debug, Clone)]
+pub enum Governed {
+    Found { name: String, quorum: Quorum },
+    Join { charter: Box<Charter> },
+}
+
+/// What `init --found` or `init --join` made.
+#[derive(Debug, Clone)]
+pub struct GovernedNode {
+    pub network: String,
+    pub admin_key: PublicKey,
+    pub node_key: PublicKey,
+    pub charter: Charter,
+}
+
+/// Creates a node directory of a governed network: the administration key (unless
+/// `admin_key` is an existing one: another node of the same administration), the node
+/// key, its encryption key and certificate, the charter (written when founding,
+/// copied when joining), node.toml naming the charter's network and the tokens. A
+/// founding node may publish at once. Nothing is written for a configuration the node
+/// would refuse.
+pub fn init_governed_dir(
+    dir: &Path,
+    config: &NodeConfig,
+    how: Governed,
+    admin_key: Option<SecretKey>,
+) -> Result<GovernedNode, SetupError> {
+    let config_path = dir.join(CONFIG_FILE);
+    if config_path.exists() {
+        return Err(SetupError::Exists(config_path));
+    }
+    if let Governed::Found { name, .. } = &how {
+        if customs_protocol::entry::check_network_id(name).is_err()
+            || name.len() > customs_protocol::limits::MAX_NETWORK_NAME_BYTES
+        {
+            return Err(SetupError::Invalid(format!(
+                "network name {name:?} must be 1 to {} bytes of a-z, 0-9 and '-' (the id appends a hash)",
+                customs_protocol::limits::MAX_NETWORK_NAME_BYTES
+            )));
+        }
+    }
+    let mut config = config.clone();
+    // Checked with a stand-in id (the real one needs the charter, signed below).
+    config.node.network = match &how {
+        Governed::Found { name, .. } => name.clone(),
+        Governed::Join { charter } => charter.network_id(),
+    };
+    config.validate(&config_path)?;
+    crate::files::create_private_dir(dir).map_err(|source| SetupError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let admin = match admin_key {
+        Some(key) => key,
+        None => {
+            let key = generate_key()?;
+            write_key_file(&dir.join(ADMIN_KEY_FILE), &key)?;
+            key
+        }
+    };
+    let node = generate_key()?;
+    write_key_file(&dir.join(KEY_FILE), &node)?;
+    let encryption_key = generate_encryption_key(&dir.join(ENCRYPTION_KEY_FILE))?;
+    let addresses = if config.p2p.external_addresses.is_empty() {
+        vec![config.p2p.listen.clone()]
+    } else {
+        config.p2p.external_addresses.clone()
+    };
+    let certificate = Certificate::sign(
+        NodeCertificate {
+            code: config.node.code.clone(),
+            admin_key: admin.public_key(),
+            node_key: node.public_key(),
+            encryption_key: EncryptionKey(encryption_key),
+            addresses,
+            issued_at_ms: now_ms(),
+        },
+        &admin,
+    );
+    certificate
+        .validate()
+        .map_err(|e| SetupError::Invalid(format!("this node's certificate: {e}")))?;
+    write_atomically(
+        &dir.join(CERTIFICATE_FILE),
+        &toml::to_string(&certificate).unwrap_or_default(),
+    )?;
+    let charter = match how {
+        Governed::Found { name, quorum } => {
+            let body = CharterBody {
+                name,
+                quorum,
+                created_at_ms: now_ms(),
+                founders: vec![Founder {
+                    card: AdminCard {
+                        code: config.node.code.clone(),
+                        name: config.node.name.clone(),
+                        admin_key: admin.public_key(),
+                    },
+                    nodes: vec![certificate],
+                    legacy: false,
+                }],
+                converts: None,
+            };
+            config.node.allow_publish_before_sync = true;
+            Charter::sign(body, &admin)
+        }
+        Governed::Join { charter } => *charter,
+    };
+    charter
+        .validate()
+        .map_err(|e| SetupError::Invalid(format!("the charter: {e}")))?;
+    config.node.network = charter.network_id();
+    write_atomically(&dir.join(CHARTER_FILE), &charter_to_toml(&charter))?;
+    write_atomically(&config_path, &config.to_documented_toml())?;
+    write_admin_token(dir)?;
+    Ok(GovernedNode {
+        network: charter.network_id(),
+        admin_key: admin.public_key(),
+        node_key: node.public_key(),
+        charter,
+    })
+}
+
+/// This node's card for a governed network: its administration and certificate.
+pub fn own_join_card(dir: &Path) -> Result<JoinCard, SetupError> {
+    let config = NodeConfig::load(dir)?;
+    let path = dir.join(CERTIFICATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| SetupError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    let certificate: Certificate = toml::from_str(&text)
+        .map_err(|e| SetupError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(JoinCard {
+        network: config.node.network,
+        card: AdminCard {
+            code: config.node.code,
+            name: config.node.name,
+            admin_key: certificate.node.admin_key,
+        },
+        nodes: vec![certificate],
+    })
 }

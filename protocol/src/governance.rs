@@ -1028,7 +1028,7 @@ impl Membership {
     }
 
     /// Whether a proposal can apply to the membership as it is now.
-    fn check_proposal(&self, proposal: &Governance) -> Result<(), String> {
+    pub fn check_proposal(&self, proposal: &Governance) -> Result<(), String> {
         match proposal {
             Governance::ProposeAdmission { card, nodes } => {
                 if self.is_member(&card.code) {

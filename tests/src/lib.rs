@@ -70,6 +70,7 @@ pub mod cluster {
     use std::time::Duration;
 
     use customs_node::config::ApiSection;
+    use customs_node::membership::{MembershipView, Source};
     use customs_node::network::{NetworkConfig, Peer};
     use customs_node::node::{Node, NodeParams};
     use customs_node::store::StoreConfig;
@@ -186,6 +187,15 @@ pub mod cluster {
         code: &str,
         members: Vec<Peer>,
     ) -> NodeParams {
+        let source = Source::fixed(
+            NETWORK,
+            (
+                code.to_string(),
+                format!("Administration {code}"),
+                key.public_key(),
+            ),
+            &members,
+        );
         NodeParams {
             store: StoreConfig::new(dir.join("store"), NETWORK),
             network: NetworkConfig {
@@ -193,6 +203,8 @@ pub mod cluster {
                 code: code.into(),
                 network: NETWORK.into(),
                 listen: "/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr"),
+                membership: MembershipView::new(source.initial()),
+                bootstrap: Vec::new(),
                 members,
                 sync_interval: Duration::from_millis(500),
                 redial_interval: Duration::from_millis(500),
@@ -214,6 +226,8 @@ pub mod cluster {
             allow_publish_before_sync: true,
             audit_dir: Some(dir.to_path_buf()),
             audit: Default::default(),
+            membership: source,
+            dir: None,
         }
     }
 

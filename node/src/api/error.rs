@@ -132,6 +132,7 @@ pub fn publish_refusal_code(error: &PublishError) -> Option<&'static str> {
         PublishError::NotSynced => Some("not_synced"),
         PublishError::OwnKeyForked { .. } => Some("own_key_forked"),
         PublishError::ClockOff { .. } => Some("clock_off"),
+        PublishError::NotAdmitted(_) => Some("not_admitted"),
         _ => None,
     }
 }
@@ -142,7 +143,8 @@ impl From<PublishError> for ApiError {
             PublishError::Store(store) => ApiError::from(store),
             refusal @ (PublishError::NotSynced
             | PublishError::OwnKeyForked { .. }
-            | PublishError::ClockOff { .. }) => ApiError::new(
+            | PublishError::ClockOff { .. }
+            | PublishError::NotAdmitted(_)) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 publish_refusal_code(&refusal).unwrap_or("not_synced"),
                 refusal.to_string(),

@@ -47,7 +47,8 @@ pub struct Snapshot<'a> {
     pub store_health: Health,
     /// Log lines that could not be written (a full disk, a closed stderr).
     pub log_lines_dropped: u64,
-    /// Why this node will not sign now (`not_synced`, `own_key_forked`, `clock_off`).
+    /// Why this node will not sign now (`not_synced`, `own_key_forked`, `clock_off`,
+    /// `not_admitted`).
     pub cannot_publish: Option<String>,
     /// Whether this node's own key is forked.
     pub own_key_forked: bool,

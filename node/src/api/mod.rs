@@ -20,6 +20,11 @@ pub struct NodeHandle {
     pub store: Store,
     pub client: Client,
     pub publisher: Publisher,
+    /// Who may sign what, replaced live as governance entries arrive.
+    pub membership: crate::membership::MembershipView,
+    /// The node directory's key files, for a key rotation (`None` without a
+    /// directory).
+    pub rotation: Option<crate::membership::Rotation>,
 }
 
 impl NodeHandle {
@@ -30,7 +35,6 @@ impl NodeHandle {
 
 pub mod views;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -53,7 +57,7 @@ use crate::audit::{Audit, Event};
 use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
-use routes::{aeo, alerts, check, entries, node, operations};
+use routes::{aeo, alerts, check, entries, members, node, operations};
 use serve::{ConnectionCaps, Connections};
 
 use crate::config::ApiSection;
@@ -76,8 +80,6 @@ pub struct NodeIdentity {
 pub struct Shared {
     pub node: NodeHandle,
     pub identity: NodeIdentity,
-    /// Member codes by key, this node's own included.
-    pub codes: HashMap<PublicKey, String>,
     pub tokens: Tokens,
     pub audit: Audit,
     pub limits: ApiSection,
@@ -94,8 +96,14 @@ pub struct Shared {
 pub type ApiState = Arc<Shared>;
 
 impl Shared {
+    /// The member code a node key is attributed to (a former member's included).
     pub fn code_of(&self, key: &PublicKey) -> Option<String> {
-        self.codes.get(key).cloned()
+        self.node.membership.code_of(key)
+    }
+
+    /// Whether the node key belongs to a current member.
+    pub fn is_member(&self, key: &PublicKey) -> bool {
+        self.node.membership.is_member(key)
     }
 
     fn open_event_streams(&self) -> usize {
@@ -137,6 +145,12 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(node::status))
         .routes(routes!(node::forks))
         .routes(routes!(node::tokens))
+        .routes(routes!(members::members))
+        .routes(routes!(members::proposals, members::propose))
+        .routes(routes!(members::approve))
+        .routes(routes!(members::certify))
+        .routes(routes!(members::revoke))
+        .routes(routes!(members::rotate))
         .routes(routes!(check::check))
         .routes(routes!(operations::export))
         .routes(routes!(events::events))
@@ -196,19 +210,23 @@ async fn refuse_content_encoding(request: Request, next: Next) -> Result<Respons
 const ADMIN_ROUTES: [&str; 2] = ["/api/v1/export", "/api/v1/tokens"];
 
 /// The role a request needs: reading is for readers, anything else for publishers,
-/// and the admin routes for admins. Routes outside /api (health, readiness, metrics,
+/// and the admin routes (and every governance change) for admins. Routes outside /api (health, readiness, metrics,
 /// the console's static files) are open.
 fn needed_role(method: &Method, path: &str) -> Option<Role> {
     if !path.starts_with("/api/") {
         return None;
     }
-    Some(if ADMIN_ROUTES.contains(&path) {
-        Role::Admin
-    } else if method == Method::GET || method == Method::HEAD {
-        Role::Reader
-    } else {
-        Role::Publisher
-    })
+    let governance = path.starts_with("/api/v1/proposals") || path.starts_with("/api/v1/keys/");
+    let reading = method == Method::GET || method == Method::HEAD;
+    Some(
+        if ADMIN_ROUTES.contains(&path) || (governance && !reading) {
+            Role::Admin
+        } else if method == Method::GET || method == Method::HEAD {
+            Role::Reader
+        } else {
+            Role::Publisher
+        },
+    )
 }
 
 /// Checks the bearer token and its role; the handler finds the [`Caller`] in the
@@ -353,7 +371,6 @@ pub fn spawn(
     listener: TcpListener,
     node: NodeHandle,
     identity: NodeIdentity,
-    codes: HashMap<PublicKey, String>,
     tokens: Tokens,
     audit: Audit,
     limits: ApiSection,
@@ -368,7 +385,6 @@ pub fn spawn(
     let state = Arc::new(Shared {
         node,
         identity,
-        codes,
         tokens,
         audit,
         started_at_ms: crate::clock::now_ms(),

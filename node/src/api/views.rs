@@ -76,6 +76,30 @@ pub struct Verification {
     pub author_is_member: bool,
     /// Whether the author also signed another entry with this seq (a fork).
     pub forked: bool,
+    /// What the membership says of this entry now: `member` (admitted), `former_member`
+    /// (signed before its administration was removed), `refused` (its key signs
+    /// nothing valid at this seq or time: rotated, revoked, or the member removed; the
+    /// entry was stored before this node learned it) or `unknown`.
+    pub standing: String,
+    /// Why it is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standing_reason: Option<String>,
+}
+
+/// The `standing` of an entry by `author` at `seq`, created at `created_at_ms`.
+pub fn standing(
+    membership: &customs_protocol::Membership,
+    author: &PublicKey,
+    seq: u64,
+    created_at_ms: u64,
+) -> (String, Option<String>) {
+    use customs_protocol::governance::Standing;
+    match membership.admits(author, seq, created_at_ms) {
+        Ok(member) if member.standing == Standing::Member => ("member".into(), None),
+        Ok(_) => ("former_member".into(), None),
+        Err(refusal) if refusal.reason == "NotMember" => ("unknown".into(), None),
+        Err(refusal) => ("refused".into(), Some(refusal.message)),
+    }
 }
 
 /// One entry of any type, with its signed bytes.
@@ -121,10 +145,25 @@ impl EntryView {
                 reason,
                 author_is_member,
                 forked,
+                standing: "unknown".into(),
+                standing_reason: None,
             },
             retracted_by,
             signed_bytes: base64::engine::general_purpose::STANDARD.encode(bytes),
         }
+    }
+
+    /// Sets what the membership says of the entry now.
+    pub fn with_standing(mut self, membership: &customs_protocol::Membership) -> Self {
+        let (standing, reason) = standing(
+            membership,
+            &self.meta.author,
+            self.meta.seq,
+            self.meta.created_at_ms,
+        );
+        self.verification.standing = standing;
+        self.verification.standing_reason = reason;
+        self
     }
 }
 
@@ -183,7 +222,8 @@ pub struct NodeInfo {
     /// log is complete (or it is the first node of a new network), its key is not
     /// forked and its clock agrees with its members'.
     pub can_publish: bool,
-    /// Why it may not: `not_synced`, `own_key_forked` or `clock_off`; null when it may.
+    /// Why it may not: `not_synced`, `own_key_forked`, `clock_off` or `not_admitted`;
+    /// null when it may.
     pub cannot_publish: Option<String>,
     /// The same, in words.
     pub cannot_publish_reason: Option<String>,
@@ -306,4 +346,96 @@ impl EntryEvent {
             body: body_json(&entry.entry().body),
         }
     }
+}
+
+/// The answer to a governance act: the new entry (for a proposal, its id is the
+/// proposal's id).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GovernancePublished {
+    /// The proposal id (the entry's id).
+    pub proposal: EntryId,
+    pub id: EntryId,
+    /// This node's key.
+    pub author: PublicKey,
+    pub seq: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MembersView {
+    pub network: String,
+    /// Whether the network has a charter (else: static member lists).
+    pub governed: bool,
+    /// `majority` or `two-thirds`.
+    pub quorum: String,
+    /// Current members.
+    pub member_count: usize,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub code: String,
+    pub name: String,
+    /// `member` or `removed`.
+    pub status: String,
+    /// The key that certifies its node keys.
+    pub admin_key: PublicKey,
+    /// Member since (RFC 3339; the charter's time for founders).
+    pub since: String,
+    pub since_ms: u64,
+    pub removed_at: Option<String>,
+    pub removal_reason: Option<String>,
+    pub nodes: Vec<NodeKeyView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NodeKeyView {
+    pub node_key: PublicKey,
+    /// This node's own key.
+    pub this_node: bool,
+    /// X25519, hex.
+    pub encryption_key: Option<String>,
+    pub addresses: Vec<String>,
+    pub certified_at: String,
+    /// Still signs (neither rotated, revoked nor closed).
+    pub open: bool,
+    /// Entries above this seq are refused.
+    pub last_seq: Option<u64>,
+    /// Entries created from this time are refused.
+    pub closed_at: Option<String>,
+    pub closed_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProposalsView {
+    pub quorum: String,
+    pub member_count: usize,
+    /// Approvals a proposal needs now.
+    pub needed: usize,
+    /// Pending first, then newest first.
+    pub proposals: Vec<ProposalView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProposalView {
+    pub id: EntryId,
+    /// The member code of the proposer.
+    pub proposer: String,
+    /// `propose_admission`, `propose_removal` or `propose_admin_key`.
+    pub action: String,
+    /// The member code the proposal is about.
+    pub subject: String,
+    pub reason: Option<String>,
+    pub proposed_at: String,
+    /// Members whose approval counts (the proposer's included).
+    pub approvals: Vec<String>,
+    pub needed: usize,
+    /// Whether this node's administration has approved.
+    pub approved_by_us: bool,
+    /// `pending`, `decided` or `void`.
+    pub status: String,
+    pub decided_at: Option<String>,
+    pub void_reason: Option<String>,
+    /// The proposal as signed.
+    pub governance: customs_protocol::Governance,
 }

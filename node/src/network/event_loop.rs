@@ -119,6 +119,7 @@ pub async fn spawn(
     let sync_bytes_received = codec.bytes_received.clone();
 
     let admission = Admission::of(&config);
+    let bootstrap = config.bootstrap.clone();
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -171,7 +172,7 @@ pub async fn spawn(
     let (served_tx, served) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     let (checked_tx, checked) = mpsc::channel(INGEST_QUEUE_CAPACITY);
     // One timer per connection at most, so the members bound it.
-    let (timers_tx, timers) = mpsc::channel(config.members.len().max(1));
+    let (timers_tx, timers) = mpsc::channel(crate::limits::MAX_MEMBER_NODES);
     let frontier = store.watch_frontier();
     let snapshot = Snapshot::new(frontier.borrow().as_ref().clone());
     let ingest_task = tokio::spawn(ingest_worker(store.clone(), admission, jobs, done_tx));
@@ -204,6 +205,11 @@ pub async fn spawn(
         sync_interval: config.sync_interval,
     };
     event_loop.redial();
+    for address in bootstrap {
+        if let Err(error) = event_loop.swarm.dial(address.clone()) {
+            tracing::warn!(%address, %error, "cannot dial the bootstrap address");
+        }
+    }
     let handle = tokio::spawn(event_loop.run());
     Ok((
         Client {
@@ -611,7 +617,65 @@ impl EventLoop {
                 self.handle(Input::SyncNow);
                 let _ = reply.send(connected);
             }
+            Command::SetMembers {
+                members,
+                limits,
+                reply,
+            } => {
+                self.set_members(members, limits);
+                let _ = reply.send(());
+            }
         }
+    }
+
+    /// Applies a new membership: members no longer listed are disallowed (which
+    /// closes their connections) and never redialled; new ones are allowed and
+    /// dialled at once; the core fetches the new set of keys.
+    fn set_members(&mut self, members: Vec<Peer>, limits: HashMap<PublicKey, u64>) {
+        let mut listed: HashMap<PeerId, Peer> = HashMap::new();
+        for member in members.into_iter().take(crate::limits::MAX_MEMBER_NODES) {
+            match peer_id_of(&member.key) {
+                Ok(peer_id) => {
+                    listed.insert(peer_id, member);
+                }
+                Err(error) => tracing::warn!(member = %member.code, %error, "skipping a node key"),
+            }
+        }
+        let gone: Vec<PeerId> = self
+            .addresses
+            .keys()
+            .filter(|p| !listed.contains_key(p))
+            .copied()
+            .collect();
+        for peer in gone {
+            tracing::info!(%peer, "no longer a member's node: disconnecting");
+            self.swarm.behaviour_mut().allowed.disallow_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.redial.forget(&peer);
+            self.addresses.remove(&peer);
+        }
+        let now = now_ms();
+        for (peer, member) in &listed {
+            let known = self.addresses.entry(*peer).or_insert_with(|| {
+                self.swarm.behaviour_mut().allowed.allow_peer(*peer);
+                if !self.swarm.is_connected(peer) {
+                    self.redial.disconnected(*peer, now);
+                }
+                Vec::new()
+            });
+            for address in &member.addresses {
+                if !known.contains(address) {
+                    known.push(address.clone());
+                }
+            }
+        }
+        self.core.set_members(
+            listed
+                .into_iter()
+                .map(|(peer, member)| (peer, member.code, member.key)),
+            limits,
+        );
+        self.redial();
     }
 
     fn status(&self) -> NetworkStatus {

@@ -61,7 +61,12 @@ pub struct NetworkConfig {
     pub code: String,
     pub network: String,
     pub listen: Multiaddr,
+    /// The member nodes to connect to at start (then [`Client::set_members`]).
     pub members: Vec<Peer>,
+    /// Who may sign what: read by admission for every entry, replaced live.
+    pub membership: crate::membership::MembershipView,
+    /// Addresses dialled at start (a joining node's way in).
+    pub bootstrap: Vec<Multiaddr>,
     pub sync_interval: Duration,
     /// The longest wait between dials of a disconnected member.
     pub redial_interval: Duration,
@@ -141,6 +146,11 @@ enum Command {
     SyncNow {
         reply: oneshot::Sender<usize>,
     },
+    SetMembers {
+        members: Vec<Peer>,
+        limits: std::collections::HashMap<PublicKey, u64>,
+        reply: oneshot::Sender<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -195,6 +205,7 @@ impl std::fmt::Debug for Command {
             Command::Dial { .. } => "Dial",
             Command::SyncNow { .. } => "SyncNow",
             Command::Shutdown { .. } => "Shutdown",
+            Command::SetMembers { .. } => "SetMembers",
         })
     }
 }
@@ -236,6 +247,21 @@ impl Client {
     /// Starts a frontier exchange with every connected peer now; returns how many.
     pub async fn sync_now(&self) -> Result<usize, NetworkError> {
         self.ask(|reply| Command::SyncNow { reply }).await
+    }
+
+    /// The membership changed: keep `members` connected (new ones allowed and
+    /// dialled, others disconnected) and fetch each key of `limits` up to its seq.
+    pub async fn set_members(
+        &self,
+        members: Vec<Peer>,
+        limits: std::collections::HashMap<PublicKey, u64>,
+    ) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::SetMembers {
+            members,
+            limits,
+            reply,
+        })
+        .await
     }
 
     /// Stops the network: closes every connection and ends the task.

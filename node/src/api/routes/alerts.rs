@@ -84,11 +84,11 @@ impl AlertQuery {
             })
         };
         let author = query_value("author", self.author.as_deref(), |t| {
-            state
-                .codes
-                .iter()
-                .find(|(_, code)| code.as_str() == t)
-                .map(|(key, _)| *key)
+            let membership = state.node.membership.get();
+            membership
+                .members
+                .get(t)
+                .and_then(|m| m.nodes.first().copied())
                 .or_else(|| PublicKey::from_hex(t).ok())
                 .ok_or_else(|| format!("{t:?} is neither a member code nor a public key"))
         })?;
@@ -115,7 +115,9 @@ impl AlertQuery {
 
 /// List alerts, newest first.
 ///
-/// Retracted alerts are hidden unless `include_retracted=true`. Pages end with a
+/// Retracted alerts are hidden unless `include_retracted=true`; so are alerts whose
+/// key signs nothing valid at their seq (revoked, or beyond a rotation or removal)
+/// that this node stored before it learned so. Pages end with a
 /// `next` cursor; a page may hold fewer items than `limit` (even none) when a narrow
 /// filter had to look at many alerts: follow `next` until it is null.
 #[utoipa::path(
@@ -146,13 +148,20 @@ pub async fn list_alerts(
     })?;
     let list = blocking(move || {
         let page = state.node.store.alerts(&filter, cursor, limit)?;
+        let membership = state.node.membership.get();
         let items = page
             .items
             .into_iter()
             .filter_map(|item| {
-                let Body::RiskAlert(alert) = &item.entry.entry().body else {
+                let e = item.entry.entry();
+                let Body::RiskAlert(alert) = &e.body else {
                     return None;
                 };
+                // Signed by a key that was closed for it (revoked, rotated, a removed
+                // member) but stored before this node knew: not shown.
+                if standing(&membership, &e.author, e.seq, e.created_at_ms).0 == "refused" {
+                    return None;
+                }
                 Some(AlertItem {
                     meta: EntryMeta::of(&item.entry, state.code_of(&item.entry.entry().author)),
                     retracted_by: item.retracted_by,

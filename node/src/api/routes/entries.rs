@@ -73,10 +73,11 @@ pub async fn get_entry(
         Ok(EntryView::of(
             &entry,
             state.code_of(&author),
-            state.codes.contains_key(&author),
+            state.is_member(&author),
             forked,
             store.retracted_by(&id)?,
-        ))
+        )
+        .with_standing(&state.node.membership.get()))
     })
     .await?;
     Ok(Json(view))

@@ -6,6 +6,7 @@ pub mod aeo;
 pub mod alerts;
 pub mod check;
 pub mod entries;
+pub mod members;
 pub mod node;
 pub mod operations;
 
@@ -117,7 +118,7 @@ pub enum PublishResponses {
     Invalid(ErrorBody),
     #[response(
         status = 503,
-        description = "This node will not sign now: `not_synced` (no member has confirmed its own log since it started), `own_key_forked` (its key signed two entries with one seq), `clock_off` (its clock is off its members' by more than they accept), or `store_unavailable`"
+        description = "This node will not sign now: `not_synced` (no member has confirmed its own log since it started), `own_key_forked` (its key signed two entries with one seq), `clock_off` (its clock is off its members' by more than they accept), `not_admitted` (its administration is not a member, or its key is closed), or `store_unavailable`"
     )]
     NotSynced(ErrorBody),
 }

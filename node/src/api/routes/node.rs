@@ -156,8 +156,11 @@ pub async fn forks(State(state): State<ApiState>) -> Result<Json<ForkList>, ApiE
             .into_iter()
             .map(|proof| {
                 let code = state.code_of(&proof.author);
-                let member = state.codes.contains_key(&proof.author);
-                let view = |e| EntryView::of(e, code.clone(), member, true, None);
+                let member = state.is_member(&proof.author);
+                let membership = state.node.membership.get();
+                let view = |e| {
+                    EntryView::of(e, code.clone(), member, true, None).with_standing(&membership)
+                };
                 ForkView {
                     author: proof.author,
                     author_code: code.clone(),

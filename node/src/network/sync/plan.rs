@@ -143,7 +143,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            lag(&ours, &theirs, |a| a.0[0] != 5),
+            lag(&ours, &theirs, |a| (a.0[0] != 5).then_some(u64::MAX)),
             3 + 2,
             "authors 1 and 4"
         );

@@ -65,6 +65,11 @@ impl<P: Clone + Eq + Hash + Ord> Redial<P> {
         self.waiting.remove(peer);
     }
 
+    /// `peer` is no longer a member: never dialled again.
+    pub fn forget(&mut self, peer: &P) {
+        self.waiting.remove(peer);
+    }
+
     /// The last connection to `peer` closed: dial it at once, then back off afresh.
     pub fn disconnected(&mut self, peer: P, now_ms: u64) {
         self.waiting.insert(
