@@ -71,7 +71,10 @@ impl Admission {
             entry: signed,
         })?;
         let membership = self.membership.get();
-        if let Err(refusal) = membership.admits(&e.author, e.seq, e.created_at_ms) {
+        // Stored unless the key is unknown or the seq beyond its last one; what a key
+        // closed by time (a removed member) signed later is stored but never shown as
+        // valid (see `Membership::stores`).
+        if let Err(refusal) = membership.stores(&e.author, e.seq) {
             // A new node of a member introduces itself with its certificate.
             let introduced = matches!(&e.body, Body::Governance(g) if membership.admits_introduction(&e.author, e.seq, g));
             if !introduced {

@@ -1262,6 +1262,35 @@ impl Membership {
         Ok(member)
     }
 
+    /// Whether an entry by `author` at `seq` may be stored: the key is a node key
+    /// here and `seq` is within its last seq (rotation, revocation). A key closed by
+    /// time (its member removed, or its administration key replaced) still has its
+    /// entries stored, so that every node's chains stay alike whatever it learned
+    /// first (a node that refused what another holds would ask for it forever);
+    /// [`Membership::admits`] refuses them, and nothing shows them as valid.
+    pub fn stores(&self, author: &PublicKey, seq: u64) -> Result<(), NotAdmitted> {
+        match self.node_keys.get(author) {
+            None => Err(NotAdmitted {
+                reason: "NotMember",
+                message: format!(
+                    "author {author} is not a certified node key of a member of network {}",
+                    self.network
+                ),
+            }),
+            Some(node) if node.last_seq.is_some_and(|last| seq > last) => Err(NotAdmitted {
+                reason: "KeyClosed",
+                message: format!(
+                    "{}'s node key {} signs nothing valid after seq {}: {}",
+                    node.code,
+                    author.short(),
+                    node.last_seq.unwrap_or_default(),
+                    node.closed_reason.clone().unwrap_or_default()
+                ),
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// A node key whose own entry `Certify` introduces it before it is known: the
     /// certificate's first entry is admitted when its certificate would be.
     pub fn admits_introduction(

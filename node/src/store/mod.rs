@@ -754,8 +754,11 @@ impl Store {
         self.inner.governance.subscribe()
     }
 
-    /// Every governance entry held, as the membership rule takes them.
+    /// Every governance entry held, as the membership rule takes them. A key's
+    /// entries from its lowest forked seq on are left out: which branch a node holds
+    /// depends on what arrived first, and the fork mark spreads to every node.
     pub fn governance_events(&self) -> Result<Vec<GovernanceEvent>, StoreError> {
+        let frontier = self.watch_frontier().borrow().clone();
         let mut events = Vec::new();
         for row in self.db()?.scan_prefix([GOVERNANCE]) {
             let (_, id) = row?;
@@ -764,7 +767,10 @@ impl Store {
                 what: format!("governance row names missing entry {id}"),
             })?;
             let e = entry.entry();
-            if let Body::Governance(governance) = &e.body {
+            let forked = frontier
+                .get(&e.author)
+                .is_some_and(|h| h.fork_seq > 0 && e.seq >= h.fork_seq);
+            if let (Body::Governance(governance), false) = (&e.body, forked) {
                 events.push(GovernanceEvent {
                     id,
                     author: e.author,

@@ -294,6 +294,10 @@ fn a_revoked_key_signs_nothing_from_its_seq_and_its_votes_there_do_not_count() {
         "KeyClosed"
     );
     assert_eq!(m.seq_limit(&nl.node.public_key()), Some(1));
+    assert_eq!(
+        m.stores(&nl.node.public_key(), 2).unwrap_err().reason,
+        "KeyClosed"
+    );
 }
 
 #[test]

@@ -23,6 +23,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use customs_protocol::chain::{place, ChainView, MemoryChains, Outcome, PendingBuffer};
+use customs_protocol::governance::{
+    AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, Governance,
+    GovernanceEvent, Membership, NodeCertificate, Quorum,
+};
 use customs_protocol::wire::{SyncRequest, SyncResponse};
 use customs_protocol::VerifiedEntry;
 use customs_protocol::{samples, Body, Entry, EntryId, PublicKey, SecretKey, SignedEntry};
@@ -72,6 +76,10 @@ pub struct SimConfig {
     /// time, and the others refuse them while they are more than
     /// [`SIM_MAX_CLOCK_SKEW_MS`] in their future (and it theirs).
     pub clock_skew: Option<(usize, i64)>,
+    /// The entries are governance acts (concurrent admissions, removals and
+    /// approvals among the nodes' administrations, founded by one charter), and every
+    /// node must end with the same membership.
+    pub governance: bool,
 }
 
 /// How far in the future a simulated node accepts an entry's time (the node's
@@ -126,6 +134,8 @@ impl SimConfig {
                     skews[rng.below(4) as usize],
                 )
             }),
+            // Drawn last, so that the other draws of a seed stay what they were.
+            governance: rng.below(3) == 0,
         }
     }
 
@@ -149,6 +159,7 @@ impl SimConfig {
             check_every: 97,
             preload: None,
             clock_skew: None,
+            governance: false,
         }
     }
 }
@@ -261,6 +272,8 @@ struct World {
     steps: u64,
     /// The time of the last publish or heal.
     last_disturbance_ms: u64,
+    /// The charter of a governance run.
+    charter: Option<Charter>,
 }
 
 fn key_of(node: usize) -> SecretKey {
@@ -279,15 +292,108 @@ fn signed_at(
     prev: Option<EntryId>,
     created_at_ms: u64,
 ) -> VerifiedEntry {
+    signed_body(
+        key,
+        seq,
+        prev,
+        created_at_ms,
+        Body::RiskAlert(samples::risk_alert()),
+    )
+}
+
+fn signed_body(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    created_at_ms: u64,
+    body: Body,
+) -> VerifiedEntry {
     let entry = Entry {
         network: NETWORK.into(),
         author: key.public_key(),
         seq,
         prev,
         created_at_ms,
-        body: Body::RiskAlert(samples::risk_alert()),
+        body,
     };
     VerifiedEntry::sign(entry, key).expect("a sample entry signs")
+}
+
+/// The member code of simulated node `i` (codes are capital letters only).
+fn code_of(i: usize) -> String {
+    format!(
+        "N{}{}",
+        (b'A' + (i / 26) as u8) as char,
+        (b'A' + (i % 26) as u8) as char
+    )
+}
+
+/// A charter whose founders are the simulated nodes' administrations (each key both
+/// administration and node key, as in a converted network).
+fn sim_charter(nodes: usize, quorum: Quorum) -> Charter {
+    let founders = (0..nodes)
+        .map(|i| Founder {
+            card: AdminCard {
+                code: code_of(i),
+                name: code_of(i),
+                admin_key: key_of(i).public_key(),
+            },
+            nodes: Vec::new(),
+            legacy: true,
+        })
+        .collect();
+    Charter::sign(
+        CharterBody {
+            name: NETWORK.into(),
+            quorum,
+            created_at_ms: EPOCH_MS,
+            founders,
+            converts: Some(NETWORK.into()),
+        },
+        &key_of(0),
+    )
+}
+
+/// A random governance act: admit one of three outside administrations, remove a
+/// node's administration, or approve a proposal made so far.
+fn governance_act(rng: &mut SplitMix, nodes: usize, proposals: &[EntryId]) -> Governance {
+    match rng.below(4) {
+        0 => {
+            let k = rng.below(3) as usize;
+            let admin = key_of(1_000 + k);
+            let node = key_of(2_000 + k);
+            let code = format!("X{}", (b'A' + k as u8) as char);
+            Governance::ProposeAdmission {
+                card: AdminCard {
+                    code: code.clone(),
+                    name: code.clone(),
+                    admin_key: admin.public_key(),
+                },
+                nodes: vec![Certificate::sign(
+                    NodeCertificate {
+                        code,
+                        admin_key: admin.public_key(),
+                        node_key: node.public_key(),
+                        encryption_key: EncryptionKey([1; 32]),
+                        addresses: Vec::new(),
+                        issued_at_ms: EPOCH_MS,
+                    },
+                    &admin,
+                )],
+            }
+        }
+        1 => Governance::ProposeRemoval {
+            code: code_of(rng.below(nodes as u64) as usize),
+            reason: "simulated".into(),
+        },
+        _ if !proposals.is_empty() => Governance::Approve {
+            proposal: proposals[rng.below(proposals.len() as u64) as usize],
+        },
+        _ => Governance::ProposeRemoval {
+            code: code_of(rng.below(nodes as u64) as usize),
+            reason: "simulated".into(),
+        },
+    }
 }
 
 /// Runs one simulation; `Err` names the seed and what went wrong.
@@ -303,6 +409,15 @@ impl World {
         let silent = config.preload.as_ref().map_or(0, |p| p.authors);
         let keys: Vec<SecretKey> = (0..config.nodes + silent).map(key_of).collect();
         let mut entries = HashMap::new();
+        let mut proposals: Vec<EntryId> = Vec::new();
+        let charter = config.governance.then(|| {
+            let quorum = if rng.below(2) == 0 {
+                Quorum::Majority
+            } else {
+                Quorum::TwoThirds
+            };
+            sim_charter(config.nodes, quorum)
+        });
         let mut nodes: Vec<Node> = (0..config.nodes)
             .map(|i| {
                 let members = (0..keys.len())
@@ -315,9 +430,21 @@ impl World {
                     .map_or(0, |s| s.1);
                 let to_publish: Vec<VerifiedEntry> = (1..=config.entries_per_node as u64)
                     .map(|seq| {
-                        // Signed with the author's clock (off by `skew`).
-                        let at = (EPOCH_MS + seq).saturating_add_signed(skew);
-                        let e = signed_at(&keys[i], seq, prev, at);
+                        // Signed with the author's clock (off by `skew`); in a
+                        // governance run, at clocks that disagree by up to a second.
+                        let mut at = (EPOCH_MS + seq).saturating_add_signed(skew);
+                        let e = if config.governance {
+                            at += rng.below(1_000);
+                            let act = governance_act(&mut rng, config.nodes, &proposals);
+                            let e =
+                                signed_body(&keys[i], seq, prev, at, Body::Governance(act.clone()));
+                            if act.is_proposal() {
+                                proposals.push(e.id());
+                            }
+                            e
+                        } else {
+                            signed_at(&keys[i], seq, prev, at)
+                        };
                         prev = Some(e.id());
                         entries.insert(e.id(), e.clone());
                         e
@@ -381,6 +508,7 @@ impl World {
             cut: false,
             steps: 0,
             last_disturbance_ms: 0,
+            charter,
         };
         world.schedule_start();
         world
@@ -483,11 +611,13 @@ impl World {
             self.step(event)?;
             if time >= quiet_from && time / 100 != looked && self.converged() {
                 self.check_clocks()?;
+                self.check_membership()?;
                 return Ok(self.report());
             }
         }
         if self.converged() {
             self.check_clocks()?;
+            self.check_membership()?;
             return Ok(self.report());
         }
         Err(format!(
@@ -495,6 +625,62 @@ impl World {
             self.now_ms,
             self.divergence()
         ))
+    }
+
+    /// In a governance run: every node computes the same membership from the
+    /// governance entries it holds (they arrived in different orders, some across a
+    /// partition), leaving out a forked key's entries from its fork on as the store
+    /// does.
+    fn check_membership(&self) -> Result<(), String> {
+        let Some(charter) = &self.charter else {
+            return Ok(());
+        };
+        let mut first: Option<Membership> = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let frontier = frontier_of(&node.chains);
+            let events: Vec<GovernanceEvent> = node
+                .chains
+                .authors()
+                .flat_map(|a| node.chains.chain(a))
+                .filter_map(|entry| {
+                    let e = entry.entry();
+                    let forked = frontier
+                        .get(&e.author)
+                        .is_some_and(|h| h.fork_seq > 0 && e.seq >= h.fork_seq);
+                    match &e.body {
+                        Body::Governance(g) if !forked => Some(GovernanceEvent {
+                            id: entry.id(),
+                            author: e.author,
+                            seq: e.seq,
+                            created_at_ms: e.created_at_ms,
+                            governance: g.clone(),
+                        }),
+                        _ => None,
+                    }
+                })
+                .collect();
+            let membership = Membership::replay(charter, &events);
+            match &first {
+                None => first = Some(membership),
+                Some(reference) if *reference != membership => {
+                    return Err(format!(
+                        "node {i}'s membership differs from node 0's: members {:?} against {:?}",
+                        membership
+                            .members
+                            .values()
+                            .map(|m| (&m.code, &m.standing))
+                            .collect::<Vec<_>>(),
+                        reference
+                            .members
+                            .values()
+                            .map(|m| (&m.code, &m.standing))
+                            .collect::<Vec<_>>()
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Every node's estimate of each member's clock (from its last exchange) is off
@@ -1032,8 +1218,10 @@ mod tests {
         let mut lossy = 0;
         let mut forks = 0;
         let mut skewed = 0;
+        let mut governed = 0;
         for seed in seeds(300) {
             let config = SimConfig::random(seed);
+            governed += usize::from(config.governance && config.entries_per_node > 0);
             skewed += usize::from(config.clock_skew.is_some());
             partitions += usize::from(config.partition.is_some());
             lossy += usize::from(config.loss_per_mille > 0);
@@ -1045,8 +1233,8 @@ mod tests {
         if seeds(300).len() == 300 {
             // The draw covers the conditions it claims to.
             assert!(
-                partitions > 50 && lossy > 150 && forks > 20 && skewed > 40,
-                "{partitions} {lossy} {forks} {skewed}"
+                partitions > 50 && lossy > 150 && forks > 20 && skewed > 40 && governed > 60,
+                "{partitions} {lossy} {forks} {skewed} {governed}"
             );
         }
     }
@@ -1072,6 +1260,7 @@ mod tests {
             check_every: 1,
             preload: Some(preload),
             clock_skew: None,
+            governance: false,
         }
     }
 
@@ -1148,6 +1337,7 @@ mod tests {
                 check_every: 1,
                 preload: None,
                 clock_skew: Some((0, 600_000)),
+                governance: false,
             };
             let report = run(seed, &config).unwrap_or_else(|e| panic!("{e}"));
             let offset = report.clock_offsets[0].expect("an estimate");

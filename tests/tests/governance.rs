@@ -1,0 +1,477 @@
+//! Governed membership between `customs-node run` processes, driven through the CLI
+//! as an IT team would: a network founded by one node, administrations joining by
+//! proposal and quorum, a second node of one administration, a key rotation, a
+//! revocation from a seq and a removal, every step applied live (no process is
+//! restarted by the test).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use customs_node::client::ApiClient;
+use customs_tests::process::{admin_token, api_url, edit_config, spawn_logged, terminate};
+use customs_tests::{free_port, node_binary, wait_for};
+use serde_json::{json, Value};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs the CLI; returns (success, stdout, stderr).
+fn run_cli(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(node_binary())
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn cli(args: &[&str]) -> String {
+    let (ok, out, err) = run_cli(args);
+    assert!(ok, "{args:?} failed: {err}");
+    out
+}
+
+fn cli_json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&cli(&all)).expect("JSON output")
+}
+
+struct Member {
+    code: String,
+    dir: PathBuf,
+    p2p: String,
+    child: Option<Child>,
+}
+
+impl Member {
+    fn path(&self) -> &str {
+        self.dir.to_str().expect("utf-8")
+    }
+
+    fn start(&mut self) {
+        let mut command = Command::new(node_binary());
+        command.args(["run", "--dir", self.path()]);
+        let _ = std::fs::remove_file(self.dir.join("api.url"));
+        self.child = Some(spawn_logged(command, &self.code).0);
+    }
+
+    /// The node's API (the URL is read again each time: a rotation restarts it).
+    fn api(&self) -> ApiClient {
+        ApiClient::new(
+            &api_url(&self.dir, DEADLINE),
+            Some(&admin_token(&self.dir)),
+            Some(Duration::from_secs(10)),
+        )
+    }
+
+    fn get(&self, path: &str) -> Option<Value> {
+        self.api().get::<Value>(path).ok()
+    }
+
+    fn members(&self) -> Value {
+        wait_for("the member list", DEADLINE, || self.get("/api/v1/members"))
+    }
+
+    /// (code, status) of every member this node knows.
+    fn standings(&self) -> Vec<(String, String)> {
+        self.members()["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| {
+                (
+                    m["code"].as_str().unwrap_or_default().to_string(),
+                    m["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn publish_alert(&self, reference: &str) -> Result<Value, String> {
+        let mut alert: Value =
+            serde_json::from_str(&cli(&["alert", "template"])).expect("template");
+        alert["reference"] = json!(reference);
+        self.api()
+            .post::<Value>("/api/v1/alerts", &alert)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Publishes once the node may sign (it waits for a member's confirmation after
+    /// each start and after joining).
+    fn publish_when_ready(&self, reference: &str) -> Value {
+        wait_for(
+            &format!("{} to publish {reference}", self.code),
+            DEADLINE,
+            || self.publish_alert(reference).ok(),
+        )
+    }
+
+    /// The alert references this node lists, with their author codes.
+    fn alerts(&self) -> Vec<(String, String)> {
+        self.get("/api/v1/alerts?limit=200")
+            .and_then(|v| v["items"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                (
+                    a["reference"].as_str().unwrap_or_default().to_string(),
+                    a["author_code"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn wait_alert(&self, reference: &str, author_code: &str) {
+        wait_for(
+            &format!("{} to list {reference} by {author_code}", self.code),
+            DEADLINE,
+            || {
+                self.alerts()
+                    .contains(&(reference.to_string(), author_code.to_string()))
+                    .then_some(())
+            },
+        )
+    }
+
+    fn forks(&self) -> usize {
+        self.get("/api/v1/forks")
+            .and_then(|v| v["forks"].as_array().map(Vec::len))
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate(child);
+        }
+    }
+}
+
+fn fast_sync(dir: &Path) {
+    edit_config(
+        dir,
+        &[("sync_interval_ms = 30000", "sync_interval_ms = 500")],
+    );
+}
+
+fn found(root: &Path, code: &str) -> Member {
+    let port = free_port();
+    let p2p = format!("/ip4/127.0.0.1/tcp/{port}");
+    let dir = root.join(code.to_lowercase());
+    cli(&[
+        "init",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "--code",
+        code,
+        "--name",
+        code,
+        "--found",
+        "customs-test",
+        "--p2p-listen",
+        &p2p,
+        "--api-listen",
+        "127.0.0.1:0",
+    ]);
+    fast_sync(&dir);
+    Member {
+        code: code.into(),
+        dir,
+        p2p,
+        child: None,
+    }
+}
+
+fn joiner(
+    root: &Path,
+    name: &str,
+    code: &str,
+    charter: &Path,
+    bootstrap: &str,
+    admin_key: Option<&Path>,
+) -> Member {
+    let port = free_port();
+    let p2p = format!("/ip4/127.0.0.1/tcp/{port}");
+    let dir = root.join(name);
+    let mut args = vec![
+        "init",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "--code",
+        code,
+        "--name",
+        code,
+        "--join",
+        charter.to_str().expect("utf-8"),
+        "--bootstrap",
+        bootstrap,
+        "--p2p-listen",
+        &p2p,
+        "--api-listen",
+        "127.0.0.1:0",
+    ];
+    if let Some(key) = admin_key {
+        args.extend(["--admin-key", key.to_str().expect("utf-8")]);
+    }
+    cli(&args);
+    fast_sync(&dir);
+    Member {
+        code: code.into(),
+        dir,
+        p2p,
+        child: None,
+    }
+}
+
+fn card_of(member: &Member) -> PathBuf {
+    let card = member.dir.with_extension("card");
+    std::fs::write(&card, cli(&["member", "export", "--dir", member.path()])).expect("card");
+    card
+}
+
+fn propose(by: &Member, card: &Path) -> String {
+    let answer = cli_json(&[
+        "member",
+        "propose",
+        "--dir",
+        by.path(),
+        card.to_str().expect("utf-8"),
+    ]);
+    answer["proposal"]
+        .as_str()
+        .expect("proposal id")
+        .to_string()
+}
+
+fn approve(by: &Member, proposal: &str) {
+    cli(&["member", "approve", "--dir", by.path(), proposal]);
+}
+
+fn wait_member(on: &Member, code: &str, status: &str) {
+    wait_for(
+        &format!("{} to see {code} {status}", on.code),
+        DEADLINE,
+        || {
+            on.standings()
+                .contains(&(code.to_string(), status.to_string()))
+                .then_some(())
+        },
+    )
+}
+
+#[test]
+fn a_governed_network_admits_rotates_revokes_and_removes_live() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut nl = found(root.path(), "NL");
+    let charter = root.path().join("charter.toml");
+    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    let network = cli_json(&["charter", "--dir", nl.path()])["network"]
+        .as_str()
+        .expect("network id")
+        .to_string();
+    assert!(network.starts_with("customs-test-"), "{network}");
+    nl.start();
+    // The founder publishes at once.
+    nl.publish_alert("NL-1")
+        .expect("the founding node publishes at once");
+
+    // DE joins: the founder alone is the quorum.
+    let mut de = joiner(root.path(), "de", "DE", &charter, &nl.p2p, None);
+    de.start();
+    let refused = de.publish_alert("DE-early").expect_err("not admitted yet");
+    assert!(refused.contains("not_admitted"), "{refused}");
+    let p = propose(&nl, &card_of(&de));
+    wait_member(&de, "DE", "member");
+    de.publish_when_ready("DE-1");
+    nl.wait_alert("DE-1", "DE");
+    de.wait_alert("NL-1", "NL");
+
+    // BE joins through DE (not the founder): two members, both must agree.
+    let mut be = joiner(root.path(), "be", "BE", &charter, &de.p2p, None);
+    be.start();
+    let p_be = propose(&de, &card_of(&be));
+    wait_for("NL to hold BE's proposal", DEADLINE, || {
+        let proposals = nl.get("/api/v1/proposals")?;
+        let pending = proposals["proposals"]
+            .as_array()?
+            .iter()
+            .find(|x| x["id"] == json!(p_be))?
+            .clone();
+        (pending["status"] == json!("pending") && pending["needed"] == json!(2)).then_some(())
+    });
+    assert_ne!(p, p_be);
+    approve(&nl, &p_be);
+    wait_member(&be, "BE", "member");
+    be.wait_alert("DE-1", "DE");
+
+    // A fourth administration is admitted by quorum (two of three) while every node
+    // keeps running, and publishes within seconds; everyone gets its alert.
+    let mut fr = joiner(root.path(), "fr", "FR", &charter, &nl.p2p, None);
+    fr.start();
+    let p_fr = propose(&nl, &card_of(&fr));
+    approve(&be, &p_fr);
+    let admitted = std::time::Instant::now();
+    let fr1 = fr.publish_when_ready("FR-1");
+    eprintln!("FR published {:?} after its admission", admitted.elapsed());
+    for node in [&nl, &de, &be] {
+        node.wait_alert("FR-1", "FR");
+    }
+
+    // A second node of NL, certified by NL's administration key, publishes under NL
+    // with its own log: no fork anywhere.
+    let mut nl2 = joiner(
+        root.path(),
+        "nl2",
+        "NL",
+        &charter,
+        &nl.p2p,
+        Some(&nl.dir.join("admin.key")),
+    );
+    cli(&[
+        "key",
+        "certify",
+        "--dir",
+        nl.path(),
+        nl2.dir.join("certificate.toml").to_str().expect("utf-8"),
+    ]);
+    nl2.start();
+    nl2.publish_when_ready("NL2-1");
+    nl2.publish_when_ready("NL2-2");
+    nl2.publish_when_ready("NL2-3");
+    for node in [&de, &be, &fr] {
+        node.wait_alert("NL2-3", "NL");
+    }
+
+    // DE rotates its node key: its old log closes, the node carries on with the new
+    // key, and its records stay attributed to DE everywhere.
+    let rotated = cli_json(&["key", "rotate", "--dir", de.path()]);
+    let old_key = rotated["old_key"].as_str().expect("old key").to_string();
+    let new_key = rotated["new_key"].as_str().expect("new key").to_string();
+    de.publish_when_ready("DE-2");
+    be.wait_alert("DE-2", "DE");
+    be.wait_alert("DE-1", "DE");
+    let de_nodes = wait_for("BE to see DE's two keys", DEADLINE, || {
+        let members = be.members();
+        let de_entry = members["members"]
+            .as_array()?
+            .iter()
+            .find(|m| m["code"] == json!("DE"))?
+            .clone();
+        let nodes = de_entry["nodes"].as_array()?.clone();
+        (nodes.len() == 2).then_some(nodes)
+    });
+    let old = de_nodes
+        .iter()
+        .find(|n| n["node_key"] == json!(old_key))
+        .expect("old key listed");
+    assert_eq!(old["open"], json!(false));
+    assert_eq!(old["last_seq"], rotated["last_seq"]);
+    assert!(de_nodes
+        .iter()
+        .any(|n| n["node_key"] == json!(new_key) && n["open"] == json!(true)));
+
+    // NL revokes its second node's key from seq 3: that entry is refused everywhere
+    // (hidden from lists, shown as refused), the earlier ones stay; the revoked node
+    // stops signing.
+    let nl2_key = nl2.members()["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["code"] == json!("NL")).cloned())
+        .and_then(|m| {
+            m["nodes"]
+                .as_array()?
+                .iter()
+                .find(|n| n["this_node"] == json!(true))
+                .cloned()
+        })
+        .and_then(|n| n["node_key"].as_str().map(str::to_string))
+        .expect("nl2's key");
+    cli(&[
+        "key",
+        "revoke",
+        "--dir",
+        nl.path(),
+        "--key",
+        &nl2_key,
+        "--from-seq",
+        "3",
+        "--reason",
+        "laptop stolen",
+    ]);
+    for node in [&nl, &de, &be, &fr] {
+        wait_for(&format!("{} to hide NL2-3", node.code), DEADLINE, || {
+            let alerts = node.alerts();
+            (!alerts.iter().any(|(r, _)| r == "NL2-3") && alerts.iter().any(|(r, _)| r == "NL2-2"))
+                .then_some(())
+        });
+    }
+    let refused = wait_for("nl2 to refuse to sign", DEADLINE, || {
+        nl2.publish_alert("NL2-4")
+            .err()
+            .filter(|e| e.contains("not_admitted"))
+    });
+    assert!(refused.contains("revoked from seq 3"), "{refused}");
+
+    // FR is removed by quorum (three of four): it is disconnected at once, and what it
+    // signs afterwards is refused by every node; its earlier alert stays, from a
+    // former member.
+    let removal = cli_json(&[
+        "member",
+        "remove",
+        "--dir",
+        nl.path(),
+        "FR",
+        "--reason",
+        "left the agreement",
+    ]);
+    let p_rm = removal["proposal"].as_str().expect("proposal").to_string();
+    approve(&de, &p_rm);
+    approve(&be, &p_rm);
+    for node in [&nl, &de, &be] {
+        wait_member(node, "FR", "removed");
+        wait_for(&format!("{} to drop FR", node.code), DEADLINE, || {
+            let status = node.get("/api/v1/status")?;
+            let peers = status["peers"].as_array()?.clone();
+            (!peers
+                .iter()
+                .any(|p| p["code"] == json!("FR") && p["connected"] == json!(true)))
+            .then_some(())
+        });
+        node.wait_alert("FR-1", "FR");
+    }
+    // FR's own node may not have heard of its removal: whatever it still signs
+    // reaches nobody.
+    let _ = fr.publish_alert("FR-2");
+    nl.publish_when_ready("NL-2");
+    for node in [&de, &be] {
+        node.wait_alert("NL-2", "NL");
+        assert!(
+            !node.alerts().iter().any(|(r, _)| r == "FR-2"),
+            "{} lists FR-2",
+            node.code
+        );
+    }
+    let fr1 = fr1["id"].as_str().expect("id");
+    let entry = nl
+        .get(&format!("/api/v1/entries/{fr1}"))
+        .expect("FR's alert");
+    assert_eq!(entry["verification"]["standing"], json!("former_member"));
+    assert_eq!(entry["verification"]["author_is_member"], json!(false));
+    let proposal = nl
+        .get(&format!("/api/v1/entries/{p_fr}"))
+        .expect("the proposal entry");
+    assert_eq!(proposal["verification"]["standing"], json!("member"));
+
+    for node in [&nl, &de, &be, &nl2] {
+        assert_eq!(node.forks(), 0, "{} holds fork proofs", node.code);
+    }
+    // The membership is the same on every member.
+    let codes = nl.standings();
+    for node in [&de, &be] {
+        assert_eq!(node.standings(), codes, "{} disagrees", node.code);
+    }
+}
