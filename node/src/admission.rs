@@ -138,7 +138,12 @@ mod tests {
             network: "customs".into(),
             membership: MembershipView::new(customs_protocol::Membership::fixed(
                 "customs",
-                [("NL".to_string(), "NL".to_string(), member.public_key())],
+                [(
+                    "NL".to_string(),
+                    "NL".to_string(),
+                    member.public_key(),
+                    Vec::new(),
+                )],
             )),
             max_clock_skew_ms: 60_000,
         };

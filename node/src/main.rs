@@ -87,8 +87,10 @@ enum Command {
     /// Print the charter of this node's network: the file to hand to a joining
     /// administration.
     Charter {
-        #[arg(long, default_value = ".")]
+        #[arg(long, default_value = ".", global = true)]
         dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<CharterAction>,
     },
     /// Run the node until SIGINT or SIGTERM.
     Run {
@@ -336,6 +338,30 @@ enum AeoCommand {
     Template,
 }
 
+/// Converting a network of static member lists to a charter.
+#[derive(Debug, Subcommand)]
+enum CharterAction {
+    /// On one member: print a charter that converts this network (same id, every
+    /// member of members.toml and this node as founders, records kept). Hand it to
+    /// every member, who adopts it.
+    Convert {
+        /// `majority` (default) or `two-thirds`.
+        #[arg(long, value_parser = parse_quorum)]
+        quorum: Option<Quorum>,
+    },
+    /// On every member: adopt the conversion charter in FILE. A running node takes it
+    /// at once (it restarts in-process); a stopped one at its next start.
+    Adopt {
+        file: PathBuf,
+        /// The running node's API (default: DIR/api.url).
+        #[arg(long)]
+        url: Option<String>,
+        /// An admin token (default: DIR/api-token).
+        #[arg(long)]
+        token: Option<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum MemberCommand {
     /// Print this node's member card (TOML) for the other administrations.
@@ -523,7 +549,11 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
                 None => init(&dir, node, p2p, api_listen, json),
             }
         }
-        Command::Charter { dir } => {
+        Command::Charter {
+            dir,
+            action: Some(action),
+        } => charter_action(&dir, action, json),
+        Command::Charter { dir, action: None } => {
             let charter = membership::read_charter(&dir.join(membership::CHARTER_FILE))?;
             if json {
                 print_json(
@@ -1124,6 +1154,65 @@ fn init(
         dir.display()
     );
     Ok(())
+}
+
+fn charter_action(dir: &Path, action: CharterAction, json: bool) -> anyhow::Result<()> {
+    match action {
+        CharterAction::Convert { quorum } => {
+            let charter = setup::conversion_charter(dir, quorum.unwrap_or(Quorum::Majority))?;
+            if json {
+                print_json(
+                    &serde_json::json!({"network": charter.network_id(), "charter": charter}),
+                );
+            } else {
+                out!("{}", membership::charter_to_toml(&charter));
+            }
+            Ok(())
+        }
+        CharterAction::Adopt { file, url, token } => {
+            let charter = membership::parse_charter(&file, &cli::read_text(&file)?)?;
+            setup::check_conversion(dir, &charter)?;
+            let running = url.is_some() || dir.join(customs_node::node::API_URL_FILE).exists();
+            let adopted_live = if running {
+                let target = Target::resolve(dir, url, token)?;
+                match target
+                    .post::<serde_json::Value>("/api/v1/charter", &serde_json::to_value(&charter)?)
+                {
+                    Ok(_) => true,
+                    // A stale api.url: the node is not running; adopt on disk.
+                    Err(CliError::Unreachable { .. }) => false,
+                    Err(error) => return Err(error.into()),
+                }
+            } else {
+                false
+            };
+            if !adopted_live {
+                customs_node::config::write_atomically(
+                    &dir.join(membership::CHARTER_FILE),
+                    &membership::charter_to_toml(&charter),
+                )?;
+            }
+            audit::append(
+                dir,
+                &audit::Event::new("charter_adopt", "cli", "ok").with_detail(charter.network_id()),
+            );
+            show_line(
+                json,
+                serde_json::json!({"network": charter.network_id(), "live": adopted_live}),
+                || {
+                    if adopted_live {
+                        format!("network {} is governed by its charter now (the node restarted in-process)", charter.network_id())
+                    } else {
+                        format!(
+                            "network {} is governed by its charter from the node's next start",
+                            charter.network_id()
+                        )
+                    }
+                },
+            );
+            Ok(())
+        }
+    }
 }
 
 fn parse_quorum(text: &str) -> Result<Quorum, String> {

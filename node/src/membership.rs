@@ -99,12 +99,14 @@ impl Source {
     /// Static member lists: this node (`own`) and its members, each key both
     /// administration and node key.
     pub fn fixed(network: &str, own: (String, String, PublicKey), members: &[Peer]) -> Source {
-        let listed = members
-            .iter()
-            .map(|m| (m.code.clone(), m.code.clone(), m.key));
+        let listed = members.iter().map(|m| {
+            let addresses = m.addresses.iter().map(|a| a.to_string()).collect();
+            (m.code.clone(), m.code.clone(), m.key, addresses)
+        });
+        let (code, name, key) = own;
         Source::Static(Box::new(Membership::fixed(
             network,
-            std::iter::once(own).chain(listed),
+            std::iter::once((code, name, key, Vec::new())).chain(listed),
         )))
     }
 
@@ -187,15 +189,18 @@ pub fn parse_charter(path: &Path, text: &str) -> Result<Charter, MembershipError
 /// fields.
 pub fn charter_to_toml(charter: &Charter) -> String {
     let body = toml::to_string(charter).unwrap_or_default();
+    let quorum = match charter.charter.quorum {
+        customs_protocol::Quorum::Majority => "more than half",
+        customs_protocol::Quorum::TwoThirds => "two thirds",
+    };
     format!(
         "# Charter of network {id}\n\
-         # Founded by {founder}; decisions need {quorum} of the members.\n\
+         # Founded by {founder}; decisions need the approval of {quorum} of the members.\n\
          # A joining administration needs this file and one member's address:\n\
          #   customs-node init --dir DIR --code CC --name NAME --join charter.toml --bootstrap MULTIADDR\n\
          # Signed: any change makes it invalid.\n\n{body}",
         id = charter.network_id(),
         founder = charter.charter.founders[0].card.code,
-        quorum = charter.charter.quorum.as_str(),
     )
 }
 
@@ -226,20 +231,6 @@ impl JoinCard {
             message: e.to_string(),
         })
     }
-}
-
-/// The peer id a bootstrap address names (`/p2p/...`), as a node key.
-pub fn bootstrap_key(address: &Multiaddr) -> Option<PublicKey> {
-    address.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(peer_id) => {
-            let key = libp2p::identity::PublicKey::try_decode_protobuf(peer_id.as_ref().digest())
-                .ok()?
-                .try_into_ed25519()
-                .ok()?;
-            Some(PublicKey(key.to_bytes()))
-        }
-        _ => None,
-    })
 }
 
 /// Keeps the membership current: recomputes it after every commit that stores a
@@ -303,7 +294,7 @@ pub fn network_view(
     let mut peers = peers(membership, own);
     if !admitted(membership, own) {
         for address in bootstrap {
-            if let Some(key) = bootstrap_key(address) {
+            if let Some(key) = crate::network::key_in_address(address) {
                 if !peers.iter().any(|p| p.key == key) && key != *own {
                     peers.push(Peer {
                         code: "bootstrap".into(),
@@ -404,6 +395,15 @@ impl Rotation {
             &toml::to_string(certificate).unwrap_or_default(),
         )
         .map_err(|e| e.to_string())?;
+        self.restart.notify_one();
+        Ok(())
+    }
+
+    /// Converts this node's network of static lists to `charter` (checked by the
+    /// caller): DIR/charter.toml is written and the node restarts in-process with it.
+    pub fn adopt_charter(&self, charter: &Charter) -> Result<(), String> {
+        crate::config::write_atomically(&self.dir.join(CHARTER_FILE), &charter_to_toml(charter))
+            .map_err(|e| e.to_string())?;
         self.restart.notify_one();
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use customs_protocol::governance::{
     AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, NodeCertificate, Quorum,
 };
+use customs_protocol::limits::MAX_NETWORK_NAME_BYTES;
 use customs_protocol::{PublicKey, SecretKey};
 use thiserror::Error;
 
@@ -214,6 +215,7 @@ pub fn init_governed_dir(
                     },
                     nodes: vec![certificate],
                     legacy: false,
+                    addresses: Vec::new(),
                 }],
                 converts: None,
             };
@@ -256,4 +258,106 @@ pub fn own_join_card(dir: &Path) -> Result<JoinCard, SetupError> {
         },
         nodes: vec![certificate],
     })
+}
+
+/// A charter that converts this node's network of static member lists, keeping its id
+/// (so every entry stays valid): this node and every member of members.toml become
+/// founders whose one key is both administration and node key. Signed with this
+/// node's key; every member adopts the same file (`charter adopt`).
+pub fn conversion_charter(dir: &Path, quorum: Quorum) -> Result<Charter, SetupError> {
+    let config = NodeConfig::load(dir)?;
+    if dir.join(CHARTER_FILE).exists() {
+        return Err(SetupError::Invalid(format!(
+            "{} exists: this network is governed already",
+            dir.join(CHARTER_FILE).display()
+        )));
+    }
+    let key = read_key_file(&dir.join(KEY_FILE))?;
+    let members = Members::load(dir)?;
+    let own = own_card(dir)?;
+    let founder = |code: String, name: String, key: PublicKey, addresses: Vec<String>| Founder {
+        card: AdminCard {
+            code,
+            name,
+            admin_key: key,
+        },
+        nodes: Vec::new(),
+        legacy: true,
+        addresses,
+    };
+    let mut founders = vec![founder(own.code, own.name, own.public_key, own.addresses)];
+    for m in members.members {
+        founders.push(founder(m.code, m.name, m.public_key, m.addresses));
+    }
+    // The name is informational here (the id stays): the id's first 31 characters.
+    let name: String = config
+        .node
+        .network
+        .chars()
+        .take(MAX_NETWORK_NAME_BYTES)
+        .collect();
+    let charter = Charter::sign(
+        CharterBody {
+            name: name.trim_end_matches('-').to_string(),
+            quorum,
+            created_at_ms: now_ms(),
+            founders,
+            converts: Some(config.node.network.clone()),
+        },
+        &key,
+    );
+    charter
+        .validate()
+        .map_err(|e| SetupError::Invalid(format!("the conversion charter: {e}")))?;
+    Ok(charter)
+}
+
+/// Whether `charter` converts this node's network as its members know it: same id,
+/// this node and exactly the members of members.toml as founders, with their keys.
+pub fn check_conversion(dir: &Path, charter: &Charter) -> Result<(), SetupError> {
+    let config = NodeConfig::load(dir)?;
+    let own = read_key_file(&dir.join(KEY_FILE))?.public_key();
+    let members = Members::load(dir)?;
+    check_conversion_of(&config.node.network, &own, &members, charter)
+}
+
+pub fn check_conversion_of(
+    network: &str,
+    own: &PublicKey,
+    members: &Members,
+    charter: &Charter,
+) -> Result<(), SetupError> {
+    let refuse = |m: String| Err(SetupError::Invalid(m));
+    if charter.charter.converts.as_deref() != Some(network) {
+        return refuse(format!(
+            "the charter does not convert network {network:?} (it founds {:?})",
+            charter.network_id()
+        ));
+    }
+    let founders: std::collections::BTreeSet<(String, PublicKey)> = charter
+        .charter
+        .founders
+        .iter()
+        .filter(|f| f.legacy)
+        .map(|f| (f.card.code.clone(), f.card.admin_key))
+        .collect();
+    if !founders.iter().any(|(_, k)| k == own) {
+        return refuse(format!("the charter does not list this node's key {own}"));
+    }
+    for m in &members.members {
+        if !founders.contains(&(m.code.clone(), m.public_key)) {
+            return refuse(format!(
+                "member {} (key {}) of members.toml is not in the charter: its records would no longer be admitted",
+                m.code, m.public_key
+            ));
+        }
+    }
+    if founders.len() != members.members.len() + 1 {
+        return refuse(format!(
+            "the charter lists {} members, this node knows {} (itself included): agree on one list first",
+            founders.len(),
+            members.members.len() + 1
+        ));
+    }
+    Ok(())
 }

@@ -409,6 +409,9 @@ pub struct Founder {
     /// both its administration key and its node key (its log continues).
     #[serde(default)]
     pub legacy: bool,
+    /// Where a legacy founder's node listens (others have it in their certificates).
+    #[serde(default)]
+    pub addresses: Vec<String>,
 }
 
 /// What founds a network: its name, its first members and its quorum rule.
@@ -487,6 +490,7 @@ impl Charter {
                     },
                 ));
             }
+            check_addresses(&founder.addresses).map_err(|e| e.within(&field))?;
             if founder.nodes.is_empty() && !founder.legacy {
                 return Err(ValidationError::new(format!("{field}.nodes"), Rule::Empty));
             }
@@ -691,10 +695,10 @@ impl Membership {
     /// both administration and node key, and nothing changes.
     pub fn fixed(
         network: &str,
-        members: impl IntoIterator<Item = (String, String, PublicKey)>,
+        members: impl IntoIterator<Item = (String, String, PublicKey, Vec<String>)>,
     ) -> Membership {
         let mut state = Membership::empty(network.to_string(), Quorum::Majority, false);
-        for (code, name, key) in members {
+        for (code, name, key, addresses) in members {
             state.add_member(
                 AdminCard {
                     code: code.clone(),
@@ -703,7 +707,7 @@ impl Membership {
                 },
                 0,
             );
-            state.add_node(key, &code, None, Vec::new(), 0);
+            state.add_node(key, &code, None, addresses, 0);
         }
         state
     }
@@ -758,7 +762,7 @@ impl Membership {
                     founder.card.admin_key,
                     &founder.card.code,
                     None,
-                    Vec::new(),
+                    founder.addresses.clone(),
                     body.created_at_ms,
                 );
             }

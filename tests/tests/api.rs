@@ -863,6 +863,7 @@ async fn openapi_lists_every_route_with_its_methods() {
         ("/api/v1/keys/certificates", "POST"),
         ("/api/v1/keys/revocations", "POST"),
         ("/api/v1/keys/rotation", "POST"),
+        ("/api/v1/charter", "POST"),
         ("/", "GET"),
         ("/console/app.js", "GET"),
         ("/console/style.css", "GET"),

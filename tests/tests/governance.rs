@@ -9,6 +9,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use customs_node::client::ApiClient;
+use customs_tests::browser::Browser;
 use customs_tests::process::{admin_token, api_url, edit_config, spawn_logged, terminate};
 use customs_tests::{free_port, node_binary, wait_for};
 use serde_json::{json, Value};
@@ -118,7 +119,10 @@ impl Member {
             .iter()
             .map(|a| {
                 (
-                    a["reference"].as_str().unwrap_or_default().to_string(),
+                    a["alert"]["reference"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     a["author_code"].as_str().unwrap_or_default().to_string(),
                 )
             })
@@ -264,6 +268,39 @@ fn wait_member(on: &Member, code: &str, status: &str) {
     )
 }
 
+/// An admin approves a pending admission on the console's Members page, which shows
+/// who proposed and approved it.
+fn approve_in_console(member: &Member, subject: &str, approved_by: &str) {
+    let browser = Browser::start();
+    browser.goto(&format!("{}/", api_url(&member.dir, DEADLINE)));
+    browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+    browser.type_into("#signin-token", &admin_token(&member.dir));
+    browser.click("#signin-form button[type=submit]");
+    let wanted = format!("Admit {subject}");
+    browser.wait("the pending proposal", DEADLINE, |b| {
+        b.click("nav a[data-view=members]");
+        b.text("#proposals").contains(&wanted)
+    });
+    let row = browser.text("#proposals");
+    assert!(row.contains(approved_by) && row.contains("1 of 2"), "{row}");
+    assert!(
+        browser.visible("#proposal-badge"),
+        "the nav shows a proposal waits"
+    );
+    browser.screenshot("8-members-pending");
+    browser.click("#proposals button[data-proposal]");
+    browser.wait("the proposal decided", DEADLINE, |b| {
+        b.text("#proposals").contains("No proposal is pending")
+            && b.text("#members").contains(subject)
+    });
+    let decided = browser.text("#decided");
+    assert!(
+        decided.contains(&format!("{wanted} ({subject}): decided")),
+        "{decided}"
+    );
+    browser.screenshot("9-members");
+}
+
 #[test]
 fn a_governed_network_admits_rotates_revokes_and_removes_live() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -305,7 +342,7 @@ fn a_governed_network_admits_rotates_revokes_and_removes_live() {
         (pending["status"] == json!("pending") && pending["needed"] == json!(2)).then_some(())
     });
     assert_ne!(p, p_be);
-    approve(&nl, &p_be);
+    approve_in_console(&nl, "BE", "DE");
     wait_member(&be, "BE", "member");
     be.wait_alert("DE-1", "DE");
 
@@ -474,4 +511,120 @@ fn a_governed_network_admits_rotates_revokes_and_removes_live() {
     for node in [&de, &be] {
         assert_eq!(node.standings(), codes, "{} disagrees", node.code);
     }
+}
+
+/// A network of static member lists, running today, converts to a charter without a
+/// restart and without losing a record; then it admits a member by quorum.
+#[test]
+fn a_static_network_converts_to_a_charter_and_keeps_every_record() {
+    use customs_tests::process::{admit, init_process_node_at};
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Vec<Member> = ["NL", "BE"]
+        .iter()
+        .map(|code| {
+            let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+            let dir = root.path().join(code.to_lowercase());
+            init_process_node_at(&dir, code, &p2p, "127.0.0.1:0");
+            Member {
+                code: code.to_string(),
+                dir,
+                p2p,
+                child: None,
+            }
+        })
+        .collect();
+    edit_config(
+        &nodes[0].dir,
+        &[(
+            "allow_publish_before_sync = false",
+            "allow_publish_before_sync = true",
+        )],
+    );
+    let keys: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            cli_json(&["member", "export", "--dir", n.path()])["public_key"]
+                .as_str()
+                .expect("key")
+                .to_string()
+        })
+        .collect();
+    for (i, j) in [(0, 1), (1, 0)] {
+        let key = customs_protocol::PublicKey::from_hex(&keys[j]).expect("key");
+        admit(&nodes[i].dir, &nodes[j].code, &key, &[nodes[j].p2p.clone()]);
+    }
+    for node in &mut nodes {
+        node.start();
+    }
+    nodes[0].publish_when_ready("NL-static");
+    nodes[1].publish_when_ready("BE-static");
+    nodes[0].wait_alert("BE-static", "BE");
+    nodes[1].wait_alert("NL-static", "NL");
+    let static_members = nodes[0].members();
+    assert_eq!(static_members["governed"], json!(false));
+    let network = static_members["network"]
+        .as_str()
+        .expect("network")
+        .to_string();
+
+    // One member writes the conversion charter; every member adopts it, live.
+    let charter = root.path().join("conversion.toml");
+    std::fs::write(
+        &charter,
+        cli(&["charter", "convert", "--dir", nodes[0].path()]),
+    )
+    .expect("charter");
+    for node in &nodes {
+        let adopted = cli_json(&[
+            "charter",
+            "adopt",
+            "--dir",
+            node.path(),
+            charter.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(adopted["live"], json!(true), "{adopted}");
+        assert_eq!(adopted["network"], json!(network), "the id stays");
+    }
+    for node in &nodes {
+        wait_for(
+            &format!("{} to run under the charter", node.code),
+            DEADLINE,
+            || {
+                let members = node.get("/api/v1/members")?;
+                (members["governed"] == json!(true)).then_some(())
+            },
+        );
+        assert_eq!(
+            node.standings(),
+            [
+                ("BE".to_string(), "member".to_string()),
+                ("NL".to_string(), "member".to_string())
+            ]
+        );
+        node.wait_alert("NL-static", "NL");
+        node.wait_alert("BE-static", "BE");
+    }
+    // A third administration joins the converted network by quorum (two of two).
+    let mut de = joiner(root.path(), "de", "DE", &charter, &nodes[0].p2p, None);
+    de.start();
+    let p = propose(&nodes[0], &card_of(&de));
+    approve(&nodes[1], &p);
+    de.publish_when_ready("DE-governed");
+    for node in &nodes {
+        node.wait_alert("DE-governed", "DE");
+    }
+    de.wait_alert("NL-static", "NL");
+    de.wait_alert("BE-static", "BE");
+    // A node the charter does not list cannot adopt it.
+    let (ok, _, err) = run_cli(&[
+        "charter",
+        "adopt",
+        "--dir",
+        de.path(),
+        charter.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        !ok && err.contains("does not list this node's key"),
+        "{err}"
+    );
 }

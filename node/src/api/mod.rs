@@ -151,6 +151,7 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::certify))
         .routes(routes!(members::revoke))
         .routes(routes!(members::rotate))
+        .routes(routes!(members::adopt_charter))
         .routes(routes!(check::check))
         .routes(routes!(operations::export))
         .routes(routes!(events::events))
@@ -216,7 +217,9 @@ fn needed_role(method: &Method, path: &str) -> Option<Role> {
     if !path.starts_with("/api/") {
         return None;
     }
-    let governance = path.starts_with("/api/v1/proposals") || path.starts_with("/api/v1/keys/");
+    let governance = path.starts_with("/api/v1/proposals")
+        || path.starts_with("/api/v1/keys/")
+        || path == "/api/v1/charter";
     let reading = method == Method::GET || method == Method::HEAD;
     Some(
         if ADMIN_ROUTES.contains(&path) || (governance && !reading) {

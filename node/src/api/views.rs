@@ -439,3 +439,11 @@ pub struct ProposalView {
     /// The proposal as signed.
     pub governance: customs_protocol::Governance,
 }
+
+/// A charter adopted by a network of static member lists.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CharterAdopted {
+    /// The network id (unchanged).
+    pub network: String,
+    pub members: usize,
+}

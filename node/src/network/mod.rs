@@ -46,6 +46,20 @@ pub enum NetworkError {
     Stopped,
 }
 
+/// The node key an address names with `/p2p/PEER_ID` (a bootstrap address), if any.
+pub fn key_in_address(address: &Multiaddr) -> Option<PublicKey> {
+    address.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(peer_id) => {
+            let key = libp2p::identity::PublicKey::try_decode_protobuf(peer_id.as_ref().digest())
+                .ok()?
+                .try_into_ed25519()
+                .ok()?;
+            Some(PublicKey(key.to_bytes()))
+        }
+        _ => None,
+    })
+}
+
 /// A member as the network layer sees it.
 #[derive(Debug, Clone)]
 pub struct Peer {

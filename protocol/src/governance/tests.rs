@@ -60,6 +60,7 @@ fn charter(founder: &Admin, quorum: Quorum) -> Charter {
                 card: founder.card(),
                 nodes: vec![founder.cert()],
                 legacy: false,
+                addresses: Vec::new(),
             }],
             converts: None,
         },

@@ -188,7 +188,7 @@ function offsetText(ms) {
 
 // ---- navigation --------------------------------------------------------------------
 
-const VIEWS = ["feed", "publish", "aeo", "network"];
+const VIEWS = ["feed", "publish", "aeo", "members", "network"];
 
 function route() {
   let view = location.hash.replace("#", "") || "feed";
@@ -205,6 +205,7 @@ function route() {
   state.flash = null;
   if (view === "feed") loadAlerts();
   if (view === "network") loadNetwork();
+  if (view === "members") loadMembers();
 }
 window.addEventListener("hashchange", () => { if (state.token) { route(); $("main").focus(); } });
 
@@ -364,6 +365,7 @@ function onEvent(block) {
   state.reload = setTimeout(() => {
     if (!$("view-feed").hidden) loadAlerts();
     if (!$("view-network").hidden) loadNetwork();
+    if (!$("view-members").hidden) loadMembers();
   }, 200);
 }
 
@@ -618,6 +620,72 @@ async function loadNetwork() {
       el("p", {}, "These member keys signed two different entries with the same sequence number. Their key or store may be compromised or was restored from an old backup: contact the administration before relying on their records."),
       el("ul", {}, forks.map((f) => el("li", {}, `${f.author_code || f.author.slice(0, 12)} at seq ${f.seq}: `,
         f.entries.map((e) => e.id.slice(0, 16)).join(" vs ")))))] : []));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+// ---- members -----------------------------------------------------------------------
+
+const isAdmin = () => state.status.node.your_role === "admin";
+
+function proposalText(p) {
+  if (p.action === "propose_admission") return `Admit ${p.subject} (${p.governance.card.name})`;
+  if (p.action === "propose_removal") return `Remove ${p.subject}: ${p.reason}`;
+  if (p.action === "propose_admin_key") return `Replace ${p.subject}'s administration key: ${p.reason}`;
+  return `${p.action} ${p.subject}`;
+}
+
+async function approve(id, button) {
+  button.disabled = true;
+  $("approve-error").textContent = "";
+  try {
+    await api(`/api/v1/proposals/${id}/approvals`, { method: "POST", body: {} });
+    notice("Approval signed and sent to the members.");
+    await loadMembers();
+  } catch (error) {
+    button.disabled = false;
+    $("approve-error").textContent = `Cannot approve: ${error.message}`;
+  }
+}
+
+async function loadMembers() {
+  try {
+    const [m, p] = await Promise.all([api("/api/v1/members"), api("/api/v1/proposals")]);
+    $("members-info").textContent = m.governed
+      ? `Network ${m.network}: ${m.member_count} members; a proposal is decided by ${p.needed} approvals (${m.quorum === "majority" ? "more than half" : "two thirds"} of the members).`
+      : `Network ${m.network} has no charter: its members are static lists, changed by each administration and a restart.`;
+    const pending = p.proposals.filter((x) => x.status === "pending");
+    const badge = $("proposal-badge");
+    const waiting = pending.filter((x) => !x.approved_by_us).length;
+    badge.textContent = waiting;
+    badge.hidden = waiting === 0;
+    badge.setAttribute("aria-label", `${waiting} proposals wait for this member's approval`);
+    $("proposals").replaceChildren(...pending.map((x) => el("tr", {},
+      el("th", { scope: "row" }, proposalText(x)),
+      el("td", {}, x.proposer),
+      el("td", {}, x.proposed_at.replace("T", " ").slice(0, 16)),
+      el("td", {}, x.approvals.join(", ")),
+      el("td", {}, `${x.approvals.length} of ${x.needed}`),
+      el("td", {}, x.approved_by_us ? "approved by this member"
+        : isAdmin() ? el("button", { type: "button", "data-proposal": x.id, onclick: (event) => approve(x.id, event.currentTarget) }, `Approve: ${proposalText(x)}`)
+        : "an admin token approves"))));
+    if (!pending.length) $("proposals").replaceChildren(el("tr", {}, el("td", { colspan: 6 }, "No proposal is pending.")));
+    $("members").replaceChildren(...m.members.map((x) => el("tr", { "data-member": x.code },
+      el("th", { scope: "row" }, `${x.code} ${x.name}`),
+      el("td", { class: x.status === "member" ? "yes" : "no" },
+        x.status === "member" ? "member" : `removed ${(x.removed_at || "").slice(0, 10)}: ${x.removal_reason || ""}`),
+      el("td", {}, x.since.slice(0, 10)),
+      el("td", {}, el("ul", { class: "keys" }, x.nodes.map((n) => el("li", {},
+        el("code", {}, n.node_key.slice(0, 16)),
+        n.this_node ? " (this node)" : "",
+        n.open ? "" : n.last_seq !== null ? ` signs up to seq ${n.last_seq}: ${n.closed_reason}` : ` closed: ${n.closed_reason}`)))))));
+    const decided = p.proposals.filter((x) => x.status !== "pending");
+    $("decided").replaceChildren(...decided.map((x) => el("li", {},
+      `${proposalText(x)}: ${x.status}${x.decided_at ? " " + x.decided_at.slice(0, 16).replace("T", " ") : ""}`,
+      x.void_reason ? ` (${x.void_reason})` : "",
+      `, approved by ${x.approvals.join(", ")}`)));
+    if (!decided.length) $("decided").replaceChildren(el("li", {}, "None yet."));
   } catch (error) {
     notice(error.message, true);
   }

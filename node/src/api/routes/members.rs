@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use customs_protocol::governance::{
-    Certificate, Governance, Membership, ProposalStatus, Revocation, Standing,
+    Certificate, Charter, Governance, Membership, ProposalStatus, Revocation, Standing,
 };
 use customs_protocol::{Body, EntryId};
 
@@ -410,4 +410,85 @@ pub async fn rotate(
     let rotation = state.node.rotation.clone().expect("checked above");
     blocking(move || rotation.switch(&certificate).map_err(ApiError::internal)).await?;
     Ok(response)
+}
+
+/// Convert this network of static member lists to a charter (admin tokens). The
+/// charter (`customs-node charter convert` on one member) keeps the network's id and
+/// lists exactly the members this node knows, each key both administration and node
+/// key; the node writes it to DIR/charter.toml and restarts in-process under it.
+/// Every record stays valid; from then on membership changes are governance entries.
+#[utoipa::path(
+    post,
+    path = "/api/v1/charter",
+    tag = "members",
+    request_body = Charter,
+    responses(
+        (status = 202, description = "Adopted: the node restarts in-process under the charter", body = CharterAdopted),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "Governed already, or the charter does not convert this network with these members (`already_governed`, `charter_refused`)", body = ErrorBody),
+        (status = 422, description = "Not a valid charter", body = ErrorBody),
+    )
+)]
+pub async fn adopt_charter(
+    State(state): State<ApiState>,
+    JsonBody(charter): JsonBody<Charter>,
+) -> Result<Response, ApiError> {
+    let membership = state.node.membership.get();
+    if membership.governed {
+        return Err(conflict(
+            "already_governed",
+            "this network has a charter already",
+        ));
+    }
+    charter.validate()?;
+    let listed: std::collections::BTreeSet<(String, customs_protocol::PublicKey)> = membership
+        .members
+        .values()
+        .map(|m| (m.code.clone(), m.admin_key))
+        .collect();
+    let founders: std::collections::BTreeSet<(String, customs_protocol::PublicKey)> = charter
+        .charter
+        .founders
+        .iter()
+        .filter(|f| f.legacy)
+        .map(|f| (f.card.code.clone(), f.card.admin_key))
+        .collect();
+    if charter.charter.converts.as_deref() != Some(membership.network.as_str()) {
+        return Err(conflict(
+            "charter_refused",
+            format!(
+                "the charter does not convert network {:?}",
+                membership.network
+            ),
+        ));
+    }
+    if founders != listed || founders.len() != charter.charter.founders.len() {
+        let missing: Vec<&String> = listed.difference(&founders).map(|(c, _)| c).collect();
+        let extra: Vec<&String> = founders.difference(&listed).map(|(c, _)| c).collect();
+        return Err(conflict(
+            "charter_refused",
+            format!("the charter's members differ from this node's: missing {missing:?}, not members here {extra:?}; agree on one list first"),
+        ));
+    }
+    let rotation = state.node.rotation.clone().ok_or_else(|| {
+        conflict(
+            "charter_refused",
+            "this node runs without a directory to keep the charter in",
+        )
+    })?;
+    let network = charter.network_id();
+    let count = charter.charter.founders.len();
+    state
+        .audit
+        .record(crate::audit::Event::new("charter_adopt", "api", "ok").with_detail(&network));
+    blocking(move || rotation.adopt_charter(&charter).map_err(ApiError::internal)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CharterAdopted {
+            network,
+            members: count,
+        }),
+    )
+        .into_response())
 }

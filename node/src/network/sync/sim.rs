@@ -340,6 +340,7 @@ fn sim_charter(nodes: usize, quorum: Quorum) -> Charter {
             },
             nodes: Vec::new(),
             legacy: true,
+            addresses: Vec::new(),
         })
         .collect();
     Charter::sign(
