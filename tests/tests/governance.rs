@@ -252,8 +252,17 @@ fn propose(by: &Member, card: &Path) -> String {
         .to_string()
 }
 
+/// Approves once the approver's node holds the proposal (it arrives by gossip).
 fn approve(by: &Member, proposal: &str) {
-    cli(&["member", "approve", "--dir", by.path(), proposal]);
+    wait_for(
+        &format!("{} to approve {proposal}", by.code),
+        DEADLINE,
+        || {
+            let (ok, _, err) = run_cli(&["member", "approve", "--dir", by.path(), proposal]);
+            assert!(ok || err.contains("not_found"), "{err}");
+            ok.then_some(())
+        },
+    )
 }
 
 fn wait_member(on: &Member, code: &str, status: &str) {

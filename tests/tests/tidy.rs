@@ -106,8 +106,8 @@ fn each_dependency_stays_in_its_module() {
         ),
         (
             "anyhow",
-            &|p: &str| p == "node/src/main.rs",
-            "anyhow lives only in main",
+            &|p: &str| p == "node/src/main.rs" || p == "node/src/governance_cli.rs",
+            "anyhow lives only in the binary (main.rs and its governance_cli.rs module)",
         ),
     ];
     let mut broken = Vec::new();

@@ -56,6 +56,11 @@ pub struct Snapshot<'a> {
     pub tokens_readable: bool,
     /// Audit log lines that could not be written.
     pub audit_write_failures: u64,
+    /// Members by standing (`member`, `removed`).
+    pub members: BTreeMap<&'static str, u64>,
+    /// Proposals waiting for approvals, and those of them this member has not approved.
+    pub proposals_pending: u64,
+    pub proposals_awaiting_us: u64,
 }
 
 /// Label values escaped as the text format requires.
@@ -297,6 +302,30 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "1 when this node's own key signed two entries with one seq: it no longer publishes.",
     );
     w.sample("customs_own_key_forked", &[], u64::from(s.own_key_forked));
+    w.family(
+        "customs_members",
+        "gauge",
+        "Administrations in the membership this node applies, by standing.",
+    );
+    for (standing, count) in &s.members {
+        w.sample("customs_members", &[("standing", standing)], count);
+    }
+    w.family(
+        "customs_proposals_pending",
+        "gauge",
+        "Governance proposals waiting for approvals.",
+    );
+    w.sample("customs_proposals_pending", &[], s.proposals_pending);
+    w.family(
+        "customs_proposals_awaiting_us",
+        "gauge",
+        "Pending proposals this member has not approved yet.",
+    );
+    w.sample(
+        "customs_proposals_awaiting_us",
+        &[],
+        s.proposals_awaiting_us,
+    );
     w.family(
         "customs_tokens_readable",
         "gauge",

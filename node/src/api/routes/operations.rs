@@ -108,6 +108,24 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
             (code, h.author.to_hex(), h.seq)
         })
         .collect();
+    let membership = state.node.membership.get();
+    let mut members = std::collections::BTreeMap::from([("member", 0), ("removed", 0)]);
+    for member in membership.members.values() {
+        let standing = match member.standing {
+            customs_protocol::governance::Standing::Member => "member",
+            customs_protocol::governance::Standing::Removed { .. } => "removed",
+        };
+        *members.entry(standing).or_default() += 1;
+    }
+    let pending: Vec<_> = membership
+        .proposals
+        .values()
+        .filter(|p| p.status == customs_protocol::governance::ProposalStatus::Pending)
+        .collect();
+    let awaiting_us = pending
+        .iter()
+        .filter(|p| !p.approvals.contains(&state.identity.code))
+        .count();
     let text = crate::api::metrics::render(&crate::api::metrics::Snapshot {
         counts,
         authors,
@@ -122,6 +140,9 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         own_key_forked,
         tokens_readable: state.tokens.state().error.is_none(),
         audit_write_failures: state.audit.failed_writes(),
+        members,
+        proposals_pending: pending.len() as u64,
+        proposals_awaiting_us: awaiting_us as u64,
     });
     Ok((
         [(
