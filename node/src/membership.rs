@@ -233,53 +233,67 @@ impl JoinCard {
     }
 }
 
-/// Keeps the membership current: recomputes it after every commit that stores a
+/// What keeps the membership current: recomputes it after every commit that stores a
 /// governance entry and applies it live (admission reads the view; the network is
-/// told the member nodes). Ends when the store's governance watch closes or `stop`.
-pub async fn follow(
-    store: Store,
-    source: Source,
-    view: MembershipView,
-    network: crate::network::Client,
-    own: PublicKey,
-    bootstrap: Vec<Multiaddr>,
-    audit: crate::audit::Audit,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut changes = store.watch_governance();
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            changed = changes.changed() => if changed.is_err() { return },
-        }
-        let (store, source) = (store.clone(), source.clone());
-        let computed = tokio::task::spawn_blocking(move || source.compute(&store)).await;
-        let membership = match computed {
-            Ok(Ok(m)) => m,
-            Ok(Err(error)) => {
-                tracing::error!(%error, "cannot read the governance entries; the membership stays as it was");
+/// told the member nodes).
+#[derive(Debug)]
+pub struct Follower {
+    pub store: Store,
+    pub source: Source,
+    pub view: MembershipView,
+    pub network: crate::network::Client,
+    pub own: PublicKey,
+    pub bootstrap: Vec<Multiaddr>,
+    pub audit: crate::audit::Audit,
+}
+
+impl Follower {
+    /// Runs until `stop` is set or the store's governance watch closes.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let Follower {
+            store,
+            source,
+            view,
+            network,
+            own,
+            bootstrap,
+            audit,
+        } = self;
+        let mut changes = store.watch_governance();
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+            let (store, source) = (store.clone(), source.clone());
+            let computed = tokio::task::spawn_blocking(move || source.compute(&store)).await;
+            let membership = match computed {
+                Ok(Ok(m)) => m,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "cannot read the governance entries; the membership stays as it was");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "membership task failed");
+                    continue;
+                }
+            };
+            let before = view.get();
+            if *before == membership {
                 continue;
             }
-            Err(error) => {
-                tracing::error!(%error, "membership task failed");
-                continue;
+            for change in describe_changes(&before, &membership) {
+                tracing::info!(change = %change, "membership");
+                audit.record(
+                    crate::audit::Event::new("membership", "network", "applied")
+                        .with_detail(&change),
+                );
             }
-        };
-        let before = view.get();
-        if *before == membership {
-            continue;
-        }
-        let changes = describe_changes(&before, &membership);
-        for change in &changes {
-            tracing::info!(change = %change, "membership");
-            audit.record(
-                crate::audit::Event::new("membership", "network", "applied").with_detail(change),
-            );
-        }
-        let (peers, limits) = network_view(&membership, &own, &bootstrap);
-        view.set(membership);
-        if network.set_members(peers, limits).await.is_err() {
-            return;
+            let (peers, limits) = network_view(&membership, &own, &bootstrap);
+            view.set(membership);
+            if network.set_members(peers, limits).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -279,16 +279,18 @@ impl Node {
         audit.record(Event::new("node_start", "node", "ok").with_detail(env!("CARGO_PKG_VERSION")));
         tracing::info!(url = %format!("http://{api_addr}"), "API listening");
         let (watchdog_stop, stopped) = tokio::sync::watch::channel(false);
-        let membership_task = tokio::spawn(membership::follow(
-            store.clone(),
-            params.membership.clone(),
-            view.clone(),
-            client.clone(),
-            own_key,
-            bootstrap,
-            audit.clone(),
-            stopped.clone(),
-        ));
+        let membership_task = tokio::spawn(
+            membership::Follower {
+                store: store.clone(),
+                source: params.membership.clone(),
+                view: view.clone(),
+                network: client.clone(),
+                own: own_key,
+                bootstrap,
+                audit: audit.clone(),
+            }
+            .run(stopped.clone()),
+        );
         let watchdog_task = tokio::spawn(watchdog(
             store.clone(),
             handle.publisher.clone(),

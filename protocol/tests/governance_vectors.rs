@@ -183,7 +183,10 @@ fn events(entries: &[(String, VerifiedEntry)]) -> Vec<GovernanceEvent> {
         .collect()
 }
 
-fn outcome(m: &Membership) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// (code, status) of each member and (id, status) of each proposal.
+type Outcome = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn outcome(m: &Membership) -> Outcome {
     let members = m
         .members
         .values()

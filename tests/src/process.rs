@@ -36,7 +36,11 @@ pub fn spawn_logged(
     label: &str,
 ) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = command
-        .env("RUST_LOG", "info")
+        // TEST_NODE_LOG raises the nodes' log level when a test needs looking into.
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stderr(Stdio::piped())
         .spawn()
         .expect("node starts");

@@ -57,7 +57,13 @@ impl Member {
         let mut command = Command::new(node_binary());
         command.args(["run", "--dir", self.path()]);
         let _ = std::fs::remove_file(self.dir.join("api.url"));
-        self.child = Some(spawn_logged(command, &self.code).0);
+        let label = self
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("node")
+            .to_string();
+        self.child = Some(spawn_logged(command, &label).0);
     }
 
     /// The node's API (the URL is read again each time: a rotation restarts it).

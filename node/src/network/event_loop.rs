@@ -669,12 +669,25 @@ impl EventLoop {
                 }
             }
         }
+        // Members whose connection came up before we knew them (a node admitted just
+        // now): the core hears of the connection now, and starts an exchange.
+        let known_before: std::collections::HashSet<PeerId> =
+            self.core.peers().map(|(p, _)| *p).collect();
+        let connected_new: Vec<PeerId> = listed
+            .keys()
+            .filter(|p| !known_before.contains(p) && self.swarm.is_connected(p))
+            .copied()
+            .collect();
         self.core.set_members(
             listed
                 .into_iter()
                 .map(|(peer, member)| (peer, member.code, member.key)),
             limits,
         );
+        for peer in connected_new {
+            self.redial.connected(&peer, now);
+            self.handle(Input::Connected { peer, dialer: true });
+        }
         self.redial();
     }
 
@@ -756,7 +769,7 @@ impl EventLoop {
                 endpoint,
                 ..
             } if num_established.get() == 1 => {
-                self.redial.connected(&peer_id);
+                self.redial.connected(&peer_id, now_ms());
                 self.handle(Input::Connected {
                     peer: peer_id,
                     dialer: endpoint.is_dialer(),

@@ -62,12 +62,11 @@ pub fn plan(ours: &Frontier, theirs: &[Head], limit: impl Fn(&PublicKey) -> Opti
             None if head_seq >= 1 => plan.requests.push(page(1)),
             None => {}
             Some(our) if head_seq > our.seq => plan.requests.push(page(our.seq + 1)),
-            Some(our) if head_seq == our.seq => {
-                if !capped && head.id != our.id {
-                    plan.requests
-                        .push(entries_request(head.author, head.seq, 1));
-                }
+            Some(our) if head_seq == our.seq && !capped && head.id != our.id => {
+                plan.requests
+                    .push(entries_request(head.author, head.seq, 1));
             }
+            Some(our) if head_seq == our.seq => {}
             Some(_) if !capped => plan.to_check.push(*head),
             Some(_) => {}
         }

@@ -25,7 +25,12 @@ pub struct Redial<P> {
     max_backoff_ms: u64,
     rng: SplitMix,
     last_dial_all_ms: Option<u64>,
+    /// Members connected: since when, and the dials before it.
+    up: HashMap<P, (u64, u32)>,
 }
+
+/// A connection closed sooner than this after it came up does not reset the backoff.
+pub const MIN_CONNECTION_LIFE_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
@@ -57,28 +62,36 @@ impl<P: Clone + Eq + Hash + Ord> Redial<P> {
             max_backoff_ms: max_backoff_ms.max(FIRST_REDIAL_BACKOFF_MS),
             rng: SplitMix(seed),
             last_dial_all_ms: None,
+            up: HashMap::new(),
         }
     }
 
     /// A connection to `peer` is up: no more dials until it goes down.
-    pub fn connected(&mut self, peer: &P) {
-        self.waiting.remove(peer);
+    pub fn connected(&mut self, peer: &P, now_ms: u64) {
+        let dials = self.waiting.remove(peer).map_or(0, |b| b.dials);
+        self.up.insert(peer.clone(), (now_ms, dials));
     }
 
     /// `peer` is no longer a member: never dialled again.
     pub fn forget(&mut self, peer: &P) {
         self.waiting.remove(peer);
+        self.up.remove(peer);
     }
 
-    /// The last connection to `peer` closed: dial it at once, then back off afresh.
+    /// The last connection to `peer` closed: dial it at once, then back off afresh;
+    /// unless the connection lasted less than [`MIN_CONNECTION_LIFE_MS`] (the peer
+    /// closes us right away, as a member does to a node it has not admitted yet):
+    /// then the backoff goes on where it was, so that nobody is dialled ten times a
+    /// second.
     pub fn disconnected(&mut self, peer: P, now_ms: u64) {
-        self.waiting.insert(
-            peer,
-            Backoff {
-                next_ms: now_ms,
-                dials: 0,
-            },
-        );
+        let (next_ms, dials) = match self.up.remove(&peer) {
+            Some((since, dials)) if now_ms.saturating_sub(since) < MIN_CONNECTION_LIFE_MS => {
+                let dials = dials.saturating_add(1);
+                (now_ms.saturating_add(self.backoff_ms(dials)), dials)
+            }
+            _ => (now_ms, 0),
+        };
+        self.waiting.insert(peer, Backoff { next_ms, dials });
     }
 
     /// The members to dial now (sorted); each is rescheduled after its next backoff.
@@ -151,7 +164,7 @@ mod tests {
     #[test]
     fn every_member_is_due_at_start_and_a_connected_one_never() {
         let mut redial = Redial::new([1u8, 2, 3], 2_000, 7, 0);
-        redial.connected(&2);
+        redial.connected(&2, 0);
         assert_eq!(redial.due(0), vec![1, 3]);
         assert!(redial.due(0).is_empty(), "rescheduled, not due twice");
     }
@@ -184,12 +197,29 @@ mod tests {
         for now in [0, 300, 900, 2_000, 4_500] {
             redial.due(now);
         }
-        redial.connected(&1);
+        redial.connected(&1, 5_000);
         assert!(!redial.is_waiting(&1));
         redial.disconnected(1, 10_000);
         assert_eq!(redial.due(10_000), vec![1]);
         let wait = redial.next_due_ms().unwrap() - 10_000;
         assert!((200..=300).contains(&wait), "{wait}");
+    }
+
+    #[test]
+    fn a_connection_closed_at_once_does_not_reset_the_backoff() {
+        let mut redial = Redial::new([1u8], 2_000, 1, 0);
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            assert_eq!(redial.due(now), vec![1]);
+            // It connects, and is closed 2 ms later (not admitted there).
+            redial.connected(&1, now + 1);
+            redial.disconnected(1, now + 3);
+            let next = redial.next_due_ms().expect("waiting");
+            waits.push(next - now);
+            now = next;
+        }
+        assert!(waits.iter().skip(2).all(|w| *w >= 1_000), "{waits:?}");
     }
 
     #[test]
