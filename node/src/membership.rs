@@ -245,6 +245,9 @@ pub struct Follower {
     pub own: PublicKey,
     pub bootstrap: Vec<Multiaddr>,
     pub audit: crate::audit::Audit,
+    /// Subscribed before the membership in `view` was computed, so that no commit
+    /// after that computation goes unnoticed.
+    pub changes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Follower {
@@ -258,13 +261,18 @@ impl Follower {
             own,
             bootstrap,
             audit,
+            mut changes,
         } = self;
-        let mut changes = store.watch_governance();
+        tracing::debug!(
+            generation = *changes.borrow(),
+            "following the governance entries"
+        );
         loop {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
                 changed = changes.changed() => if changed.is_err() { return },
             }
+            tracing::debug!(generation = *changes.borrow(), "governance entries stored");
             let (store, source) = (store.clone(), source.clone());
             let computed = tokio::task::spawn_blocking(move || source.compute(&store)).await;
             let membership = match computed {
@@ -280,6 +288,12 @@ impl Follower {
             };
             let before = view.get();
             if *before == membership {
+                tracing::debug!(
+                    generation = *changes.borrow(),
+                    members = membership.member_count(),
+                    keys = membership.node_keys.len(),
+                    "governance entries stored; the membership is unchanged"
+                );
                 continue;
             }
             for change in describe_changes(&before, &membership) {

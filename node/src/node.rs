@@ -230,6 +230,10 @@ impl Node {
         let mut params = params;
         // The membership as the store's governance entries make it, before the
         // network starts: it decides whom to connect to and what to admit.
+        // Subscribed first: a governance entry stored from here on (a peer may sync
+        // with us before the node has finished starting) makes the follower compute
+        // again.
+        let governance_changes = store.watch_governance();
         let (source, store_for_membership) = (params.membership.clone(), store.clone());
         let membership = tokio::task::spawn_blocking(move || source.compute(&store_for_membership))
             .await
@@ -288,6 +292,7 @@ impl Node {
                 own: own_key,
                 bootstrap,
                 audit: audit.clone(),
+                changes: governance_changes,
             }
             .run(stopped.clone()),
         );

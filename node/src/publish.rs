@@ -52,6 +52,10 @@ pub struct Publisher {
     /// The membership: a node whose administration is not (or no longer) a member,
     /// or whose key is closed, does not sign what every member would refuse.
     membership: Option<crate::membership::MembershipView>,
+    /// Set once this key's rotation entry is signed: its log ends there.
+    retired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Held while checking and signing, so that nothing is signed after a rotation.
+    signing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Publisher {
@@ -71,6 +75,8 @@ impl Publisher {
             max_clock_skew_ms,
             audit,
             membership: None,
+            retired: Default::default(),
+            signing: Default::default(),
         }
     }
 
@@ -90,6 +96,11 @@ impl Publisher {
     /// first node of a new network and no member holds its entries yet. And only while
     /// its key is not forked and its clock agrees with its members'.
     pub fn readiness(&self) -> Result<(), PublishError> {
+        if self.retired.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PublishError::NotAdmitted(
+                "this node's key was rotated: its log ended with the rotation, and the node restarts with its new key".into(),
+            ));
+        }
         if let Some(view) = &self.membership {
             let membership = view.get();
             let own = self.public_key();
@@ -167,6 +178,11 @@ impl Publisher {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
+        let _signing = self.signing.lock().unwrap_or_else(|e| e.into_inner());
+        let rotation = matches!(
+            body,
+            Body::Governance(customs_protocol::Governance::Rotate { .. })
+        );
         // A replay signs nothing, so it needs none of the conditions for signing.
         let replay = match idempotency {
             Some(key) => self.store.idempotent_entry(key, now_ms)?.is_some(),
@@ -183,9 +199,14 @@ impl Publisher {
                 return Err(refusal);
             }
         }
-        Ok(self
+        let appended = self
             .store
-            .append_own_keyed(&self.key, body, now_ms, idempotency)?)
+            .append_own_keyed(&self.key, body, now_ms, idempotency)?;
+        if rotation {
+            self.retired
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(appended)
     }
 
     /// Signs and stores `body` as this node's next entry (durable when this returns),

@@ -110,11 +110,18 @@ impl Member {
     /// Publishes once the node may sign (it waits for a member's confirmation after
     /// each start and after joining).
     fn publish_when_ready(&self, reference: &str) -> Value {
-        wait_for(
-            &format!("{} to publish {reference}", self.code),
-            DEADLINE,
-            || self.publish_alert(reference).ok(),
-        )
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            match self.publish_alert(reference) {
+                Ok(published) => return published,
+                Err(error) if std::time::Instant::now() > deadline => panic!(
+                    "{} could not publish {reference} within {DEADLINE:?}: {error}\nstatus: {}",
+                    self.code,
+                    self.get("/api/v1/status").unwrap_or_default()
+                ),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// The alert references this node lists, with their author codes.
@@ -407,6 +414,18 @@ fn a_governed_network_admits_rotates_revokes_and_removes_live() {
     de.publish_when_ready("DE-2");
     be.wait_alert("DE-2", "DE");
     be.wait_alert("DE-1", "DE");
+    // Filtering by member code finds the records of both keys.
+    let by_de: Vec<String> = be
+        .get("/api/v1/alerts?author=DE")
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a["alert"]["reference"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        by_de.contains(&"DE-1".to_string()) && by_de.contains(&"DE-2".to_string()),
+        "{by_de:?}"
+    );
     let de_nodes = wait_for("BE to see DE's two keys", DEADLINE, || {
         let members = be.members();
         let de_entry = members["members"]

@@ -28,7 +28,9 @@ pub struct AlertFilter {
     pub from: Option<Date>,
     /// Detected on or before.
     pub to: Option<Date>,
-    pub author: Option<PublicKey>,
+    /// By one of these keys (an administration's node keys, its rotated ones
+    /// included); `None`: any.
+    pub author: Option<Vec<PublicKey>>,
     pub include_retracted: bool,
 }
 
@@ -42,7 +44,10 @@ impl AlertFilter {
             && self.country.is_none_or(|c| summary.countries.contains(&c))
             && self.from.is_none_or(|d| summary.detected_on >= d)
             && self.to.is_none_or(|d| summary.detected_on <= d)
-            && self.author.is_none_or(|a| a == summary.author)
+            && self
+                .author
+                .as_ref()
+                .is_none_or(|keys| keys.contains(&summary.author))
     }
 }
 

@@ -584,7 +584,7 @@ fn alert_queries_filter_and_page_newest_first() {
     );
     assert_eq!(
         query(AlertFilter {
-            author: Some(nl.public_key()),
+            author: Some(vec![nl.public_key()]),
             ..Default::default()
         }),
         vec![2, 1]

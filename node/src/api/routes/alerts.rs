@@ -84,12 +84,13 @@ impl AlertQuery {
             })
         };
         let author = query_value("author", self.author.as_deref(), |t| {
+            // A member code stands for every node key of that administration.
             let membership = state.node.membership.get();
             membership
                 .members
                 .get(t)
-                .and_then(|m| m.nodes.first().copied())
-                .or_else(|| PublicKey::from_hex(t).ok())
+                .map(|m| m.nodes.clone())
+                .or_else(|| PublicKey::from_hex(t).ok().map(|k| vec![k]))
                 .ok_or_else(|| format!("{t:?} is neither a member code nor a public key"))
         })?;
         let filter = AlertFilter {
