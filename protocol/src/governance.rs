@@ -773,10 +773,15 @@ impl Membership {
         // Approvals seen before their proposal (clocks differ): counted when it comes.
         let mut early: HashMap<EntryId, BTreeSet<String>> = HashMap::new();
         for event in order {
+            let touched = match &event.governance {
+                Governance::Approve { proposal } => Some(*proposal),
+                g if g.is_proposal() => Some(event.id),
+                _ => None,
+            };
             if let Err(why) = state.apply(event, limits, &mut early) {
                 state.ignored.insert(event.id, why);
             }
-            state.decide(event.created_at_ms);
+            state.decide(event.created_at_ms, touched);
         }
         state
     }
@@ -1105,25 +1110,42 @@ impl Membership {
 
     /// Applies every pending proposal whose current approvals reach the quorum of
     /// the current members, earliest proposal first, until none does.
-    fn decide(&mut self, now_ms: u64) {
+    /// Applies every pending proposal whose current approvals reach the quorum of
+    /// the current members, earliest proposal first, until none does. Only `touched`
+    /// (the proposal the last event created or approved) can have become ready,
+    /// until a proposal is applied: the membership then changed, and every pending
+    /// proposal is looked at again (its approvals by members no longer in dropped,
+    /// its quorum recounted).
+    fn decide(&mut self, now_ms: u64, touched: Option<EntryId>) {
+        let mut look_at_all = false;
         loop {
-            let members = self.current_members();
-            let needed = self.quorum.needed(members);
+            let needed = self.quorum.needed(self.current_members());
+            let candidates: Vec<EntryId> = if look_at_all {
+                self.proposals
+                    .values()
+                    .filter(|p| p.status == ProposalStatus::Pending)
+                    .map(|p| p.id)
+                    .collect()
+            } else {
+                touched.into_iter().collect()
+            };
             let mut ready: Option<(u64, EntryId)> = None;
-            for p in self
-                .proposals
-                .values_mut()
-                .filter(|p| p.status == ProposalStatus::Pending)
-            {
+            let members = &self.members;
+            for id in candidates {
+                let Some(p) = self.proposals.get_mut(&id) else {
+                    continue;
+                };
+                if p.status != ProposalStatus::Pending {
+                    continue;
+                }
+                // Approvals shown and counted are those of current members.
+                p.approvals.retain(|c| {
+                    members
+                        .get(c)
+                        .is_some_and(|m| m.standing == Standing::Member)
+                });
                 p.needed = needed;
-            }
-            for p in self
-                .proposals
-                .values()
-                .filter(|p| p.status == ProposalStatus::Pending)
-            {
-                let counted = p.approvals.iter().filter(|c| self.is_member(c)).count();
-                if counted >= needed {
+                if p.approvals.len() >= needed {
                     let key = (p.proposed_at_ms, p.id);
                     if ready.is_none_or(|r| key < r) {
                         ready = Some(key);
@@ -1137,15 +1159,8 @@ impl Membership {
             let outcome = self
                 .check_proposal(&proposal)
                 .map(|()| self.enact(id, &proposal, now_ms));
-            let members: Vec<String> = self.proposals[&id]
-                .approvals
-                .iter()
-                .filter(|c| self.is_member(c))
-                .cloned()
-                .collect();
             let state = self.proposals.get_mut(&id).expect("ready proposal is held");
             state.decided_at_ms = Some(now_ms);
-            state.approvals = members;
             match outcome {
                 Ok(()) => state.status = ProposalStatus::Decided,
                 Err(why) => {
@@ -1153,20 +1168,7 @@ impl Membership {
                     state.void_reason = Some(why);
                 }
             }
-        }
-        // Approvals shown are the ones that count now.
-        let current: BTreeSet<String> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.standing == Standing::Member)
-            .map(|(c, _)| c.clone())
-            .collect();
-        for p in self
-            .proposals
-            .values_mut()
-            .filter(|p| p.status == ProposalStatus::Pending)
-        {
-            p.approvals.retain(|c| current.contains(c));
+            look_at_all = true;
         }
     }
 
