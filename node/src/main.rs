@@ -1291,6 +1291,7 @@ fn init_governed(
 }
 
 fn add_member(dir: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
+    setup::check_static(dir)?;
     let text = cli::read_text(file)?;
     let card = MemberCard::parse(file, &text)?;
     let code = card.code.clone();

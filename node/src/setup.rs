@@ -102,9 +102,20 @@ pub fn own_card(dir: &Path) -> Result<MemberCard, SetupError> {
     })
 }
 
+/// Refuses static member lists on a node whose network is governed by a charter.
+pub fn check_static(dir: &Path) -> Result<(), SetupError> {
+    if dir.join(CHARTER_FILE).exists() {
+        return Err(SetupError::Invalid(
+            "this node's network is governed by its charter: a member is admitted by proposal and quorum (`customs-node member propose --dir DIR CARD_FILE`), not by `member add`".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Admits a member from its card into DIR/members.toml, after checking it belongs to
 /// this network and is neither this node nor a member already.
 pub fn admit_member(dir: &Path, card: MemberCard) -> Result<(), SetupError> {
+    check_static(dir)?;
     let config = NodeConfig::load(dir)?;
     let own = read_key_file(&dir.join(KEY_FILE))?.public_key();
     card.check(&config, &own)?;

@@ -344,6 +344,15 @@ fn a_governed_network_admits_rotates_revokes_and_removes_live() {
     de.start();
     let refused = de.publish_alert("DE-early").expect_err("not admitted yet");
     assert!(refused.contains("not_admitted"), "{refused}");
+    // A governed network admits by proposal only: `member add` says so.
+    let (ok, _, err) = run_cli(&[
+        "member",
+        "add",
+        "--dir",
+        nl.path(),
+        card_of(&de).to_str().expect("utf-8"),
+    ]);
+    assert!(!ok && err.contains("member propose"), "{err}");
     let p = propose(&nl, &card_of(&de));
     wait_member(&de, "DE", "member");
     de.publish_when_ready("DE-1");
