@@ -47,6 +47,11 @@ pub fn generate_key() -> Result<SecretKey, KeyFileError> {
 
 /// Writes a new key file with mode 0600. Never overwrites an existing file.
 pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
+    write_secret_file(path, &key.to_key_file())
+}
+
+/// Writes `text` into the new file `path`, mode 0600 (never overwrites), synced.
+fn write_secret_file(path: &Path, text: &str) -> Result<(), KeyFileError> {
     let write_error = |source| KeyFileError::Write {
         path: path.to_path_buf(),
         source,
@@ -58,10 +63,9 @@ pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> 
             },
             _ => write_error(source),
         })?;
-    file.write_all(key.to_key_file().as_bytes())
+    file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(write_error)?;
-    Ok(())
+        .map_err(write_error)
 }
 
 /// The first line of an encryption-key file (an X25519 secret, 64 hex digits below).
@@ -72,24 +76,11 @@ pub const ENCRYPTION_KEY_HEADER: &str = "customs-network x25519 secret key v1";
 pub fn generate_encryption_key(path: &Path) -> Result<[u8; 32], KeyFileError> {
     let secret = x25519_dalek::StaticSecret::from(random_bytes::<32>()?);
     let public = x25519_dalek::PublicKey::from(&secret);
-    let write_error = |source| KeyFileError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file =
-        crate::files::create_new_private(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::AlreadyExists => KeyFileError::Exists {
-                path: path.to_path_buf(),
-            },
-            _ => write_error(source),
-        })?;
     let text = format!(
         "{ENCRYPTION_KEY_HEADER}\n{}\n",
         hex::encode(secret.to_bytes())
     );
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(write_error)?;
+    write_secret_file(path, &text)?;
     Ok(public.to_bytes())
 }
 

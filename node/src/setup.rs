@@ -338,37 +338,26 @@ pub fn check_conversion_of(
     members: &Members,
     charter: &Charter,
 ) -> Result<(), SetupError> {
-    let refuse = |m: String| Err(SetupError::Invalid(m));
-    if charter.charter.converts.as_deref() != Some(network) {
-        return refuse(format!(
-            "the charter does not convert network {network:?} (it founds {:?})",
-            charter.network_id()
-        ));
-    }
-    let founders: std::collections::BTreeSet<(String, PublicKey)> = charter
+    let Some(own_code) = charter
         .charter
         .founders
         .iter()
-        .filter(|f| f.legacy)
-        .map(|f| (f.card.code.clone(), f.card.admin_key))
+        .find(|f| f.legacy && f.card.admin_key == *own)
+        .map(|f| f.card.code.clone())
+    else {
+        return Err(SetupError::Invalid(format!(
+            "the charter does not list this node's key {own}"
+        )));
+    };
+    let known = std::iter::once((own_code, *own))
+        .chain(
+            members
+                .members
+                .iter()
+                .map(|m| (m.code.clone(), m.public_key)),
+        )
         .collect();
-    if !founders.iter().any(|(_, k)| k == own) {
-        return refuse(format!("the charter does not list this node's key {own}"));
-    }
-    for m in &members.members {
-        if !founders.contains(&(m.code.clone(), m.public_key)) {
-            return refuse(format!(
-                "member {} (key {}) of members.toml is not in the charter: its records would no longer be admitted",
-                m.code, m.public_key
-            ));
-        }
-    }
-    if founders.len() != members.members.len() + 1 {
-        return refuse(format!(
-            "the charter lists {} members, this node knows {} (itself included): agree on one list first",
-            founders.len(),
-            members.members.len() + 1
-        ));
-    }
-    Ok(())
+    charter
+        .check_conversion(network, &known)
+        .map_err(SetupError::Invalid)
 }

@@ -40,19 +40,31 @@ impl fmt::Debug for AdminSignature {
     }
 }
 
+/// Fixed-size byte strings travel as lowercase hex in JSON and TOML.
+fn to_hex<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
+}
+
+fn from_hex<'de, D: Deserializer<'de>, const N: usize>(
+    deserializer: D,
+    what: &str,
+) -> Result<[u8; N], D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(&text, &mut bytes)
+        .map_err(|_| serde::de::Error::custom(format!("{what} is {} hex digits", 2 * N)))?;
+    Ok(bytes)
+}
+
 impl Serialize for AdminSignature {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(self.0))
+        to_hex(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for AdminSignature {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let mut bytes = [0u8; 64];
-        hex::decode_to_slice(&text, &mut bytes)
-            .map_err(|_| serde::de::Error::custom("a signature is 128 hex digits"))?;
-        Ok(AdminSignature(bytes))
+        from_hex(deserializer, "a signature").map(AdminSignature)
     }
 }
 
@@ -68,17 +80,13 @@ impl fmt::Debug for EncryptionKey {
 
 impl Serialize for EncryptionKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(self.0))
+        to_hex(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for EncryptionKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&text, &mut bytes)
-            .map_err(|_| serde::de::Error::custom("an encryption key is 64 hex digits"))?;
-        Ok(EncryptionKey(bytes))
+        from_hex(deserializer, "an encryption key").map(EncryptionKey)
     }
 }
 
@@ -534,6 +542,36 @@ impl Charter {
             &self.signature,
         )
         .map_err(at("signature"))
+    }
+
+    /// Whether this charter converts network `network` whose members are exactly
+    /// `members` (code, key), each as a legacy founder.
+    pub fn check_conversion(
+        &self,
+        network: &str,
+        members: &BTreeSet<(String, PublicKey)>,
+    ) -> Result<(), String> {
+        if self.charter.converts.as_deref() != Some(network) {
+            return Err(format!(
+                "the charter does not convert network {network:?} (it founds {:?})",
+                self.network_id()
+            ));
+        }
+        let founders: BTreeSet<(String, PublicKey)> = self
+            .charter
+            .founders
+            .iter()
+            .filter(|f| f.legacy)
+            .map(|f| (f.card.code.clone(), f.card.admin_key))
+            .collect();
+        if founders != *members || founders.len() != self.charter.founders.len() {
+            let missing: Vec<&String> = members.difference(&founders).map(|(c, _)| c).collect();
+            let extra: Vec<&String> = founders.difference(members).map(|(c, _)| c).collect();
+            return Err(format!(
+                "the charter's members differ from this node's: missing {missing:?}, not members here {extra:?}; agree on one list first"
+            ));
+        }
+        Ok(())
     }
 
     /// The canonical bytes (what the id hashes), for files and vectors.

@@ -35,6 +35,25 @@ fn governed(state: &ApiState) -> Result<std::sync::Arc<Membership>, ApiError> {
     }
 }
 
+/// A certificate of this node's administration, signed by its current key.
+fn check_own_certificate(
+    state: &ApiState,
+    membership: &Membership,
+    certificate: &Certificate,
+    error: &'static str,
+) -> Result<(), ApiError> {
+    certificate.validate()?;
+    let own = &state.identity.code;
+    let current = membership.members.get(own).map(|m| m.admin_key);
+    if certificate.node.code != *own || current != Some(certificate.node.admin_key) {
+        return Err(conflict(
+            error,
+            format!("the certificate is not signed by {own}'s current administration key"),
+        ));
+    }
+    Ok(())
+}
+
 /// Signs and stores a governance entry; 201 with its id.
 async fn publish_governance(state: ApiState, governance: Governance) -> Result<Response, ApiError> {
     governance.validate().map_err(ApiError::from)?;
@@ -290,15 +309,7 @@ pub async fn certify(
     JsonBody(certificate): JsonBody<Certificate>,
 ) -> Result<Response, ApiError> {
     let membership = governed(&state)?;
-    certificate.validate()?;
-    let own = &state.identity.code;
-    let current = membership.members.get(own).map(|m| m.admin_key);
-    if certificate.node.code != *own || current != Some(certificate.node.admin_key) {
-        return Err(conflict(
-            "certificate_refused",
-            format!("the certificate is not signed by {own}'s current administration key"),
-        ));
-    }
+    check_own_certificate(&state, &membership, &certificate, "certificate_refused")?;
     if membership
         .node_keys
         .contains_key(&certificate.node.node_key)
@@ -378,15 +389,7 @@ pub async fn rotate(
     JsonBody(certificate): JsonBody<Certificate>,
 ) -> Result<Response, ApiError> {
     let membership = governed(&state)?;
-    certificate.validate()?;
-    let own = &state.identity.code;
-    let current = membership.members.get(own).map(|m| m.admin_key);
-    if certificate.node.code != *own || current != Some(certificate.node.admin_key) {
-        return Err(conflict(
-            "rotation_refused",
-            format!("the certificate is not signed by {own}'s current administration key"),
-        ));
-    }
+    check_own_certificate(&state, &membership, &certificate, "rotation_refused")?;
     let rotation = state.node.rotation.clone().ok_or_else(|| {
         conflict(
             "rotation_refused",
@@ -442,35 +445,14 @@ pub async fn adopt_charter(
         ));
     }
     charter.validate()?;
-    let listed: std::collections::BTreeSet<(String, customs_protocol::PublicKey)> = membership
+    let listed = membership
         .members
         .values()
         .map(|m| (m.code.clone(), m.admin_key))
         .collect();
-    let founders: std::collections::BTreeSet<(String, customs_protocol::PublicKey)> = charter
-        .charter
-        .founders
-        .iter()
-        .filter(|f| f.legacy)
-        .map(|f| (f.card.code.clone(), f.card.admin_key))
-        .collect();
-    if charter.charter.converts.as_deref() != Some(membership.network.as_str()) {
-        return Err(conflict(
-            "charter_refused",
-            format!(
-                "the charter does not convert network {:?}",
-                membership.network
-            ),
-        ));
-    }
-    if founders != listed || founders.len() != charter.charter.founders.len() {
-        let missing: Vec<&String> = listed.difference(&founders).map(|(c, _)| c).collect();
-        let extra: Vec<&String> = founders.difference(&listed).map(|(c, _)| c).collect();
-        return Err(conflict(
-            "charter_refused",
-            format!("the charter's members differ from this node's: missing {missing:?}, not members here {extra:?}; agree on one list first"),
-        ));
-    }
+    charter
+        .check_conversion(&membership.network, &listed)
+        .map_err(|why| conflict("charter_refused", why))?;
     let rotation = state.node.rotation.clone().ok_or_else(|| {
         conflict(
             "charter_refused",
