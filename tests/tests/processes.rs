@@ -248,6 +248,10 @@ async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_anothe
         b_dir.to_str().expect("utf-8"),
     );
 
+    // The CLI finds a running node by DIR/api.url, which `run` writes once the node
+    // has started.
+    customs_tests::process::api_url(&a_dir, DEADLINE);
+    customs_tests::process::api_url(&b_dir, DEADLINE);
     // A may sign once B has confirmed A's (empty) log: the CLI waits, showing progress.
     let (ok, _, progress) = cli(&[
         "status",
