@@ -1122,16 +1122,7 @@ fn init(
     api_listen: String,
     json: bool,
 ) -> anyhow::Result<()> {
-    let config = NodeConfig {
-        node,
-        p2p,
-        api: ApiSection {
-            listen: api_listen,
-            ..ApiSection::default()
-        },
-        store: StoreSection::default(),
-        audit: AuditSection::default(),
-    };
+    let config = new_config(node, p2p, api_listen);
     let key = setup::init_node_dir(dir, &config)?;
     if json {
         print_json(&serde_json::json!({
@@ -1215,6 +1206,20 @@ fn charter_action(dir: &Path, action: CharterAction, json: bool) -> anyhow::Resu
     }
 }
 
+/// The configuration `init` writes: the given sections, every other value its default.
+fn new_config(node: NodeSection, p2p: P2pSection, api_listen: String) -> NodeConfig {
+    NodeConfig {
+        node,
+        p2p,
+        api: ApiSection {
+            listen: api_listen,
+            ..ApiSection::default()
+        },
+        store: StoreSection::default(),
+        audit: AuditSection::default(),
+    }
+}
+
 fn parse_quorum(text: &str) -> Result<Quorum, String> {
     match text {
         "majority" => Ok(Quorum::Majority),
@@ -1239,16 +1244,7 @@ fn init_governed(
         Some(path) => Some(read_key_file(path).context("cannot load the administration key")?),
         None => None,
     };
-    let config = NodeConfig {
-        node,
-        p2p,
-        api: ApiSection {
-            listen: api_listen,
-            ..ApiSection::default()
-        },
-        store: StoreSection::default(),
-        audit: AuditSection::default(),
-    };
+    let config = new_config(node, p2p, api_listen);
     let made = setup::init_governed_dir(dir, &config, how, admin)?;
     if json {
         print_json(&serde_json::json!({

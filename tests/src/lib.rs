@@ -45,17 +45,29 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Polls `condition` until it returns `Some`, or fails after `timeout` naming `what`.
 /// Tests wait for conditions, never for fixed times.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, condition: impl FnMut() -> Option<T>) -> T {
+    wait_for_explained(what, timeout, condition, String::new)
+}
+
+/// [`wait_for`], adding what `explain` says (a node's status, say) to the failure.
+pub fn wait_for_explained<T>(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> Option<T>,
+    explain: impl FnOnce() -> String,
+) -> T {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(5);
     loop {
         if let Some(value) = condition() {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                explain()
+            );
+        }
         std::thread::park_timeout(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
     }

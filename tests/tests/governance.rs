@@ -11,7 +11,7 @@ use std::time::Duration;
 use customs_node::client::ApiClient;
 use customs_tests::browser::Browser;
 use customs_tests::process::{admin_token, api_url, edit_config, spawn_logged, terminate};
-use customs_tests::{free_port, node_binary, wait_for};
+use customs_tests::{free_port, node_binary, wait_for, wait_for_explained};
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -110,18 +110,23 @@ impl Member {
     /// Publishes once the node may sign (it waits for a member's confirmation after
     /// each start and after joining).
     fn publish_when_ready(&self, reference: &str) -> Value {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            match self.publish_alert(reference) {
-                Ok(published) => return published,
-                Err(error) if std::time::Instant::now() > deadline => panic!(
-                    "{} could not publish {reference} within {DEADLINE:?}: {error}\nstatus: {}",
-                    self.code,
+        let last_error = std::cell::RefCell::new(String::new());
+        wait_for_explained(
+            &format!("{} to publish {reference}", self.code),
+            DEADLINE,
+            || {
+                self.publish_alert(reference)
+                    .map_err(|e| *last_error.borrow_mut() = e)
+                    .ok()
+            },
+            || {
+                format!(
+                    "last refusal: {}\nstatus: {}",
+                    last_error.borrow(),
                     self.get("/api/v1/status").unwrap_or_default()
-                ),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
+                )
+            },
+        )
     }
 
     /// The alert references this node lists, with their author codes.
