@@ -12,6 +12,7 @@ fn alert_entry(key: &SecretKey, seq: u64) -> Entry {
         seq,
         prev: (seq > 1).then_some(customs_protocol::EntryId([seq as u8; 32])),
         created_at_ms: 1_795_830_600_000,
+        markings: Default::default(),
         body: Body::RiskAlert(samples::risk_alert()),
     }
 }

@@ -14,8 +14,10 @@ use crate::codes::{
 };
 use crate::date::Date;
 use crate::entry::EntryId;
+use crate::envelope::Envelope;
 use crate::error::{Rule, ValidationError};
 use crate::governance::Governance;
+use crate::groups::GroupUpdate;
 use crate::limits::*;
 #[cfg(feature = "openapi")]
 use crate::openapi::ContainerNumber;
@@ -30,6 +32,12 @@ pub enum Body {
     Retraction(Retraction),
     /// Membership and keys: proposals, approvals, certificates, revocations.
     Governance(Governance),
+    /// A restricted record: its distribution, markings and body, encrypted to its
+    /// recipients. Never in JSON: the API shows what it opens to.
+    #[serde(skip)]
+    Sealed(Envelope),
+    /// A closed user group's definition at one epoch; only ever inside an envelope.
+    Group(GroupUpdate),
 }
 
 /// The kind of a body, for indexes, metrics and filters.
@@ -41,6 +49,8 @@ pub enum BodyKind {
     AeoRecord,
     Retraction,
     Governance,
+    Sealed,
+    Group,
 }
 
 impl BodyKind {
@@ -50,6 +60,8 @@ impl BodyKind {
             BodyKind::AeoRecord => "aeo_record",
             BodyKind::Retraction => "retraction",
             BodyKind::Governance => "governance",
+            BodyKind::Sealed => "sealed",
+            BodyKind::Group => "group",
         }
     }
 }
@@ -61,6 +73,8 @@ impl Body {
             Body::AeoRecord(_) => BodyKind::AeoRecord,
             Body::Retraction(_) => BodyKind::Retraction,
             Body::Governance(_) => BodyKind::Governance,
+            Body::Sealed(_) => BodyKind::Sealed,
+            Body::Group(_) => BodyKind::Group,
         }
     }
 
@@ -71,6 +85,8 @@ impl Body {
             Body::AeoRecord(record) => record.validate(),
             Body::Retraction(retraction) => retraction.validate(),
             Body::Governance(governance) => governance.validate(),
+            Body::Sealed(envelope) => envelope.validate(),
+            Body::Group(update) => update.validate(),
         }
     }
 }

@@ -364,6 +364,7 @@ mod tests {
             seq,
             prev,
             created_at_ms: 1_795_830_600_000 + salt,
+            markings: Default::default(),
             body,
         };
         VerifiedEntry::sign(entry, key).expect("signs")

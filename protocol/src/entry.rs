@@ -15,10 +15,14 @@ use crate::codec::{decode_canonical, encode, encode_into};
 use crate::date::Date;
 use crate::error::{DecodeError, EntryError, Rule, ValidationError, VerifyError};
 use crate::identity::{PublicKey, SecretKey};
+use crate::markings::Markings;
 use crate::limits::{MAX_ENTRY_BYTES, MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
 
-/// The first byte of every entry. Other values are rejected.
-pub const ENTRY_VERSION: u8 = 1;
+/// The first byte of every entry this implementation signs.
+pub const ENTRY_VERSION: u8 = 2;
+/// Entries signed before markings existed: read (with [`Markings::default`]), never
+/// signed. Other first bytes are rejected.
+pub const ENTRY_VERSION_1: u8 = 1;
 
 /// Prepended to the entry bytes to form the signing input, so that a signature over
 /// an entry can never be mistaken for a signature over anything else.
@@ -85,7 +89,21 @@ pub struct Entry {
     /// When the author created the entry (Unix time, milliseconds). Informational:
     /// the order of an author's entries is `seq`, never the clock.
     pub created_at_ms: u64,
+    /// What readers may do with an open record. A sealed record carries its markings
+    /// inside the envelope, and these are the defaults.
+    pub markings: Markings,
     pub body: Body,
+}
+
+/// A version-1 entry: the same fields without markings.
+#[derive(Encode, Decode)]
+struct EntryV1 {
+    network: String,
+    author: PublicKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    created_at_ms: u64,
+    body: Body,
 }
 
 impl Entry {
@@ -115,6 +133,25 @@ impl Entry {
             Some(&ENTRY_VERSION) => {
                 decode_canonical::<Entry, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)
             }
+            Some(&ENTRY_VERSION_1) => {
+                let v1 = decode_canonical::<EntryV1, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)?;
+                if matches!(v1.body, Body::Sealed(_) | Body::Group(_)) {
+                    return Err(DecodeError::Malformed {
+                        what: "entry",
+                        offset: 1,
+                        reason: "a version-1 entry cannot carry an envelope or a group".into(),
+                    });
+                }
+                Ok(Entry {
+                    network: v1.network,
+                    author: v1.author,
+                    seq: v1.seq,
+                    prev: v1.prev,
+                    created_at_ms: v1.created_at_ms,
+                    markings: Markings::default(),
+                    body: v1.body,
+                })
+            }
             Some(&found) => Err(DecodeError::UnknownVersion {
                 what: "entry",
                 found,
@@ -130,6 +167,28 @@ impl Entry {
             (0, _) => return Err(ValidationError::new("seq", Rule::SeqZero)),
             (1, Some(_)) => return Err(ValidationError::new("prev", Rule::PrevUnexpected)),
             (2.., None) => return Err(ValidationError::new("prev", Rule::PrevMissing)),
+            _ => {}
+        }
+        self.markings
+            .validate()
+            .map_err(|e| e.within("markings"))?;
+        match &self.body {
+            Body::Sealed(_) if self.markings != Markings::default() => {
+                return Err(ValidationError::new(
+                    "markings",
+                    Rule::Placement {
+                        reason: "a sealed entry carries its markings inside the envelope",
+                    },
+                ))
+            }
+            Body::Group(_) => {
+                return Err(ValidationError::new(
+                    "body",
+                    Rule::Placement {
+                        reason: "a group's definition only travels sealed to its members",
+                    },
+                ))
+            }
             _ => {}
         }
         self.body.validate().map_err(|e| e.within("body"))?;
@@ -431,6 +490,7 @@ mod tests {
             seq,
             prev,
             created_at_ms: 1_795_830_600_000,
+            markings: Default::default(),
             body: Body::RiskAlert(samples::risk_alert()),
         }
     }
@@ -568,7 +628,7 @@ mod tests {
     #[test]
     fn unknown_version_is_rejected() {
         let mut bytes = entry(1, None).encode();
-        bytes[0] = 2;
+        bytes[0] = 3;
         assert_eq!(
             Entry::decode(&bytes).map_err(|e| e.code()),
             Err("UnknownVersion")

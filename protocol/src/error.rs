@@ -257,6 +257,8 @@ pub enum Rule {
     StatementSignature { admin_key: String },
     #[error("names member {found:?}, not {expected:?}")]
     OtherMember { expected: String, found: String },
+    #[error("{reason}")]
+    Placement { reason: &'static str },
 }
 
 impl Rule {
@@ -298,6 +300,7 @@ impl Rule {
             Rule::InvalidKey { .. } => "InvalidKey",
             Rule::StatementSignature { .. } => "StatementSignature",
             Rule::OtherMember { .. } => "OtherMember",
+            Rule::Placement { .. } => "Placement",
         }
     }
 }

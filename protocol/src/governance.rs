@@ -908,7 +908,7 @@ impl Membership {
             .count()
     }
 
-    fn is_member(&self, code: &str) -> bool {
+    pub fn is_member(&self, code: &str) -> bool {
         self.members
             .get(code)
             .is_some_and(|m| m.standing == Standing::Member)

@@ -1,8 +1,9 @@
 //! Every bound of the protocol, in one place. SPEC.md lists the same numbers; a change
 //! here is a protocol change.
 
-/// Largest encoded [`crate::Entry`] (version byte included).
-pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+/// Largest encoded [`crate::Entry`] (version byte included). Room for a full alert
+/// sealed to [`MAX_ENVELOPE_SLOTS`] recipient keys (80 bytes a slot).
+pub const MAX_ENTRY_BYTES: usize = 32 * 1024;
 /// Largest encoded [`crate::SignedEntry`]: length prefix (3 bytes for up to 65535),
 /// entry bytes, 64-byte signature.
 pub const MAX_SIGNED_ENTRY_BYTES: usize = 3 + MAX_ENTRY_BYTES + 64;
@@ -35,6 +36,24 @@ pub const MAX_RETRACTION_NOTE_BYTES: usize = 500;
 // Dates.
 pub const MIN_YEAR: u16 = 1900;
 pub const MAX_YEAR: u16 = 2999;
+
+// Markings and restricted records (SPEC.md section 13).
+/// Most handling codes on one record.
+pub const MAX_HANDLING_CODES: usize = 4;
+/// Longest text of an `other` handling code.
+pub const MAX_HANDLING_TEXT_BYTES: usize = 200;
+/// Most members a record may be addressed to by name.
+pub const MAX_RECIPIENT_MEMBERS: usize = 256;
+/// Most slots (wrapped copies of the content key) in an envelope.
+pub const MAX_ENVELOPE_SLOTS: usize = 256;
+/// Fewest slots in an envelope: fewer recipients are padded up to this.
+pub const MIN_ENVELOPE_SLOTS: usize = 8;
+/// Longest group name.
+pub const MAX_GROUP_NAME_BYTES: usize = 100;
+/// Longest group purpose.
+pub const MAX_GROUP_PURPOSE_BYTES: usize = 500;
+/// Most members of a closed user group.
+pub const MAX_GROUP_MEMBERS: usize = 256;
 
 // Sync messages.
 /// Frontier buckets: an author belongs to bucket `author[0] >> 4`.

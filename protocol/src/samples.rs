@@ -92,3 +92,65 @@ pub fn largest_risk_alert() -> RiskAlert {
         .collect();
     alert
 }
+
+/// A reproducible byte stream (SHA-256 of a seed and a counter) for test vectors,
+/// tests and benchmarks that seal envelopes. Predictable by design: never seal a
+/// real record with it (the node uses the operating system's generator).
+#[derive(Debug)]
+pub struct DeterministicRng {
+    seed: [u8; 32],
+    counter: u64,
+    buffer: [u8; 32],
+    used: usize,
+}
+
+impl DeterministicRng {
+    pub fn new(seed: u64) -> Self {
+        use sha2::{Digest, Sha256};
+        DeterministicRng {
+            seed: Sha256::digest(seed.to_be_bytes()).into(),
+            counter: 0,
+            buffer: [0; 32],
+            used: 32,
+        }
+    }
+
+    fn byte(&mut self) -> u8 {
+        use sha2::{Digest, Sha256};
+        if self.used == 32 {
+            let mut hasher = Sha256::new();
+            hasher.update(self.seed);
+            hasher.update(self.counter.to_be_bytes());
+            self.buffer = hasher.finalize().into();
+            self.counter += 1;
+            self.used = 0;
+        }
+        self.used += 1;
+        self.buffer[self.used - 1]
+    }
+}
+
+impl crate::envelope::rand_core::TryRng for DeterministicRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut bytes = [0u8; 4];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut bytes = [0u8; 8];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for byte in dst.iter_mut() {
+            *byte = self.byte();
+        }
+        Ok(())
+    }
+}
+
+impl crate::envelope::rand_core::TryCryptoRng for DeterministicRng {}

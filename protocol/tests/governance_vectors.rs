@@ -107,6 +107,7 @@ fn build() -> (Charter, Vec<(String, VerifiedEntry)>) {
             seq,
             prev,
             created_at_ms: CREATED_AT_MS + minute * 60_000,
+            markings: Default::default(),
             body: Body::Governance(governance),
         };
         let signed = VerifiedEntry::sign(entry, by).expect("signs");

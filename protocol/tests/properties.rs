@@ -136,6 +136,7 @@ fn any_entry() -> impl Strategy<Value = Entry> {
             seq,
             prev: prev.map(EntryId),
             created_at_ms,
+            markings: Default::default(),
             body,
         })
 }
@@ -155,6 +156,7 @@ fn valid_signed() -> impl Strategy<Value = Vec<u8>> {
             seq,
             prev: (seq > 1).then_some(EntryId([7; 32])),
             created_at_ms: 1_795_830_600_000,
+            markings: Default::default(),
             body,
         };
         VerifiedEntry::sign(entry, &key).expect("signs").encode()
