@@ -124,6 +124,7 @@ mod tests {
             seq: 1,
             prev: None,
             created_at_ms,
+            markings: Default::default(),
             body: Body::RiskAlert(samples::risk_alert()),
         };
         VerifiedEntry::sign(entry, key).expect("signs").encode()

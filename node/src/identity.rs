@@ -84,8 +84,28 @@ pub fn generate_encryption_key(path: &Path) -> Result<[u8; 32], KeyFileError> {
     Ok(public.to_bytes())
 }
 
-/// Reads a key file, refusing one that group or others can read.
-pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
+/// Reads this node's X25519 secret (DIR/encryption.key), refusing a file that group
+/// or others can read.
+pub fn read_encryption_key(path: &Path) -> Result<[u8; 32], KeyFileError> {
+    let text = read_private_text(path)?;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut secret = [0u8; 32];
+    let well_formed = lines.next() == Some(ENCRYPTION_KEY_HEADER)
+        && lines
+            .next()
+            .is_some_and(|hex_text| hex::decode_to_slice(hex_text, &mut secret).is_ok())
+        && lines.next().is_none();
+    if well_formed {
+        Ok(secret)
+    } else {
+        Err(KeyFileError::Format {
+            path: path.to_path_buf(),
+            source: KeyError::KeyFileBody,
+        })
+    }
+}
+
+fn read_private_text(path: &Path) -> Result<String, KeyFileError> {
     let read_error = |source| KeyFileError::Read {
         path: path.to_path_buf(),
         source,
@@ -97,7 +117,12 @@ pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
             mode,
         });
     }
-    let text = fs::read_to_string(path).map_err(read_error)?;
+    fs::read_to_string(path).map_err(read_error)
+}
+
+/// Reads a key file, refusing one that group or others can read.
+pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let text = read_private_text(path)?;
     SecretKey::from_key_file(&text).map_err(|source| KeyFileError::Format {
         path: path.to_path_buf(),
         source,

@@ -83,6 +83,9 @@ pub struct NodeParams {
     /// The node directory (key rotation writes there); `None` for nodes built in
     /// memory by tests.
     pub dir: Option<PathBuf>,
+    /// This node's X25519 secret (DIR/encryption.key), which opens the restricted
+    /// records addressed to it; `None` on a node of static member lists.
+    pub encryption_secret: Option<[u8; 32]>,
 }
 
 impl NodeParams {
@@ -178,6 +181,13 @@ impl NodeParams {
             audit: config.audit,
             membership: source,
             dir: Some(dir.to_path_buf()),
+            encryption_secret: {
+                let path = dir.join(crate::membership::ENCRYPTION_KEY_FILE);
+                match path.exists() {
+                    true => Some(crate::identity::read_encryption_key(&path)?),
+                    false => None,
+                }
+            },
         })
     }
 }
@@ -202,9 +212,18 @@ pub struct Node {
 impl Node {
     pub async fn start(params: NodeParams) -> Result<Node, NodeError> {
         let store_config = params.store.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(store_config))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let secret = params.encryption_secret;
+        let store = tokio::task::spawn_blocking(move || {
+            let store = Store::open(store_config)?;
+            let keys = secret
+                .and_then(|s| customs_protocol::envelope::OpeningKey::from_secret(&s))
+                .into_iter()
+                .collect();
+            store.set_opening_keys(keys)?;
+            Ok::<_, crate::store::StoreError>(store)
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
         let audit = match &params.audit_dir {
             Some(dir) => Audit::open(dir, &params.audit).map_err(|source| {
                 NodeError::Config(ConfigError::Write {

@@ -2,12 +2,13 @@
 //! `api` (which calls it), so the two no longer depend on each other, and nothing can
 //! sign around the not-synced guard: the store's `append_own` is called only here.
 
-use customs_protocol::{Body, PublicKey, SecretKey, VerifiedEntry};
+use customs_protocol::groups::{recipients, AddressError};
+use customs_protocol::{Body, Date, Distribution, Markings, PublicKey, SecretKey, VerifiedEntry};
 use thiserror::Error;
 
 use crate::clock::now_ms;
 use crate::network::Client;
-use crate::store::{Appended, IdempotencyKey, Store, StoreError};
+use crate::store::{Appended, Draft, IdempotencyKey, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum PublishError {
@@ -19,6 +20,10 @@ pub enum PublishError {
     ClockOff { offset_ms: i64, bound_ms: u64 },
     #[error("this node's key may not sign for the network now: {0}")]
     NotAdmitted(String),
+    #[error("cannot address the record: {0}")]
+    Address(#[from] AddressError),
+    #[error("restricted records need a governed network (member certificates carry the encryption keys): this node's membership is not known")]
+    NoMembership,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the signing task failed: {0}")]
@@ -166,7 +171,41 @@ impl Publisher {
     /// Signs and stores `body` as the next entry, durable when this returns (a
     /// blocking call: the disk is flushed).
     pub fn sign_and_store(&self, body: Body, now_ms: u64) -> Result<VerifiedEntry, PublishError> {
-        Ok(self.sign_and_store_keyed(body, now_ms, None)?.entry)
+        Ok(self
+            .sign_and_store_keyed(Draft::open(body), now_ms, None)?
+            .entry)
+    }
+
+    /// What to sign for `body` with `markings` to `distribution`: an open record, or
+    /// one sealed to the keys [`recipients`] gives (a group at its current epoch).
+    pub fn draft(
+        &self,
+        body: Body,
+        markings: Markings,
+        distribution: Distribution,
+    ) -> Result<Draft, PublishError> {
+        if !distribution.is_restricted() {
+            return Ok(Draft::Open { markings, body });
+        }
+        let view = self.membership.as_ref().ok_or(PublishError::NoMembership)?;
+        let membership = view.get();
+        let own = self.public_key();
+        let code = membership
+            .member_of(&own)
+            .map(|m| m.code.clone())
+            .ok_or_else(|| PublishError::NotAdmitted("its administration is not a member".into()))?;
+        let groups = self.store.groups(&membership)?;
+        let today = Date::from_unix_ms(now_ms());
+        let (keys, distribution) =
+            recipients(&distribution, &code, &membership, &groups, today)?;
+        Ok(Draft::Sealed {
+            record: customs_protocol::Sealed {
+                distribution,
+                markings,
+                body,
+            },
+            recipients: keys,
+        })
     }
 
     /// [`Publisher::sign_and_store`] with an idempotency key (see
@@ -174,13 +213,13 @@ impl Publisher {
     /// nothing.
     fn sign_and_store_keyed(
         &self,
-        body: Body,
+        draft: Draft,
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
         let _signing = self.signing.lock().unwrap_or_else(|e| e.into_inner());
         let rotation = matches!(
-            body,
+            draft.body(),
             Body::Governance(customs_protocol::Governance::Rotate { .. })
         );
         // A replay signs nothing, so it needs none of the conditions for signing.
@@ -201,7 +240,7 @@ impl Publisher {
         }
         let appended = self
             .store
-            .append_own_keyed(&self.key, body, now_ms, idempotency)?;
+            .append_own_keyed(&self.key, draft, now_ms, idempotency)?;
         if rotation {
             self.retired
                 .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -217,9 +256,19 @@ impl Publisher {
         body: Body,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
+        self.publish_draft(Draft::open(body), idempotency).await
+    }
+
+    /// [`Publisher::publish`] of a draft (an open record with markings, or a sealed
+    /// one: see [`Publisher::draft`]).
+    pub async fn publish_draft(
+        &self,
+        draft: Draft,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Appended, PublishError> {
         let publisher = self.clone();
         let appended = tokio::task::spawn_blocking(move || {
-            publisher.sign_and_store_keyed(body, now_ms(), idempotency.as_ref())
+            publisher.sign_and_store_keyed(draft, now_ms(), idempotency.as_ref())
         })
         .await
         .map_err(|e| PublishError::Task(e.to_string()))??;

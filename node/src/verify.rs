@@ -83,6 +83,7 @@ mod tests {
             seq,
             prev: (seq > 1).then_some(customs_protocol::EntryId([1; 32])),
             created_at_ms: 1_795_830_600_000,
+            markings: Default::default(),
             body: Body::AeoRecord(samples::aeo_record()),
         };
         VerifiedEntry::sign(entry, key).expect("signs").encode()

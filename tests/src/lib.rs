@@ -240,6 +240,7 @@ pub mod cluster {
             audit: Default::default(),
             membership: source,
             dir: None,
+            encryption_secret: None,
         }
     }
 

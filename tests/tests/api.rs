@@ -509,6 +509,7 @@ fn first_entry_of(node: &cluster::TestNode, reference: &str) -> VerifiedEntry {
             seq: 1,
             prev: None,
             created_at_ms: customs_node::clock::now_ms(),
+            markings: Default::default(),
             body: Body::RiskAlert(alert),
         },
         &node.key,

@@ -170,6 +170,7 @@ fn entry_by(
         seq,
         prev,
         created_at_ms: customs_node::clock::now_ms(),
+        markings: Default::default(),
         body: numbered_alert(n),
     };
     VerifiedEntry::sign(entry, key).expect("signs")

@@ -48,6 +48,17 @@ impl ApiError {
         self
     }
 
+    /// The same error about a field inside `parent`: `tlp` becomes `markings.tlp`.
+    pub fn within(mut self, parent: &str) -> Self {
+        let field = match self.body.field.take() {
+            Some(field) if !field.is_empty() => format!("{parent}.{field}"),
+            _ => parent.to_string(),
+        };
+        self.body.message = format!("{parent}: {}", self.body.message);
+        self.body.field = Some(field);
+        self
+    }
+
     pub fn malformed_json(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
     }
@@ -111,6 +122,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(customs_protocol::EntryError::Invalid(invalid)) => {
                 ApiError::from(invalid.clone())
             }
+            StoreError::Seal(seal) => {
+                ApiError::invalid_field("distribution", format!("distribution: {seal}"))
+            }
             StoreError::Recovering => ApiError::unavailable(error.to_string()),
             StoreError::IdempotencyKeyReused { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -141,6 +155,10 @@ impl From<PublishError> for ApiError {
     fn from(error: PublishError) -> Self {
         match error {
             PublishError::Store(store) => ApiError::from(store),
+            PublishError::Address(address) => {
+                ApiError::invalid_field("distribution", format!("distribution: {address}"))
+            }
+            PublishError::NoMembership => ApiError::invalid_field("distribution", error.to_string()),
             refusal @ (PublishError::NotSynced
             | PublishError::OwnKeyForked { .. }
             | PublishError::ClockOff { .. }

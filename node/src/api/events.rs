@@ -57,7 +57,11 @@ pub async fn events(
                     _ = &mut stopped => return None,
                     received = entries.recv() => match received {
                         Ok(entry) => {
-                            let view = EntryEvent::of(&entry, state.code_of(&entry.entry().author));
+                            // A sealed record this node cannot read is not announced.
+                            let Ok(Some(readable)) = state.node.store.readable(&entry) else {
+                                continue;
+                            };
+                            let view = EntryEvent::of(&entry, &readable, state.code_of(&entry.entry().author));
                             match Event::default().event("entry").id(view.meta.id.to_hex()).json_data(&view) {
                                 Ok(event) => event,
                                 Err(_) => continue,

@@ -50,6 +50,52 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
     }
 }
 
+/// A publish body: the record's own fields, and optionally `markings` (what readers
+/// may do with it) and `distribution` (who may read it). Each is parsed strictly, with
+/// errors naming the field (`markings.tlp`, `distribution.to[1]`).
+#[derive(Debug)]
+pub struct Publishable<T> {
+    pub record: T,
+    pub markings: customs_protocol::Markings,
+    pub distribution: customs_protocol::Distribution,
+}
+
+impl<T: DeserializeOwned> FromRequest<ApiState> for Publishable<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
+        let JsonBody(value) = JsonBody::<serde_json::Value>::from_request(request, state).await?;
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err(ApiError::invalid_field(
+                "",
+                "the body must be a JSON object",
+            ));
+        };
+        let mut part = |name: &str| fields.remove(name);
+        let markings = match part("markings") {
+            Some(value) => parse_value(value).map_err(|e| e.within("markings"))?,
+            None => Default::default(),
+        };
+        let distribution = match part("distribution") {
+            Some(value) => parse_value(value).map_err(|e| e.within("distribution"))?,
+            None => Default::default(),
+        };
+        let record = parse_value(serde_json::Value::Object(fields))?;
+        Ok(Publishable {
+            record,
+            markings,
+            distribution,
+        })
+    }
+}
+
+/// [`parse_json`] of a value already parsed.
+fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    let bytes = serde_json::to_vec(&value)
+        .map_err(|e| ApiError::malformed_json(format!("the body is not valid JSON: {e}")))?;
+    parse_json(&bytes)
+}
+
 pub use crate::limits::MAX_DRAINED_BODY_BYTES;
 use crate::limits::MAX_IDEMPOTENCY_KEY_BYTES;
 use crate::store::IdempotencyKey;

@@ -57,7 +57,7 @@ use crate::audit::{Audit, Event};
 use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
-use routes::{aeo, alerts, check, entries, members, node, operations};
+use routes::{aeo, alerts, check, entries, groups, members, node, operations};
 use serve::{ConnectionCaps, Connections};
 
 use crate::config::ApiSection;
@@ -138,6 +138,10 @@ impl utoipa::Modify for BearerAuth {
 fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(alerts::publish_alert, alerts::list_alerts))
+        .routes(routes!(alerts::outbound_alerts))
+        .routes(routes!(groups::list_groups, groups::create_group))
+        .routes(routes!(groups::add_member))
+        .routes(routes!(groups::remove_member))
         .routes(routes!(entries::get_entry))
         .routes(routes!(aeo::publish_aeo))
         .routes(routes!(aeo::aeo_status))

@@ -4,12 +4,14 @@
 use base64::Engine as _;
 use customs_protocol::date::Date;
 use customs_protocol::{
-    AeoRecord, Body, BodyKind, EntryId, PublicKey, RiskAlert, SignedEntry, VerifiedEntry,
+    AeoRecord, Body, BodyKind, Distribution, EntryId, Markings, PublicKey, RiskAlert,
+    SignedEntry, VerifiedEntry,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
+use crate::store::Readable;
 use crate::tokens::Role;
 
 /// The answer to a publish: where the new entry sits in this node's log.
@@ -56,6 +58,9 @@ pub struct AlertItem {
     /// The retraction that withdrew this alert (only listed with include_retracted).
     pub retracted_by: Option<EntryId>,
     pub alert: RiskAlert,
+    pub markings: Markings,
+    /// `"all"`, or (for a restricted alert) who it went to.
+    pub distribution: Distribution,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -63,6 +68,16 @@ pub struct AlertList {
     pub items: Vec<AlertItem>,
     /// Pass as `cursor` for the next page; null at the end.
     pub next: Option<String>,
+}
+
+/// Alerts for systems outside the network: what may leave it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OutboundAlertList {
+    pub items: Vec<AlertItem>,
+    pub next: Option<String>,
+    /// Alerts of this page left out because their markings or distribution keep them
+    /// inside the network.
+    pub withheld: usize,
 }
 
 /// Whether an entry's signature and fields check out, as checked when it was served.
@@ -114,6 +129,15 @@ pub struct EntryView {
     pub kind: BodyKind,
     /// The record: a risk alert, AEO record or retraction (by `type`).
     pub body: serde_json::Value,
+    /// What readers may do with it (signed with it). Null only for a fork proof's
+    /// sealed entry this node cannot read.
+    pub markings: Option<Markings>,
+    /// Who may read it: `"all"`, `{"to": [codes]}` or `{"group": {"id", "epoch"}}`
+    /// (shown to its recipients only).
+    pub distribution: Option<Distribution>,
+    /// The group's name, for a record addressed to a group this node knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
     pub verification: Verification,
     pub retracted_by: Option<EntryId>,
     /// The entry exactly as signed (entry bytes and signature), base64.
@@ -121,8 +145,11 @@ pub struct EntryView {
 }
 
 impl EntryView {
+    /// The view of `entry` as this node can read it (`readable`: its own record, or
+    /// the one it opened inside its envelope).
     pub fn of(
         entry: &SignedEntry,
+        readable: Option<&Readable>,
         author_code: Option<String>,
         author_is_member: bool,
         forked: bool,
@@ -138,8 +165,11 @@ impl EntryView {
             meta: EntryMeta::of(entry, author_code),
             network: e.network.clone(),
             prev: e.prev,
-            kind: e.body.kind(),
-            body: body_json(&e.body),
+            kind: readable.map_or(e.body.kind(), |r| r.body.kind()),
+            body: readable.map_or(serde_json::Value::Null, |r| body_json(&r.body)),
+            markings: readable.map(|r| r.markings.clone()),
+            distribution: readable.map(|r| r.distribution.clone()),
+            group_name: None,
             verification: Verification {
                 status,
                 reason,
@@ -167,15 +197,37 @@ impl EntryView {
     }
 }
 
-/// A record's fields as JSON, without the type tag (the view carries `type`).
-fn body_json(body: &Body) -> serde_json::Value {
+/// A record's fields as JSON, without the type tag (the view carries `type`). An
+/// envelope is null (it is shown by what it opens to); a group update shows no
+/// secret.
+pub fn body_json(body: &Body) -> serde_json::Value {
     let value = match body {
         Body::RiskAlert(b) => serde_json::to_value(b),
         Body::AeoRecord(b) => serde_json::to_value(b),
         Body::Retraction(b) => serde_json::to_value(b),
         Body::Governance(b) => serde_json::to_value(b),
+        Body::Group(b) => serde_json::to_value(b),
+        Body::Sealed(_) => Ok(serde_json::Value::Null),
     };
     value.unwrap_or(serde_json::Value::Null)
+}
+
+/// A restricted entry as a node that is not among its recipients shows it: where it
+/// sits in its author's log, and nothing else.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RestrictedEntryView {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// Always true: the record is encrypted to other members.
+    pub restricted: bool,
+}
+
+/// `GET /api/v1/entries/{id}`: the entry, or only its place for a non-recipient.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EntryAnswer {
+    Readable(Box<EntryView>),
+    Restricted(RestrictedEntryView),
 }
 
 /// An operator's status at one issuer.
@@ -336,14 +388,16 @@ pub struct EntryEvent {
     #[serde(rename = "type")]
     pub kind: BodyKind,
     pub body: serde_json::Value,
+    pub markings: Markings,
 }
 
 impl EntryEvent {
-    pub fn of(entry: &SignedEntry, author_code: Option<String>) -> Self {
+    pub fn of(entry: &SignedEntry, readable: &Readable, author_code: Option<String>) -> Self {
         EntryEvent {
             meta: EntryMeta::of(entry, author_code),
-            kind: entry.entry().body.kind(),
-            body: body_json(&entry.entry().body),
+            kind: readable.body.kind(),
+            body: body_json(&readable.body),
+            markings: readable.markings.clone(),
         }
     }
 }

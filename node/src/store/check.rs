@@ -41,6 +41,7 @@ impl Store {
         let mut governance_rows = 0usize;
         let mut retracted_rows = HashSet::new();
         let mut chain_ids: HashSet<EntryId> = HashSet::new();
+        let (mut plain_rows, mut unopened_rows, mut group_rows) = (0usize, 0usize, 0usize);
 
         for head in self.frontier()?.heads() {
             report.authors += 1;
@@ -70,7 +71,36 @@ impl Store {
                         "entry {id} breaks the chain of {author} at seq {seq}"
                     )));
                 }
-                match &e.body {
+                let opened;
+                let body = match &e.body {
+                    Body::Sealed(_) => match self.opened(&id)? {
+                        Some(sealed) => {
+                            plain_rows += 1;
+                            opened = sealed.body;
+                            &opened
+                        }
+                        None => {
+                            if db.get(unopened_key(e.created_at_ms, &id))?.is_none() {
+                                return Err(corrupt(format!(
+                                    "sealed entry {id} is neither opened nor marked unopened"
+                                )));
+                            }
+                            unopened_rows += 1;
+                            &e.body
+                        }
+                    },
+                    body => body,
+                };
+                match body {
+                    Body::Sealed(_) => {}
+                    Body::Group(update) => {
+                        if db.get(group_key(&update.id, &id))?.is_none() {
+                            return Err(corrupt(format!(
+                                "group update {id} is missing from the group index"
+                            )));
+                        }
+                        group_rows += 1;
+                    }
                     Body::RiskAlert(alert) => {
                         report.risk_alerts += 1;
                         let key = alert_key(e.created_at_ms, &id);
@@ -134,6 +164,9 @@ impl Store {
         if count_prefix(ALERT) != alert_rows.len()
             || count_prefix(AEO) != aeo_rows.len()
             || count_prefix(GOVERNANCE) != governance_rows
+            || count_prefix(PLAIN) != plain_rows
+            || count_prefix(UNOPENED) != unopened_rows
+            || count_prefix(GROUP) != group_rows
         {
             return Err(corrupt(
                 "an index has rows for entries not in any chain".into(),

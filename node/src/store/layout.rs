@@ -13,6 +13,9 @@
 //! | `I` | idempotency scope (32: SHA-256 of token name and key) | entry id (32), created_at_ms (8, BE) |
 //! | `X` | created_at_ms (8, BE), idempotency scope (32) | empty: the expiry order of `I` rows |
 //! | `G` | author (32), seq (8, BE) | entry id (32): the governance entries, which the membership is computed from |
+//! | `P` | entry id (32) | the opened record of a sealed entry (its encoded `Sealed`): recipients only |
+//! | `Q` | group id (16), entry id (32) | empty: the group updates this node opened |
+//! | `U` | created_at_ms (8, BE), entry id (32) | fingerprint (8) of the node keys it was tried with: sealed entries this node could not open |
 //! | `M` | name | store metadata: format, network, counts, pending own entry |
 
 use customs_protocol::body::Category;
@@ -31,6 +34,9 @@ pub const FORK: u8 = b'F';
 pub const IDEMPOTENCY: u8 = b'I';
 pub const IDEMPOTENCY_EXPIRY: u8 = b'X';
 pub const GOVERNANCE: u8 = b'G';
+pub const PLAIN: u8 = b'P';
+pub const GROUP: u8 = b'Q';
+pub const UNOPENED: u8 = b'U';
 
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_NETWORK: &[u8] = b"Mnetwork";
@@ -44,6 +50,29 @@ pub const META_PROBE: &[u8] = b"Mprobe";
 /// node's permission to publish before a sync is spent (a backup of this store, once
 /// restored, must wait for a member's confirmation like any other).
 pub const META_UNSYNCED_PUBLISH_SPENT: &[u8] = b"Munsynced_publish_spent";
+
+pub fn plain_key(id: &EntryId) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = PLAIN;
+    key[1..].copy_from_slice(&id.0);
+    key
+}
+
+pub fn group_key(group: &customs_protocol::GroupId, id: &EntryId) -> [u8; 49] {
+    let mut key = [0u8; 49];
+    key[0] = GROUP;
+    key[1..17].copy_from_slice(&group.0);
+    key[17..].copy_from_slice(&id.0);
+    key
+}
+
+pub fn unopened_key(created_at_ms: u64, id: &EntryId) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[0] = UNOPENED;
+    key[1..9].copy_from_slice(&created_at_ms.to_be_bytes());
+    key[9..].copy_from_slice(&id.0);
+    key
+}
 
 pub fn idempotency_key(scope: &[u8; 32]) -> [u8; 33] {
     let mut key = [0u8; 33];

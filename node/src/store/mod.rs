@@ -10,6 +10,7 @@
 mod check;
 mod layout;
 mod query;
+mod sealed;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,13 +21,16 @@ use customs_protocol::chain::{self, ChainView, ChainWriter, PendingBuffer};
 use customs_protocol::governance::GovernanceEvent;
 use customs_protocol::wire::{Frontier, Head};
 use customs_protocol::VerifiedEntry;
-use customs_protocol::{Body, Entry, EntryError, EntryId, PublicKey, SecretKey, SignedEntry};
+use customs_protocol::{
+    Body, Entry, EntryError, EntryId, Markings, PublicKey, SecretKey, SignedEntry,
+};
 use thiserror::Error;
 use tokio::sync::watch;
 
 pub use check::CheckReport;
 pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
+pub use sealed::Readable;
 pub use query::{
     AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
     MAX_ALERT_SCAN_ROWS,
@@ -97,6 +101,10 @@ pub enum StoreError {
     Invalid(#[from] EntryError),
     #[error("this Idempotency-Key was used for another request (entry {entry}): use a new key for a new publish")]
     IdempotencyKeyReused { entry: EntryId },
+    #[error("cannot seal the record: {0}")]
+    Seal(#[from] customs_protocol::envelope::SealError),
+    #[error("no random numbers from the operating system: {0}")]
+    Randomness(String),
     #[error("store I/O error (disk full or unreadable?): {0}")]
     Io(#[from] sled::Error),
     #[error("the store is being reopened after a write failed; try again in a moment")]
@@ -228,6 +236,35 @@ pub struct Page {
     pub more: bool,
 }
 
+/// What the node's next own entry says: an open record with its markings, or a
+/// record to seal to the recipients' X25519 keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Draft {
+    Open { markings: Markings, body: Body },
+    Sealed {
+        record: customs_protocol::Sealed,
+        recipients: Vec<[u8; 32]>,
+    },
+}
+
+impl Draft {
+    /// An open record with the default markings (governance entries).
+    pub fn open(body: Body) -> Draft {
+        Draft::Open {
+            markings: Markings::default(),
+            body,
+        }
+    }
+
+    /// The record's body (inside the envelope for a sealed one).
+    pub fn body(&self) -> &Body {
+        match self {
+            Draft::Open { body, .. } => body,
+            Draft::Sealed { record, .. } => &record.body,
+        }
+    }
+}
+
 /// The replicated log. Cheap to clone; all clones share one database.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -250,6 +287,8 @@ struct Inner {
     /// Bumped by every commit that applies a governance entry: the membership is
     /// computed again from them.
     governance: watch::Sender<u64>,
+    /// The keys restricted records are opened with.
+    opening: RwLock<sealed::Opening>,
 }
 
 #[derive(Debug)]
@@ -275,6 +314,7 @@ impl Store {
                 counts: Mutex::new(Counts::default()),
                 frontier: watch::Sender::new(Arc::new(Frontier::new())),
                 governance: watch::Sender::new(0),
+                opening: RwLock::new(sealed::Opening::default()),
                 health: Mutex::new(Health::default()),
                 config,
             }),
@@ -515,7 +555,9 @@ impl Store {
         body: Body,
         now_ms: u64,
     ) -> Result<VerifiedEntry, StoreError> {
-        Ok(self.append_own_keyed(key, body, now_ms, None)?.entry)
+        Ok(self
+            .append_own_keyed(key, Draft::open(body), now_ms, None)?
+            .entry)
     }
 
     /// Signs `body` as the next entry of the node's own log and stores it.
@@ -533,18 +575,28 @@ impl Store {
     pub(crate) fn append_own_keyed(
         &self,
         key: &SecretKey,
-        body: Body,
+        draft: Draft,
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, StoreError> {
-        let appended = self.append(key, body, now_ms, idempotency);
+        let appended = self.append(key, draft, now_ms, idempotency);
         self.noted(appended)
+    }
+
+    /// Whether the stored own entry `entry` says what `draft` says (an idempotent
+    /// retry): the same markings and body, or the same sealed record.
+    fn says(&self, entry: &VerifiedEntry, draft: &Draft) -> Result<bool, StoreError> {
+        let e = entry.entry();
+        Ok(match draft {
+            Draft::Open { markings, body } => e.markings == *markings && e.body == *body,
+            Draft::Sealed { record, .. } => self.opened(&entry.id())?.as_ref() == Some(record),
+        })
     }
 
     fn append(
         &self,
         key: &SecretKey,
-        body: Body,
+        draft: Draft,
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, StoreError> {
@@ -553,7 +605,7 @@ impl Store {
         // Before any other check: a retried retraction finds its target retracted.
         if let Some(idempotency) = idempotency {
             if let Some(entry) = self.idempotent_entry(idempotency, now_ms)? {
-                if entry.entry().body != body {
+                if !self.says(&entry, &draft)? {
                     return Err(StoreError::IdempotencyKeyReused { entry: entry.id() });
                 }
                 return Ok(Appended {
@@ -562,16 +614,33 @@ impl Store {
                 });
             }
         }
-        if let Body::Retraction(retraction) = &body {
+        if let Body::Retraction(retraction) = draft.body() {
             self.check_own_target(&author, &retraction.target)?;
         }
         let head = self.head(&author)?;
+        let seq = head.map_or(1, |h| h.seq + 1);
+        let (markings, body) = match draft {
+            Draft::Open { markings, body } => (markings, body),
+            Draft::Sealed { record, recipients } => {
+                let network = self.network();
+                let aad = customs_protocol::envelope::envelope_aad(network, &author, seq);
+                let envelope = customs_protocol::envelope::seal(
+                    &record,
+                    &recipients,
+                    network,
+                    &aad,
+                    &mut sealing_rng()?,
+                )?;
+                (Markings::default(), Body::Sealed(envelope))
+            }
+        };
         let entry = Entry {
             network: self.network().to_string(),
             author,
-            seq: head.map_or(1, |h| h.seq + 1),
+            seq,
             prev: head.map(|h| h.id),
             created_at_ms: now_ms,
+            markings,
             body,
         };
         let signed = VerifiedEntry::sign(entry, key)?;
@@ -985,6 +1054,10 @@ struct Tx<'a> {
     dirty: bool,
     /// A governance entry was applied.
     governance: bool,
+    /// Group keys learned from group updates opened in this transaction, and the
+    /// creation time of the earliest of those updates.
+    learned: Vec<Arc<customs_protocol::envelope::OpeningKey>>,
+    learned_since_ms: u64,
 }
 
 impl<'a> Tx<'a> {
@@ -1000,6 +1073,8 @@ impl<'a> Tx<'a> {
             applied: Vec::new(),
             dirty: false,
             governance: false,
+            learned: Vec::new(),
+            learned_since_ms: u64::MAX,
         }
     }
 
@@ -1057,6 +1132,12 @@ impl<'a> Tx<'a> {
                 .inner
                 .governance
                 .send_modify(|generation| *generation += 1);
+        }
+        if !self.learned.is_empty() {
+            // A new group key may open records stored before it arrived.
+            lock_write(&self.store.inner.opening).add_groups(&self.learned);
+            self.store
+                .reopen(Some((self.learned_since_ms, std::mem::take(&mut self.learned))))?;
         }
         Ok(self.applied)
     }
@@ -1125,32 +1206,8 @@ impl ChainWriter for Tx<'_> {
             .insert(&entry_key(&id)[..], &entry_value(&e.author, e.seq)[..]);
         self.batch
             .insert(&head_key(&e.author)[..], &head_value(e.seq, &id)[..]);
-        match &e.body {
-            Body::RiskAlert(alert) => {
-                let summary = AlertSummary::of(e.author, alert);
-                self.batch
-                    .insert(&alert_key(e.created_at_ms, &id)[..], summary.encode());
-                self.counts.risk_alerts += 1;
-            }
-            Body::AeoRecord(record) => {
-                self.batch
-                    .insert(aeo_key(&record.operator_id, &e.author, e.seq), &id.0[..]);
-                self.counts.aeo_records += 1;
-            }
-            Body::Governance(_) => {
-                self.batch
-                    .insert(&governance_key(&e.author, e.seq)[..], &id.0[..]);
-                self.governance = true;
-            }
-            Body::Retraction(retraction) => {
-                // A retraction that names no earlier entry of its author stays in the
-                // chain (later entries depend on it) but withdraws nothing.
-                if self.is_retractable(&e.author, e.seq, &retraction.target)? {
-                    self.batch
-                        .insert(&retracted_key(&retraction.target)[..], &id.0[..]);
-                }
-                self.counts.retractions += 1;
-            }
+        if let Some(body) = self.readable_body(e, id)? {
+            self.index(e, id, &body)?;
         }
         if head.is_none() {
             self.counts.authors += 1;
@@ -1184,6 +1241,65 @@ impl ChainWriter for Tx<'_> {
 
 /// Locks a mutex, recovering it if a thread panicked while holding it: the data it
 /// guards stays consistent because every write goes through an atomic sled batch.
+impl Tx<'_> {
+    /// Stages the index rows of a readable body (the entry's own, or the one inside
+    /// its envelope).
+    fn index(&mut self, e: &Entry, id: EntryId, body: &Body) -> Result<(), StoreError> {
+        match body {
+            Body::RiskAlert(alert) => {
+                let summary = AlertSummary::of(e.author, alert);
+                self.batch
+                    .insert(&alert_key(e.created_at_ms, &id)[..], summary.encode());
+                self.counts.risk_alerts += 1;
+            }
+            Body::AeoRecord(record) => {
+                self.batch
+                    .insert(aeo_key(&record.operator_id, &e.author, e.seq), &id.0[..]);
+                self.counts.aeo_records += 1;
+            }
+            Body::Governance(_) => {
+                self.batch
+                    .insert(&governance_key(&e.author, e.seq)[..], &id.0[..]);
+                self.governance = true;
+            }
+            Body::Group(_) => {
+                if e.created_at_ms < self.learned_since_ms {
+                    self.learned_since_ms = e.created_at_ms;
+                }
+            }
+            // Never inside an envelope (the record was validated).
+            Body::Sealed(_) => {}
+            Body::Retraction(retraction) => {
+                // A retraction that names no earlier entry of its author stays in the
+                // chain (later entries depend on it) but withdraws nothing.
+                if self.is_retractable(&e.author, e.seq, &retraction.target)? {
+                    self.batch
+                        .insert(&retracted_key(&retraction.target)[..], &id.0[..]);
+                }
+                self.counts.retractions += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A generator for content keys and HPKE's ephemeral keys: ChaCha20 seeded from the
+/// operating system, fresh for each record.
+fn sealing_rng() -> Result<impl customs_protocol::envelope::rand_core::CryptoRng, StoreError> {
+    use chacha20::rand_core::SeedableRng;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(chacha20::ChaCha20Rng::from_seed(seed))
+}
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()

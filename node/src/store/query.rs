@@ -84,6 +84,8 @@ impl FromStr for AlertCursor {
 #[derive(Debug, Clone)]
 pub struct AlertItem {
     pub entry: SignedEntry,
+    /// The alert as this node reads it (opened, for a sealed one).
+    pub record: super::Readable,
     /// The retraction that withdrew this alert, when it was.
     pub retracted_by: Option<EntryId>,
 }
@@ -137,8 +139,12 @@ impl Store {
             let entry = self.get(&id)?.ok_or_else(|| StoreError::Corrupt {
                 what: format!("alert index names entry {id}, which is missing"),
             })?;
+            let record = self.readable(&entry)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("alert index names entry {id}, which this node cannot read"),
+            })?;
             page.items.push(AlertItem {
                 entry,
+                record,
                 retracted_by,
             });
             if page.items.len() == limit {
@@ -173,9 +179,13 @@ impl Store {
             let entry = self.get(&id)?.ok_or_else(|| StoreError::Corrupt {
                 what: format!("AEO index names entry {id}, which is missing"),
             })?;
-            let Body::AeoRecord(record) = &entry.entry().body else {
+            let Some(super::Readable {
+                body: Body::AeoRecord(record),
+                ..
+            }) = self.readable(&entry)?
+            else {
                 return Err(StoreError::Corrupt {
-                    what: format!("AEO index names entry {id}, which is not an AEO record"),
+                    what: format!("AEO index names entry {id}, which is not a readable AEO record"),
                 });
             };
             if as_of.is_some_and(|date| record.effective_from > date) {
@@ -183,7 +193,7 @@ impl Store {
             }
             result.push(AeoAtIssuer {
                 issuer,
-                record: record.clone(),
+                record,
                 entry,
             });
         }

@@ -37,6 +37,7 @@ fn chain(key: &SecretKey, len: u64) -> Vec<VerifiedEntry> {
                 seq,
                 prev,
                 created_at_ms: NOW_MS + seq,
+                markings: Default::default(),
                 body,
             };
             let signed = VerifiedEntry::sign(entry, key).expect("signs");
@@ -59,6 +60,7 @@ fn sign(
         seq,
         prev,
         created_at_ms,
+        markings: Default::default(),
         body,
     };
     VerifiedEntry::sign(entry, key).expect("signs")
@@ -332,6 +334,7 @@ fn entries_of_another_network_are_not_stored() {
         seq: 1,
         prev: None,
         created_at_ms: NOW_MS,
+        markings: Default::default(),
         body: Body::RiskAlert(alert(1)),
     };
     let foreign = VerifiedEntry::sign(entry, &k).expect("signs");

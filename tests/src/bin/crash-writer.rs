@@ -121,6 +121,7 @@ fn next_entries(store: &Store, key: &SecretKey, count: u64, now_ms: u64) -> Vec<
                 seq,
                 prev,
                 created_at_ms: now_ms,
+                markings: Default::default(),
                 body: Body::RiskAlert(samples::risk_alert()),
             };
             let signed = VerifiedEntry::sign(entry, key).ok()?;

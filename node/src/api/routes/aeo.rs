@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::Idempotency;
-use crate::api::extract::{query_value, JsonBody, QueryParams};
+use crate::api::extract::{query_value, Publishable, QueryParams};
 use crate::api::views::*;
 use crate::api::ApiState;
 use crate::clock::rfc3339;
@@ -23,15 +23,30 @@ use crate::clock::rfc3339;
     path = "/api/v1/aeo",
     tag = "aeo",
     params(IdempotencyHeader),
-    request_body = AeoRecord,
+    request_body(
+        content = AeoRecord,
+        description = "The record's fields, and optionally `markings` and `distribution` (as for alerts)"
+    ),
     responses(PublishResponses)
 )]
 pub async fn publish_aeo(
     State(state): State<ApiState>,
     idempotency: Idempotency,
-    JsonBody(record): JsonBody<AeoRecord>,
+    request: Publishable<AeoRecord>,
 ) -> Result<Response, ApiError> {
-    publish(state, Body::AeoRecord(record), idempotency).await
+    let Publishable {
+        record,
+        markings,
+        distribution,
+    } = request;
+    publish(
+        state,
+        Body::AeoRecord(record),
+        markings,
+        distribution,
+        idempotency,
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::Idempotency;
-use crate::api::extract::{query_value, JsonBody, QueryParams};
+use crate::api::extract::{query_value, Publishable, QueryParams};
 use crate::api::views::*;
 use crate::api::{ApiState, DEFAULT_PAGE_LIMIT};
 use crate::store::{AlertCursor, AlertFilter, MAX_ALERT_PAGE};
@@ -25,15 +25,30 @@ use crate::store::{AlertCursor, AlertFilter, MAX_ALERT_PAGE};
     path = "/api/v1/alerts",
     tag = "alerts",
     params(IdempotencyHeader),
-    request_body = RiskAlert,
+    request_body(
+        content = RiskAlert,
+        description = "The alert's fields, and optionally `markings` (default: TLP:AMBER, no handling code, reliability X, accuracy 4) and `distribution` (default `\"all\"`; `{\"to\": [\"BE\", \"DE\"]}` or `{\"group\": {\"id\": GROUP_ID}}` seals it to those members)"
+    ),
     responses(PublishResponses)
 )]
 pub async fn publish_alert(
     State(state): State<ApiState>,
     idempotency: Idempotency,
-    JsonBody(alert): JsonBody<RiskAlert>,
+    request: Publishable<RiskAlert>,
 ) -> Result<Response, ApiError> {
-    publish(state, Body::RiskAlert(alert), idempotency).await
+    let Publishable {
+        record,
+        markings,
+        distribution,
+    } = request;
+    publish(
+        state,
+        Body::RiskAlert(record),
+        markings,
+        distribution,
+        idempotency,
+    )
+    .await
 }
 
 /// Filters of the alert list; every one narrows it.
@@ -136,6 +151,46 @@ pub async fn list_alerts(
     State(state): State<ApiState>,
     QueryParams(query): QueryParams<AlertQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
+    let (list, _) = alert_page(state, query, false).await?;
+    Ok(Json(list))
+}
+
+/// Alerts for systems outside the network.
+///
+/// The alert list (same filters and pages) for a national risk engine, a partner
+/// agency or any system outside the network: records that may not leave it are
+/// withheld (marked `no_onward_sharing`, TLP:RED, or addressed to named members or a
+/// group), and `withheld` counts them per page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/outbound",
+    tag = "alerts",
+    params(AlertQuery),
+    responses(
+        (status = 200, body = OutboundAlertList),
+        (status = 400, description = "A query parameter is invalid; `field` names it", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    )
+)]
+pub async fn outbound_alerts(
+    State(state): State<ApiState>,
+    QueryParams(query): QueryParams<AlertQuery>,
+) -> Result<Json<OutboundAlertList>, ApiError> {
+    let (list, withheld) = alert_page(state, query, true).await?;
+    Ok(Json(OutboundAlertList {
+        items: list.items,
+        next: list.next,
+        withheld,
+    }))
+}
+
+/// A page of alerts; `outbound`: without those that may not leave the network, and
+/// how many were left out.
+async fn alert_page(
+    state: ApiState,
+    query: AlertQuery,
+    outbound: bool,
+) -> Result<(AlertList, usize), ApiError> {
     let filter = query.filter(&state)?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if !(1..=MAX_ALERT_PAGE).contains(&limit) {
@@ -147,15 +202,16 @@ pub async fn list_alerts(
     let cursor = query_value("cursor", query.cursor.as_deref(), |t| {
         t.parse::<AlertCursor>().map_err(|e| e.to_string())
     })?;
-    let list = blocking(move || {
+    blocking(move || {
         let page = state.node.store.alerts(&filter, cursor, limit)?;
         let membership = state.node.membership.get();
+        let mut withheld = 0;
         let items = page
             .items
             .into_iter()
             .filter_map(|item| {
                 let e = item.entry.entry();
-                let Body::RiskAlert(alert) = &e.body else {
+                let Body::RiskAlert(alert) = &item.record.body else {
                     return None;
                 };
                 // Signed by a key that was closed for it (revoked, rotated, a removed
@@ -163,18 +219,24 @@ pub async fn list_alerts(
                 if standing(&membership, &e.author, e.seq, e.created_at_ms).0 == "refused" {
                     return None;
                 }
+                if outbound && item.record.may_leave_network().is_err() {
+                    withheld += 1;
+                    return None;
+                }
                 Some(AlertItem {
                     meta: EntryMeta::of(&item.entry, state.code_of(&item.entry.entry().author)),
                     retracted_by: item.retracted_by,
                     alert: alert.clone(),
+                    markings: item.record.markings.clone(),
+                    distribution: item.record.distribution.clone(),
                 })
             })
             .collect();
-        Ok(AlertList {
+        let list = AlertList {
             items,
             next: page.next.map(|c| c.to_string()),
-        })
+        };
+        Ok((list, withheld))
     })
-    .await?;
-    Ok(Json(list))
+    .await
 }

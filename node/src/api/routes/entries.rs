@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
 use customs_protocol::body::Retraction;
-use customs_protocol::{Body, EntryId};
+use customs_protocol::{Body, Distribution, EntryId};
 
 use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
@@ -51,7 +51,7 @@ fn resolve_id(store: &crate::store::Store, text: &str) -> Result<EntryId, ApiErr
     tag = "entries",
     params(("id" = String, Path, description = "Entry id: 64 hex digits, or a prefix of at least 8 that one entry has")),
     responses(
-        (status = 200, body = EntryView),
+        (status = 200, description = "The entry; for a restricted record this node is not a recipient of, only its place (`restricted: true`)", body = EntryAnswer),
         (status = 400, description = "Not an entry id", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -61,7 +61,7 @@ fn resolve_id(store: &crate::store::Store, text: &str) -> Result<EntryId, ApiErr
 pub async fn get_entry(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<EntryView>, ApiError> {
+) -> Result<Json<EntryAnswer>, ApiError> {
     let view = blocking(move || {
         let store = &state.node.store;
         let id = resolve_id(store, &id)?;
@@ -69,15 +69,31 @@ pub async fn get_entry(
             .get(&id)?
             .ok_or_else(|| ApiError::not_found(format!("no entry {id} on this node")))?;
         let author = entry.entry().author;
+        let Some(readable) = store.readable(&entry)? else {
+            return Ok(EntryAnswer::Restricted(RestrictedEntryView {
+                meta: EntryMeta::of(&entry, state.code_of(&author)),
+                restricted: true,
+            }));
+        };
         let forked = store.forked_at(&author, entry.entry().seq)?;
-        Ok(EntryView::of(
+        let membership = state.node.membership.get();
+        let mut view = EntryView::of(
             &entry,
+            Some(&readable),
             state.code_of(&author),
             state.is_member(&author),
             forked,
             store.retracted_by(&id)?,
         )
-        .with_standing(&state.node.membership.get()))
+        .with_standing(&membership);
+        if let Distribution::Group(group) = &readable.distribution {
+            view.group_name = store
+                .groups(&membership)?
+                .groups
+                .get(&group.id)
+                .map(|g| g.current.name.clone());
+        }
+        Ok(EntryAnswer::Readable(Box::new(view)))
     })
     .await?;
     Ok(Json(view))
@@ -110,5 +126,16 @@ pub async fn retract(
         reason: request.reason,
         note: request.note,
     });
-    publish(state, body, idempotency).await
+    // A retraction reaches exactly whom its target reached: a sealed record's
+    // retraction is sealed to the same members (a group at its current epoch).
+    let store = state.node.store.clone();
+    let target = request.target;
+    let (markings, distribution) = blocking(move || {
+        Ok(store
+            .opened(&target)?
+            .map(|sealed| (sealed.markings, sealed.distribution))
+            .unwrap_or_default())
+    })
+    .await?;
+    publish(state, body, markings, distribution, idempotency).await
 }

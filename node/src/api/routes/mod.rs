@@ -6,6 +6,7 @@ pub mod aeo;
 pub mod alerts;
 pub mod check;
 pub mod entries;
+pub mod groups;
 pub mod members;
 pub mod node;
 pub mod operations;
@@ -13,7 +14,8 @@ pub mod operations;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use customs_protocol::{Body, VerifiedEntry};
+use customs_protocol::markings::Tlp;
+use customs_protocol::{Body, Distribution, Markings, VerifiedEntry};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::Idempotency;
@@ -59,13 +61,33 @@ fn created(state: &ApiState, entry: &VerifiedEntry) -> Response {
 /// Validates, signs, stores (durably) and gossips a body; 201 with where it went. A
 /// retry with the same Idempotency-Key gets the same answer (and
 /// `Idempotent-Replayed: true`), and nothing is signed again.
+///
+/// With its markings and distribution: open, or sealed to its recipients (the named
+/// members' nodes, or the group's key, and always the author's own nodes).
 async fn publish(
     state: ApiState,
     body: Body,
+    markings: Markings,
+    distribution: Distribution,
     Idempotency(idempotency): Idempotency,
 ) -> Result<Response, ApiError> {
     body.validate()?;
-    let appended = state.node.publisher.publish(body, idempotency).await?;
+    markings.validate().map_err(|e| ApiError::from(e).within("markings"))?;
+    distribution
+        .validate()
+        .map_err(|e| ApiError::from(e).within("distribution"))?;
+    if markings.tlp == Tlp::Red && !distribution.is_restricted() {
+        return Err(ApiError::invalid_field(
+            "distribution",
+            "distribution: a TLP:RED record is for its named recipients only: address it to members (`to`) or a group",
+        ));
+    }
+    let draft = state.node.publisher.draft(body, markings, distribution)?;
+    let appended = state
+        .node
+        .publisher
+        .publish_draft(draft, idempotency)
+        .await?;
     let mut response = created(&state, &appended.entry);
     if appended.replayed {
         response.headers_mut().insert(

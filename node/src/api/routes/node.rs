@@ -158,8 +158,10 @@ pub async fn forks(State(state): State<ApiState>) -> Result<Json<ForkList>, ApiE
                 let code = state.code_of(&proof.author);
                 let member = state.is_member(&proof.author);
                 let membership = state.node.membership.get();
-                let view = |e| {
-                    EntryView::of(e, code.clone(), member, true, None).with_standing(&membership)
+                let view = |e: &customs_protocol::SignedEntry| {
+                    let readable = state.node.store.readable(e).ok().flatten();
+                    EntryView::of(e, readable.as_ref(), code.clone(), member, true, None)
+                        .with_standing(&membership)
                 };
                 ForkView {
                     author: proof.author,

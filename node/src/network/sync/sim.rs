@@ -314,6 +314,7 @@ fn signed_body(
         seq,
         prev,
         created_at_ms,
+        markings: Default::default(),
         body,
     };
     VerifiedEntry::sign(entry, key).expect("a sample entry signs")

@@ -114,6 +114,7 @@ pub fn signed_entries(authors: usize, per_author: usize) -> anyhow::Result<Vec<V
                     seq,
                     prev,
                     created_at_ms: created_from_ms + seq,
+                    markings: Default::default(),
                     body,
                 };
                 let signed = VerifiedEntry::sign(entry, &key)?;
