@@ -9,7 +9,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::views::{AeoStatusView, AlertList, EntryView, ForkList, Published, StatusView};
+use crate::api::views::{
+    AeoStatusView, AlertItem, EntryAnswer, EntryView, ForkList, GroupChanged, GroupList, Published,
+    StatusView,
+};
 use crate::client::{ApiClient, ClientError};
 use crate::config::{NodeConfig, TOKEN_FILE};
 use crate::node::API_URL_FILE;
@@ -197,6 +200,10 @@ impl Target {
         self.client().post(path, body).map_err(CliError::from)
     }
 
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.client().delete(path).map_err(CliError::from)
+    }
+
     /// Publishes with an idempotency key (a new one unless given), retrying when the
     /// answer is lost. If every try lost its answer, the error names the key: the same
     /// command with `--idempotency-key KEY` then finds out without publishing twice.
@@ -346,7 +353,7 @@ pub fn print_published(what: &str, published: &Published) {
     );
 }
 
-pub fn print_alerts(list: &AlertList) {
+pub fn print_alerts(items: &[AlertItem], next: Option<&str>) {
     let mut rows = vec![vec![
         "DETECTED".into(),
         "AUTHOR".into(),
@@ -355,9 +362,10 @@ pub fn print_alerts(list: &AlertList) {
         "HS".into(),
         "ROUTE".into(),
         "REFERENCE".into(),
+        "MARKINGS".into(),
         "ID".into(),
     ]];
-    for item in &list.items {
+    for item in items {
         let a = &item.alert;
         let route: Vec<String> = a
             .route
@@ -376,11 +384,20 @@ pub fn print_alerts(list: &AlertList) {
             a.hs_code.clone(),
             route.join(">"),
             a.reference.clone(),
+            format!(
+                "{}{}",
+                markings_line(&item.markings),
+                if item.distribution.is_restricted() {
+                    "  sealed"
+                } else {
+                    ""
+                }
+            ),
             short(&item.meta.id.to_hex()),
         ]);
     }
     crate::out!("{}", table(&rows));
-    if let Some(next) = &list.next {
+    if let Some(next) = next {
         crate::outln!("more: --cursor {next}");
     }
 }
@@ -641,6 +658,102 @@ pub fn confirm_tokens(
 }
 
 /// One entry in full: its type, author, verification and the record's fields.
+/// The groups this node belongs to.
+pub fn print_groups(list: &GroupList) {
+    if list.groups.is_empty() {
+        crate::outln!("no closed user group (create one with `customs-node group create`)");
+        return;
+    }
+    let mut rows = vec![vec![
+        "ID".into(),
+        "NAME".into(),
+        "OWNER".into(),
+        "MEMBERS".into(),
+        "UNTIL".into(),
+        "EPOCH".into(),
+    ]];
+    for g in &list.groups {
+        rows.push(vec![
+            g.id.to_hex(),
+            g.name.clone(),
+            g.owner.clone(),
+            g.members.join(","),
+            format!("{}{}", g.ends_on, if g.active { "" } else { " (ended)" }),
+            g.epoch.to_string(),
+        ]);
+    }
+    crate::out!("{}", table(&rows));
+}
+
+/// A group change: the group at its new epoch.
+pub fn print_group_changed(changed: &GroupChanged) {
+    let g = &changed.group;
+    crate::outln!(
+        "group {} ({}): members {}, epoch {} (entry {}, seq {})",
+        g.name,
+        g.id,
+        g.members.join(","),
+        g.epoch,
+        short(&changed.entry.to_hex()),
+        changed.seq
+    );
+}
+
+/// One line of markings: `TLP:AMBER  B2  no_onward_sharing`.
+pub fn markings_line(markings: &customs_protocol::Markings) -> String {
+    use customs_protocol::markings::Handling;
+    let mut parts = vec![
+        format!(
+            "TLP:{}",
+            markings.tlp.as_str().to_uppercase().replace('_', "+")
+        ),
+        format!("{:?}{}", markings.source_reliability, markings.accuracy),
+    ];
+    for code in &markings.handling {
+        parts.push(match code {
+            Handling::Other(text) => format!("other: {text}"),
+            code => to_word(code),
+        });
+    }
+    parts.join("  ")
+}
+
+/// Who a record went to: `all members`, `BE, DE`, or `group NAME (id)`.
+pub fn distribution_line(
+    distribution: &customs_protocol::Distribution,
+    group_name: Option<&str>,
+) -> String {
+    use customs_protocol::Distribution;
+    match distribution {
+        Distribution::All => "all members".into(),
+        Distribution::To(codes) => format!("{} (sealed)", codes.join(", ")),
+        Distribution::Group(group) => format!(
+            "group {}{} (sealed, epoch {})",
+            group_name.map(|n| format!("{n} ")).unwrap_or_default(),
+            group.id,
+            group.epoch
+        ),
+    }
+}
+
+/// `alert show` of any answer: the entry, or only its place for a non-recipient.
+pub fn print_entry_answer(answer: &EntryAnswer) {
+    match answer {
+        EntryAnswer::Readable(entry) => print_entry(entry),
+        EntryAnswer::Restricted(view) => {
+            let m = &view.meta;
+            crate::outln!("id          {}", m.id);
+            crate::outln!(
+                "author      {} (seq {})",
+                code_or_key(&m.author_code, &m.author),
+                m.seq
+            );
+            crate::outln!("created     {}", crate::clock::rfc3339(m.created_at_ms));
+            crate::outln!("restricted  addressed to other members: this node cannot read it");
+        }
+    }
+}
+
 pub fn print_entry(entry: &EntryView) {
     let m = &entry.meta;
     crate::outln!("id          {}", m.id);
@@ -667,6 +780,15 @@ pub fn print_entry(entry: &EntryView) {
     );
     if let Some(by) = &entry.retracted_by {
         crate::outln!("retracted   by {by}");
+    }
+    if let Some(markings) = &entry.markings {
+        crate::outln!("markings    {}", markings_line(markings));
+    }
+    if let Some(distribution) = &entry.distribution {
+        crate::outln!(
+            "to          {}",
+            distribution_line(distribution, entry.group_name.as_deref())
+        );
     }
     if let Value::Object(fields) = &entry.body {
         for (name, value) in fields {

@@ -225,6 +225,10 @@ impl ApiClient {
             .into_typed()
     }
 
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send("DELETE", path, None)?.into_typed()
+    }
+
     /// Publishes `body` at `path` with `idempotency_key`. When the answer is lost (the
     /// connection failed, timed out or broke off), asks again with the same key, which
     /// cannot publish twice: up to [`PUBLISH_ATTEMPTS`] times, waiting longer each time.

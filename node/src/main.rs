@@ -9,7 +9,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use customs_node::admission::Admission;
 use customs_node::api::views::{
-    AeoStatusView, AlertList, EntryView, ForkList, Published, StatusView,
+    AeoStatusView, AlertList, EntryAnswer, EntryView, ForkList, GroupChanged, GroupList,
+    OutboundAlertList, Published, StatusView,
 };
 use customs_node::cli::{self, print_json, read_json_file, CliError, Exit, Target};
 use customs_node::clock::now_ms;
@@ -113,6 +114,9 @@ enum Command {
     /// Publish and look up AEO status records.
     #[command(subcommand)]
     Aeo(AeoCommand),
+    /// Closed user groups: records addressed to one are readable by its members only.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Retract one of this node's own entries.
     Retract {
         /// The entry id (64 hex digits, or a prefix of at least 8 that one entry has).
@@ -259,6 +263,110 @@ enum TokenCommand {
     },
 }
 
+/// Markings and distribution of a record to publish; each flag overrides the file's
+/// `markings` and `distribution`.
+#[derive(Debug, clap::Args)]
+struct NeedToKnowArgs {
+    /// Seal the record to these members (codes, comma-separated, e.g. BE,DE); this
+    /// administration always reads its own.
+    #[arg(long, value_delimiter = ',', conflicts_with = "group")]
+    to: Vec<String>,
+    /// Seal the record to a closed user group (its id: `customs-node group list`).
+    #[arg(long)]
+    group: Option<String>,
+    /// clear, green, amber (the default), amber_strict or red.
+    #[arg(long)]
+    tlp: Option<String>,
+    /// Handling codes, comma-separated: crime_prevention_only, no_judicial_use,
+    /// no_onward_sharing.
+    #[arg(long, value_delimiter = ',')]
+    handling: Vec<String>,
+    /// Source reliability: A, B, C or X (the default: cannot be judged).
+    #[arg(long)]
+    reliability: Option<String>,
+    /// Information accuracy: 1 to 4 (the default, 4: cannot be judged).
+    #[arg(long)]
+    accuracy: Option<u8>,
+}
+
+impl NeedToKnowArgs {
+    /// `record` with the flags' markings and distribution set.
+    fn apply(&self, mut record: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let Some(fields) = record.as_object_mut() else {
+            anyhow::bail!("the record must be a JSON object");
+        };
+        let markings = fields
+            .entry("markings")
+            .or_insert_with(|| serde_json::json!({}));
+        let Some(markings) = markings.as_object_mut() else {
+            anyhow::bail!("the record's markings must be a JSON object");
+        };
+        if let Some(tlp) = &self.tlp {
+            markings.insert("tlp".into(), tlp.clone().into());
+        }
+        if !self.handling.is_empty() {
+            markings.insert("handling".into(), self.handling.clone().into());
+        }
+        if let Some(reliability) = &self.reliability {
+            markings.insert("source_reliability".into(), reliability.clone().into());
+        }
+        if let Some(accuracy) = self.accuracy {
+            markings.insert("accuracy".into(), accuracy.into());
+        }
+        if !self.to.is_empty() {
+            fields.insert("distribution".into(), serde_json::json!({ "to": self.to }));
+        } else if let Some(group) = &self.group {
+            fields.insert(
+                "distribution".into(),
+                serde_json::json!({ "group": { "id": group } }),
+            );
+        }
+        Ok(record)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Create a closed user group; its key goes, sealed, to its members' nodes.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        purpose: String,
+        /// Member codes, comma-separated (this administration is added).
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+        /// YYYY-MM-DD (default: today).
+        #[arg(long)]
+        starts: Option<String>,
+        /// YYYY-MM-DD: after this day nothing new may be addressed to the group.
+        #[arg(long)]
+        ends: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// The groups this node's administration belongs to.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Add a member to a group this administration owns (the group gets a new key).
+    Add {
+        id: String,
+        code: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Remove a member from a group this administration owns (a new key: the member
+    /// reads nothing addressed to the group from now on).
+    Remove {
+        id: String,
+        code: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum AlertCommand {
     /// Publish the risk alert in FILE (JSON; `-` for standard input).
@@ -269,6 +377,18 @@ enum AlertCommand {
         /// retried with it; to retry a run that lost every answer, pass the key it printed.
         #[arg(long)]
         idempotency_key: Option<String>,
+        #[command(flatten)]
+        need_to_know: NeedToKnowArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// The alerts that may leave the network (for a system outside it): those marked
+    /// no_onward_sharing or TLP:RED, and restricted ones, are withheld.
+    Outbound {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        cursor: Option<String>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -322,6 +442,8 @@ enum AeoCommand {
         /// retried with it; to retry a run that lost every answer, pass the key it printed.
         #[arg(long)]
         idempotency_key: Option<String>,
+        #[command(flatten)]
+        need_to_know: NeedToKnowArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -622,16 +744,33 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Alert(AlertCommand::Publish {
             file,
             idempotency_key,
+            need_to_know,
             api,
         }) => {
             let published: Published = api.target()?.publish(
                 "/api/v1/alerts",
-                &read_json_file(&file)?,
+                &need_to_know.apply(read_json_file(&file)?)?,
                 idempotency_key,
             )?;
             show(json, &published, |p| cli::print_published("alert", p));
             Ok(())
         }
+        Command::Alert(AlertCommand::Outbound { limit, cursor, api }) => {
+            let mut query = vec![("limit", limit.to_string())];
+            query.extend(cursor.map(|c| ("cursor", c)));
+            let list: OutboundAlertList = api
+                .target()?
+                .get(&format!("/api/v1/alerts/outbound?{}", encode_query(&query)))?;
+            show(json, &list, |list| {
+                cli::print_alerts(&list.items, list.next.as_deref());
+                outln!(
+                    "{} withheld on this page: their markings or distribution keep them inside the network",
+                    list.withheld
+                );
+            });
+            Ok(())
+        }
+        Command::Group(command) => group(command, json),
         Command::Alert(AlertCommand::List {
             category,
             hs,
@@ -661,14 +800,16 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
             let list: AlertList = api
                 .target()?
                 .get(&format!("/api/v1/alerts?{}", encode_query(&query)))?;
-            show(json, &list, cli::print_alerts);
+            show(json, &list, |list| {
+                cli::print_alerts(&list.items, list.next.as_deref())
+            });
             Ok(())
         }
         Command::Alert(AlertCommand::Show { id, api }) => {
-            let entry: EntryView = api
+            let entry: EntryAnswer = api
                 .target()?
                 .get(&format!("/api/v1/entries/{}", encode(&id)))?;
-            show(json, &entry, cli::print_entry);
+            show(json, &entry, cli::print_entry_answer);
             Ok(())
         }
         Command::Alert(AlertCommand::Template) => {
@@ -678,11 +819,14 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Aeo(AeoCommand::Publish {
             file,
             idempotency_key,
+            need_to_know,
             api,
         }) => {
-            let published: Published =
-                api.target()?
-                    .publish("/api/v1/aeo", &read_json_file(&file)?, idempotency_key)?;
+            let published: Published = api.target()?.publish(
+                "/api/v1/aeo",
+                &need_to_know.apply(read_json_file(&file)?)?,
+                idempotency_key,
+            )?;
             show(json, &published, |p| cli::print_published("AEO record", p));
             Ok(())
         }
@@ -904,6 +1048,51 @@ fn token(command: TokenCommand, json: bool) -> anyhow::Result<()> {
                     dir = dir.display()
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+fn group(command: GroupCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::Create {
+            name,
+            purpose,
+            members,
+            starts,
+            ends,
+            api,
+        } => {
+            let mut body = serde_json::json!({
+                "name": name,
+                "purpose": purpose,
+                "members": members,
+                "ends_on": ends,
+            });
+            if let Some(starts) = starts {
+                body["starts_on"] = starts.into();
+            }
+            let changed: GroupChanged = api.target()?.post("/api/v1/groups", &body)?;
+            show(json, &changed, cli::print_group_changed);
+        }
+        GroupCommand::List { api } => {
+            let list: GroupList = api.target()?.get("/api/v1/groups")?;
+            show(json, &list, cli::print_groups);
+        }
+        GroupCommand::Add { id, code, api } => {
+            let changed: GroupChanged = api.target()?.post(
+                &format!("/api/v1/groups/{}/members", encode(&id)),
+                &serde_json::json!({ "code": code }),
+            )?;
+            show(json, &changed, cli::print_group_changed);
+        }
+        GroupCommand::Remove { id, code, api } => {
+            let changed: GroupChanged = api.target()?.delete(&format!(
+                "/api/v1/groups/{}/members/{}",
+                encode(&id),
+                encode(&code)
+            ))?;
+            show(json, &changed, cli::print_group_changed);
         }
     }
     Ok(())

@@ -193,11 +193,12 @@ impl Publisher {
         let code = membership
             .member_of(&own)
             .map(|m| m.code.clone())
-            .ok_or_else(|| PublishError::NotAdmitted("its administration is not a member".into()))?;
+            .ok_or_else(|| {
+                PublishError::NotAdmitted("its administration is not a member".into())
+            })?;
         let groups = self.store.groups(&membership)?;
         let today = Date::from_unix_ms(now_ms());
-        let (keys, distribution) =
-            recipients(&distribution, &code, &membership, &groups, today)?;
+        let (keys, distribution) = recipients(&distribution, &code, &membership, &groups, today)?;
         Ok(Draft::Sealed {
             record: customs_protocol::Sealed {
                 distribution,

@@ -15,8 +15,8 @@ use crate::codec::{decode_canonical, encode, encode_into};
 use crate::date::Date;
 use crate::error::{DecodeError, EntryError, Rule, ValidationError, VerifyError};
 use crate::identity::{PublicKey, SecretKey};
-use crate::markings::Markings;
 use crate::limits::{MAX_ENTRY_BYTES, MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
+use crate::markings::Markings;
 
 /// The first byte of every entry this implementation signs.
 pub const ENTRY_VERSION: u8 = 2;
@@ -169,9 +169,7 @@ impl Entry {
             (2.., None) => return Err(ValidationError::new("prev", Rule::PrevMissing)),
             _ => {}
         }
-        self.markings
-            .validate()
-            .map_err(|e| e.within("markings"))?;
+        self.markings.validate().map_err(|e| e.within("markings"))?;
         match &self.body {
             Body::Sealed(_) if self.markings != Markings::default() => {
                 return Err(ValidationError::new(

@@ -195,7 +195,9 @@ fn hpke_info(network: &str) -> Vec<u8> {
 pub enum SealError {
     #[error("no recipient key: a sealed record needs at least one")]
     NoRecipient,
-    #[error("{count} recipient keys, over the limit of {max} (address a closed user group instead)")]
+    #[error(
+        "{count} recipient keys, over the limit of {max} (address a closed user group instead)"
+    )]
     TooManyRecipients { count: usize, max: usize },
     #[error("recipient key {key} is not an X25519 public key")]
     BadRecipientKey { key: String },
@@ -278,16 +280,12 @@ pub fn seal(
                 key: hex::encode(key),
             }
         })?;
-        let (enc, wrapped) =
-            hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-                &OpModeS::Base,
-                &public,
-                &info,
-                &content_key,
-                aad,
-                rng,
-            )
-            .map_err(|e| SealError::Crypto(e.to_string()))?;
+        let (enc, wrapped) = hpke::single_shot_seal_with_rng::<
+            ChaCha20Poly1305,
+            HkdfSha256,
+            X25519HkdfSha256,
+        >(&OpModeS::Base, &public, &info, &content_key, aad, rng)
+        .map_err(|e| SealError::Crypto(e.to_string()))?;
         let mut slot = Slot {
             enc: [0; 32],
             wrapped: [0; 48],
@@ -351,16 +349,13 @@ pub fn open(envelope: &Envelope, keys: &[&OpeningKey], network: &str, aad: &[u8]
             else {
                 continue;
             };
-            let Ok(content_key) =
-                hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-                    &OpModeR::Base,
-                    &key.0,
-                    &enc,
-                    &info,
-                    &slot.wrapped,
-                    aad,
-                )
-            else {
+            let Ok(content_key) = hpke::single_shot_open::<
+                ChaCha20Poly1305,
+                HkdfSha256,
+                X25519HkdfSha256,
+            >(
+                &OpModeR::Base, &key.0, &enc, &info, &slot.wrapped, aad
+            ) else {
                 continue;
             };
             return open_content(envelope, &content_key, aad);

@@ -276,7 +276,9 @@ pub enum AddressError {
         name: String,
         ends_on: Date,
     },
-    #[error("{count} recipient node keys, over the limit of {max}: address a closed user group instead")]
+    #[error(
+        "{count} recipient node keys, over the limit of {max}: address a closed user group instead"
+    )]
     TooMany { count: usize, max: usize },
 }
 

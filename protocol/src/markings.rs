@@ -15,7 +15,18 @@ use crate::limits::{MAX_HANDLING_CODES, MAX_HANDLING_TEXT_BYTES};
 
 /// Traffic Light Protocol 2.0. Tags (in declaration order) are part of the format.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Encode,
+    Decode,
+    Serialize,
     Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
@@ -177,7 +188,10 @@ mod tests {
         m.handling = vec![Handling::NoJudicialUse, Handling::NoJudicialUse];
         assert_eq!(field(m.clone()), Err(("handling[1]".into(), "Duplicate")));
         m.handling = vec![Handling::Other("x".repeat(MAX_HANDLING_TEXT_BYTES + 1))];
-        assert_eq!(field(m.clone()), Err(("handling[0].other".into(), "TooLong")));
+        assert_eq!(
+            field(m.clone()),
+            Err(("handling[0].other".into(), "TooLong"))
+        );
         m.handling = vec![Handling::CrimePreventionOnly; MAX_HANDLING_CODES + 1];
         assert_eq!(field(m), Err(("handling".into(), "TooMany")));
     }

@@ -488,7 +488,10 @@ fn version_1_entries_still_read() {
         if v.error.is_none() {
             result.unwrap_or_else(|e| panic!("{}: {e}", v.description));
             let decoded = SignedEntry::decode(&signed_entry).expect("decodes");
-            assert_eq!(decoded.entry_bytes()[0], customs_protocol::entry::ENTRY_VERSION_1);
+            assert_eq!(
+                decoded.entry_bytes()[0],
+                customs_protocol::entry::ENTRY_VERSION_1
+            );
             assert_eq!(decoded.id().to_hex(), v.id, "{}", v.description);
             assert_eq!(
                 decoded.entry().markings,

@@ -74,6 +74,7 @@ pub fn wait_for_explained<T>(
 }
 
 pub mod faults;
+pub mod governed;
 pub mod process;
 pub mod scenarios;
 

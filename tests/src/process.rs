@@ -31,9 +31,16 @@ pub fn run_process(dir: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
 
 /// Starts `command` (a node) with its log forwarded to the test's stderr under
 /// `label`; the receiver gets the address the node listens on.
-pub fn spawn_logged(
+pub fn spawn_logged(command: Command, label: &str) -> (Child, std::sync::mpsc::Receiver<String>) {
+    spawn_logged_into(command, label, None)
+}
+
+/// [`spawn_logged`] that also keeps every log line in `sink` (to search what a node
+/// wrote to its log).
+pub fn spawn_logged_into(
     mut command: Command,
     label: &str,
+    sink: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 ) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = command
         // TEST_NODE_LOG raises the nodes' log level when a test needs looking into.
@@ -56,6 +63,9 @@ pub fn spawn_logged(
                 let _ = address_tx.send(addr.unwrap_or_default().to_string());
             }
             eprintln!("[{label}] {line}");
+            if let Some(sink) = &sink {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
         }
     });
     (child, address)

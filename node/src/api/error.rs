@@ -158,7 +158,9 @@ impl From<PublishError> for ApiError {
             PublishError::Address(address) => {
                 ApiError::invalid_field("distribution", format!("distribution: {address}"))
             }
-            PublishError::NoMembership => ApiError::invalid_field("distribution", error.to_string()),
+            PublishError::NoMembership => {
+                ApiError::invalid_field("distribution", error.to_string())
+            }
             refusal @ (PublishError::NotSynced
             | PublishError::OwnKeyForked { .. }
             | PublishError::ClockOff { .. }

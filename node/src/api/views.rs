@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use customs_protocol::date::Date;
 use customs_protocol::{
-    AeoRecord, Body, BodyKind, Distribution, EntryId, Markings, PublicKey, RiskAlert,
-    SignedEntry, VerifiedEntry,
+    AeoRecord, Body, BodyKind, Distribution, EntryId, Markings, PublicKey, RiskAlert, SignedEntry,
+    VerifiedEntry,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -500,4 +500,37 @@ pub struct CharterAdopted {
     /// The network id (unchanged).
     pub network: String,
     pub members: usize,
+}
+
+/// A group as this node knows it (only a member knows a group).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupView {
+    pub id: customs_protocol::GroupId,
+    pub name: String,
+    pub purpose: String,
+    /// The administration that created it: only it changes the members.
+    pub owner: String,
+    pub members: Vec<String>,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    /// How many times its members changed (each change is a new group key).
+    pub epoch: u32,
+    /// Whether records may still be addressed to it (its end date has not passed).
+    pub active: bool,
+    /// Whether this node's administration owns it.
+    pub owned_by_us: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupList {
+    pub groups: Vec<GroupView>,
+}
+
+/// The answer to a group change: the group at its new epoch and the entry that
+/// carries it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupChanged {
+    pub group: GroupView,
+    pub entry: EntryId,
+    pub seq: u64,
 }

@@ -30,11 +30,11 @@ use tokio::sync::watch;
 pub use check::CheckReport;
 pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
-pub use sealed::Readable;
 pub use query::{
     AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
     MAX_ALERT_SCAN_ROWS,
 };
+pub use sealed::Readable;
 
 use crate::limits::{
     IDEMPOTENCY_RETENTION_MS, LOCK_RETRY_PAUSE, MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH,
@@ -240,7 +240,10 @@ pub struct Page {
 /// record to seal to the recipients' X25519 keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Draft {
-    Open { markings: Markings, body: Body },
+    Open {
+        markings: Markings,
+        body: Body,
+    },
     Sealed {
         record: customs_protocol::Sealed,
         recipients: Vec<[u8; 32]>,
@@ -1136,8 +1139,10 @@ impl<'a> Tx<'a> {
         if !self.learned.is_empty() {
             // A new group key may open records stored before it arrived.
             lock_write(&self.store.inner.opening).add_groups(&self.learned);
-            self.store
-                .reopen(Some((self.learned_since_ms, std::mem::take(&mut self.learned))))?;
+            self.store.reopen(Some((
+                self.learned_since_ms,
+                std::mem::take(&mut self.learned),
+            )))?;
         }
         Ok(self.applied)
     }

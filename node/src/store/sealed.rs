@@ -117,10 +117,9 @@ impl Store {
             return Ok(None);
         };
         // Checked after reading, as it was before writing.
-        let sealed = Sealed::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt {
-                what: format!("the opened record of {id} does not decode: {e}"),
-            })?;
+        let sealed = Sealed::decode(&bytes).map_err(|e| StoreError::Corrupt {
+            what: format!("the opened record of {id} does not decode: {e}"),
+        })?;
         sealed.validate().map_err(|e| StoreError::Corrupt {
             what: format!("the opened record of {id} breaks a rule: {e}"),
         })?;
@@ -143,7 +142,9 @@ impl Store {
             }) = self.opened(&id)?
             else {
                 return Err(StoreError::Corrupt {
-                    what: format!("group row names entry {id}, which is not an opened group update"),
+                    what: format!(
+                        "group row names entry {id}, which is not an opened group update"
+                    ),
                 });
             };
             let e = entry.entry();
@@ -188,14 +189,20 @@ impl Store {
     /// keys (`learned` is `None`), or, when a group key was just learned, those
     /// created since a day before it with that key. Indexes what opens. The caller
     /// holds the writer lock.
-    pub(super) fn reopen(&self, learned: Option<(u64, Vec<Arc<OpeningKey>>)>) -> Result<(), StoreError> {
+    pub(super) fn reopen(
+        &self,
+        learned: Option<(u64, Vec<Arc<OpeningKey>>)>,
+    ) -> Result<(), StoreError> {
         let (all_keys, current) = self.opening_keys();
         let (start, keys) = match &learned {
             Some((since_ms, keys)) => (since_ms.saturating_sub(86_400_000), keys.clone()),
             None => (0, all_keys),
         };
         let mut tx = Tx::new(self);
-        for row in self.db()?.range(unopened_key(start, &EntryId([0; 32])).to_vec()..vec![UNOPENED + 1]) {
+        for row in self
+            .db()?
+            .range(unopened_key(start, &EntryId([0; 32])).to_vec()..vec![UNOPENED + 1])
+        {
             let (key, tried) = row?;
             if learned.is_none() && tried.as_ref() == current {
                 continue;
@@ -278,7 +285,9 @@ impl Tx<'_> {
         // Asserted before writing, as it is after reading.
         if Sealed::decode(&bytes).as_ref() != Ok(sealed) || sealed.validate().is_err() {
             return Err(StoreError::Corrupt {
-                what: format!("refusing to write the opened record of {id}: it does not round-trip"),
+                what: format!(
+                    "refusing to write the opened record of {id}: it does not round-trip"
+                ),
             });
         }
         self.batch.insert(&plain_key(&id)[..], bytes);

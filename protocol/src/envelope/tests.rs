@@ -45,7 +45,10 @@ fn recipients_open_others_do_not() {
         assert_eq!(open(&envelope, &[key], NETWORK, &aad(4)), Opened::NotForUs);
     }
     // Bound to its entry: another seq, author or network does not open.
-    assert_eq!(open(&envelope, &[&keys[0]], NETWORK, &aad(5)), Opened::NotForUs);
+    assert_eq!(
+        open(&envelope, &[&keys[0]], NETWORK, &aad(5)),
+        Opened::NotForUs
+    );
     assert_eq!(
         open(&envelope, &[&keys[0]], "customs-other", &aad(4)),
         Opened::NotForUs
@@ -56,11 +59,13 @@ fn recipients_open_others_do_not() {
 fn the_envelope_names_no_recipient_and_hides_the_record() {
     let key = node_key(1);
     let mut rng = DeterministicRng::new(2);
-    let envelope = seal(&record(), &[key.public_key()], NETWORK, &aad(1), &mut rng)
-        .expect("seals");
+    let envelope = seal(&record(), &[key.public_key()], NETWORK, &aad(1), &mut rng).expect("seals");
     let bytes = crate::codec::encode(&envelope);
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    assert!(!contains(&key.public_key()), "no recipient key in the envelope");
+    assert!(
+        !contains(&key.public_key()),
+        "no recipient key in the envelope"
+    );
     assert!(!contains(b"NL-2026-000123"), "no plaintext");
     assert!(!contains(b"banana"), "no plaintext");
 }

@@ -39,7 +39,10 @@ fn only_the_owner_moves_a_group_to_its_next_epoch() {
     assert_eq!(group.owner, "NL");
     assert_eq!(group.epoch(), 1);
     assert_eq!(group.current.members, vec!["NL", "BE"]);
-    assert_eq!(group.current.secret, [4; 32], "the first update of epoch 1 by the owner");
+    assert_eq!(
+        group.current.secret, [4; 32],
+        "the first update of epoch 1 by the owner"
+    );
     // An update of an unknown group that is not its creation is ignored.
     let orphan = Groups::replay(&[event(5, "DE", 1, update(2, 3, &["DE"], 5))]);
     assert!(orphan.groups.is_empty());
@@ -64,7 +67,7 @@ fn replay_is_independent_of_arrival_order() {
             let members: Vec<&str> = codes
                 .iter()
                 .copied()
-                .filter(|_| rng.next_u32() % 2 == 0)
+                .filter(|_| rng.next_u32().is_multiple_of(2))
                 .chain([author])
                 .collect::<BTreeSet<_>>()
                 .into_iter()
@@ -84,7 +87,7 @@ fn replay_is_independent_of_arrival_order() {
                 let j = (rng.next_u64() % (i as u64 + 1)) as usize;
                 shuffled.swap(i, j);
             }
-            if rng.next_u32() % 2 == 0 {
+            if rng.next_u32().is_multiple_of(2) {
                 let again = shuffled[0].clone();
                 shuffled.push(again);
             }

@@ -9,12 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use customs_protocol::groups::GroupState;
 use customs_protocol::{Body, Date, Distribution, GroupId, GroupUpdate, Markings};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{blocking, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::JsonBody;
+use crate::api::views::{GroupChanged, GroupList, GroupView};
 use crate::api::ApiState;
 use crate::clock::now_ms;
 
@@ -40,39 +41,6 @@ pub struct NewGroup {
 #[serde(deny_unknown_fields)]
 pub struct NewGroupMember {
     pub code: String,
-}
-
-/// A group as this node knows it (only a member knows a group).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GroupView {
-    pub id: GroupId,
-    pub name: String,
-    pub purpose: String,
-    /// The administration that created it: only it changes the members.
-    pub owner: String,
-    pub members: Vec<String>,
-    pub starts_on: Date,
-    pub ends_on: Date,
-    /// How many times its members changed (each change is a new group key).
-    pub epoch: u32,
-    /// Whether records may still be addressed to it (its end date has not passed).
-    pub active: bool,
-    /// Whether this node's administration owns it.
-    pub owned_by_us: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GroupList {
-    pub groups: Vec<GroupView>,
-}
-
-/// The answer to a group change: the group at its new epoch and the entry that
-/// carries it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GroupChanged {
-    pub group: GroupView,
-    pub entry: customs_protocol::EntryId,
-    pub seq: u64,
 }
 
 fn today() -> Date {
@@ -245,8 +213,9 @@ async fn change_members(
     id: String,
     edit: impl FnOnce(&mut Vec<String>) -> Result<(), ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    let id = GroupId::from_hex(&id)
-        .ok_or_else(|| ApiError::bad_query("id", format!("{id:?} is not a group id (32 hex digits)")))?;
+    let id = GroupId::from_hex(&id).ok_or_else(|| {
+        ApiError::bad_query("id", format!("{id:?} is not a group id (32 hex digits)"))
+    })?;
     let own = own_code(&state)?;
     let store = state.node.store.clone();
     let membership = state.node.membership.get();
@@ -257,7 +226,10 @@ async fn change_members(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("only the group's owner ({}) changes its members", group.owner),
+            format!(
+                "only the group's owner ({}) changes its members",
+                group.owner
+            ),
         ));
     }
     if !group.open_on(today()) {

@@ -72,7 +72,9 @@ async fn publish(
     Idempotency(idempotency): Idempotency,
 ) -> Result<Response, ApiError> {
     body.validate()?;
-    markings.validate().map_err(|e| ApiError::from(e).within("markings"))?;
+    markings
+        .validate()
+        .map_err(|e| ApiError::from(e).within("markings"))?;
     distribution
         .validate()
         .map_err(|e| ApiError::from(e).within("distribution"))?;
