@@ -143,6 +143,33 @@ impl Browser {
         .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
+    /// Fills the alert form with the sample alert, typing where an officer types.
+    pub fn fill_alert_form(&self, reference: &str, container: &str) {
+        self.type_into("#a-reference", reference);
+        self.set("#a-category", "drugs");
+        self.set("#a-severity", "high");
+        self.type_into("#a-hs", "080390");
+        self.type_into("#a-description", "Cocaine concealed in banana boxes");
+        self.type_into("#a-amount", "125.5");
+        self.set("#a-unit", "KGM");
+        self.set("#a-detected", "2026-11-20");
+        self.type_into("#a-unlocode", "NLRTM");
+        self.set("#a-place", "seaport");
+        self.set("#a-method", "xray");
+        self.set("#a-concealment", "in_cargo");
+        self.set("#a-mode", "sea");
+        self.type_into("#a-containers", container);
+        self.type_into("#a-imo", "9074729");
+        self.set("#a-origin", "EC");
+        self.type_into("#a-transit", "PA");
+        self.set("#a-destination", "NL");
+        self.type_into(
+            "#a-indicators",
+            "reefer container\nfirst shipment of a new consignee",
+        );
+        self.set("#a-valid", "2027-05-20");
+    }
+
     /// Sets a select's or date input's value and fires its input and change events.
     pub fn set(&self, css: &str, value: &str) {
         let done = self.run(

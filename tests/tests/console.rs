@@ -35,33 +35,6 @@ fn publish(http: &Http, path: &str, body: serde_json::Value) -> String {
     reply.json["id"].as_str().expect("id").to_string()
 }
 
-/// Fills the alert form with the sample alert, typing where an officer types.
-fn fill_alert_form(browser: &Browser, reference: &str, container: &str) {
-    browser.type_into("#a-reference", reference);
-    browser.set("#a-category", "drugs");
-    browser.set("#a-severity", "high");
-    browser.type_into("#a-hs", "080390");
-    browser.type_into("#a-description", "Cocaine concealed in banana boxes");
-    browser.type_into("#a-amount", "125.5");
-    browser.set("#a-unit", "KGM");
-    browser.set("#a-detected", "2026-11-20");
-    browser.type_into("#a-unlocode", "NLRTM");
-    browser.set("#a-place", "seaport");
-    browser.set("#a-method", "xray");
-    browser.set("#a-concealment", "in_cargo");
-    browser.set("#a-mode", "sea");
-    browser.type_into("#a-containers", container);
-    browser.type_into("#a-imo", "9074729");
-    browser.set("#a-origin", "EC");
-    browser.type_into("#a-transit", "PA");
-    browser.set("#a-destination", "NL");
-    browser.type_into(
-        "#a-indicators",
-        "reefer container\nfirst shipment of a new consignee",
-    );
-    browser.set("#a-valid", "2027-05-20");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn officers_use_the_console() {
     let nodes = cluster::start(2).await;
@@ -127,7 +100,7 @@ async fn officers_use_the_console() {
         let before = entries(&a);
         browser.click("nav a[data-view=publish]");
         browser.wait("the form", DEADLINE, |b| b.visible("#alert-form"));
-        fill_alert_form(&browser, "NA-2026-000001", "CSQU3054384");
+        browser.fill_alert_form("NA-2026-000001", "CSQU3054384");
         browser.wait("the container error", DEADLINE, |b| {
             b.text("#a-containers-error").contains("check digit")
         });

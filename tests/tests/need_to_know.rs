@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use customs_tests::browser::Browser;
 use customs_tests::governed::*;
+use customs_tests::process::{admin_token, api_url};
 use customs_tests::wait_for;
 use serde_json::{json, Value};
 
@@ -264,6 +266,56 @@ fn sealed_alerts_reach_only_their_recipients_and_markings_hold() {
         wait_readable(&fr, &before)["body"].is_object(),
         "FR keeps what it was sent"
     );
+
+    // NL's console: the Groups page lists the group and its members; an officer
+    // publishes an alert sealed to DE with markings, and the detail view shows them.
+    let browser = Browser::start();
+    browser.goto(&format!("{}/", api_url(&nl.dir, DEADLINE)));
+    browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+    browser.type_into("#signin-token", &admin_token(&nl.dir));
+    browser.click("#signin-form button[type=submit]");
+    browser.wait("the groups page", DEADLINE, |b| {
+        b.click("nav a[data-view=groups]");
+        b.text("#groups").contains("Operation Marble")
+    });
+    let groups_page = browser.text("#groups");
+    assert!(
+        groups_page.contains("NL, DE") && groups_page.contains("Remove DE"),
+        "{groups_page}"
+    );
+    browser.screenshot("10-groups");
+    browser.click("nav a[data-view=publish]");
+    browser.wait("the recipient list", DEADLINE, |b| {
+        b.text("#a-dist-to").contains("DE")
+    });
+    browser.fill_alert_form("NL-CONSOLE-0001", "CSQU3054383");
+    browser.set("#a-tlp", "amber_strict");
+    browser.click("#a-h-onward");
+    browser.set("#a-dist", "to");
+    assert!(browser.visible("#a-dist-to"), "the member picker shows");
+    browser.set("#a-dist-to", "DE");
+    browser.screenshot("11-publish-need-to-know");
+    browser.click("#alert-form button[type=submit]");
+    browser.wait("the published notice", DEADLINE, |b| {
+        b.text("#notice").contains("only its recipients")
+    });
+    let on_de = wait_for("DE to list the console's alert", DEADLINE, || {
+        de.get("/api/v1/alerts?limit=200")?["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["alert"]["reference"] == json!("NL-CONSOLE-0001"))
+            .cloned()
+    });
+    assert_eq!(on_de["markings"]["tlp"], json!("amber_strict"));
+    assert_eq!(on_de["markings"]["handling"], json!(["no_onward_sharing"]));
+    assert_eq!(on_de["distribution"], json!({"to": ["DE"]}));
+    browser.wait("the detail's markings", DEADLINE, |b| {
+        b.click("#alerts [data-id]");
+        b.text("#detail-markings").contains("TLP:AMBER+STRICT")
+    });
+    assert!(browser.text("#detail").contains("Who may read it"));
+    browser.screenshot("12-detail-markings");
+    drop(browser);
 
     // BE starts with DE as its only reachable peer (NL and FR are stopped), catches up
     // from DE alone, and reads every field of the alert sealed to it.

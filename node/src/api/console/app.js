@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = "customs-console-token";
 const PAGE = 50;
-const state = { token: null, status: null, schemas: {}, cursor: null, stream: null, reload: null, flash: null };
+const state = { token: null, status: null, schemas: {}, cursor: null, stream: null, reload: null, flash: null, groupNames: new Map() };
 
 const $ = (id) => document.getElementById(id);
 
@@ -188,7 +188,7 @@ function offsetText(ms) {
 
 // ---- navigation --------------------------------------------------------------------
 
-const VIEWS = ["feed", "publish", "aeo", "members", "network"];
+const VIEWS = ["feed", "publish", "aeo", "groups", "members", "network"];
 
 function route() {
   let view = location.hash.replace("#", "") || "feed";
@@ -206,6 +206,8 @@ function route() {
   if (view === "feed") loadAlerts();
   if (view === "network") loadNetwork();
   if (view === "members") loadMembers();
+  if (view === "groups") loadGroups();
+  if (view === "publish") loadRecipients();
 }
 window.addEventListener("hashchange", () => { if (state.token) { route(); $("main").focus(); } });
 
@@ -238,8 +240,33 @@ function alertItem(item, fresh) {
   el("span", { class: "meta" },
     el("span", { class: "code" }, item.author_code || "?"), " ",
     `${a.detected_on} at ${a.location.unlocode} · ${route || "route unknown"} · ${a.reference} `,
+    tlpTag(item.markings), " ",
+    item.distribution && item.distribution !== "all" ? el("span", { class: "tag sealed" }, `sealed: ${distributionText(item.distribution)}`) : null,
     retracted ? el("span", { class: "tag retracted" }, "retracted") : null));
   return el("li", {}, button);
+}
+
+// ---- markings and distribution ---------------------------------------------------
+
+const TLP_NAMES = { clear: "TLP:CLEAR", green: "TLP:GREEN", amber: "TLP:AMBER", amber_strict: "TLP:AMBER+STRICT", red: "TLP:RED" };
+
+function tlpTag(markings) {
+  if (!markings) return null;
+  return el("span", { class: `tlp tlp-${markings.tlp}` }, TLP_NAMES[markings.tlp] || markings.tlp);
+}
+
+function handlingText(markings) {
+  const codes = (markings.handling || []).map((h) => (typeof h === "string" ? words(h) : `other: ${h.other}`));
+  return codes.length ? codes.join("; ") : "none";
+}
+
+function distributionText(distribution, groupName) {
+  if (!distribution || distribution === "all") return "every member";
+  if (distribution.to) return distribution.to.join(", ");
+  if (distribution.group) {
+    return `group ${groupName || state.groupNames.get(distribution.group.id) || distribution.group.id}`;
+  }
+  return describe(distribution);
 }
 
 async function loadAlerts(append) {
@@ -249,7 +276,8 @@ async function loadAlerts(append) {
   for (const input of $("filters").elements) input.removeAttribute("aria-invalid");
   try {
     const known = new Set([...document.querySelectorAll("#alerts [data-id]")].map((b) => b.dataset.id));
-    const page = await api(`/api/v1/alerts?${query}`);
+    const [page, groups] = await Promise.all([api(`/api/v1/alerts?${query}`), api("/api/v1/groups")]);
+    state.groupNames = new Map(groups.groups.map((g) => [g.id, g.name]));
     const items = page.items.map((item) => alertItem(item, !append && known.size > 0 && !known.has(item.id)));
     if (append) $("alerts").append(...items);
     else $("alerts").replaceChildren(...items);
@@ -285,6 +313,12 @@ async function showDetail(id) {
   panel.replaceChildren(el("p", {}, "Loading…"));
   try {
     const entry = await api(`/api/v1/entries/${id}`);
+    if (entry.restricted) {
+      panel.replaceChildren(el("h3", { tabindex: "-1" }, "Restricted record"),
+        el("p", {}, `Entry ${entry.seq} of ${entry.author_code || entry.author} is addressed to other members: this node cannot read it.`),
+        el("button", { type: "button", class: "secondary", onclick: () => { panel.hidden = true; } }, "Close"));
+      return;
+    }
     const v = entry.verification;
     const member = state.status.peers.find((p) => p.code === entry.author_code);
     const rows = [
@@ -294,12 +328,20 @@ async function showDetail(id) {
       ["Signed at", entry.created_at],
       ["Log position", `seq ${entry.seq}`],
     ];
+    if (entry.markings) {
+      rows.unshift(
+        ["Handling", handlingText(entry.markings)],
+        ["Source and accuracy", `${entry.markings.source_reliability}${entry.markings.accuracy}`],
+        ["Who may read it", distributionText(entry.distribution, entry.group_name)]);
+    }
     if (v.forked) rows.push(["Warning", "this author's key signed another entry with the same seq (fork)"]);
     if (entry.retracted_by) rows.push(["Retracted by", entry.retracted_by]);
     for (const [key, value] of Object.entries(entry.body)) rows.push([words(key), describe(value)]);
     rows.push(["Entry id", entry.id], ["Author key", entry.author]);
     panel.replaceChildren(
       el("h3", { tabindex: "-1" }, `${words(entry.type)} ${entry.body.reference || entry.body.operator_id || ""}`),
+      entry.markings ? el("p", { class: "markings-banner", id: "detail-markings" }, tlpTag(entry.markings), " ",
+        handlingText(entry.markings) === "none" ? "" : handlingText(entry.markings)) : null,
       el("dl", {}, rows.map(([k, val]) => [el("dt", {}, k),
         el("dd", { class: k === "Signature" ? (v.status === "valid" ? "sig-valid" : "sig-invalid") : null }, val)])),
       el("button", { type: "button", class: "secondary", onclick: () => { panel.hidden = true; } }, "Close"));
@@ -366,6 +408,7 @@ function onEvent(block) {
     if (!$("view-feed").hidden) loadAlerts();
     if (!$("view-network").hidden) loadNetwork();
     if (!$("view-members").hidden) loadMembers();
+    if (!$("view-groups").hidden) loadGroups();
   }, 200);
 }
 
@@ -521,10 +564,11 @@ $("alert-form").addEventListener("submit", (event) => {
   const form = $("alert-form");
   submitForm(form, $("alert-form-error"), "/api/v1/alerts", (body) => {
     if (!body.quantity.amount) body.quantity = null;
-    return body;
+    return withNeedToKnow(body);
   }, (published) => {
+    const sealed = $("a-dist").value !== "all";
     form.reset();
-    state.flash = `Published alert ${published.id} (seq ${published.seq}). Every member will receive it.`;
+    state.flash = `Published alert ${published.id} (seq ${published.seq}). Every member will receive it${sealed ? "; only its recipients can read it" : ""}.`;
     location.hash = "#feed";
   });
 });
@@ -690,6 +734,105 @@ async function loadMembers() {
     notice(error.message, true);
   }
 }
+
+// ---- need to know: the publish form's markings and distribution --------------------
+
+function withNeedToKnow(body) {
+  body.markings.accuracy = Number(body.markings.accuracy);
+  body.markings.handling = [...document.querySelectorAll("#a-need-to-know [data-handling]:checked")]
+    .map((box) => box.dataset.handling);
+  const kind = $("a-dist").value;
+  if (kind === "to") body.distribution = { to: [...$("a-dist-to").selectedOptions].map((o) => o.value) };
+  if (kind === "group") body.distribution = { group: { id: $("a-dist-group").value } };
+  return body;
+}
+
+function showDistributionPicker() {
+  $("a-dist-to-field").hidden = $("a-dist").value !== "to";
+  $("a-dist-group-field").hidden = $("a-dist").value !== "group";
+}
+$("a-dist").addEventListener("change", showDistributionPicker);
+$("alert-form").addEventListener("reset", () => setTimeout(showDistributionPicker, 0));
+
+// The other members (to address a record or a group to) and this node's groups.
+async function loadRecipients() {
+  try {
+    const [members, groups] = await Promise.all([api("/api/v1/members"), api("/api/v1/groups")]);
+    const others = members.members.filter((m) => m.status === "member" && m.code !== state.status.node.code);
+    const options = () => others.map((m) => el("option", { value: m.code }, `${m.code} ${m.name}`));
+    $("a-dist-to").replaceChildren(...options());
+    $("g-members").replaceChildren(...options());
+    $("a-dist-group").replaceChildren(...groups.groups.filter((g) => g.active)
+      .map((g) => el("option", { value: g.id }, g.name)));
+    return { others, groups: groups.groups };
+  } catch (error) {
+    notice(error.message, true);
+    return { others: [], groups: [] };
+  }
+}
+
+// ---- closed user groups --------------------------------------------------------------
+
+async function changeGroup(path, method, body) {
+  $("groups-error").textContent = "";
+  try {
+    await api(path, { method, body });
+    notice("The group has a new key, sent sealed to its members.");
+    await loadGroups();
+  } catch (error) {
+    $("groups-error").textContent = `The node refused: ${error.message}`;
+  }
+}
+
+async function loadGroups() {
+  const { others, groups } = await loadRecipients();
+  $("groups").replaceChildren(...groups.map((g) => {
+    const candidates = others.filter((m) => !g.members.includes(m.code));
+    const addId = `add-${g.id}`;
+    const actions = g.owned_by_us && g.active && canPublish() ? [
+      g.members.filter((code) => code !== g.owner).map((code) => el("button", {
+        type: "button", class: "secondary", "data-remove": code,
+        onclick: () => changeGroup(`/api/v1/groups/${g.id}/members/${code}`, "DELETE"),
+      }, `Remove ${code}`)),
+      candidates.length ? el("span", {},
+        el("label", { for: addId, class: "visually-hidden" }, `Member to add to ${g.name}`),
+        el("select", { id: addId }, candidates.map((m) => el("option", { value: m.code }, m.code))),
+        el("button", { type: "button", onclick: () => changeGroup(`/api/v1/groups/${g.id}/members`, "POST", { code: $(addId).value }) }, "Add")) : null,
+    ] : g.owned_by_us ? "" : `changed by ${g.owner}`;
+    return el("tr", { "data-group": g.id },
+      el("th", { scope: "row" }, g.name),
+      el("td", {}, g.purpose),
+      el("td", {}, g.owner),
+      el("td", {}, g.members.join(", ")),
+      el("td", {}, `${g.ends_on}${g.active ? "" : " (ended)"}`),
+      el("td", {}, actions));
+  }));
+  if (!groups.length) $("groups").replaceChildren(el("tr", {}, el("td", { colspan: 6 }, "This node is in no group.")));
+}
+
+$("group-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("group-form-error");
+  error.textContent = "";
+  const body = {
+    name: $("g-name").value.trim(),
+    purpose: $("g-purpose").value.trim(),
+    members: [...$("g-members").selectedOptions].map((o) => o.value),
+    ends_on: $("g-ends").value,
+  };
+  if (!body.name || !body.purpose || !body.ends_on) {
+    error.textContent = "Name, purpose and end date are required.";
+    return;
+  }
+  try {
+    const created = await api("/api/v1/groups", { method: "POST", body });
+    $("group-form").reset();
+    notice(`Created group ${created.group.name}; its key went sealed to ${created.group.members.join(", ")}.`);
+    await loadGroups();
+  } catch (failure) {
+    error.textContent = `The node refused the group: ${failure.message}`;
+  }
+});
 
 // ---- start -------------------------------------------------------------------------
 
