@@ -162,9 +162,17 @@ pub fn key(command: KeyCommand, json: bool) -> anyhow::Result<()> {
                     key
                 }
             };
+            // A new encryption key too, so that a key stolen later opens nothing
+            // sealed after the rotation.
+            let next_encryption_path = api.dir.join(membership::NEXT_ENCRYPTION_KEY_FILE);
+            let next_encryption = match membership::encryption_public(&next_encryption_path) {
+                Ok(public) => public,
+                Err(_) => customs_node::identity::generate_encryption_key(&next_encryption_path)?,
+            };
             let certificate = Certificate::sign(
                 NodeCertificate {
                     node_key: next.public_key(),
+                    encryption_key: customs_protocol::governance::EncryptionKey(next_encryption),
                     issued_at_ms: now_ms(),
                     ..old.node.clone()
                 },

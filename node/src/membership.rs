@@ -378,6 +378,41 @@ fn describe_changes(before: &Membership, after: &Membership) -> Vec<String> {
 /// Where a node rotating its key finds the new one (`customs-node key rotate` writes
 /// it there, mode 0600) and what it keeps of the old one.
 pub const NEXT_KEY_FILE: &str = "identity.key.next";
+/// The X25519 secret a rotation certifies with the new node key.
+pub const NEXT_ENCRYPTION_KEY_FILE: &str = "encryption.key.next";
+/// Encryption keys retired by rotations start with this: the node keeps opening
+/// restricted records sealed to them that reach it late.
+pub const RETIRED_ENCRYPTION_KEY_PREFIX: &str = "encryption.key.retired-";
+
+/// The X25519 public key of the secret in `path`.
+pub fn encryption_public(path: &Path) -> Result<[u8; 32], String> {
+    let secret = crate::identity::read_encryption_key(path).map_err(|e| e.to_string())?;
+    Ok(x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret)).to_bytes())
+}
+
+/// The X25519 secrets this node opens restricted records with: DIR/encryption.key
+/// and the ones rotations retired.
+pub fn encryption_secrets(dir: &Path) -> Result<Vec<[u8; 32]>, crate::identity::KeyFileError> {
+    let mut paths = vec![dir.join(ENCRYPTION_KEY_FILE)];
+    if let Ok(listing) = std::fs::read_dir(dir) {
+        let mut retired: Vec<PathBuf> = listing
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(RETIRED_ENCRYPTION_KEY_PREFIX))
+            })
+            .collect();
+        retired.sort();
+        paths.extend(retired);
+    }
+    paths
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| crate::identity::read_encryption_key(p))
+        .collect()
+}
 
 /// A key rotation's file work and the in-process restart that follows it.
 #[derive(Debug, Clone)]
@@ -389,17 +424,31 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// DIR/identity.key.next holds the secret of `node_key`.
-    pub fn check_next(&self, node_key: &PublicKey) -> Result<(), String> {
+    /// DIR/identity.key.next holds the secret of the certificate's node key, and
+    /// this node holds the secret of its encryption key (DIR/encryption.key.next, or
+    /// the current one kept).
+    pub fn check_next(&self, certificate: &Certificate) -> Result<(), String> {
+        let node_key = certificate.node.node_key;
         let path = self.dir.join(NEXT_KEY_FILE);
         let next = crate::identity::read_key_file(&path).map_err(|e| e.to_string())?;
-        if next.public_key() == *node_key {
-            Ok(())
-        } else {
-            Err(format!(
+        if next.public_key() != node_key {
+            return Err(format!(
                 "{} holds key {}, not the certificate's {node_key}",
                 path.display(),
                 next.public_key()
+            ));
+        }
+        let wanted = certificate.node.encryption_key.0;
+        let held = [NEXT_ENCRYPTION_KEY_FILE, ENCRYPTION_KEY_FILE]
+            .iter()
+            .any(|name| encryption_public(&self.dir.join(name)) == Ok(wanted));
+        if held {
+            Ok(())
+        } else {
+            Err(format!(
+                "this node holds no secret of the certificate's encryption key {} (expected in {})",
+                hex::encode(wanted),
+                self.dir.join(NEXT_ENCRYPTION_KEY_FILE).display()
             ))
         }
     }
@@ -418,6 +467,20 @@ impl Rotation {
         std::fs::rename(&key_path, &retired).map_err(|e| io("keeping the old key", e))?;
         std::fs::rename(self.dir.join(NEXT_KEY_FILE), &key_path)
             .map_err(|e| io("putting the new key in place", e))?;
+        // The encryption key changes with the node key when the rotation made a new
+        // one; the old one is kept to open what was sealed to it.
+        let next_encryption = self.dir.join(NEXT_ENCRYPTION_KEY_FILE);
+        if encryption_public(&next_encryption) == Ok(certificate.node.encryption_key.0) {
+            let current = self.dir.join(ENCRYPTION_KEY_FILE);
+            let retired = self.dir.join(format!(
+                "{RETIRED_ENCRYPTION_KEY_PREFIX}{}",
+                &old.public_key().to_hex()[..16]
+            ));
+            std::fs::rename(&current, &retired)
+                .map_err(|e| io("keeping the old encryption key", e))?;
+            std::fs::rename(&next_encryption, &current)
+                .map_err(|e| io("putting the new encryption key in place", e))?;
+        }
         crate::config::write_atomically(
             &self.dir.join(CERTIFICATE_FILE),
             &toml::to_string(certificate).unwrap_or_default(),

@@ -83,9 +83,10 @@ pub struct NodeParams {
     /// The node directory (key rotation writes there); `None` for nodes built in
     /// memory by tests.
     pub dir: Option<PathBuf>,
-    /// This node's X25519 secret (DIR/encryption.key), which opens the restricted
-    /// records addressed to it; `None` on a node of static member lists.
-    pub encryption_secret: Option<[u8; 32]>,
+    /// This node's X25519 secrets (DIR/encryption.key and the ones rotations
+    /// retired), which open the restricted records addressed to it; none on a node of
+    /// static member lists.
+    pub encryption_secrets: Vec<[u8; 32]>,
 }
 
 impl NodeParams {
@@ -181,13 +182,7 @@ impl NodeParams {
             audit: config.audit,
             membership: source,
             dir: Some(dir.to_path_buf()),
-            encryption_secret: {
-                let path = dir.join(crate::membership::ENCRYPTION_KEY_FILE);
-                match path.exists() {
-                    true => Some(crate::identity::read_encryption_key(&path)?),
-                    false => None,
-                }
-            },
+            encryption_secrets: crate::membership::encryption_secrets(dir)?,
         })
     }
 }
@@ -212,12 +207,12 @@ pub struct Node {
 impl Node {
     pub async fn start(params: NodeParams) -> Result<Node, NodeError> {
         let store_config = params.store.clone();
-        let secret = params.encryption_secret;
+        let secrets = params.encryption_secrets.clone();
         let store = tokio::task::spawn_blocking(move || {
             let store = Store::open(store_config)?;
-            let keys = secret
-                .and_then(|s| customs_protocol::envelope::OpeningKey::from_secret(&s))
-                .into_iter()
+            let keys = secrets
+                .iter()
+                .filter_map(customs_protocol::envelope::OpeningKey::from_secret)
                 .collect();
             store.set_opening_keys(keys)?;
             Ok::<_, crate::store::StoreError>(store)

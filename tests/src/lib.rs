@@ -241,7 +241,7 @@ pub mod cluster {
             audit: Default::default(),
             membership: source,
             dir: None,
-            encryption_secret: None,
+            encryption_secrets: Vec::new(),
         }
     }
 

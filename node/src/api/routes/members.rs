@@ -396,7 +396,7 @@ pub async fn rotate(
             "this node runs without a directory to keep keys in",
         )
     })?;
-    let next = certificate.node.node_key;
+    let next = certificate.clone();
     blocking(move || {
         rotation
             .check_next(&next)
