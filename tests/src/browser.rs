@@ -126,6 +126,16 @@ impl Browser {
         .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
     }
 
+    /// Clicks the first element matching `css` if there is one, in the page itself:
+    /// no element reference is held across a re-render (a list the live feed
+    /// redraws). Returns whether it clicked.
+    pub fn click_first(&self, css: &str) -> bool {
+        self.run(
+            "const e = document.querySelector(arguments[0]); if (!e) return false; e.click(); return true;",
+            json!([css]),
+        ) == json!(true)
+    }
+
     /// Types into a field, as a keyboard would (after clearing it).
     pub fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css);

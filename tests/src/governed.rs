@@ -67,6 +67,8 @@ impl Member {
             .unwrap_or("node")
             .to_string();
         self.child = Some(spawn_logged_into(command, &label, sink).0);
+        // The CLI finds the node by DIR/api.url: ready once the node wrote it.
+        api_url(&self.dir, DEADLINE);
     }
 
     /// The node's API (the URL is read again each time: a rotation restarts it).

@@ -56,8 +56,9 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
 #[derive(Debug)]
 pub struct Publishable<T> {
     pub record: T,
-    pub markings: customs_protocol::Markings,
-    pub distribution: customs_protocol::Distribution,
+    /// `None` when the body gives none (the route's default applies).
+    pub markings: Option<customs_protocol::Markings>,
+    pub distribution: Option<customs_protocol::Distribution>,
 }
 
 impl<T: DeserializeOwned> FromRequest<ApiState> for Publishable<T> {
@@ -73,12 +74,12 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for Publishable<T> {
         };
         let mut part = |name: &str| fields.remove(name);
         let markings = match part("markings") {
-            Some(value) => parse_value(value).map_err(|e| e.within("markings"))?,
-            None => Default::default(),
+            Some(value) => Some(parse_value(value).map_err(|e| e.within("markings"))?),
+            None => None,
         };
         let distribution = match part("distribution") {
-            Some(value) => parse_value(value).map_err(|e| e.within("distribution"))?,
-            None => Default::default(),
+            Some(value) => Some(parse_value(value).map_err(|e| e.within("distribution"))?),
+            None => None,
         };
         let record = parse_value(serde_json::Value::Object(fields))?;
         Ok(Publishable {

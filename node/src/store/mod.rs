@@ -534,6 +534,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(IngestReport::default());
         }
+        let (preopened, preopened_groups) = self.preopen(&entries);
         let mut writer = lock(&self.inner.writer);
         let mut order: Vec<usize> = (0..entries.len()).collect();
         // In (author, seq) order, so that a batch fills its own gaps.
@@ -541,6 +542,8 @@ impl Store {
         let mut slots: Vec<Option<VerifiedEntry>> = entries.into_iter().map(Some).collect();
         let mut outcomes = vec![Outcome::Duplicate; slots.len()];
         let mut tx = Tx::new(self);
+        tx.preopened = preopened;
+        tx.preopened_groups = preopened_groups;
         for i in order {
             if let Some(entry) = slots[i].take() {
                 outcomes[i] = chain::place(&mut tx, &mut writer.pending, entry)?;
@@ -1061,6 +1064,10 @@ struct Tx<'a> {
     /// creation time of the earliest of those updates.
     learned: Vec<Arc<customs_protocol::envelope::OpeningKey>>,
     learned_since_ms: u64,
+    /// Sealed entries of this batch already tried with the node's keys, and how
+    /// many group keys that was with.
+    preopened: HashMap<EntryId, customs_protocol::Opened>,
+    preopened_groups: usize,
 }
 
 impl<'a> Tx<'a> {
@@ -1078,6 +1085,8 @@ impl<'a> Tx<'a> {
             governance: false,
             learned: Vec::new(),
             learned_since_ms: u64::MAX,
+            preopened: HashMap::new(),
+            preopened_groups: 0,
         }
     }
 

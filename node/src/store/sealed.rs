@@ -7,12 +7,13 @@
 //! recipient of.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use customs_protocol::envelope::{envelope_aad, open, Opened, OpeningKey};
 use customs_protocol::groups::GroupEvent;
 use customs_protocol::{Body, Distribution, Entry, EntryId, Envelope, Markings, Sealed};
-use customs_protocol::{PublicKey, SignedEntry};
+use customs_protocol::{PublicKey, SignedEntry, VerifiedEntry};
 use sha2::{Digest, Sha256};
 
 use super::layout::*;
@@ -236,6 +237,62 @@ impl Store {
     }
 }
 
+/// Below this many sealed entries, threads cost more than they save.
+const MIN_SEALED_PER_THREAD: usize = 4;
+
+impl Store {
+    /// Trial decryption of the sealed entries among `entries`, done before the writer
+    /// lock is taken and spread over the cores: it is what ingesting a restricted
+    /// record costs (one X25519 operation per slot and key).
+    /// Also returns how many group keys were tried (keys learned afterwards are
+    /// tried under the lock).
+    pub(super) fn preopen(&self, entries: &[VerifiedEntry]) -> (HashMap<EntryId, Opened>, usize) {
+        let sealed: Vec<&VerifiedEntry> = entries
+            .iter()
+            .filter(|e| matches!(e.entry().body, Body::Sealed(_)))
+            .collect();
+        let groups_tried = lock_read(&self.inner.opening).groups.len();
+        if sealed.is_empty() {
+            return (HashMap::new(), groups_tried);
+        }
+        let (keys, _) = self.opening_keys();
+        let open_one = |entry: &&VerifiedEntry| {
+            let e = entry.entry();
+            let Body::Sealed(envelope) = &e.body else {
+                unreachable!("filtered to sealed entries")
+            };
+            (entry.id(), try_open(&keys, envelope, e))
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, sealed.len().div_ceil(MIN_SEALED_PER_THREAD));
+        if threads == 1 {
+            return (sealed.iter().map(open_one).collect(), groups_tried);
+        }
+        let chunk = sealed.len().div_ceil(threads);
+        let opened = std::thread::scope(|scope| {
+            let workers: Vec<_> = sealed
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(open_one).collect::<Vec<_>>()))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        (opened, groups_tried)
+    }
+
+    /// The group keys learned since `tried` of them were.
+    fn group_keys_since(&self, tried: usize) -> Vec<Arc<OpeningKey>> {
+        let opening = lock_read(&self.inner.opening);
+        opening.groups.get(tried..).unwrap_or_default().to_vec()
+    }
+}
+
 pub(super) fn try_open(keys: &[Arc<OpeningKey>], envelope: &Envelope, e: &Entry) -> Opened {
     let keys: Vec<&OpeningKey> = keys.iter().map(|k| k.as_ref()).collect();
     open(
@@ -259,8 +316,23 @@ impl Tx<'_> {
             return Ok(Some(Cow::Borrowed(&e.body)));
         };
         let (mut keys, fingerprint) = self.store.opening_keys();
-        keys.extend(self.learned.iter().cloned());
-        match try_open(&keys, envelope, e) {
+        let opened = match self.preopened.remove(&id) {
+            // Tried before the lock; only group keys learned since are left to try.
+            Some(Opened::NotForUs) => {
+                let mut late = self.store.group_keys_since(self.preopened_groups);
+                late.extend(self.learned.iter().cloned());
+                match late.is_empty() {
+                    true => Opened::NotForUs,
+                    false => try_open(&late, envelope, e),
+                }
+            }
+            Some(opened) => opened,
+            None => {
+                keys.extend(self.learned.iter().cloned());
+                try_open(&keys, envelope, e)
+            }
+        };
+        match opened {
             Opened::Record(sealed) => {
                 let body = sealed.body.clone();
                 self.stage_plain(id, &sealed)?;

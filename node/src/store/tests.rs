@@ -840,3 +840,107 @@ proptest! {
         prop_assert_eq!(store.check().expect("consistent").entries, 21);
     }
 }
+
+/// A sealed entry signed by `key` at `seq`, sealed to `recipients`.
+fn sealed(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    record: customs_protocol::Sealed,
+    recipients: &[[u8; 32]],
+) -> VerifiedEntry {
+    use customs_protocol::envelope::{envelope_aad, seal};
+    let aad = envelope_aad(NETWORK, &key.public_key(), seq);
+    let mut rng = samples::DeterministicRng::new(seq);
+    let envelope = seal(&record, recipients, NETWORK, &aad, &mut rng).expect("seals");
+    sign(key, seq, prev, Body::Sealed(envelope), NOW_MS + seq)
+}
+
+fn opening(n: u8) -> customs_protocol::envelope::OpeningKey {
+    customs_protocol::envelope::OpeningKey::from_secret(&[n; 32]).expect("a secret")
+}
+
+/// A record to a group that arrives before the group's key (another author's entry,
+/// synced first) is stored unread and opened as soon as the key arrives; a node that
+/// is not in the group holds neither plaintext nor group rows; both stores check.
+#[test]
+fn a_sealed_record_opens_when_its_group_key_arrives_later() {
+    use customs_protocol::{Distribution, GroupId, GroupRef, GroupUpdate, Markings, Sealed};
+    let (owner, member) = (key(1), key(2));
+    let secret = [9u8; 32];
+    let update = GroupUpdate {
+        id: GroupId([5; 16]),
+        epoch: 0,
+        name: "Operation Marble".into(),
+        purpose: "Heroin in stone shipments".into(),
+        members: vec!["NL".into(), "BE".into()],
+        starts_on: Date::new(2026, 11, 1),
+        ends_on: Date::new(2027, 1, 31),
+        secret,
+    };
+    let group_public = update.public_key();
+    let definition = sealed(
+        &owner,
+        1,
+        None,
+        Sealed {
+            distribution: Distribution::To(vec!["BE".into()]),
+            markings: Markings::default(),
+            body: Body::Group(update),
+        },
+        &[opening(20).public_key()],
+    );
+    let record = sealed(
+        &member,
+        1,
+        None,
+        Sealed {
+            distribution: Distribution::Group(GroupRef {
+                id: GroupId([5; 16]),
+                epoch: 0,
+            }),
+            markings: Markings::default(),
+            body: Body::RiskAlert(alert(77)),
+        },
+        &[group_public],
+    );
+
+    let recipient_dir = tempfile::tempdir().expect("tempdir");
+    let recipient = open(&recipient_dir);
+    recipient.set_opening_keys(vec![opening(20)]).expect("keys");
+    recipient.ingest(vec![record.clone()]).expect("ingests");
+    assert_eq!(recipient.readable(record.signed()).expect("reads"), None);
+    let page = recipient
+        .alerts(&AlertFilter::default(), None, 10)
+        .expect("lists");
+    assert!(page.items.is_empty(), "nothing readable yet");
+    recipient.ingest(vec![definition.clone()]).expect("ingests");
+    let readable = recipient
+        .readable(record.signed())
+        .expect("reads")
+        .expect("opened once the group key arrived");
+    assert_eq!(readable.body, Body::RiskAlert(alert(77)));
+    let page = recipient
+        .alerts(&AlertFilter::default(), None, 10)
+        .expect("lists");
+    assert_eq!(page.items.len(), 1);
+    recipient.check().expect("the recipient's store checks");
+
+    let outsider_dir = tempfile::tempdir().expect("tempdir");
+    let outsider = open(&outsider_dir);
+    outsider.set_opening_keys(vec![opening(30)]).expect("keys");
+    outsider
+        .ingest(vec![record.clone(), definition.clone()])
+        .expect("ingests");
+    assert_eq!(outsider.readable(record.signed()).expect("reads"), None);
+    assert_eq!(outsider.readable(definition.signed()).expect("reads"), None);
+    assert!(outsider.group_updates().expect("groups").is_empty());
+    outsider.check().expect("the outsider's store checks");
+    drop(outsider);
+    // The keys of a later start (a rotation, an import opened offline) open what the
+    // earlier ones could not.
+    let outsider = open(&outsider_dir);
+    outsider.set_opening_keys(vec![opening(20)]).expect("keys");
+    assert!(outsider.readable(record.signed()).expect("reads").is_some());
+    outsider.check().expect("the store checks after reopening");
+}

@@ -99,3 +99,223 @@ fn replay_is_independent_of_arrival_order() {
         }
     }
 }
+
+/// Who may read what, end to end with real keys (run with SIM_SEED=n to replay one
+/// seed): a network of founders, each with one or two nodes; random groups with
+/// random changes of members; a random author addressing random members or a random
+/// group. Exactly the nodes of the addressed members, of the group's current members
+/// and of the author's administration open the sealed record.
+#[test]
+fn exactly_the_addressed_members_nodes_open_a_sealed_record() {
+    use crate::envelope::{envelope_aad, open, seal, Opened, OpeningKey, Sealed};
+    use crate::governance::{
+        AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, Membership,
+        NodeCertificate, Quorum,
+    };
+    use crate::{Body, Markings, SecretKey};
+
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(seed) => vec![seed.parse().expect("SIM_SEED is a number")],
+        Err(_) => (0..120).collect(),
+    };
+    let codes = ["NL", "BE", "DE", "FR", "IT", "ES"];
+    for seed in seeds {
+        let mut rng = DeterministicRng::new(seed);
+        // Every administration, its nodes' X25519 secrets, and its founder entry.
+        let mut nodes: Vec<(String, OpeningKey)> = Vec::new();
+        let mut founders = Vec::new();
+        let mut first_admin = None;
+        for (i, code) in codes.iter().enumerate() {
+            let admin = SecretKey::from_seed([i as u8 + 1; 32]);
+            let mut certificates = Vec::new();
+            for n in 0..(1 + rng.next_u32() % 2) {
+                let mut secret = [0u8; 32];
+                rng.fill_bytes(&mut secret);
+                let opening = OpeningKey::from_secret(&secret).expect("secret");
+                certificates.push(Certificate::sign(
+                    NodeCertificate {
+                        code: code.to_string(),
+                        admin_key: admin.public_key(),
+                        node_key: SecretKey::from_seed([i as u8 * 8 + n as u8 + 100; 32])
+                            .public_key(),
+                        encryption_key: EncryptionKey(opening.public_key()),
+                        addresses: vec!["/ip4/127.0.0.1/tcp/7401".into()],
+                        issued_at_ms: 1,
+                    },
+                    &admin,
+                ));
+                nodes.push((code.to_string(), opening));
+            }
+            founders.push(Founder {
+                card: AdminCard {
+                    code: code.to_string(),
+                    name: format!("{code} Customs"),
+                    admin_key: admin.public_key(),
+                },
+                nodes: certificates,
+                legacy: false,
+                addresses: Vec::new(),
+            });
+            first_admin.get_or_insert(admin);
+        }
+        let charter = Charter::sign(
+            CharterBody {
+                name: "customs-test".into(),
+                quorum: Quorum::Majority,
+                created_at_ms: 1_000,
+                founders,
+                converts: None,
+            },
+            &first_admin.expect("an administration"),
+        );
+        charter.validate().expect("a valid charter");
+        let membership = Membership::replay(&charter, &[]);
+
+        // Groups: each created by a random owner, then changed a few times by it.
+        let mut events = Vec::new();
+        for g in 0..(rng.next_u32() % 3) {
+            let owner = codes[(rng.next_u32() as usize) % codes.len()];
+            let pick = |rng: &mut DeterministicRng| -> Vec<&str> {
+                let mut members: Vec<&str> = vec![owner];
+                members.extend(
+                    codes
+                        .iter()
+                        .copied()
+                        .filter(|c| *c != owner && rng.next_u32().is_multiple_of(2)),
+                );
+                members
+            };
+            for epoch in 0..(1 + rng.next_u32() % 3) {
+                let members = pick(&mut rng);
+                let mut secret = [0u8; 32];
+                rng.fill_bytes(&mut secret);
+                events.push(event(
+                    (g * 10 + epoch) as u8,
+                    owner,
+                    u64::from(epoch),
+                    GroupUpdate {
+                        secret,
+                        ..update(g as u8, epoch, &members, 0)
+                    },
+                ));
+            }
+        }
+        let groups = Groups::replay(&events);
+
+        // A record from a random author to random members or a random group.
+        let author = codes[(rng.next_u32() as usize) % codes.len()];
+        let (distribution, mut readers): (Distribution, BTreeSet<&str>) =
+            if groups.groups.is_empty() || rng.next_u32().is_multiple_of(2) {
+                let to: Vec<&str> = codes
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.next_u32().is_multiple_of(3))
+                    .collect();
+                let to = if to.is_empty() { vec![codes[0]] } else { to };
+                (
+                    Distribution::To(to.iter().map(|c| c.to_string()).collect()),
+                    to.into_iter().collect(),
+                )
+            } else {
+                let index = (rng.next_u32() as usize) % groups.groups.len();
+                let group = groups.groups.values().nth(index).expect("a group");
+                let readers = group
+                    .current
+                    .members
+                    .iter()
+                    .map(|m| *codes.iter().find(|c| *c == m).expect("a code"));
+                (
+                    Distribution::Group(crate::groups::GroupRef {
+                        id: group.id,
+                        epoch: 0,
+                    }),
+                    readers.collect(),
+                )
+            };
+        readers.insert(author);
+        if let Distribution::Group(group) = &distribution {
+            // After its end date nothing may be addressed to the group.
+            let late = recipients(
+                &distribution,
+                author,
+                &membership,
+                &groups,
+                Date::new(2027, 2, 1),
+            );
+            assert!(
+                matches!(late, Err(AddressError::GroupEnded { id, .. }) if id == group.id),
+                "seed {seed}: {late:?}"
+            );
+        }
+        let (keys, recorded) = recipients(
+            &distribution,
+            author,
+            &membership,
+            &groups,
+            Date::new(2026, 12, 1),
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let record = Sealed {
+            distribution: recorded,
+            markings: Markings::default(),
+            body: Body::RiskAlert(crate::samples::risk_alert()),
+        };
+        let aad = envelope_aad(
+            "customs-test",
+            &SecretKey::from_seed([1; 32]).public_key(),
+            1,
+        );
+        let envelope = seal(&record, &keys, "customs-test", &aad, &mut rng).expect("seals");
+        for (code, node_key) in &nodes {
+            // A node holds the group secrets of every epoch its administration was in.
+            let group_keys: Vec<OpeningKey> = events
+                .iter()
+                .filter(|e| e.update.members.iter().any(|m| m == code))
+                .map(|e| OpeningKey::of_group(&e.update.secret).0)
+                .collect();
+            let mut held: Vec<&OpeningKey> = vec![node_key];
+            held.extend(group_keys.iter());
+            let opened = matches!(
+                open(&envelope, &held, "customs-test", &aad),
+                Opened::Record(_)
+            );
+            assert_eq!(
+                opened,
+                readers.contains(code.as_str()),
+                "seed {seed}: {code} {} the record addressed {distribution:?} by {author} (replay with SIM_SEED={seed})",
+                if opened { "opened" } else { "could not open" }
+            );
+        }
+    }
+}
+
+#[test]
+fn a_network_of_static_lists_seals_nothing() {
+    let key = crate::SecretKey::from_seed([1; 32]).public_key();
+    let membership = crate::governance::Membership::fixed(
+        "customs-test",
+        [("NL".to_string(), "NL Customs".to_string(), key, Vec::new())],
+    );
+    let sealed = recipients(
+        &Distribution::To(vec!["NL".into()]),
+        "NL",
+        &membership,
+        &Groups::default(),
+        Date::new(2026, 12, 1),
+    );
+    assert!(
+        matches!(sealed, Err(AddressError::NoEncryptionKey { .. })),
+        "{sealed:?}"
+    );
+    let stranger = recipients(
+        &Distribution::To(vec!["NL".into()]),
+        "ZZ",
+        &membership,
+        &Groups::default(),
+        Date::new(2026, 12, 1),
+    );
+    assert!(
+        matches!(stranger, Err(AddressError::NotAMember { .. })),
+        "{stranger:?}"
+    );
+}

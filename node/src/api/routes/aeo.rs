@@ -42,8 +42,8 @@ pub async fn publish_aeo(
     publish(
         state,
         Body::AeoRecord(record),
-        markings,
-        distribution,
+        markings.unwrap_or_default(),
+        distribution.unwrap_or_default(),
         idempotency,
     )
     .await

@@ -44,8 +44,8 @@ pub async fn publish_alert(
     publish(
         state,
         Body::RiskAlert(record),
-        markings,
-        distribution,
+        markings.unwrap_or_default(),
+        distribution.unwrap_or_default(),
         idempotency,
     )
     .await

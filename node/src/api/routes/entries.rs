@@ -9,7 +9,7 @@ use customs_protocol::{Body, Distribution, EntryId};
 use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::Idempotency;
-use crate::api::extract::JsonBody;
+use crate::api::extract::Publishable;
 use crate::api::views::*;
 use crate::api::ApiState;
 use crate::limits::MIN_ID_PREFIX_HEX;
@@ -109,7 +109,10 @@ pub async fn get_entry(
     path = "/api/v1/retractions",
     tag = "entries",
     params(IdempotencyHeader),
-    request_body = RetractRequest,
+    request_body(
+        content = RetractRequest,
+        description = "The target and reason, and optionally `markings` and `distribution` (default: the target's, so a sealed record's retraction reaches exactly its recipients)"
+    ),
     responses(
         PublishResponses,
         (status = 404, description = "No such entry", body = ErrorBody),
@@ -119,23 +122,31 @@ pub async fn get_entry(
 pub async fn retract(
     State(state): State<ApiState>,
     idempotency: Idempotency,
-    JsonBody(request): JsonBody<RetractRequest>,
+    request: Publishable<RetractRequest>,
 ) -> Result<Response, ApiError> {
+    let Publishable {
+        record: request,
+        markings,
+        distribution,
+    } = request;
     let body = Body::Retraction(Retraction {
         target: request.target,
         reason: request.reason,
         note: request.note,
     });
-    // A retraction reaches exactly whom its target reached: a sealed record's
-    // retraction is sealed to the same members (a group at its current epoch).
+    // By default a retraction reaches exactly whom its target reached, with the
+    // target's markings: a sealed record's retraction is sealed to the same members
+    // (a group at its current epoch).
     let store = state.node.store.clone();
     let target = request.target;
-    let (markings, distribution) = blocking(move || {
+    let (target_markings, target_distribution) = blocking(move || {
         Ok(store
             .opened(&target)?
             .map(|sealed| (sealed.markings, sealed.distribution))
             .unwrap_or_default())
     })
     .await?;
+    let markings = markings.unwrap_or(target_markings);
+    let distribution = distribution.unwrap_or(target_distribution);
     publish(state, body, markings, distribution, idempotency).await
 }
