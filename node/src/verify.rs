@@ -11,21 +11,30 @@ const MIN_ENTRIES_PER_THREAD: usize = 32;
 /// Checks every item, spreading the work over up to `threads` threads. Results are in
 /// input order.
 pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry, EntryError>> {
-    let threads = threads.clamp(1, items.len().div_ceil(MIN_ENTRIES_PER_THREAD).max(1));
+    spread(items, threads, MIN_ENTRIES_PER_THREAD, |b| {
+        VerifiedEntry::from_bytes(b)
+    })
+}
+
+/// `work` on every item, over up to `threads` scoped threads with at least
+/// `min_per_thread` items each. Results are in input order; a panic in a worker is
+/// passed on.
+pub fn spread<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    min_per_thread: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().div_ceil(min_per_thread.max(1)).max(1));
     if threads == 1 {
-        return items.iter().map(|b| VerifiedEntry::from_bytes(b)).collect();
+        return items.iter().map(&work).collect();
     }
     let chunk = items.len().div_ceil(threads);
+    let work = &work;
     std::thread::scope(|scope| {
         let workers: Vec<_> = items
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|b| VerifiedEntry::from_bytes(b))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || part.iter().map(work).collect::<Vec<_>>()))
             .collect();
         workers
             .into_iter()

@@ -2,7 +2,7 @@
 //! another member published catches up after restarting on its data directory.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use customs_node::network::Peer;
@@ -10,7 +10,7 @@ use customs_node::node::Node;
 use customs_node::store::{Store, StoreConfig};
 use customs_protocol::{samples, Body, PublicKey, SecretKey};
 use customs_tests::cluster::{eventually, node_params, wait_until, NETWORK};
-use customs_tests::node_binary;
+use customs_tests::governed::run_cli;
 use customs_tests::process::{admit, init_process_node, run_process, terminate};
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -214,19 +214,6 @@ async fn a_partition_of_processes_heals() {
     b.shutdown().await.expect("B stops");
 }
 
-/// Runs the CLI; returns (success, stdout, stderr).
-fn cli(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(node_binary())
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// End to end over HTTP between two `customs-node run` processes: an alert published
 /// through node A's API (by the CLI) is read through node B's API; the CLI shows
 /// tables, JSON, and API errors as one line with a non-zero exit.
@@ -253,7 +240,7 @@ async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_anothe
     customs_tests::process::api_url(&a_dir, DEADLINE);
     customs_tests::process::api_url(&b_dir, DEADLINE);
     // A may sign once B has confirmed A's (empty) log: the CLI waits, showing progress.
-    let (ok, _, progress) = cli(&[
+    let (ok, _, progress) = run_cli(&[
         "status",
         "--wait-sync",
         "--timeout-s",
@@ -267,7 +254,7 @@ async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_anothe
     let alert_file = dir.path().join("alert.json");
     std::fs::write(&alert_file, sample_alert().to_string()).expect("alert file");
     let alert_path = alert_file.to_str().expect("utf-8");
-    let (ok, out, err) = cli(&[
+    let (ok, out, err) = run_cli(&[
         "alert", "publish", "--dir", a_path, "--file", alert_path, "--json",
     ]);
     assert!(ok, "{err}");
@@ -299,21 +286,21 @@ async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_anothe
     assert_eq!(entry.json["verification"]["status"], json!("valid"));
 
     // The CLI on B: a table with the alert, the peers, an AEO lookup.
-    let (ok, out, err) = cli(&["alert", "list", "--dir", b_path]);
+    let (ok, out, err) = run_cli(&["alert", "list", "--dir", b_path]);
     assert!(ok, "{err}");
     assert!(out.starts_with("DETECTED"), "{out}");
     assert!(
         out.contains("NL-2026-000123") && out.contains("EC>PA>NL"),
         "{out}"
     );
-    let (ok, out, _) = cli(&["peers", "--dir", b_path]);
+    let (ok, out, _) = run_cli(&["peers", "--dir", b_path]);
     assert!(
         ok && out
             .lines()
             .any(|l| l.starts_with("NL ") && l.contains("yes")),
         "{out}"
     );
-    let (ok, out, _) = cli(&["aeo", "status", "NL123456789", "--dir", b_path]);
+    let (ok, out, _) = run_cli(&["aeo", "status", "NL123456789", "--dir", b_path]);
     assert!(
         ok && out.contains("no administration has published"),
         "{out}"
@@ -323,19 +310,19 @@ async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_anothe
     let mut bad = sample_alert();
     bad["conveyance"]["containers"][0] = json!("CSQU3054384");
     std::fs::write(&alert_file, bad.to_string()).expect("alert file");
-    let (ok, _, err) = cli(&["alert", "publish", "--dir", b_path, "--file", alert_path]);
+    let (ok, _, err) = run_cli(&["alert", "publish", "--dir", b_path, "--file", alert_path]);
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.starts_with("error: 422 invalid_field") && err.contains("conveyance.containers[0]"),
         "{err}"
     );
-    let (ok, reader, _) = cli(&[
+    let (ok, reader, _) = run_cli(&[
         "token", "create", "--dir", b_path, "--role", "reader", "--name", "desk",
     ]);
     assert!(ok);
     std::fs::write(&alert_file, sample_alert().to_string()).expect("alert file");
-    let (ok, _, err) = cli(&[
+    let (ok, _, err) = run_cli(&[
         "alert",
         "publish",
         "--dir",
@@ -351,6 +338,6 @@ async fn an_alert_published_over_http_on_one_process_is_read_over_http_on_anothe
 
     terminate(b_process);
     terminate(a_process);
-    let (ok, _, err) = cli(&["status", "--dir", b_path]);
+    let (ok, _, err) = run_cli(&["status", "--dir", b_path]);
     assert!(!ok && err.contains("cannot reach the node"), "{err}");
 }

@@ -263,26 +263,10 @@ impl Store {
             };
             (entry.id(), try_open(&keys, envelope, e))
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, sealed.len().div_ceil(MIN_SEALED_PER_THREAD));
-        if threads == 1 {
-            return (sealed.iter().map(open_one).collect(), groups_tried);
-        }
-        let chunk = sealed.len().div_ceil(threads);
-        let opened = std::thread::scope(|scope| {
-            let workers: Vec<_> = sealed
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(open_one).collect::<Vec<_>>()))
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| {
-                    w.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let opened = crate::verify::spread(&sealed, threads, MIN_SEALED_PER_THREAD, open_one)
+            .into_iter()
+            .collect();
         (opened, groups_tried)
     }
 

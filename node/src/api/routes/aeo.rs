@@ -6,7 +6,7 @@ use axum::Json;
 use customs_protocol::{AeoRecord, Body, Date};
 use serde::Deserialize;
 
-use super::{blocking, publish, IdempotencyHeader, PublishResponses};
+use super::{blocking, publish_posted, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::Idempotency;
 use crate::api::extract::{query_value, Publishable, QueryParams};
@@ -34,19 +34,7 @@ pub async fn publish_aeo(
     idempotency: Idempotency,
     request: Publishable<AeoRecord>,
 ) -> Result<Response, ApiError> {
-    let Publishable {
-        record,
-        markings,
-        distribution,
-    } = request;
-    publish(
-        state,
-        Body::AeoRecord(record),
-        markings.unwrap_or_default(),
-        distribution.unwrap_or_default(),
-        idempotency,
-    )
-    .await
+    publish_posted(state, request, Body::AeoRecord, idempotency).await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -8,7 +8,7 @@ use customs_protocol::codes::Country;
 use customs_protocol::{Body, Date, PublicKey, RiskAlert};
 use serde::Deserialize;
 
-use super::{blocking, publish, IdempotencyHeader, PublishResponses};
+use super::{blocking, publish_posted, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::Idempotency;
 use crate::api::extract::{query_value, Publishable, QueryParams};
@@ -36,19 +36,7 @@ pub async fn publish_alert(
     idempotency: Idempotency,
     request: Publishable<RiskAlert>,
 ) -> Result<Response, ApiError> {
-    let Publishable {
-        record,
-        markings,
-        distribution,
-    } = request;
-    publish(
-        state,
-        Body::RiskAlert(record),
-        markings.unwrap_or_default(),
-        distribution.unwrap_or_default(),
-        idempotency,
-    )
-    .await
+    publish_posted(state, request, Body::RiskAlert, idempotency).await
 }
 
 /// Filters of the alert list; every one narrows it.

@@ -18,7 +18,7 @@ use customs_protocol::markings::Tlp;
 use customs_protocol::{Body, Distribution, Markings, VerifiedEntry};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::Idempotency;
+use super::extract::{Idempotency, Publishable};
 use super::views::Published;
 use super::ApiState;
 use crate::network::NetworkStatus;
@@ -98,6 +98,29 @@ async fn publish(
         );
     }
     Ok(response)
+}
+
+/// [`publish`] of a record posted with optional markings and distribution (the
+/// defaults when absent: TLP:AMBER, every member).
+async fn publish_posted<T>(
+    state: ApiState,
+    request: Publishable<T>,
+    into_body: impl FnOnce(T) -> Body,
+    idempotency: Idempotency,
+) -> Result<Response, ApiError> {
+    let Publishable {
+        record,
+        markings,
+        distribution,
+    } = request;
+    publish(
+        state,
+        into_body(record),
+        markings.unwrap_or_default(),
+        distribution.unwrap_or_default(),
+        idempotency,
+    )
+    .await
 }
 
 /// The header every publishing route takes. (Never built: the OpenAPI document reads
