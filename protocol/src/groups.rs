@@ -188,6 +188,10 @@ pub struct GroupState {
     /// Every epoch's secret this node holds, to open older records.
     #[serde(skip)]
     pub secrets: BTreeMap<u32, [u8; 32]>,
+    /// The update that made each epoch this node knows (members and dates then),
+    /// with its creation time.
+    #[serde(skip)]
+    pub epochs: BTreeMap<u32, (u64, GroupUpdate)>,
 }
 
 impl GroupState {
@@ -198,6 +202,50 @@ impl GroupState {
     /// Whether records may still be addressed to it on `today`.
     pub fn open_on(&self, today: Date) -> bool {
         today <= self.current.ends_on
+    }
+
+    /// Whether a record sealed to this group's `epoch` by a node of `author_code`,
+    /// created at `created_at_ms`, keeps the group's rules, and if not, why: the
+    /// epoch is one the owner made, the author was a member then and was not removed
+    /// by a later epoch made before the record, and the group had not ended.
+    /// Recipients apply it (a publisher's node applies it before sealing), so a
+    /// modified node cannot address an ended group, one it is not in, or an old key
+    /// of a group it was removed from.
+    pub fn check_record(
+        &self,
+        epoch: u32,
+        author_code: &str,
+        created_at_ms: u64,
+    ) -> Result<(), String> {
+        let name = &self.current.name;
+        let Some((_, update)) = self.epochs.get(&epoch) else {
+            return Err(format!(
+                "addressed to epoch {epoch} of group {name}, which its owner did not make (as this node knows it)"
+            ));
+        };
+        let is_member = |u: &GroupUpdate| u.members.iter().any(|m| m == author_code);
+        if !is_member(update) {
+            return Err(format!(
+                "{author_code} was not a member of group {name} at epoch {epoch}"
+            ));
+        }
+        let removal = self
+            .epochs
+            .range(epoch + 1..)
+            .find(|(_, (made_at_ms, later))| *made_at_ms <= created_at_ms && !is_member(later));
+        if let Some((removed_at, _)) = removal {
+            return Err(format!(
+                "{author_code} was removed from group {name} (epoch {removed_at}) before it signed this"
+            ));
+        }
+        let created_on = Date::from_unix_ms(created_at_ms);
+        if created_on > update.ends_on {
+            return Err(format!(
+                "addressed to group {name} on {created_on}, after it ended on {}",
+                update.ends_on
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -232,6 +280,7 @@ impl Groups {
                             created_at_ms: event.created_at_ms,
                             current: update.clone(),
                             secrets: BTreeMap::new(),
+                            epochs: BTreeMap::from([(0, (event.created_at_ms, update.clone()))]),
                         },
                     );
                 }
@@ -240,6 +289,9 @@ impl Groups {
                         && update.epoch == state.current.epoch + 1 =>
                 {
                     state.current = update.clone();
+                    state
+                        .epochs
+                        .insert(update.epoch, (event.created_at_ms, update.clone()));
                 }
                 _ => {}
             }
@@ -276,6 +328,8 @@ pub enum AddressError {
         name: String,
         ends_on: Date,
     },
+    #[error("{0}")]
+    NotInGroup(String),
     #[error(
         "{count} recipient node keys, over the limit of {max}: address a closed user group instead"
     )]
@@ -328,6 +382,10 @@ pub fn recipients(
                     ends_on: state.current.ends_on,
                 });
             }
+            let today_ms = u64::try_from(today.days_since_epoch()).unwrap_or(0) * 86_400_000;
+            state
+                .check_record(state.epoch(), author_code, today_ms)
+                .map_err(AddressError::NotInGroup)?;
             keys.push(state.current.public_key());
             Distribution::Group(GroupRef {
                 id: group.id,

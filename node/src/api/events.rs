@@ -57,10 +57,20 @@ pub async fn events(
                     _ = &mut stopped => return None,
                     received = entries.recv() => match received {
                         Ok(entry) => {
-                            // A sealed record this node cannot read is not announced.
+                            // A sealed record this node cannot read, or one its group
+                            // refuses, is not announced.
                             let Ok(Some(readable)) = state.node.store.readable(&entry) else {
                                 continue;
                             };
+                            if readable.distribution.is_restricted() {
+                                let membership = state.node.membership.get();
+                                let refused = state.node.store.groups(&membership).map(|groups| {
+                                    crate::api::views::group_refusal(&groups, &membership, &readable, entry.entry())
+                                });
+                                if !matches!(refused, Ok(None)) {
+                                    continue;
+                                }
+                            }
                             let view = EntryEvent::of(&entry, &readable, state.code_of(&entry.entry().author));
                             match Event::default().event("entry").id(view.meta.id.to_hex()).json_data(&view) {
                                 Ok(event) => event,

@@ -117,6 +117,32 @@ pub fn standing(
     }
 }
 
+/// Why this node refuses a record addressed to a group, if it does: the group rules
+/// (an epoch its owner made, an author that was a member then, not after the group
+/// ended) hold for what recipients read, not only for what honest publishers seal.
+pub fn group_refusal(
+    groups: &customs_protocol::Groups,
+    membership: &customs_protocol::Membership,
+    readable: &Readable,
+    entry: &customs_protocol::Entry,
+) -> Option<String> {
+    let Distribution::Group(group) = &readable.distribution else {
+        return None;
+    };
+    let Some(state) = groups.groups.get(&group.id) else {
+        return Some(format!(
+            "addressed to group {}, whose definition this node does not hold",
+            group.id
+        ));
+    };
+    let author = membership
+        .member_of(&entry.author)
+        .map_or("an unknown author", |m| m.code.as_str());
+    state
+        .check_record(group.epoch, author, entry.created_at_ms)
+        .err()
+}
+
 /// One entry of any type, with its signed bytes.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EntryView {

@@ -43,6 +43,34 @@ fn only_the_owner_moves_a_group_to_its_next_epoch() {
         group.current.secret, [4; 32],
         "the first update of epoch 1 by the owner"
     );
+    // A record to the group keeps its rules only at an epoch the owner made, by a
+    // member of that epoch, before the group ended.
+    // Epoch 1 (without DE) was made at 40.
+    assert_eq!(
+        group.check_record(0, "DE", 39),
+        Ok(()),
+        "DE before its removal"
+    );
+    assert!(
+        group
+            .check_record(0, "DE", 41)
+            .is_err_and(|why| why.contains("removed")),
+        "DE keeps the old key but may not use it after its removal"
+    );
+    assert!(
+        group.check_record(1, "DE", 41).is_err(),
+        "DE is not in epoch 1"
+    );
+    assert_eq!(group.check_record(1, "BE", 41), Ok(()));
+    assert!(
+        group.check_record(2, "NL", 41).is_err(),
+        "epoch 2 was never made"
+    );
+    let after_end =
+        u64::try_from(Date::new(2027, 2, 1).days_since_epoch()).expect("after 1970") * 86_400_000;
+    assert!(group
+        .check_record(1, "NL", after_end)
+        .is_err_and(|why| why.contains("after it ended")));
     // An update of an unknown group that is not its creation is ignored.
     let orphan = Groups::replay(&[event(5, "DE", 1, update(2, 3, &["DE"], 5))]);
     assert!(orphan.groups.is_empty());
@@ -232,6 +260,21 @@ fn exactly_the_addressed_members_nodes_open_a_sealed_record() {
                     readers.collect(),
                 )
             };
+        if matches!(distribution, Distribution::Group(_)) && !readers.contains(author) {
+            // Only a member addresses its group.
+            let refused = recipients(
+                &distribution,
+                author,
+                &membership,
+                &groups,
+                Date::new(2026, 12, 1),
+            );
+            assert!(
+                matches!(refused, Err(AddressError::NotInGroup(_))),
+                "seed {seed}: {refused:?}"
+            );
+            continue;
+        }
         readers.insert(author);
         if let Distribution::Group(group) = &distribution {
             // After its end date nothing may be addressed to the group.

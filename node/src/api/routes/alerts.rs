@@ -193,6 +193,7 @@ async fn alert_page(
     blocking(move || {
         let page = state.node.store.alerts(&filter, cursor, limit)?;
         let membership = state.node.membership.get();
+        let groups = state.node.store.groups(&membership)?;
         let mut withheld = 0;
         let items = page
             .items
@@ -204,7 +205,9 @@ async fn alert_page(
                 };
                 // Signed by a key that was closed for it (revoked, rotated, a removed
                 // member) but stored before this node knew: not shown.
-                if standing(&membership, &e.author, e.seq, e.created_at_ms).0 == "refused" {
+                if standing(&membership, &e.author, e.seq, e.created_at_ms).0 == "refused"
+                    || group_refusal(&groups, &membership, &item.record, e).is_some()
+                {
                     return None;
                 }
                 if outbound && item.record.may_leave_network().is_err() {

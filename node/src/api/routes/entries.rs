@@ -87,11 +87,12 @@ pub async fn get_entry(
         )
         .with_standing(&membership);
         if let Distribution::Group(group) = &readable.distribution {
-            view.group_name = store
-                .groups(&membership)?
-                .groups
-                .get(&group.id)
-                .map(|g| g.current.name.clone());
+            let groups = store.groups(&membership)?;
+            view.group_name = groups.groups.get(&group.id).map(|g| g.current.name.clone());
+            if let Some(why) = group_refusal(&groups, &membership, &readable, entry.entry()) {
+                view.verification.standing = "refused".into();
+                view.verification.standing_reason = Some(why);
+            }
         }
         Ok(EntryAnswer::Readable(Box::new(view)))
     })

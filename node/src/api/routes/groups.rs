@@ -266,6 +266,7 @@ async fn publish_update(state: ApiState, update: GroupUpdate) -> Result<Response
         created_at_ms: entry.entry().created_at_ms,
         current: update,
         secrets: Default::default(),
+        epochs: Default::default(),
     };
     let body = GroupChanged {
         group: view(&group, &own),
