@@ -62,7 +62,7 @@ pub async fn events(
                             let Ok(Some(readable)) = state.node.store.readable(&entry) else {
                                 continue;
                             };
-                            if readable.distribution.is_restricted() {
+                            if matches!(readable.distribution, customs_protocol::Distribution::Group(_)) {
                                 let membership = state.node.membership.get();
                                 let refused = state.node.store.groups(&membership).map(|groups| {
                                     crate::api::views::group_refusal(&groups, &membership, &readable, entry.entry())

@@ -299,7 +299,6 @@ impl Tx<'_> {
         let Body::Sealed(envelope) = &e.body else {
             return Ok(Some(Cow::Borrowed(&e.body)));
         };
-        let (mut keys, fingerprint) = self.store.opening_keys();
         let opened = match self.preopened.remove(&id) {
             // Tried before the lock; only group keys learned since are left to try.
             Some(Opened::NotForUs) => {
@@ -312,10 +311,12 @@ impl Tx<'_> {
             }
             Some(opened) => opened,
             None => {
+                let (mut keys, _) = self.store.opening_keys();
                 keys.extend(self.learned.iter().cloned());
                 try_open(&keys, envelope, e)
             }
         };
+        let fingerprint = lock_read(&self.store.inner.opening).fingerprint;
         match opened {
             Opened::Record(sealed) => {
                 let body = sealed.body.clone();

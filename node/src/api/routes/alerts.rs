@@ -193,7 +193,18 @@ async fn alert_page(
     blocking(move || {
         let page = state.node.store.alerts(&filter, cursor, limit)?;
         let membership = state.node.membership.get();
-        let groups = state.node.store.groups(&membership)?;
+        // The group rules need the groups (a read of every group update): only when
+        // the page holds a record addressed to a group.
+        let to_a_group = |record: &crate::store::Readable| {
+            matches!(
+                record.distribution,
+                customs_protocol::Distribution::Group(_)
+            )
+        };
+        let groups = match page.items.iter().any(|item| to_a_group(&item.record)) {
+            true => state.node.store.groups(&membership)?,
+            false => Default::default(),
+        };
         let mut withheld = 0;
         let items = page
             .items
@@ -206,7 +217,8 @@ async fn alert_page(
                 // Signed by a key that was closed for it (revoked, rotated, a removed
                 // member) but stored before this node knew: not shown.
                 if standing(&membership, &e.author, e.seq, e.created_at_ms).0 == "refused"
-                    || group_refusal(&groups, &membership, &item.record, e).is_some()
+                    || (to_a_group(&item.record)
+                        && group_refusal(&groups, &membership, &item.record, e).is_some())
                 {
                     return None;
                 }
