@@ -103,6 +103,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_open_files_limit_is_raised_within_the_hard_limit_and_never_lowered() {
+        use rustix::process::{getrlimit, Resource};
+        let before = getrlimit(Resource::Nofile);
+        let current = before.current.unwrap_or(u64::MAX);
+        assert_eq!(raise_open_files_limit(1), current, "never lowered");
+        let wanted = current.saturating_add(1);
+        let now = raise_open_files_limit(wanted);
+        match before.maximum {
+            Some(hard) if hard < wanted => assert_eq!(now, current),
+            _ => assert_eq!(now, wanted),
+        }
+        assert_eq!(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX), now);
+    }
+
+    #[test]
     fn a_replaced_file_keeps_its_mode_and_a_new_one_is_private() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("tokens.toml");
@@ -135,5 +150,31 @@ mod tests {
         replace_file(&path, b"two").expect("rewrite");
         let meta = fs::metadata(&path).expect("meta");
         assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    }
+}
+
+/// Descriptors the node needs besides its connections: the store's files, logs,
+/// bundles being read, the runtime's own.
+pub const OPEN_FILES_RESERVE: u64 = 256;
+
+/// Raises this process's soft limit of open files to `wanted` (never above the hard
+/// limit, never lowering it) and returns the limit now in force. Many systems start
+/// processes with a soft limit of 1,024, less than the connection caps allow: the
+/// accept loop would fail with EMFILE before a cap is ever reached.
+pub fn raise_open_files_limit(wanted: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= wanted {
+        return current;
+    }
+    let raised = limit.maximum.map_or(wanted, |hard| wanted.min(hard));
+    let new = Rlimit {
+        current: Some(raised),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, new) {
+        Ok(()) => raised,
+        Err(_) => current,
     }
 }

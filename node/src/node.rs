@@ -206,6 +206,19 @@ pub struct Node {
 
 impl Node {
     pub async fn start(params: NodeParams) -> Result<Node, NodeError> {
+        let open_files_wanted = params.api.max_connections as u64
+            + u64::from(params.network.max_established_total)
+            + u64::from(params.network.max_pending_incoming)
+            + crate::files::OPEN_FILES_RESERVE;
+        let open_files = crate::files::raise_open_files_limit(open_files_wanted);
+        if open_files < open_files_wanted {
+            tracing::warn!(
+                open_files,
+                open_files_wanted,
+                "the open-files limit is below what the connection caps need: raise it \
+                 (LimitNOFILE, ulimit -n) or lower api.max_connections"
+            );
+        }
         let store_config = params.store.clone();
         let secrets = params.encryption_secrets.clone();
         let store = tokio::task::spawn_blocking(move || {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use customs_node::files::{raise_open_files_limit, OPEN_FILES_RESERVE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -193,6 +194,9 @@ impl Flood {
         per_source: usize,
         slow_bytes: Option<&'static [u8]>,
     ) -> Flood {
+        // The flood's own sockets, and a margin for the test's other files.
+        let wanted = (sources.len() * per_source) as u64 + 2 * OPEN_FILES_RESERVE;
+        raise_open_files_limit(wanted);
         let stop = Arc::new(AtomicBool::new(false));
         let open = Arc::new(AtomicUsize::new(0));
         let reopened = Arc::new(AtomicUsize::new(0));
