@@ -98,6 +98,32 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Descriptors the node needs besides its connections: the store's files, logs,
+/// bundles being read, the runtime's own.
+pub const OPEN_FILES_RESERVE: u64 = 256;
+
+/// Raises this process's soft limit of open files to `wanted` (never above the hard
+/// limit, never lowering it) and returns the limit now in force. Many systems start
+/// processes with a soft limit of 1,024, less than the connection caps allow: the
+/// accept loop would fail with EMFILE before a cap is ever reached.
+pub fn raise_open_files_limit(wanted: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= wanted {
+        return current;
+    }
+    let raised = limit.maximum.map_or(wanted, |hard| wanted.min(hard));
+    let new = Rlimit {
+        current: Some(raised),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, new) {
+        Ok(()) => raised,
+        Err(_) => current,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,31 +176,5 @@ mod tests {
         replace_file(&path, b"two").expect("rewrite");
         let meta = fs::metadata(&path).expect("meta");
         assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
-    }
-}
-
-/// Descriptors the node needs besides its connections: the store's files, logs,
-/// bundles being read, the runtime's own.
-pub const OPEN_FILES_RESERVE: u64 = 256;
-
-/// Raises this process's soft limit of open files to `wanted` (never above the hard
-/// limit, never lowering it) and returns the limit now in force. Many systems start
-/// processes with a soft limit of 1,024, less than the connection caps allow: the
-/// accept loop would fail with EMFILE before a cap is ever reached.
-pub fn raise_open_files_limit(wanted: u64) -> u64 {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let current = limit.current.unwrap_or(u64::MAX);
-    if current >= wanted {
-        return current;
-    }
-    let raised = limit.maximum.map_or(wanted, |hard| wanted.min(hard));
-    let new = Rlimit {
-        current: Some(raised),
-        maximum: limit.maximum,
-    };
-    match setrlimit(Resource::Nofile, new) {
-        Ok(()) => raised,
-        Err(_) => current,
     }
 }
