@@ -9,11 +9,14 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{
-    check_amount, check_container, check_flight, check_hs_code, check_imo, check_operator_id,
+    check_amount, check_container, check_document_number, check_flight, check_hs_code, check_imo, check_operator_id,
     check_reference, check_unlocode, check_vehicle, Country, Unit,
 };
 use crate::date::Date;
 use crate::entry::EntryId;
+use crate::control::{
+    Acknowledgement, Consignment, ControlRequest, ControlResult, Direction, Money,
+};
 use crate::envelope::Envelope;
 use crate::error::{Rule, ValidationError};
 use crate::governance::Governance;
@@ -38,6 +41,12 @@ pub enum Body {
     Sealed(Envelope),
     /// A closed user group's definition at one epoch; only ever inside an envelope.
     Group(GroupUpdate),
+    /// A request to check a consignment, addressed to other members.
+    ControlRequest(ControlRequest),
+    /// An addressee has received a request.
+    Acknowledgement(Acknowledgement),
+    /// What a control found, answering a request or an alert.
+    ControlResult(ControlResult),
 }
 
 /// The kind of a body, for indexes, metrics and filters.
@@ -51,6 +60,9 @@ pub enum BodyKind {
     Governance,
     Sealed,
     Group,
+    ControlRequest,
+    Acknowledgement,
+    ControlResult,
 }
 
 impl BodyKind {
@@ -62,6 +74,9 @@ impl BodyKind {
             BodyKind::Governance => "governance",
             BodyKind::Sealed => "sealed",
             BodyKind::Group => "group",
+            BodyKind::ControlRequest => "control_request",
+            BodyKind::Acknowledgement => "acknowledgement",
+            BodyKind::ControlResult => "control_result",
         }
     }
 }
@@ -75,6 +90,9 @@ impl Body {
             Body::Governance(_) => BodyKind::Governance,
             Body::Sealed(_) => BodyKind::Sealed,
             Body::Group(_) => BodyKind::Group,
+            Body::ControlRequest(_) => BodyKind::ControlRequest,
+            Body::Acknowledgement(_) => BodyKind::Acknowledgement,
+            Body::ControlResult(_) => BodyKind::ControlResult,
         }
     }
 
@@ -87,6 +105,9 @@ impl Body {
             Body::Governance(governance) => governance.validate(),
             Body::Sealed(envelope) => envelope.validate(),
             Body::Group(update) => update.validate(),
+            Body::ControlRequest(request) => request.validate(),
+            Body::Acknowledgement(ack) => ack.validate(),
+            Body::ControlResult(result) => result.validate(),
         }
     }
 }
@@ -130,6 +151,15 @@ pub struct RiskAlert {
     /// The last day the alert is relevant for targeting.
     #[serde(default)]
     pub valid_until: Option<Date>,
+    /// Import, export or transit.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// The consignment's identifiers (transport documents, MRN, ...), as in requests.
+    #[serde(default)]
+    pub consignment: Option<Consignment>,
+    /// The estimated value of the goods.
+    #[serde(default)]
+    pub estimated_value: Option<Money>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
@@ -384,6 +414,34 @@ pub struct AeoRecord {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub reason: Option<String>,
+    /// The operator's postal address.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
+    pub address: Option<String>,
+    /// When the operator was first authorised (`effective_from` is when this
+    /// status took effect).
+    #[serde(default)]
+    pub authorised_on: Option<Date>,
+    /// The operator's identifiers in partners' schemes (EORI, US MID, ...).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub identifiers: Vec<OperatorIdentifier>,
+    /// The operator agreed that its record is exchanged with MRA partners; only
+    /// these go into the partners' snapshot files.
+    #[serde(default)]
+    pub exchange_consent: bool,
+}
+
+/// An operator's identifier in one scheme, e.g. `{"scheme": "US_MID", "value": "..."}`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OperatorIdentifier {
+    /// The scheme: 2 to 16 of A-Z, 0-9 and _ (EORI, US_MID, CN_CUSTOMS_CODE, ...).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Z0-9_]{2,16}$"))]
+    pub scheme: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Z0-9/-]{1,35}$"))]
+    pub value: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
@@ -405,6 +463,8 @@ pub enum AeoStatus {
     Granted,
     Suspended,
     Revoked,
+    /// A suspension lifted: the operator is authorised again.
+    Reinstated,
 }
 
 impl AeoStatus {
@@ -413,6 +473,7 @@ impl AeoStatus {
             AeoStatus::Granted => "granted",
             AeoStatus::Suspended => "suspended",
             AeoStatus::Revoked => "revoked",
+            AeoStatus::Reinstated => "reinstated",
         }
     }
 }
@@ -538,6 +599,12 @@ impl RiskAlert {
             valid_until.check().map_err(at("valid_until"))?;
             check_order(valid_until, self.detected_on, "detected_on").map_err(at("valid_until"))?;
         }
+        if let Some(consignment) = &self.consignment {
+            consignment.validate("consignment")?;
+        }
+        if let Some(value) = &self.estimated_value {
+            value.validate("estimated_value")?;
+        }
         Ok(())
     }
 }
@@ -603,9 +670,45 @@ impl AeoRecord {
                 .map_err(at("valid_until"))?;
         }
         check_countries(&self.mra_partners, MAX_MRA_PARTNERS, "mra_partners")?;
+        if let Some(address) = &self.address {
+            check_text(address, MAX_ADDRESS_TEXT_BYTES, true).map_err(at("address"))?;
+        }
+        if let Some(authorised_on) = self.authorised_on {
+            authorised_on.check().map_err(at("authorised_on"))?;
+            check_order(self.effective_from, authorised_on, "authorised_on")
+                .map_err(at("effective_from"))?;
+        }
+        check_count(self.identifiers.len(), MAX_OPERATOR_IDENTIFIERS)
+            .map_err(at("identifiers"))?;
+        for (i, identifier) in self.identifiers.iter().enumerate() {
+            let scheme_ok = (2..=16).contains(&identifier.scheme.len())
+                && identifier
+                    .scheme
+                    .bytes()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+            if !scheme_ok {
+                return Err(ValidationError::new(
+                    format!("identifiers[{i}].scheme"),
+                    Rule::DocumentNumber {
+                        value: identifier.scheme.clone(),
+                        max: 16,
+                    },
+                ));
+            }
+            check_document_number(&identifier.value, 35)
+                .map_err(at(format!("identifiers[{i}].value")))?;
+            if self.identifiers[..i].iter().any(|o| o.scheme == identifier.scheme) {
+                return Err(ValidationError::new(
+                    format!("identifiers[{i}].scheme"),
+                    Rule::Duplicate {
+                        value: identifier.scheme.clone(),
+                    },
+                ));
+            }
+        }
         match (&self.reason, self.status) {
             (Some(reason), _) => check_text(reason, MAX_REASON_BYTES, true).map_err(at("reason")),
-            (None, AeoStatus::Granted) => Ok(()),
+            (None, AeoStatus::Granted | AeoStatus::Reinstated) => Ok(()),
             (None, status) => Err(ValidationError::new(
                 "reason",
                 Rule::ReasonRequired {

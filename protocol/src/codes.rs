@@ -448,6 +448,124 @@ pub fn check_operator_id(value: &str) -> Result<(), Rule> {
     Ok(())
 }
 
+/// ISO 4217 alphabetic codes of current currencies and funds (precious metals and the
+/// testing and "no currency" codes excluded), sorted.
+const ISO_4217: [&str; 170] = [
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD",
+    "BDT", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP",
+    "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU",
+    "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB",
+    "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD",
+    "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY",
+    "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR",
+    "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD",
+    "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB",
+    "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOS", "SRD",
+    "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD",
+    "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES",
+    "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XDR", "XOF", "XPF", "YER", "ZAR", "ZMW",
+    "ZWG", "ZWL",
+];
+
+/// An ISO 4217 currency code, e.g. EUR.
+pub fn check_currency(value: &str) -> Result<(), Rule> {
+    if ISO_4217.binary_search(&value).is_ok() {
+        Ok(())
+    } else {
+        Err(Rule::UnknownCurrency {
+            value: value.to_string(),
+        })
+    }
+}
+
+/// IATA air waybill number: a 3-digit airline prefix and an 8-digit serial whose last
+/// digit is the first seven modulo 7 (a hyphen after the prefix is not part of it).
+pub fn check_air_waybill(value: &str) -> Result<(), Rule> {
+    let b = value.as_bytes();
+    if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) {
+        return Err(Rule::AirWaybillFormat {
+            value: value.to_string(),
+        });
+    }
+    let serial: u32 = value[3..10].parse().unwrap_or(0);
+    let expected = (serial % 7) as u8;
+    let found = b[10] - b'0';
+    if expected != found {
+        return Err(Rule::AirWaybillCheckDigit {
+            value: value.to_string(),
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Movement reference number (EU customs, 18 characters): 2 digits of the year, the
+/// declaring country, 13 characters of A-Z and 0-9, and a check character computed as
+/// ISO 6346 does over the first 17 (a result of 10 gives 0).
+pub fn check_mrn(value: &str) -> Result<(), Rule> {
+    let b = value.as_bytes();
+    let shape_ok = b.len() == 18
+        && b[..2].iter().all(u8::is_ascii_digit)
+        && b[2..4].iter().all(u8::is_ascii_uppercase)
+        && b[4..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+    if !shape_ok {
+        return Err(Rule::MrnFormat {
+            value: value.to_string(),
+        });
+    }
+    let country = &value[2..4];
+    if !is_country(country) {
+        return Err(Rule::MrnFormat {
+            value: value.to_string(),
+        });
+    }
+    let sum: u64 = b[..17]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let v = if c.is_ascii_digit() {
+                u64::from(c - b'0')
+            } else {
+                u64::from(iso6346_letter_value(c))
+            };
+            v << i
+        })
+        .sum();
+    let digit = (sum % 11 % 10) as u8;
+    let expected = (b'0' + digit) as char;
+    let found = b[17] as char;
+    if expected != found {
+        return Err(Rule::MrnCheckDigit {
+            value: value.to_string(),
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// A transport document or voyage number: 1 to `max` characters of A-Z, 0-9, `/`
+/// and `-`.
+pub fn check_document_number(value: &str, max: usize) -> Result<(), Rule> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'/' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Rule::DocumentNumber {
+            value: value.to_string(),
+            max,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

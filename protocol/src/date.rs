@@ -151,9 +151,110 @@ impl<'de> Deserialize<'de> for Date {
     }
 }
 
+/// A UTC instant to the second, written `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC only):
+/// a consignment's expected arrival. Encoded as Unix seconds.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct Timestamp(pub i64);
+
+/// The text is not a UTC time of the form `YYYY-MM-DDTHH:MM:SSZ`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("time {0:?} must be a UTC time of the form YYYY-MM-DDTHH:MM:SSZ")]
+pub struct TimestampShapeError(pub String);
+
+impl Timestamp {
+    pub fn date(&self) -> Date {
+        civil_from_days(self.0.div_euclid(86_400))
+    }
+
+    pub fn unix_ms(&self) -> i64 {
+        self.0.saturating_mul(1000)
+    }
+
+    /// Whether its date is a real day within the supported years.
+    pub fn check(&self) -> Result<(), Rule> {
+        self.date().check().map_err(|_| Rule::InvalidDate {
+            value: self.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0.rem_euclid(86_400);
+        write!(
+            f,
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = TimestampShapeError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let shape_error = || TimestampShapeError(text.to_string());
+        let b = text.as_bytes();
+        if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+            return Err(shape_error());
+        }
+        let date: Date = text[..10].parse().map_err(|_| shape_error())?;
+        date.check().map_err(|_| shape_error())?;
+        let two = |at: usize| -> Option<i64> {
+            let (h, l) = (b[at], b[at + 1]);
+            (h.is_ascii_digit() && l.is_ascii_digit())
+                .then(|| i64::from(h - b'0') * 10 + i64::from(l - b'0'))
+        };
+        let (hour, minute, second) = (
+            two(11).ok_or_else(shape_error)?,
+            two(14).ok_or_else(shape_error)?,
+            two(17).ok_or_else(shape_error)?,
+        );
+        if hour > 23 || minute > 59 || second > 59 {
+            return Err(shape_error());
+        }
+        Ok(Timestamp(
+            date.days_since_epoch() * 86_400 + hour * 3600 + minute * 60 + second,
+        ))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_round_trip_and_refuse_other_shapes() {
+        let t: Timestamp = "2027-01-15T08:00:00Z".parse().expect("parses");
+        assert_eq!(t.to_string(), "2027-01-15T08:00:00Z");
+        assert_eq!(t.date(), Date::new(2027, 1, 15));
+        assert_eq!(t.0, 1_800_000_000, "as date -d 2027-01-15T08:00:00Z +%s says");
+        assert_eq!(t.unix_ms(), 1_800_000_000_000);
+        for bad in ["2027-01-15 08:00:00Z", "2027-01-15T08:00:00+01:00", "2027-02-30T08:00:00Z", "2027-01-15T24:00:00Z", "2027-01-15T08:00Z"] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn calendar_rules() {

@@ -16,6 +16,7 @@ use crate::date::Date;
 use crate::error::{DecodeError, EntryError, Rule, ValidationError, VerifyError};
 use crate::identity::{PublicKey, SecretKey};
 use crate::limits::{MAX_ENTRY_BYTES, MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
+use crate::legacy::EntryV1;
 use crate::markings::Markings;
 
 /// The first byte of every entry this implementation signs.
@@ -95,17 +96,6 @@ pub struct Entry {
     pub body: Body,
 }
 
-/// A version-1 entry: the same fields without markings.
-#[derive(Encode, Decode)]
-struct EntryV1 {
-    network: String,
-    author: PublicKey,
-    seq: u64,
-    prev: Option<EntryId>,
-    created_at_ms: u64,
-    body: Body,
-}
-
 impl Entry {
     /// The canonical bytes: version byte, then the fields.
     pub fn encode(&self) -> Vec<u8> {
@@ -134,14 +124,8 @@ impl Entry {
                 decode_canonical::<Entry, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)
             }
             Some(&ENTRY_VERSION_1) => {
+                // Version 1 had no envelopes or groups: its body tags stop at 3.
                 let v1 = decode_canonical::<EntryV1, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)?;
-                if matches!(v1.body, Body::Sealed(_) | Body::Group(_)) {
-                    return Err(DecodeError::Malformed {
-                        what: "entry",
-                        offset: 1,
-                        reason: "a version-1 entry cannot carry an envelope or a group".into(),
-                    });
-                }
                 Ok(Entry {
                     network: v1.network,
                     author: v1.author,
@@ -149,7 +133,7 @@ impl Entry {
                     prev: v1.prev,
                     created_at_ms: v1.created_at_ms,
                     markings: Markings::default(),
-                    body: v1.body,
+                    body: v1.body.into(),
                 })
             }
             Some(&found) => Err(DecodeError::UnknownVersion {

@@ -259,6 +259,28 @@ pub enum Rule {
     OtherMember { expected: String, found: String },
     #[error("{reason}")]
     Placement { reason: &'static str },
+    #[error("{value:?} is not an ISO 4217 currency code")]
+    UnknownCurrency { value: String },
+    #[error("air waybill {value:?} must be 11 digits: a 3-digit airline prefix and an 8-digit serial")]
+    AirWaybillFormat { value: String },
+    #[error("air waybill {value:?} has check digit {found}, but the serial modulo 7 gives {expected}")]
+    AirWaybillCheckDigit {
+        value: String,
+        expected: u8,
+        found: u8,
+    },
+    #[error("movement reference number {value:?} must be 18 characters: 2 digits, a country code, 13 of A-Z and 0-9, and a check character")]
+    MrnFormat { value: String },
+    #[error("movement reference number {value:?} has check character {found}, but ISO 6346 gives {expected}")]
+    MrnCheckDigit {
+        value: String,
+        expected: char,
+        found: char,
+    },
+    #[error("{value:?} must be 1 to {max} characters of A-Z, 0-9, / and -")]
+    DocumentNumber { value: String, max: usize },
+    #[error("{what}")]
+    Required { what: &'static str },
 }
 
 impl Rule {
@@ -301,6 +323,13 @@ impl Rule {
             Rule::StatementSignature { .. } => "StatementSignature",
             Rule::OtherMember { .. } => "OtherMember",
             Rule::Placement { .. } => "Placement",
+            Rule::UnknownCurrency { .. } => "UnknownCurrency",
+            Rule::AirWaybillFormat { .. } => "AirWaybillFormat",
+            Rule::AirWaybillCheckDigit { .. } => "AirWaybillCheckDigit",
+            Rule::MrnFormat { .. } => "MrnFormat",
+            Rule::MrnCheckDigit { .. } => "MrnCheckDigit",
+            Rule::DocumentNumber { .. } => "DocumentNumber",
+            Rule::Required { .. } => "Required",
         }
     }
 }

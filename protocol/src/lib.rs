@@ -14,6 +14,7 @@ pub mod body;
 pub mod chain;
 mod codec;
 pub mod codes;
+pub mod control;
 pub mod date;
 pub mod entry;
 pub mod envelope;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod governance;
 pub mod groups;
 pub mod identity;
+mod legacy;
 pub mod limits;
 pub mod markings;
 #[cfg(feature = "openapi")]

@@ -95,3 +95,16 @@ pub const MAX_OPEN_NODE_KEYS: usize = 16;
 pub const MAX_PENDING_PROPOSALS: usize = 16;
 /// Most members a network has ever admitted (removed ones included).
 pub const MAX_NETWORK_MEMBERS: usize = 256;
+
+/// Members one request for control may be addressed to.
+pub const MAX_ADDRESSEES: usize = 32;
+/// Alerts one request may name as related.
+pub const MAX_RELATED: usize = 20;
+/// A bill of lading number.
+pub const MAX_BILL_OF_LADING_BYTES: usize = 35;
+/// A voyage number.
+pub const MAX_VOYAGE_BYTES: usize = 17;
+/// An AEO record's postal address.
+pub const MAX_ADDRESS_TEXT_BYTES: usize = 500;
+/// Partner-specific identifiers of one operator.
+pub const MAX_OPERATOR_IDENTIFIERS: usize = 10;

@@ -42,6 +42,9 @@ pub fn risk_alert() -> RiskAlert {
         ],
         severity: Severity::High,
         valid_until: Some(Date::new(2027, 5, 20)),
+        direction: None,
+        consignment: None,
+        estimated_value: None,
     }
 }
 
@@ -57,6 +60,64 @@ pub fn aeo_record() -> AeoRecord {
         valid_until: None,
         mra_partners: vec![Country(*b"US"), Country(*b"JP"), Country(*b"CN")],
         reason: None,
+        address: None,
+        authorised_on: None,
+        identifiers: Vec::new(),
+        exchange_consent: false,
+    }
+}
+
+/// The request for control of the API documentation (NL asks BE to check a
+/// container arriving in Antwerp).
+pub fn control_request() -> crate::control::ControlRequest {
+    use crate::control::*;
+    ControlRequest {
+        reference: "NL-REQ-2027-0042".into(),
+        addressed_to: vec!["BE".into()],
+        consignment: Consignment {
+            containers: vec!["MSCU1234566".into()],
+            bill_of_lading: Some("MEDUAB123456".into()),
+            air_waybill: Some("16012345675".into()),
+            mrn: Some("26NL000000000012L2".into()),
+            vehicle: Some("AB-12-CD".into()),
+            vessel_imo: Some("9074729".into()),
+            voyage: Some("AB123R".into()),
+            flight: Some("KL1234".into()),
+        },
+        arrival: Arrival {
+            unlocode: "BEANR".into(),
+            eta: crate::date::Timestamp(1_800_000_000),
+        },
+        requested_action: RequestedAction::SpecificCheck,
+        category: Some(Category::Drugs),
+        reason: "Consignee linked to an earlier seizure".into(),
+        indicators: vec!["reefer".into()],
+        related: Vec::new(),
+    }
+}
+
+/// A seizure reported as the result of a control.
+pub fn control_result() -> crate::control::ControlResult {
+    use crate::control::*;
+    ControlResult {
+        subject: EntryId([0x42; 32]),
+        outcome: Outcome::Seized,
+        controlled_on: Some(Date::new(2027, 1, 15)),
+        location: Some(Location {
+            unlocode: "BEANR".into(),
+            place_type: PlaceType::Seaport,
+        }),
+        found: Some(Found {
+            category: Category::Drugs,
+            hs_code: Some("080390".into()),
+            quantity: Some(Quantity {
+                amount: "80".into(),
+                unit: Unit::Kgm,
+            }),
+        }),
+        seizure_alert: None,
+        reason_not_controlled: None,
+        notes: Some("in the cooling unit".into()),
     }
 }
 
@@ -86,6 +147,18 @@ pub fn largest_risk_alert() -> RiskAlert {
         })
         .collect();
     alert.conveyance.vehicle = Some("V".repeat(MAX_VEHICLE_BYTES));
+    alert.direction = Some(crate::control::Direction::Transit);
+    alert.consignment = Some(crate::control::Consignment {
+        containers: alert.conveyance.containers.clone(),
+        bill_of_lading: Some("B".repeat(MAX_BILL_OF_LADING_BYTES)),
+        voyage: Some("V".repeat(MAX_VOYAGE_BYTES)),
+        vehicle: Some("V".repeat(MAX_VEHICLE_BYTES)),
+        ..control_request().consignment
+    });
+    alert.estimated_value = Some(crate::control::Money {
+        amount: format!("{}.{}", "9".repeat(MAX_AMOUNT_INTEGER_DIGITS), "9".repeat(MAX_AMOUNT_FRACTION_DIGITS)),
+        currency: "EUR".into(),
+    });
     alert.route.transit = crate::codes::ISO_3166_ALPHA2[..MAX_TRANSIT_COUNTRIES]
         .iter()
         .map(|c| Country::parse_shape(c).unwrap_or(Country(*b"NL")))

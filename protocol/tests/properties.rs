@@ -45,6 +45,7 @@ fn any_alert() -> impl Strategy<Value = RiskAlert> {
         (
             proptest::collection::vec(text(30), 0..4),
             proptest::option::of(date()),
+            proptest::option::of(proptest::collection::vec(text(12), 0..3)),
         ),
     )
         .prop_map(
@@ -53,7 +54,7 @@ fn any_alert() -> impl Strategy<Value = RiskAlert> {
                 (quantity, detected_on, unlocode),
                 (containers, vessel_imo),
                 (origin, transit),
-                (indicators, valid_until),
+                (indicators, valid_until, containers_again),
             )| RiskAlert {
                 reference,
                 category,
@@ -82,6 +83,12 @@ fn any_alert() -> impl Strategy<Value = RiskAlert> {
                 indicators,
                 severity: Severity::Critical,
                 valid_until,
+                direction: None,
+                consignment: containers_again.map(|containers| customs_protocol::control::Consignment {
+                    containers,
+                    ..Default::default()
+                }),
+                estimated_value: None,
             },
         )
 }
@@ -108,6 +115,10 @@ fn any_body() -> impl Strategy<Value = Body> {
                         valid_until: None,
                         mra_partners,
                         reason: Some("r".into()),
+                        address: Some("a".into()),
+                        authorised_on: Some(effective_from),
+                        identifiers: Vec::new(),
+                        exchange_consent: true,
                     })
                 }
             ),

@@ -148,6 +148,9 @@ fn minimal_alert() -> RiskAlert {
         indicators: vec![],
         severity: Severity::Medium,
         valid_until: None,
+        direction: None,
+        consignment: None,
+        estimated_value: None,
     }
 }
 
@@ -180,24 +183,80 @@ fn build_vectors() -> Vec<Vector> {
         reason: RetractionReason::Superseded,
         note: Some("replaced by a corrected alert".into()),
     };
-    out.push(
-        valid(
-            "valid retraction of seq 1, seq 4",
-            &a,
-            entry(&a, 4, Some(id3), Body::Retraction(retraction)),
-        )
-        .0,
+    let (v, retraction_id) = valid(
+        "valid retraction of seq 1, seq 4",
+        &a,
+        entry(&a, 4, Some(id3), Body::Retraction(retraction)),
     );
+    out.push(v);
     let mut suspended = samples::aeo_record();
     suspended.operator_id = "DE9876543210".into();
     suspended.country = customs_protocol::codes::Country(*b"DE");
     suspended.status = AeoStatus::Suspended;
     suspended.reason = Some("security audit findings at the main warehouse".into());
+    let (v, suspended_id) = valid(
+        "valid AEO record from another author, seq 1 (suspended, with reason)",
+        &b,
+        entry(&b, 1, None, Body::AeoRecord(suspended)),
+    );
+    out.push(v);
+
+    // Valid: the operational loop, and alerts and AEO records with their newer fields.
+    let (v, request_id) = valid(
+        "valid request for control (B asks A to check a container), seq 2",
+        &b,
+        entry(&b, 2, Some(suspended_id), Body::ControlRequest(samples::control_request())),
+    );
+    out.push(v);
+    let (v, ack_id) = valid(
+        "valid acknowledgement of that request by A, seq 5",
+        &a,
+        entry(
+            &a,
+            5,
+            Some(retraction_id),
+            Body::Acknowledgement(customs_protocol::control::Acknowledgement {
+                request: request_id,
+                note: Some("will be checked on arrival".into()),
+            }),
+        ),
+    );
+    out.push(v);
+    let mut result = samples::control_result();
+    result.subject = request_id;
+    let (v, result_id) = valid(
+        "valid result of control (seized), seq 6",
+        &a,
+        entry(&a, 6, Some(ack_id), Body::ControlResult(result)),
+    );
+    out.push(v);
+    let mut full_alert = samples::risk_alert();
+    full_alert.direction = Some(customs_protocol::control::Direction::Import);
+    full_alert.consignment = Some(samples::control_request().consignment);
+    full_alert.estimated_value = Some(customs_protocol::control::Money {
+        amount: "2500000".into(),
+        currency: "EUR".into(),
+    });
+    let (v, full_alert_id) = valid(
+        "valid risk alert with direction, consignment and estimated value, seq 7",
+        &a,
+        entry(&a, 7, Some(result_id), Body::RiskAlert(full_alert.clone())),
+    );
+    out.push(v);
+    let mut reinstated = samples::aeo_record();
+    reinstated.status = AeoStatus::Reinstated;
+    reinstated.address = Some("Havenstraat 1\n3011 AA Rotterdam".into());
+    reinstated.authorised_on = Some(Date::new(2020, 6, 1));
+    reinstated.identifiers = vec![customs_protocol::body::OperatorIdentifier {
+        scheme: "US_MID".into(),
+        value: "NLEXALOG1234ROT".into(),
+    }];
+    reinstated.exchange_consent = true;
     out.push(
         valid(
-            "valid AEO record from another author, seq 1 (suspended, with reason)",
-            &b,
-            entry(&b, 1, None, Body::AeoRecord(suspended)),
+            "valid AEO record: reinstated, with address, authorisation date, a partner identifier and consent, seq 8",
+            &a,
+            entry(&a, 8, Some(full_alert_id), Body::AeoRecord(reinstated)),
         )
         .0,
     );
@@ -206,8 +265,10 @@ fn build_vectors() -> Vec<Vector> {
     let alert_entry = entry(&a, 1, None, Body::RiskAlert(samples::risk_alert()));
     let alert_bytes = alert_entry.encode();
     let mut other_bytes = alert_bytes.clone();
-    let last = other_bytes.len() - 1;
-    other_bytes[last] ^= 0x01; // valid_until day 20 -> 21: a different valid entry
+    // The last byte of valid_until (day 20 -> 21), before the three absent fields
+    // after it: a different valid entry.
+    let day = other_bytes.len() - 4;
+    other_bytes[day] ^= 0x01;
     let signature_of_other = sign_bytes(&a, &other_bytes);
     out.push(vector(
         "bad signature: the signature of a different entry",
@@ -354,6 +415,27 @@ fn build_vectors() -> Vec<Vector> {
         )
         .0,
     );
+    let mut bad_awb = full_alert.clone();
+    if let Some(consignment) = bad_awb.consignment.as_mut() {
+        consignment.air_waybill = Some("16012345676".into());
+    }
+    out.push(signed_anyway(
+        "bad air waybill check digit: 16012345676 (1234567 mod 7 gives 5)",
+        &a,
+        entry(&a, 1, None, Body::RiskAlert(bad_awb)).encode(),
+        "AirWaybillCheckDigit",
+    ));
+    let mut bad_currency = full_alert;
+    bad_currency.estimated_value = Some(customs_protocol::control::Money {
+        amount: "10".into(),
+        currency: "EUX".into(),
+    });
+    out.push(signed_anyway(
+        "unknown currency: EUX",
+        &a,
+        entry(&a, 1, None, Body::RiskAlert(bad_currency)).encode(),
+        "UnknownCurrency",
+    ));
     out.push(signed_anyway(
         "seq 2 without prev",
         &a,
