@@ -57,6 +57,8 @@ pub struct NodeConfig {
     pub store: StoreSection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub notify: NotifySection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +182,50 @@ pub struct StoreSection {
     pub max_pending_entries: usize,
     /// Bytes of such entries.
     pub max_pending_bytes: usize,
+}
+
+/// Watch lists and webhooks (the `[notify]` section).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySection {
+    /// Watch lists this node holds.
+    pub max_watchlists: usize,
+    /// Rules in one watch list.
+    pub max_watch_rules: usize,
+    /// Matches stored per watch list; later matches are logged, not stored.
+    pub max_matches_per_watchlist: usize,
+    /// Registered webhooks.
+    pub max_webhooks: usize,
+    /// Deliveries waiting in the queue (all webhooks); beyond, new ones are dropped
+    /// and counted (`customs_webhook_deliveries_dropped_total`).
+    pub max_pending_deliveries: usize,
+    /// Finished deliveries kept in each webhook's log.
+    pub delivery_log_per_webhook: usize,
+    /// The first retry waits this long; each next one twice as long...
+    pub webhook_retry_initial_ms: u64,
+    /// ...up to this.
+    pub webhook_retry_max_ms: u64,
+    /// Attempts before a delivery is marked failed.
+    pub webhook_max_attempts: u32,
+    /// One attempt (connect, send, answer) must finish within this.
+    pub webhook_timeout_ms: u64,
+}
+
+impl Default for NotifySection {
+    fn default() -> Self {
+        NotifySection {
+            max_watchlists: 100,
+            max_watch_rules: 100,
+            max_matches_per_watchlist: 10_000,
+            max_webhooks: 16,
+            max_pending_deliveries: 10_000,
+            delivery_log_per_webhook: 1_000,
+            webhook_retry_initial_ms: 1_000,
+            webhook_retry_max_ms: 300_000,
+            webhook_max_attempts: 20,
+            webhook_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// DIR/audit.log: who did what, as JSON lines.
@@ -609,6 +655,7 @@ mod tests {
             api: ApiSection::default(),
             store: StoreSection::default(),
             audit: Default::default(),
+            notify: Default::default(),
         }
     }
 

@@ -98,6 +98,7 @@ pub fn create(base: &Path) -> Result<Vec<PathBuf>, DemoError> {
             },
             store: StoreSection::default(),
             audit: Default::default(),
+            notify: Default::default(),
         };
         init_node_dir(&dir, &config)?;
         dirs.push(dir);

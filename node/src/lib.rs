@@ -21,6 +21,7 @@ pub mod logging;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod notify;
 pub mod publish;
 pub mod setup;
 pub mod store;

@@ -1406,6 +1406,7 @@ fn new_config(node: NodeSection, p2p: P2pSection, api_listen: String) -> NodeCon
         },
         store: StoreSection::default(),
         audit: AuditSection::default(),
+        notify: Default::default(),
     }
 }
 

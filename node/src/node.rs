@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, NodeHandle, NodeIdentity};
 use crate::audit::{Audit, Event};
+use crate::notify::Notifier;
 use crate::config::{
     ApiSection, AuditSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR,
 };
@@ -78,6 +79,8 @@ pub struct NodeParams {
     /// Where audit.log goes (the node directory); `None`: no audit log.
     pub audit_dir: Option<PathBuf>,
     pub audit: AuditSection,
+    /// Watch lists and webhooks.
+    pub notify: crate::config::NotifySection,
     /// Where the membership comes from: the charter, or static member lists.
     pub membership: Source,
     /// The node directory (key rotation writes there); `None` for nodes built in
@@ -180,6 +183,7 @@ impl NodeParams {
             allow_publish_before_sync: config.node.allow_publish_before_sync,
             audit_dir: Some(dir.to_path_buf()),
             audit: config.audit,
+            notify: config.notify,
             membership: source,
             dir: Some(dir.to_path_buf()),
             encryption_secrets: crate::membership::encryption_secrets(dir)?,
@@ -200,6 +204,7 @@ pub struct Node {
     watchdog_stop: tokio::sync::watch::Sender<bool>,
     watchdog_task: JoinHandle<()>,
     membership_task: JoinHandle<()>,
+    notifier_task: JoinHandle<()>,
     /// Notified when the node must restart (a key rotation put a new key in place).
     pub restart: Arc<tokio::sync::Notify>,
 }
@@ -281,7 +286,10 @@ impl Node {
         let (client, network_task) =
             network::spawn(params.network, store.clone(), audit.clone()).await?;
         client.set_members(peers, limits).await?;
+        let notifier = Notifier::open(store.clone(), params.notify.clone(), own_key, view.clone())
+            .map_err(|e| NodeError::Task(format!("cannot open the notifier: {e}")))?;
         let handle = NodeHandle {
+            notifier: notifier.clone(),
             store: store.clone(),
             client: client.clone(),
             membership: view.clone(),
@@ -323,6 +331,7 @@ impl Node {
             }
             .run(stopped.clone()),
         );
+        let notifier_task = tokio::spawn(notifier.run(stopped.clone()));
         let watchdog_task = tokio::spawn(watchdog(
             store.clone(),
             handle.publisher.clone(),
@@ -341,6 +350,7 @@ impl Node {
             watchdog_stop,
             watchdog_task,
             membership_task,
+            notifier_task,
             restart,
         })
     }
@@ -377,6 +387,7 @@ impl Node {
         let _ = self.watchdog_stop.send(true);
         let _ = self.watchdog_task.await;
         let _ = self.membership_task.await;
+        let _ = self.notifier_task.await;
         drop(self.handle);
         drop(self.client);
         // A task that was answering a peer may hold the store a moment longer; wait

@@ -239,6 +239,10 @@ pub mod cluster {
             allow_publish_before_sync: true,
             audit_dir: Some(dir.to_path_buf()),
             audit: Default::default(),
+            notify: customs_node::config::NotifySection {
+                webhook_retry_initial_ms: 200,
+                ..Default::default()
+            },
             membership: source,
             dir: None,
             encryption_secrets: Vec::new(),

@@ -25,6 +25,8 @@ pub struct NodeHandle {
     /// The node directory's key files, for a key rotation (`None` without a
     /// directory).
     pub rotation: Option<crate::membership::Rotation>,
+    /// Watch lists, webhooks and the notifications of the live feed.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl NodeHandle {

@@ -24,7 +24,7 @@ pub struct Published {
 }
 
 /// An entry's place in its author's log, shared by every view of an entry.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntryMeta {
     pub id: EntryId,
     pub author: PublicKey,
@@ -233,6 +233,9 @@ pub fn body_json(body: &Body) -> serde_json::Value {
         Body::Retraction(b) => serde_json::to_value(b),
         Body::Governance(b) => serde_json::to_value(b),
         Body::Group(b) => serde_json::to_value(b),
+        Body::ControlRequest(b) => serde_json::to_value(b),
+        Body::Acknowledgement(b) => serde_json::to_value(b),
+        Body::ControlResult(b) => serde_json::to_value(b),
         Body::Sealed(_) => Ok(serde_json::Value::Null),
     };
     value.unwrap_or(serde_json::Value::Null)
@@ -407,7 +410,7 @@ pub struct ForkList {
 }
 
 /// The body of a live-feed event (`GET /api/v1/events`, SSE event `entry`).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntryEvent {
     #[serde(flatten)]
     pub meta: EntryMeta,

@@ -42,6 +42,7 @@ impl Store {
         let mut retracted_rows = HashSet::new();
         let mut chain_ids: HashSet<EntryId> = HashSet::new();
         let (mut plain_rows, mut unopened_rows, mut group_rows) = (0usize, 0usize, 0usize);
+        let (mut request_rows, mut answer_rows) = (0usize, 0usize);
 
         for head in self.frontier()?.heads() {
             report.authors += 1;
@@ -116,13 +117,42 @@ impl Store {
                     }
                     Body::AeoRecord(record) => {
                         report.aeo_records += 1;
-                        let key = aeo_key(&record.operator_id, &author, seq);
-                        if db.get(&key)?.as_deref() != Some(&id.0[..]) {
+                        let lookups = record.identifiers.iter().map(|i| {
+                            identifier_lookup(&i.scheme, &i.value)
+                        });
+                        for operator in std::iter::once(record.operator_id.clone()).chain(lookups)
+                        {
+                            let key = aeo_key(&operator, &author, seq);
+                            if db.get(&key)?.as_deref() != Some(&id.0[..]) {
+                                return Err(corrupt(format!(
+                                    "AEO record {id} is missing from the AEO index under {operator}"
+                                )));
+                            }
+                            aeo_rows.insert(key);
+                        }
+                    }
+                    Body::ControlRequest(_) => {
+                        if db.get(request_key(e.created_at_ms, &id))?.is_none() {
                             return Err(corrupt(format!(
-                                "AEO record {id} is missing from the AEO index"
+                                "request {id} is missing from the request index"
                             )));
                         }
-                        aeo_rows.insert(key);
+                        request_rows += 1;
+                    }
+                    Body::Acknowledgement(customs_protocol::control::Acknowledgement {
+                        request: subject,
+                        ..
+                    })
+                    | Body::ControlResult(customs_protocol::control::ControlResult {
+                        subject,
+                        ..
+                    }) => {
+                        if db.get(answer_key(subject, &id))?.is_none() {
+                            return Err(corrupt(format!(
+                                "answer {id} is missing from the answer index"
+                            )));
+                        }
+                        answer_rows += 1;
                     }
                     Body::Governance(_) => {
                         if db.get(governance_key(&author, seq))?.as_deref() != Some(&id.0[..]) {
@@ -167,10 +197,21 @@ impl Store {
             || count_prefix(PLAIN) != plain_rows
             || count_prefix(UNOPENED) != unopened_rows
             || count_prefix(GROUP) != group_rows
+            || count_prefix(REQUEST) != request_rows
+            || count_prefix(ANSWER) != answer_rows
         {
             return Err(corrupt(
                 "an index has rows for entries not in any chain".into(),
             ));
+        }
+        // Stores from before the arrival index have no rows for older records; every
+        // row there is must name a stored entry.
+        for row in db.scan_prefix([ARRIVAL]) {
+            let (_, value) = row?;
+            let id = parse_id(&value, "arrival value")?;
+            if !chain_ids.contains(&id) {
+                return Err(corrupt(format!("arrival row names {id}, which is not in a chain")));
+            }
         }
         for row in db.scan_prefix([RETRACTED]) {
             let (key, _) = row?;

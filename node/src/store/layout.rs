@@ -16,7 +16,13 @@
 //! | `P` | entry id (32) | the opened record of a sealed entry (its encoded `Sealed`): recipients only |
 //! | `Q` | group id (16), entry id (32) | empty: the group updates this node opened |
 //! | `U` | created_at_ms (8, BE), entry id (32) | fingerprint (8) of the node keys it was tried with: sealed entries this node could not open |
+//! | `C` | u64::MAX - created_at_ms (8, BE), entry id (32) | empty: the requests for control this node can read, newest first |
+//! | `S` | subject entry id (32), entry id (32) | one byte: 0 an acknowledgement, 1 a result: the answers to a request or an alert |
+//! | `N` | arrival number (8, BE) | entry id (32): readable records in the order this node stored or opened them (what the notifier follows) |
 //! | `M` | name | store metadata: format, network, counts, pending own entry |
+//!
+//! An AEO record has an `O` row under its operator id and one under `SCHEME:VALUE` for
+//! each partner identifier, so that a lookup by any of them finds it.
 
 use customs_protocol::body::Category;
 use customs_protocol::codes::Country;
@@ -37,6 +43,9 @@ pub const GOVERNANCE: u8 = b'G';
 pub const PLAIN: u8 = b'P';
 pub const GROUP: u8 = b'Q';
 pub const UNOPENED: u8 = b'U';
+pub const REQUEST: u8 = b'C';
+pub const ANSWER: u8 = b'S';
+pub const ARRIVAL: u8 = b'N';
 
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_NETWORK: &[u8] = b"Mnetwork";
@@ -215,6 +224,32 @@ pub fn governance_key(author: &PublicKey, seq: u64) -> [u8; 41] {
     key[1..33].copy_from_slice(&author.0);
     key[33..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+pub fn request_key(created_at_ms: u64, id: &EntryId) -> [u8; 41] {
+    let mut key = alert_key(created_at_ms, id);
+    key[0] = REQUEST;
+    key
+}
+
+pub fn answer_key(subject: &EntryId, id: &EntryId) -> [u8; 65] {
+    let mut key = [0u8; 65];
+    key[0] = ANSWER;
+    key[1..33].copy_from_slice(&subject.0);
+    key[33..].copy_from_slice(&id.0);
+    key
+}
+
+pub fn arrival_key(number: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = ARRIVAL;
+    key[1..].copy_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// The key an AEO record is also found under for a partner identifier.
+pub fn identifier_lookup(scheme: &str, value: &str) -> String {
+    format!("{scheme}:{value}")
 }
 
 pub fn retracted_key(target: &EntryId) -> [u8; 33] {

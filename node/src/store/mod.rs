@@ -8,6 +8,7 @@
 //! Architecture Invariant: what is read back is checked against its id before use.
 
 mod check;
+mod control;
 mod layout;
 mod query;
 mod sealed;
@@ -15,6 +16,7 @@ mod sealed;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use customs_protocol::chain::{self, ChainView, ChainWriter, PendingBuffer};
@@ -34,12 +36,14 @@ pub use query::{
     AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
     MAX_ALERT_SCAN_ROWS,
 };
+pub use control::{AnswerItem, RequestItem, MAX_ANSWERS};
 pub use sealed::Readable;
 
 use crate::limits::{
     IDEMPOTENCY_RETENTION_MS, LOCK_RETRY_PAUSE, MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH,
     OPEN_LOCK_WAIT, RECOVER_LOCK_WAIT,
 };
+use control::{ANSWER_ACK, ANSWER_RESULT};
 use layout::*;
 
 /// Store settings. `StoreConfig::new` gives the documented defaults.
@@ -292,6 +296,10 @@ struct Inner {
     governance: watch::Sender<u64>,
     /// The keys restricted records are opened with.
     opening: RwLock<sealed::Opening>,
+    /// The number the next readable record gets in the arrival index (`N` rows).
+    next_arrival: AtomicU64,
+    /// Bumped after every commit that added arrival rows: the notifier wakes up.
+    arrivals: watch::Sender<u64>,
 }
 
 #[derive(Debug)]
@@ -319,6 +327,8 @@ impl Store {
                 governance: watch::Sender::new(0),
                 opening: RwLock::new(sealed::Opening::default()),
                 health: Mutex::new(Health::default()),
+                next_arrival: AtomicU64::new(0),
+                arrivals: watch::Sender::new(0),
                 config,
             }),
         };
@@ -334,6 +344,16 @@ impl Store {
             .frontier
             .send_replace(Arc::new(self.read_frontier()?));
         self.check_heads()?;
+        let next_arrival = match self.db()?.scan_prefix([ARRIVAL]).next_back() {
+            Some(row) => {
+                let (key, _) = row?;
+                let mut number = [0u8; 8];
+                number.copy_from_slice(key.get(1..9).unwrap_or(&[0; 8]));
+                u64::from_be_bytes(number) + 1
+            }
+            None => 0,
+        };
+        self.inner.next_arrival.store(next_arrival, Ordering::Relaxed);
         self.complete_own_pending(writer)?;
         Ok(())
     }
@@ -1027,6 +1047,12 @@ impl Store {
     }
 
     /// Flushes everything written so far.
+    /// A tree of node-local state beside the log (watch lists, webhooks): in the
+    /// same database, so one backup holds both, but never part of the log.
+    pub fn local_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db()?.open_tree(name)?)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db()?.flush()?;
         Ok(())
@@ -1068,6 +1094,8 @@ struct Tx<'a> {
     /// many group keys that was with.
     preopened: HashMap<EntryId, customs_protocol::Opened>,
     preopened_groups: usize,
+    /// A readable record was indexed (an arrival row staged).
+    indexed: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -1087,6 +1115,7 @@ impl<'a> Tx<'a> {
             learned_since_ms: u64::MAX,
             preopened: HashMap::new(),
             preopened_groups: 0,
+            indexed: false,
         }
     }
 
@@ -1143,6 +1172,12 @@ impl<'a> Tx<'a> {
             self.store
                 .inner
                 .governance
+                .send_modify(|generation| *generation += 1);
+        }
+        if self.indexed {
+            self.store
+                .inner
+                .arrivals
                 .send_modify(|generation| *generation += 1);
         }
         if !self.learned.is_empty() {
@@ -1259,6 +1294,9 @@ impl Tx<'_> {
     /// Stages the index rows of a readable body (the entry's own, or the one inside
     /// its envelope).
     fn index(&mut self, e: &Entry, id: EntryId, body: &Body) -> Result<(), StoreError> {
+        let arrival = self.store.inner.next_arrival.fetch_add(1, Ordering::Relaxed);
+        self.indexed = true;
+        self.batch.insert(&arrival_key(arrival)[..], &id.0[..]);
         match body {
             Body::RiskAlert(alert) => {
                 let summary = AlertSummary::of(e.author, alert);
@@ -1269,7 +1307,24 @@ impl Tx<'_> {
             Body::AeoRecord(record) => {
                 self.batch
                     .insert(aeo_key(&record.operator_id, &e.author, e.seq), &id.0[..]);
+                for identifier in &record.identifiers {
+                    let lookup = identifier_lookup(&identifier.scheme, &identifier.value);
+                    self.batch
+                        .insert(aeo_key(&lookup, &e.author, e.seq), &id.0[..]);
+                }
                 self.counts.aeo_records += 1;
+            }
+            Body::ControlRequest(_) => {
+                self.batch
+                    .insert(&request_key(e.created_at_ms, &id)[..], &[][..]);
+            }
+            Body::Acknowledgement(ack) => {
+                self.batch
+                    .insert(&answer_key(&ack.request, &id)[..], &[ANSWER_ACK][..]);
+            }
+            Body::ControlResult(result) => {
+                self.batch
+                    .insert(&answer_key(&result.subject, &id)[..], &[ANSWER_RESULT][..]);
             }
             Body::Governance(_) => {
                 self.batch

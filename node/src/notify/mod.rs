@@ -1,0 +1,863 @@
+//! Notifications: watch lists matched against every record this node stores or
+//! opens, and the events (`match`, `request`, `result`) pushed on the live feed and to
+//! webhooks.
+//!
+//! The notifier follows the store's arrival index (`N` rows) from a cursor it keeps
+//! on disk, so a record is processed once even across restarts, and nothing is missed
+//! when the node is busy. Watch lists, matches, webhooks, their queue and delivery log
+//! live in the store's `notify` tree: node-local state, never part of the log. Each
+//! delivery is an HTTP POST of a JSON body signed with the webhook's secret
+//! (`X-Customs-Signature: sha256=<HMAC-SHA256>`), retried with doubling delays from a
+//! bounded queue that survives a restart.
+
+pub mod rules;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use customs_protocol::{Body, EntryId, PublicKey, SignedEntry};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+use utoipa::ToSchema;
+
+use crate::api::views::EntryEvent;
+use crate::config::NotifySection;
+use crate::membership::MembershipView;
+use crate::store::{Readable, Store, StoreError};
+pub use rules::{WatchField, WatchRule};
+
+/// Arrivals processed per round.
+const ARRIVAL_BATCH: usize = 256;
+/// Live events buffered per subscriber of the live feed.
+const LIVE_CAPACITY: usize = 256;
+/// The notifier looks for due deliveries at least this often.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+const CURSOR: &[u8] = b"cursor";
+const NEXT_ID: &[u8] = b"next_id";
+const WATCHLIST: u8 = b'w';
+const MATCH: u8 = b'm';
+const WEBHOOK: u8 = b'h';
+const DELIVERY: u8 = b'd';
+const DELIVERY_BODY: u8 = b'b';
+const QUEUE: u8 = b'q';
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the notification store failed: {0}")]
+    Db(#[from] sled::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Full(String),
+    #[error("no {what} {id}")]
+    NotFound { what: &'static str, id: String },
+}
+
+/// What a notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A record matched a watch list.
+    Match,
+    /// A request for control addressed to this administration.
+    Request,
+    /// A result (or acknowledgement) answering one of this node's records.
+    Result,
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::Match => "match",
+            EventKind::Request => "request",
+            EventKind::Result => "result",
+        }
+    }
+}
+
+/// `POST /api/v1/watchlists`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatchListDraft {
+    pub name: String,
+    pub rules: Vec<WatchRule>,
+    /// The id of a list to replace (its matches are kept, and the hunt runs again).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// A named set of rules; a record matches when any rule does.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WatchList {
+    pub id: String,
+    pub name: String,
+    pub rules: Vec<WatchRule>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// Matches stored for it.
+    pub matches: u64,
+}
+
+/// A record that matched a watch list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Match {
+    pub watchlist: String,
+    #[schema(value_type = String)]
+    pub entry: EntryId,
+    /// The rules it matched.
+    pub rules: Vec<WatchRule>,
+    pub matched_at_ms: u64,
+    /// Found by the hunt over records stored before the list was made or changed.
+    pub retro: bool,
+    /// The record as this node reads it.
+    pub record: EntryEvent,
+}
+
+/// `POST /api/v1/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDraft {
+    /// http:// or https:// URL the deliveries are POSTed to.
+    pub url: String,
+    /// The HMAC-SHA256 key of the `X-Customs-Signature` header (16 to 256 bytes).
+    pub secret: String,
+    pub events: Vec<EventKind>,
+}
+
+/// A registered webhook (its secret is never shown again).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<EventKind>,
+    pub created_at_ms: u64,
+    #[serde(skip_serializing, default)]
+    #[schema(ignore)]
+    pub secret: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The target answered 2xx.
+    Delivered,
+    /// Every attempt failed; no more are made.
+    Failed,
+}
+
+/// One notification to one webhook, and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook: String,
+    pub event: EventKind,
+    #[schema(value_type = String)]
+    pub entry: EntryId,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The HTTP status of the last attempt, if the target answered.
+    pub last_status: Option<u16>,
+    pub created_at_ms: u64,
+    pub next_attempt_ms: Option<u64>,
+    pub delivered_at_ms: Option<u64>,
+}
+
+/// A notification as the live feed carries it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    pub event: EventKind,
+    pub record: EntryEvent,
+    /// For `match`: the list and the rules that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watchlist: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rules: Vec<WatchRule>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub retro: bool,
+}
+
+/// The notifier's state and handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    tree: sled::Tree,
+    config: NotifySection,
+    own: PublicKey,
+    membership: MembershipView,
+    live: broadcast::Sender<Arc<Notification>>,
+    /// Bumped when a delivery is queued: the delivery loop wakes up.
+    queued: watch::Sender<u64>,
+    /// One writer at a time for the read-modify-write of lists and deliveries.
+    writer: std::sync::Mutex<()>,
+    stats: Counters,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    delivered: AtomicU64,
+    failed_attempts: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// What the notifier did since the node started, for the metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotifyStats {
+    pub delivered: u64,
+    pub failed_attempts: u64,
+    pub dropped: u64,
+    pub pending: u64,
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = vec![prefix];
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, NotifyError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        NotifyError::Store(StoreError::Corrupt {
+            what: format!("a stored {what} does not decode: {e}"),
+        })
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Notifier {
+    pub fn open(
+        store: Store,
+        config: NotifySection,
+        own: PublicKey,
+        membership: MembershipView,
+    ) -> Result<Notifier, NotifyError> {
+        let tree = store.local_tree("notify")?;
+        let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        Ok(Notifier {
+            inner: Arc::new(Inner {
+                store,
+                tree,
+                config,
+                own,
+                membership,
+                live,
+                queued: watch::Sender::new(0),
+                writer: std::sync::Mutex::new(()),
+                stats: Counters::default(),
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> NotifyStats {
+        let stats = &self.inner.stats;
+        NotifyStats {
+            delivered: stats.delivered.load(Ordering::Relaxed),
+            failed_attempts: stats.failed_attempts.load(Ordering::Relaxed),
+            dropped: stats.dropped.load(Ordering::Relaxed),
+            pending: self.pending() as u64,
+        }
+    }
+
+    /// The live feed's notifications.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
+        self.inner.live.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_id(&self) -> Result<String, NotifyError> {
+        let next = self
+            .inner
+            .tree
+            .update_and_fetch(NEXT_ID, |old| {
+                let n = old
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some((n + 1).to_be_bytes().to_vec())
+            })?
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map_or(0, u64::from_be_bytes);
+        Ok(format!("{next:016x}"))
+    }
+
+    fn code_of(&self, key: &PublicKey) -> Option<String> {
+        self.inner.membership.code_of(key)
+    }
+
+    fn own_code(&self) -> Option<String> {
+        self.code_of(&self.inner.own)
+    }
+
+    // ---- watch lists ----
+
+    pub fn watchlists(&self) -> Result<Vec<WatchList>, NotifyError> {
+        self.inner
+            .tree
+            .scan_prefix([WATCHLIST])
+            .map(|row| decode(&row?.1, "watch list"))
+            .collect()
+    }
+
+    pub fn watchlist(&self, id: &str) -> Result<WatchList, NotifyError> {
+        let bytes = self
+            .inner
+            .tree
+            .get(key(WATCHLIST, &[id.as_bytes()]))?
+            .ok_or_else(|| NotifyError::NotFound {
+                what: "watch list",
+                id: id.into(),
+            })?;
+        decode(&bytes, "watch list")
+    }
+
+    /// Creates (or replaces) a watch list, then hunts through every record already
+    /// stored. Returns the list and how many matches the hunt found.
+    pub fn save_watchlist(&self, draft: WatchListDraft) -> Result<(WatchList, u64), NotifyError> {
+        let name = draft.name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(NotifyError::Invalid(
+                "name: must be 1 to 100 characters, no control characters".into(),
+            ));
+        }
+        if draft.rules.is_empty() || draft.rules.len() > self.inner.config.max_watch_rules {
+            return Err(NotifyError::Invalid(format!(
+                "rules: a list has 1 to {} rules",
+                self.inner.config.max_watch_rules
+            )));
+        }
+        let rules = draft
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.normalised().map_err(|e| format!("rules[{i}].value: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(NotifyError::Invalid)?;
+        let now = crate::clock::now_ms();
+        let list = {
+            let _writer = self.lock();
+            let list = match &draft.id {
+                Some(id) => WatchList {
+                    name: name.into(),
+                    rules,
+                    updated_at_ms: now,
+                    ..self.watchlist(id)?
+                },
+                None => {
+                    if self.inner.tree.scan_prefix([WATCHLIST]).count()
+                        >= self.inner.config.max_watchlists
+                    {
+                        return Err(NotifyError::Full(format!(
+                            "this node holds at most {} watch lists (notify.max_watchlists)",
+                            self.inner.config.max_watchlists
+                        )));
+                    }
+                    WatchList {
+                        id: self.new_id()?,
+                        name: name.into(),
+                        rules,
+                        created_at_ms: now,
+                        updated_at_ms: now,
+                        matches: 0,
+                    }
+                }
+            };
+            self.inner
+                .tree
+                .insert(key(WATCHLIST, &[list.id.as_bytes()]), encode(&list))?;
+            list
+        };
+        let found = self.hunt(&list)?;
+        Ok((self.watchlist(&list.id)?, found))
+    }
+
+    /// The retro-hunt: every record this node can read, through the list's rules.
+    fn hunt(&self, list: &WatchList) -> Result<u64, NotifyError> {
+        let store = &self.inner.store;
+        let mut found = 0;
+        let frontier = store.frontier()?;
+        for head in frontier.heads() {
+            let mut from = 1;
+            while from <= head.seq {
+                let page = store.entries_from(&head.author, from, 512, 4 << 20)?;
+                if page.entries.is_empty() {
+                    break;
+                }
+                for entry in &page.entries {
+                    from = entry.entry().seq + 1;
+                    let Some(record) = self.announceable(entry)? else {
+                        continue;
+                    };
+                    if self.record_match(list, entry, &record, true)? {
+                        found += 1;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The readable record of `entry`, unless it is not to be announced (a record
+    /// its group refuses).
+    fn announceable(&self, entry: &SignedEntry) -> Result<Option<Readable>, NotifyError> {
+        let store = &self.inner.store;
+        let Some(record) = store.readable(entry)? else {
+            return Ok(None);
+        };
+        if matches!(record.distribution, customs_protocol::Distribution::Group(_)) {
+            let membership = self.inner.membership.get();
+            let groups = store.groups(&membership)?;
+            if crate::api::views::group_refusal(&groups, &membership, &record, entry.entry())
+                .is_some()
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(record))
+    }
+
+    /// Stores the match of `entry` for `list` if it matches and is new; then
+    /// announces it. Whether it was new.
+    fn record_match(
+        &self,
+        list: &WatchList,
+        entry: &SignedEntry,
+        record: &Readable,
+        retro: bool,
+    ) -> Result<bool, NotifyError> {
+        let matched = rules::matching_rules(&list.rules, &record.body);
+        if matched.is_empty() {
+            return Ok(false);
+        }
+        let id = entry.id();
+        let row = key(MATCH, &[list.id.as_bytes(), &id.0]);
+        let event = EntryEvent::of(entry, record, self.code_of(&entry.entry().author));
+        let found = Match {
+            watchlist: list.id.clone(),
+            entry: id,
+            rules: matched.iter().map(|&i| list.rules[i].clone()).collect(),
+            matched_at_ms: crate::clock::now_ms(),
+            retro,
+            record: event.clone(),
+        };
+        {
+            let _writer = self.lock();
+            if self.inner.tree.contains_key(&row)? {
+                return Ok(false);
+            }
+            let mut current = self.watchlist(&list.id)?;
+            if current.matches >= self.inner.config.max_matches_per_watchlist as u64 {
+                tracing::warn!(list = %list.id, "watch list is full; a match is not stored (notify.max_matches_per_watchlist)");
+                return Ok(false);
+            }
+            current.matches += 1;
+            let mut batch = sled::Batch::default();
+            batch.insert(row, encode(&found));
+            batch.insert(key(WATCHLIST, &[list.id.as_bytes()]), encode(&current));
+            self.inner.tree.apply_batch(batch)?;
+        }
+        self.announce(Notification {
+            event: EventKind::Match,
+            record: event,
+            watchlist: Some(list.id.clone()),
+            rules: found.rules,
+            retro,
+        })?;
+        Ok(true)
+    }
+
+    /// Matches of a list, oldest first, at most `limit`.
+    pub fn matches(&self, list: &str, limit: usize) -> Result<Vec<Match>, NotifyError> {
+        self.watchlist(list)?;
+        self.inner
+            .tree
+            .scan_prefix(key(MATCH, &[list.as_bytes()]))
+            .take(limit)
+            .map(|row| decode(&row?.1, "match"))
+            .collect()
+    }
+
+    // ---- the arrivals ----
+
+    /// Processes the records stored since the cursor; whether there may be more.
+    fn process_arrivals(&self) -> Result<bool, NotifyError> {
+        let cursor = self
+            .inner
+            .tree
+            .get(CURSOR)?
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes);
+        let arrivals = self.inner.store.arrivals_after(cursor, ARRIVAL_BATCH)?;
+        let lists = self.watchlists()?;
+        for (number, id) in &arrivals {
+            if let Some(entry) = self.inner.store.get(id)? {
+                if let Some(record) = self.announceable(&entry)? {
+                    self.on_arrival(&lists, &entry, &record)?;
+                }
+            }
+            self.inner.tree.insert(CURSOR, &number.to_be_bytes())?;
+        }
+        Ok(arrivals.len() == ARRIVAL_BATCH)
+    }
+
+    fn on_arrival(
+        &self,
+        lists: &[WatchList],
+        entry: &SignedEntry,
+        record: &Readable,
+    ) -> Result<(), NotifyError> {
+        for list in lists {
+            self.record_match(list, entry, record, false)?;
+        }
+        let author = entry.entry().author;
+        if author == self.inner.own {
+            return Ok(());
+        }
+        let kind = match &record.body {
+            Body::ControlRequest(request) => {
+                let own = self.own_code();
+                let ours = own.is_some_and(|code| request.addressed_to.contains(&code));
+                ours.then_some(EventKind::Request)
+            }
+            Body::ControlResult(customs_protocol::control::ControlResult { subject, .. })
+            | Body::Acknowledgement(customs_protocol::control::Acknowledgement {
+                request: subject,
+                ..
+            }) => {
+                let ours = self
+                    .inner
+                    .store
+                    .get(subject)?
+                    .is_some_and(|s| s.entry().author == self.inner.own);
+                ours.then_some(EventKind::Result)
+            }
+            _ => None,
+        };
+        if let Some(event) = kind {
+            self.announce(Notification {
+                event,
+                record: EntryEvent::of(entry, record, self.code_of(&author)),
+                watchlist: None,
+                rules: Vec::new(),
+                retro: false,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Puts a notification on the live feed and queues it for every webhook that
+    /// wants its kind.
+    fn announce(&self, notification: Notification) -> Result<(), NotifyError> {
+        let notification = Arc::new(notification);
+        let _ = self.inner.live.send(notification.clone());
+        for webhook in self.webhooks()? {
+            if webhook.events.contains(&notification.event) {
+                self.enqueue(&webhook, &notification)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- webhooks ----
+
+    pub fn webhooks(&self) -> Result<Vec<Webhook>, NotifyError> {
+        self.inner
+            .tree
+            .scan_prefix([WEBHOOK])
+            .map(|row| decode(&row?.1, "webhook"))
+            .collect()
+    }
+
+    fn webhook(&self, id: &str) -> Result<Webhook, NotifyError> {
+        let bytes = self
+            .inner
+            .tree
+            .get(key(WEBHOOK, &[id.as_bytes()]))?
+            .ok_or_else(|| NotifyError::NotFound {
+                what: "webhook",
+                id: id.into(),
+            })?;
+        #[derive(Deserialize)]
+        struct Stored {
+            #[serde(flatten)]
+            webhook: Webhook,
+            secret: String,
+        }
+        let stored: Stored = decode(&bytes, "webhook")?;
+        Ok(Webhook {
+            secret: stored.secret,
+            ..stored.webhook
+        })
+    }
+
+    pub fn add_webhook(&self, draft: WebhookDraft) -> Result<Webhook, NotifyError> {
+        let url = draft.url.trim();
+        let parsed: Result<axum::http::Uri, _> = url.parse();
+        let scheme_ok = parsed.as_ref().is_ok_and(|u| {
+            matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some()
+        });
+        if !scheme_ok || url.len() > 2000 {
+            return Err(NotifyError::Invalid(format!(
+                "url: {url:?} must be an http:// or https:// URL with a host"
+            )));
+        }
+        if !(16..=256).contains(&draft.secret.len()) {
+            return Err(NotifyError::Invalid(
+                "secret: must be 16 to 256 bytes".into(),
+            ));
+        }
+        if draft.events.is_empty() {
+            return Err(NotifyError::Invalid(
+                "events: name at least one of match, request, result".into(),
+            ));
+        }
+        let _writer = self.lock();
+        if self.inner.tree.scan_prefix([WEBHOOK]).count() >= self.inner.config.max_webhooks {
+            return Err(NotifyError::Full(format!(
+                "this node holds at most {} webhooks (notify.max_webhooks)",
+                self.inner.config.max_webhooks
+            )));
+        }
+        let mut events = draft.events;
+        events.dedup();
+        let webhook = Webhook {
+            id: self.new_id()?,
+            url: url.into(),
+            events,
+            created_at_ms: crate::clock::now_ms(),
+            secret: draft.secret,
+        };
+        let mut stored = serde_json::to_value(&webhook).unwrap_or_default();
+        stored["secret"] = serde_json::Value::String(webhook.secret.clone());
+        self.inner
+            .tree
+            .insert(key(WEBHOOK, &[webhook.id.as_bytes()]), encode(&stored))?;
+        Ok(webhook)
+    }
+
+    /// A webhook's deliveries, newest first, at most `limit`.
+    pub fn deliveries(&self, webhook: &str, limit: usize) -> Result<Vec<Delivery>, NotifyError> {
+        self.webhook(webhook)?;
+        self.inner
+            .tree
+            .scan_prefix(key(DELIVERY, &[webhook.as_bytes()]))
+            .rev()
+            .take(limit)
+            .map(|row| decode(&row?.1, "delivery"))
+            .collect()
+    }
+
+    fn pending(&self) -> usize {
+        self.inner.tree.scan_prefix([QUEUE]).count()
+    }
+
+    fn enqueue(&self, webhook: &Webhook, notification: &Notification) -> Result<(), NotifyError> {
+        let _writer = self.lock();
+        if self.pending() >= self.inner.config.max_pending_deliveries {
+            tracing::warn!(webhook = %webhook.id, event = notification.event.as_str(), "the delivery queue is full; a notification is not queued (notify.max_pending_deliveries)");
+            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let now = crate::clock::now_ms();
+        let id = format!("{}-{}", webhook.id, self.new_id()?);
+        let body = serde_json::json!({
+            "event": notification.event,
+            "delivery": id,
+            "network": self.inner.store.network(),
+            "node": self.own_code(),
+            "entry": notification.record,
+            "watchlist": notification.watchlist,
+            "rules": notification.rules,
+            "retro": notification.retro,
+        });
+        let delivery = Delivery {
+            id: id.clone(),
+            webhook: webhook.id.clone(),
+            event: notification.event,
+            entry: notification.record.meta.id,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            last_status: None,
+            created_at_ms: now,
+            next_attempt_ms: Some(now),
+            delivered_at_ms: None,
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(key(DELIVERY, &[id.as_bytes()]), encode(&delivery));
+        batch.insert(key(DELIVERY_BODY, &[id.as_bytes()]), encode(&body));
+        batch.insert(key(QUEUE, &[&now.to_be_bytes(), id.as_bytes()]), &[][..]);
+        self.inner.tree.apply_batch(batch)?;
+        self.inner.queued.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Attempts every delivery that is due, one at a time; when the next one is due.
+    fn deliver_due(&self, agent: &ureq::Agent) -> Result<Option<u64>, NotifyError> {
+        loop {
+            let Some(row) = self.inner.tree.scan_prefix([QUEUE]).next() else {
+                return Ok(None);
+            };
+            let (queue_key, _) = row?;
+            let due = queue_key
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes);
+            let now = crate::clock::now_ms();
+            if due > now {
+                return Ok(Some(due));
+            }
+            let id = String::from_utf8_lossy(queue_key.get(9..).unwrap_or_default()).into_owned();
+            self.attempt(agent, &queue_key, &id)?;
+        }
+    }
+
+    fn attempt(&self, agent: &ureq::Agent, queue_key: &[u8], id: &str) -> Result<(), NotifyError> {
+        let delivery_key = key(DELIVERY, &[id.as_bytes()]);
+        let (Some(delivery), Some(body)) = (
+            self.inner.tree.get(&delivery_key)?,
+            self.inner.tree.get(key(DELIVERY_BODY, &[id.as_bytes()]))?,
+        ) else {
+            self.inner.tree.remove(queue_key)?;
+            return Ok(());
+        };
+        let mut delivery: Delivery = decode(&delivery, "delivery")?;
+        let webhook = match self.webhook(&delivery.webhook) {
+            Ok(webhook) => webhook,
+            Err(NotifyError::NotFound { .. }) => {
+                self.inner.tree.remove(queue_key)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let request = agent
+            .post(&webhook.url)
+            .set("Content-Type", "application/json")
+            .set("User-Agent", concat!("customs-node/", env!("CARGO_PKG_VERSION")))
+            .set("X-Customs-Event", delivery.event.as_str())
+            .set("X-Customs-Delivery", &delivery.id)
+            .set(
+                "X-Customs-Signature",
+                &rules::signature_header(&webhook.secret, &body),
+            );
+        let outcome = match request.send_bytes(&body) {
+            Ok(response) => Ok(response.status()),
+            Err(ureq::Error::Status(status, _)) => Err((Some(status), format!("HTTP {status}"))),
+            Err(ureq::Error::Transport(e)) => Err((None, e.to_string())),
+        };
+        delivery.attempts += 1;
+        let now = crate::clock::now_ms();
+        let config = &self.inner.config;
+        let mut batch = sled::Batch::default();
+        batch.remove(queue_key);
+        match outcome {
+            Ok(status) => {
+                delivery.status = DeliveryStatus::Delivered;
+                delivery.last_status = Some(status);
+                delivery.last_error = None;
+                delivery.next_attempt_ms = None;
+                delivery.delivered_at_ms = Some(now);
+                batch.remove(key(DELIVERY_BODY, &[id.as_bytes()]));
+                self.inner.stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((status, error)) => {
+                delivery.last_status = status;
+                delivery.last_error = Some(error.chars().take(300).collect());
+                self.inner.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                if delivery.attempts >= config.webhook_max_attempts {
+                    delivery.status = DeliveryStatus::Failed;
+                    delivery.next_attempt_ms = None;
+                    batch.remove(key(DELIVERY_BODY, &[id.as_bytes()]));
+                    tracing::warn!(webhook = %webhook.id, delivery = %id, "a webhook delivery failed for good after {} attempts", delivery.attempts);
+                } else {
+                    let next = now
+                        + rules::retry_delay_ms(
+                            delivery.attempts,
+                            config.webhook_retry_initial_ms,
+                            config.webhook_retry_max_ms,
+                        );
+                    delivery.next_attempt_ms = Some(next);
+                    batch.insert(key(QUEUE, &[&next.to_be_bytes(), id.as_bytes()]), &[][..]);
+                }
+            }
+        }
+        batch.insert(delivery_key, encode(&delivery));
+        self.inner.tree.apply_batch(batch)?;
+        self.trim_log(&delivery.webhook)?;
+        Ok(())
+    }
+
+    /// Keeps at most `delivery_log_per_webhook` finished deliveries per webhook.
+    fn trim_log(&self, webhook: &str) -> Result<(), NotifyError> {
+        let prefix = key(DELIVERY, &[webhook.as_bytes()]);
+        let count = self.inner.tree.scan_prefix(&prefix).count();
+        let excess = count.saturating_sub(self.inner.config.delivery_log_per_webhook);
+        for row in self.inner.tree.scan_prefix(&prefix).take(excess) {
+            let (k, v) = row?;
+            let delivery: Delivery = decode(&v, "delivery")?;
+            if delivery.status != DeliveryStatus::Pending {
+                self.inner.tree.remove(k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop`: follows the arrivals and attempts due deliveries.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut arrivals = self.inner.store.watch_arrivals();
+        let mut queued = self.inner.queued.subscribe();
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_millis(self.inner.config.webhook_timeout_ms))
+            .redirects(0)
+            .build();
+        loop {
+            let this = self.clone();
+            let agent_for_round = agent.clone();
+            let round = tokio::task::spawn_blocking(move || {
+                while this.process_arrivals()? {}
+                this.deliver_due(&agent_for_round)
+            })
+            .await;
+            let wait = match round {
+                Ok(Ok(Some(due))) => {
+                    Duration::from_millis(due.saturating_sub(crate::clock::now_ms())).min(IDLE_POLL)
+                }
+                Ok(Ok(None)) => IDLE_POLL,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "the notifier failed a round; it tries again");
+                    IDLE_POLL
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the notifier's round panicked");
+                    IDLE_POLL
+                }
+            };
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = arrivals.changed() => {}
+                _ = queued.changed() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
