@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod governance_cli;
+mod loop_cli;
 use governance_cli as governance;
+use loop_cli::{RequestCommand, ResultCommand, WatchCommand, WebhookCommand};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -117,6 +119,18 @@ enum Command {
     /// Closed user groups: records addressed to one are readable by its members only.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Requests for control: ask members to check a consignment, answer their asks.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Results of control: what a check found, answering a request or an alert.
+    #[command(subcommand)]
+    Result(ResultCommand),
+    /// Watch lists: rules matched against every record stored, with a retro-hunt.
+    #[command(subcommand)]
+    Watch(WatchCommand),
+    /// Webhooks: push matches, requests and results to a national system.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Retract one of this node's own entries.
     Retract {
         /// The entry id (64 hex digits, or a prefix of at least 8 that one entry has).
@@ -771,6 +785,10 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Group(command) => group(command, json),
+        Command::Request(command) => loop_cli::request(command, json),
+        Command::Result(command) => loop_cli::result(command, json),
+        Command::Watch(command) => loop_cli::watch(command, json),
+        Command::Webhook(command) => loop_cli::webhook(command, json),
         Command::Alert(AlertCommand::List {
             category,
             hs,

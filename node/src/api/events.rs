@@ -20,8 +20,11 @@ const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// The live feed.
 ///
-/// Events: `entry` (data: an EntryEvent), and `lagged` (data: `{"missed": n}`) when
-/// this client fell behind and missed entries.
+/// Events: `entry` (data: an EntryEvent); `request` (a request for control addressed
+/// to this administration), `result` (an answer to one of this node's records) and
+/// `match` (a record matched a watch list), with data `{event, record, watchlist?,
+/// rules?, retro?}`; and `lagged` (data: `{"missed": n}`) when this client fell
+/// behind and missed some.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
@@ -46,15 +49,31 @@ pub async fn events(
             ))
         })?;
     let entries = state.node.client.subscribe();
+    let notifications = state.node.notifier.subscribe();
     let stopped = Box::pin(super::stopped(&state.stop));
     // The stream owns the permit, the subscription and the stop signal: all are
     // released as soon as the client disconnects (the stream is dropped).
     let stream = futures::stream::unfold(
-        (entries, stopped, state, permit),
-        |(mut entries, mut stopped, state, permit)| async move {
+        (entries, notifications, stopped, state, permit),
+        |(mut entries, mut notifications, mut stopped, state, permit)| async move {
             loop {
                 let event = tokio::select! {
                     _ = &mut stopped => return None,
+                    notified = notifications.recv() => match notified {
+                        Ok(notification) => {
+                            match Event::default()
+                                .event(notification.event.as_str())
+                                .json_data(&*notification)
+                            {
+                                Ok(event) => event,
+                                Err(_) => continue,
+                            }
+                        }
+                        Err(RecvError::Lagged(missed)) => Event::default()
+                            .event("lagged")
+                            .data(format!("{{\"missed\":{missed}}}")),
+                        Err(RecvError::Closed) => return None,
+                    },
                     received = entries.recv() => match received {
                         Ok(entry) => {
                             // A sealed record this node cannot read, or one its group
@@ -83,7 +102,7 @@ pub async fn events(
                         Err(RecvError::Closed) => return None,
                     },
                 };
-                return Some((Ok(event), (entries, stopped, state, permit)));
+                return Some((Ok(event), (entries, notifications, stopped, state, permit)));
             }
         },
     );

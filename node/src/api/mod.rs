@@ -59,7 +59,7 @@ use crate::audit::{Audit, Event};
 use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
-use routes::{aeo, alerts, check, entries, groups, members, node, operations};
+use routes::{aeo, alerts, check, control, entries, groups, members, node, notify, operations};
 use serve::{ConnectionCaps, Connections};
 
 use crate::config::ApiSection;
@@ -145,7 +145,16 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(groups::add_member))
         .routes(routes!(groups::remove_member))
         .routes(routes!(entries::get_entry))
-        .routes(routes!(aeo::publish_aeo))
+        .routes(routes!(aeo::publish_aeo, aeo::aeo_snapshot))
+        .routes(routes!(control::send_request, control::list_requests))
+        .routes(routes!(control::get_request))
+        .routes(routes!(control::acknowledge))
+        .routes(routes!(control::report_result))
+        .routes(routes!(control::loop_effectiveness))
+        .routes(routes!(notify::list_watchlists, notify::save_watchlist))
+        .routes(routes!(notify::watchlist_matches))
+        .routes(routes!(notify::list_webhooks, notify::add_webhook))
+        .routes(routes!(notify::webhook_deliveries))
         .routes(routes!(aeo::aeo_status))
         .routes(routes!(entries::retract))
         .routes(routes!(node::status))
@@ -227,8 +236,10 @@ fn needed_role(method: &Method, path: &str) -> Option<Role> {
         || path.starts_with("/api/v1/keys/")
         || path == "/api/v1/charter";
     let reading = method == Method::GET || method == Method::HEAD;
+    // Webhooks send records out of the node and carry secrets.
+    let webhooks = path.starts_with("/api/v1/webhooks");
     Some(
-        if ADMIN_ROUTES.contains(&path) || (governance && !reading) {
+        if ADMIN_ROUTES.contains(&path) || (governance && !reading) || webhooks {
             Role::Admin
         } else if method == Method::GET || method == Method::HEAD {
             Role::Reader

@@ -166,6 +166,10 @@ pub struct EntryView {
     pub group_name: Option<String>,
     pub verification: Verification,
     pub retracted_by: Option<EntryId>,
+    /// Results of control (and acknowledgements) that answer this record, as this
+    /// node can read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<AnswerView>,
     /// The entry exactly as signed (entry bytes and signature), base64.
     pub signed_bytes: String,
 }
@@ -205,6 +209,7 @@ impl EntryView {
                 standing_reason: None,
             },
             retracted_by,
+            answers: Vec::new(),
             signed_bytes: base64::engine::general_purpose::STANDARD.encode(bytes),
         }
     }
@@ -563,3 +568,102 @@ pub struct GroupChanged {
     pub entry: EntryId,
     pub seq: u64,
 }
+
+/// An acknowledgement or result, as a request or alert shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AnswerView {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// `acknowledgement` or `control_result`.
+    #[serde(rename = "type")]
+    pub kind: BodyKind,
+    pub body: serde_json::Value,
+    pub markings: Markings,
+    /// Whether it counts for the request (it comes from an addressee); always true
+    /// for an alert's results.
+    pub counts: bool,
+}
+
+/// A request for control with where it stands and its answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RequestView {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    pub request: customs_protocol::control::ControlRequest,
+    pub markings: Markings,
+    pub distribution: Distribution,
+    pub state: customs_protocol::control::RequestState,
+    /// `inbound` (addressed to this administration), `outbound` (sent by it) or
+    /// `other` (visible to it, neither).
+    pub direction: String,
+    pub acknowledgements: Vec<AnswerView>,
+    pub results: Vec<AnswerView>,
+}
+
+/// `GET /api/v1/requests`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequestList {
+    pub items: Vec<RequestView>,
+    /// How many requests there are in each state (within what the filters and the
+    /// scan covered).
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// `GET /api/v1/effectiveness`: the loop's figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EffectivenessView {
+    /// Per addressee and category: requests, answered, hits.
+    pub rows: Vec<customs_protocol::control::Effectiveness>,
+    /// The requests the figures cover.
+    pub requests: u64,
+}
+
+/// The AEO snapshot of one issuer (`GET /api/v1/aeo?issuer=CC&format=json`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AeoSnapshot {
+    pub issuer: String,
+    pub generated_at: String,
+    /// Current records of operators that consented to the exchange.
+    pub operators: Vec<AeoSnapshotRow>,
+    /// Operators left out because they did not consent.
+    pub withheld_without_consent: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AeoSnapshotRow {
+    pub entry_id: EntryId,
+    pub seq: u64,
+    pub record: AeoRecord,
+}
+
+// ---- watch lists and webhooks ----
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WatchLists {
+    pub items: Vec<crate::notify::WatchList>,
+}
+
+/// A watch list saved, and what the hunt through stored records found.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WatchListSaved {
+    #[serde(flatten)]
+    pub watchlist: crate::notify::WatchList,
+    /// New matches among the records already stored (the retro-hunt).
+    pub retro_matches: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Matches {
+    pub items: Vec<crate::notify::Match>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Webhooks {
+    pub items: Vec<crate::notify::Webhook>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deliveries {
+    pub items: Vec<crate::notify::Delivery>,
+}
+

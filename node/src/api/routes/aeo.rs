@@ -54,7 +54,7 @@ pub struct AeoQuery {
     path = "/api/v1/aeo/{operator_id}",
     tag = "aeo",
     params(
-        ("operator_id" = String, Path, description = "TCUI/EORI-shaped id, e.g. NL123456789"),
+        ("operator_id" = String, Path, description = "TCUI/EORI-shaped id, e.g. NL123456789, or a partner identifier as SCHEME:VALUE, e.g. US_MID:NLEXALOG1234ROT"),
         AeoQuery,
     ),
     responses(
@@ -68,8 +68,19 @@ pub async fn aeo_status(
     Path(operator_id): Path<String>,
     QueryParams(query): QueryParams<AeoQuery>,
 ) -> Result<Json<AeoStatusView>, ApiError> {
-    customs_protocol::codes::check_operator_id(&operator_id)
-        .map_err(|r| ApiError::bad_query("operator_id", format!("operator_id: {r}")))?;
+    // An operator id, or a partner identifier as SCHEME:VALUE (US_MID:...).
+    let partner_identifier = operator_id.split_once(':').is_some_and(|(scheme, value)| {
+        !scheme.is_empty()
+            && scheme.len() <= 16
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+            && customs_protocol::codes::check_document_number(value, 35).is_ok()
+    });
+    if !partner_identifier {
+        customs_protocol::codes::check_operator_id(&operator_id)
+            .map_err(|r| ApiError::bad_query("operator_id", format!("operator_id: {r}")))?;
+    }
     let as_of = query_value("as_of", query.as_of.as_deref(), |t| {
         Date::parse_valid(t).map_err(|r| r.to_string())
     })?;
@@ -96,4 +107,176 @@ pub async fn aeo_status(
     })
     .await?;
     Ok(Json(view))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SnapshotQuery {
+    /// The issuing member's code.
+    issuer: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Operators listed at most in one snapshot.
+pub const MAX_SNAPSHOT_OPERATORS: usize = 100_000;
+
+/// The columns of the CSV snapshot, in order.
+pub const SNAPSHOT_CSV_COLUMNS: &str = "operator_id,name,address,country,programme,status,authorised_on,effective_from,valid_until,reason,identifiers,mra_partners,entry_id,seq";
+
+/// The daily file an MRA partner takes: every operator's current status at one issuer.
+///
+/// Per operator, the issuer's latest record that is not retracted; only operators
+/// that consented to the exchange (`exchange_consent`), the others counted in
+/// `withheld_without_consent` (JSON) or in the `X-Withheld-Without-Consent` header
+/// (CSV). CSV: RFC 4180, a header row, identifiers as `SCHEME:VALUE` joined with `;`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/aeo",
+    tag = "aeo",
+    params(SnapshotQuery),
+    responses(
+        (status = 200, description = "The snapshot (JSON, or text/csv with `format=csv`)", body = AeoSnapshot),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    )
+)]
+pub async fn aeo_snapshot(
+    State(state): State<ApiState>,
+    QueryParams(query): QueryParams<SnapshotQuery>,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let issuer = query
+        .issuer
+        .ok_or_else(|| ApiError::bad_query("issuer", "issuer: name the issuing member's code"))?;
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_query(
+                "format",
+                format!("format: {other:?} is neither json nor csv"),
+            ))
+        }
+    };
+    let keys = state
+        .node
+        .membership
+        .get()
+        .members
+        .get(&issuer)
+        .map(|m| m.nodes.clone())
+        .ok_or_else(|| {
+            ApiError::bad_query("issuer", format!("issuer: {issuer:?} is not a member code"))
+        })?;
+    let snapshot = blocking(move || {
+        let mut rows = Vec::new();
+        let mut withheld = 0;
+        for key in &keys {
+            for (record, entry) in state.node.store.aeo_snapshot(key, MAX_SNAPSHOT_OPERATORS)? {
+                if !record.exchange_consent {
+                    withheld += 1;
+                    continue;
+                }
+                rows.push(AeoSnapshotRow {
+                    entry_id: entry.id(),
+                    seq: entry.entry().seq,
+                    record,
+                });
+            }
+        }
+        rows.sort_by(|a, b| a.record.operator_id.cmp(&b.record.operator_id));
+        Ok(AeoSnapshot {
+            issuer,
+            generated_at: rfc3339(crate::clock::now_ms()),
+            operators: rows,
+            withheld_without_consent: withheld,
+        })
+    })
+    .await?;
+    if !csv {
+        return Ok(Json(snapshot).into_response());
+    }
+    let mut text = String::from(SNAPSHOT_CSV_COLUMNS);
+    text.push_str("\r\n");
+    for row in &snapshot.operators {
+        let r = &row.record;
+        let text_of = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let fields = [
+            r.operator_id.clone(),
+            r.name.clone(),
+            r.address.clone().unwrap_or_default(),
+            r.country.to_string(),
+            text_of(&serde_json::to_value(r.programme).unwrap_or_default()),
+            r.status.as_str().to_string(),
+            r.authorised_on.map(|d| d.to_string()).unwrap_or_default(),
+            r.effective_from.to_string(),
+            r.valid_until.map(|d| d.to_string()).unwrap_or_default(),
+            r.reason.clone().unwrap_or_default(),
+            r.identifiers
+                .iter()
+                .map(|i| format!("{}:{}", i.scheme, i.value))
+                .collect::<Vec<_>>()
+                .join(";"),
+            r.mra_partners
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
+            row.entry_id.to_hex(),
+            row.seq.to_string(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        text.push_str(&line.join(","));
+        text.push_str("\r\n");
+    }
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"aeo-{}.csv\"", snapshot.issuer),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-withheld-without-consent"),
+                snapshot.withheld_without_consent.to_string(),
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// One RFC 4180 field: quoted when it holds a comma, quote or line break. A field
+/// starting with `=`, `+`, `-` or `@` gets a leading apostrophe, so that a
+/// spreadsheet does not run it as a formula.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
 }

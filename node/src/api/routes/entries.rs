@@ -86,6 +86,12 @@ pub async fn get_entry(
             store.retracted_by(&id)?,
         )
         .with_standing(&membership);
+        if matches!(
+            readable.body,
+            customs_protocol::Body::RiskAlert(_) | customs_protocol::Body::ControlRequest(_)
+        ) {
+            view.answers = super::control::answers_of(&state, &id)?;
+        }
         if let Distribution::Group(group) = &readable.distribution {
             let groups = store.groups(&membership)?;
             view.group_name = groups.groups.get(&group.id).map(|g| g.current.name.clone());

@@ -5,10 +5,12 @@
 pub mod aeo;
 pub mod alerts;
 pub mod check;
+pub mod control;
 pub mod entries;
 pub mod groups;
 pub mod members;
 pub mod node;
+pub mod notify;
 pub mod operations;
 
 use axum::http::{header, Method, StatusCode, Uri};
