@@ -111,10 +111,10 @@ pub enum WatchCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
-    /// Register a webhook (admin token).
+    /// Register a webhook (admin token) that POSTs to TARGET_URL.
     Add {
-        #[arg(long)]
-        url: String,
+        /// The http:// or https:// URL deliveries go to.
+        target_url: String,
         /// A file holding the HMAC secret (16 to 256 bytes; a trailing newline is
         /// dropped), so that it stays out of the shell history.
         #[arg(long)]
@@ -171,8 +171,11 @@ pub fn request(command: RequestCommand, json: bool) -> anyhow::Result<()> {
                 for view in &list.items {
                     print_request_line(view);
                 }
-                let counts: Vec<String> =
-                    list.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+                let counts: Vec<String> = list
+                    .counts
+                    .iter()
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect();
                 outln!("{} listed ({})", list.items.len(), counts.join(", "));
             });
         }
@@ -304,7 +307,7 @@ pub fn watch(command: WatchCommand, json: bool) -> anyhow::Result<()> {
 pub fn webhook(command: WebhookCommand, json: bool) -> anyhow::Result<()> {
     match command {
         WebhookCommand::Add {
-            url,
+            target_url: url,
             secret_file,
             events,
             api,
@@ -314,7 +317,12 @@ pub fn webhook(command: WebhookCommand, json: bool) -> anyhow::Result<()> {
             let body = serde_json::json!({"url": url, "secret": secret, "events": events});
             let webhook: Webhook = api.target()?.post("/api/v1/webhooks", &body)?;
             show(json, &webhook, |w| {
-                outln!("webhook {} registered: {} for {}", w.id, w.url, event_names(w))
+                outln!(
+                    "webhook {} registered: {} for {}",
+                    w.id,
+                    w.url,
+                    event_names(w)
+                )
             });
         }
         WebhookCommand::List { api } => {
@@ -396,7 +404,11 @@ fn print_request(view: &RequestView) {
             "  result from {}: {}{}",
             result.meta.author_code.as_deref().unwrap_or("?"),
             result.body["outcome"].as_str().unwrap_or("?"),
-            if result.counts { "" } else { " (not an addressee: not counted)" }
+            if result.counts {
+                ""
+            } else {
+                " (not an addressee: not counted)"
+            }
         );
     }
 }

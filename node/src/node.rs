@@ -14,7 +14,6 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, NodeHandle, NodeIdentity};
 use crate::audit::{Audit, Event};
-use crate::notify::Notifier;
 use crate::config::{
     ApiSection, AuditSection, ConfigError, Members, NodeConfig, KEY_FILE, STORE_DIR,
 };
@@ -23,6 +22,7 @@ use crate::membership::{
     self, read_charter, MembershipError, MembershipView, Source, CHARTER_FILE,
 };
 use crate::network::{self, parse_multiaddr, Client, NetworkConfig, NetworkError, Peer};
+use crate::notify::Notifier;
 use crate::publish::{PublishError, Publisher};
 use crate::store::{Store, StoreConfig, StoreError};
 use crate::tokens::{Tokens, TOKENS_FILE};

@@ -9,14 +9,14 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{
-    check_amount, check_container, check_document_number, check_flight, check_hs_code, check_imo, check_operator_id,
-    check_reference, check_unlocode, check_vehicle, Country, Unit,
+    check_amount, check_container, check_document_number, check_flight, check_hs_code, check_imo,
+    check_operator_id, check_reference, check_unlocode, check_vehicle, Country, Unit,
 };
-use crate::date::Date;
-use crate::entry::EntryId;
 use crate::control::{
     Acknowledgement, Consignment, ControlRequest, ControlResult, Direction, Money,
 };
+use crate::date::Date;
+use crate::entry::EntryId;
 use crate::envelope::Envelope;
 use crate::error::{Rule, ValidationError};
 use crate::governance::Governance;
@@ -678,8 +678,7 @@ impl AeoRecord {
             check_order(self.effective_from, authorised_on, "authorised_on")
                 .map_err(at("effective_from"))?;
         }
-        check_count(self.identifiers.len(), MAX_OPERATOR_IDENTIFIERS)
-            .map_err(at("identifiers"))?;
+        check_count(self.identifiers.len(), MAX_OPERATOR_IDENTIFIERS).map_err(at("identifiers"))?;
         for (i, identifier) in self.identifiers.iter().enumerate() {
             let scheme_ok = (2..=16).contains(&identifier.scheme.len())
                 && identifier
@@ -697,7 +696,10 @@ impl AeoRecord {
             }
             check_document_number(&identifier.value, 35)
                 .map_err(at(format!("identifiers[{i}].value")))?;
-            if self.identifiers[..i].iter().any(|o| o.scheme == identifier.scheme) {
+            if self.identifiers[..i]
+                .iter()
+                .any(|o| o.scheme == identifier.scheme)
+            {
                 return Err(ValidationError::new(
                     format!("identifiers[{i}].scheme"),
                     Rule::Duplicate {

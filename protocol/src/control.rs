@@ -40,7 +40,10 @@ pub struct Consignment {
     pub air_waybill: Option<String>,
     /// Movement reference number (18 characters, check character last).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{14}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{14}$")
+    )]
     pub mrn: Option<String>,
     /// Vehicle registration.
     #[serde(default)]
@@ -179,7 +182,9 @@ impl ControlRequest {
             if self.addressed_to[..i].contains(code) {
                 return Err(ValidationError::new(
                     format!("addressed_to[{i}]"),
-                    Rule::Duplicate { value: code.clone() },
+                    Rule::Duplicate {
+                        value: code.clone(),
+                    },
                 ));
             }
         }
@@ -450,13 +455,20 @@ impl Response {
 /// Whether a response counts for a request: only its addressees acknowledge and
 /// answer it (anyone may answer an alert).
 pub fn counts_for(request: &ControlRequest, response: &Response) -> bool {
-    request.addressed_to.iter().any(|code| code == response.by())
+    request
+        .addressed_to
+        .iter()
+        .any(|code| code == response.by())
 }
 
 /// The state of `request` given the responses stored for it (in any order,
 /// duplicates allowed) at `now_ms`. Responses from others than its addressees are
 /// ignored.
-pub fn request_state(request: &ControlRequest, responses: &[Response], now_ms: i64) -> RequestState {
+pub fn request_state(
+    request: &ControlRequest,
+    responses: &[Response],
+    now_ms: i64,
+) -> RequestState {
     let counted = || responses.iter().filter(|r| counts_for(request, r));
     if counted().any(|r| matches!(r, Response::Result { .. })) {
         RequestState::Answered
@@ -655,7 +667,9 @@ mod tests {
         };
         assert_eq!(money("EUR").validate("estimated_value"), Ok(()));
         assert_eq!(
-            money("EUX").validate("estimated_value").map_err(|e| e.field),
+            money("EUX")
+                .validate("estimated_value")
+                .map_err(|e| e.field),
             Err(s("estimated_value.currency"))
         );
     }
@@ -693,8 +707,8 @@ mod tests {
                     addressees.push("BE".into());
                 }
                 request.addressed_to = addressees;
-                request.category = [None, Some(Category::Drugs), Some(Category::Tobacco)]
-                    [rng.gen_range(0..3)];
+                request.category =
+                    [None, Some(Category::Drugs), Some(Category::Tobacco)][rng.gen_range(0..3)];
                 request.arrival.eta = Timestamp(now_ms / 1000 + rng.gen_range(-3600..3600));
                 let mut responses = Vec::new();
                 for _ in 0..rng.gen_range(0..6) {
@@ -715,7 +729,8 @@ mod tests {
                     .iter()
                     .map(|(request, responses)| {
                         let mut responses = responses.clone();
-                        responses.extend(responses.clone().into_iter().filter(|_| rng.gen_bool(0.3)));
+                        responses
+                            .extend(responses.clone().into_iter().filter(|_| rng.gen_bool(0.3)));
                         responses.shuffle(rng);
                         (request.clone(), responses)
                     })
@@ -728,17 +743,33 @@ mod tests {
                 let pairs: Vec<_> = history.iter().map(|(q, r)| (q, r.clone())).collect();
                 effectiveness(&pairs)
             };
-            assert_eq!(figures(&one), figures(&two), "seed {seed} (replay with SIM_SEED={seed})");
+            assert_eq!(
+                figures(&one),
+                figures(&two),
+                "seed {seed} (replay with SIM_SEED={seed})"
+            );
             let mut direct: BTreeMap<(String, Option<&str>), (u64, u64, u64)> = BTreeMap::new();
             for (request, responses) in &requests {
-                let state_one = one.iter().find(|(q, _)| q == request).map(|(q, r)| request_state(q, r, now_ms));
-                let state_two = two.iter().find(|(q, _)| q == request).map(|(q, r)| request_state(q, r, now_ms));
-                assert_eq!(state_one, state_two, "seed {seed} (replay with SIM_SEED={seed})");
+                let state_one = one
+                    .iter()
+                    .find(|(q, _)| q == request)
+                    .map(|(q, r)| request_state(q, r, now_ms));
+                let state_two = two
+                    .iter()
+                    .find(|(q, _)| q == request)
+                    .map(|(q, r)| request_state(q, r, now_ms));
+                assert_eq!(
+                    state_one, state_two,
+                    "seed {seed} (replay with SIM_SEED={seed})"
+                );
                 let answered_by: Vec<&Response> = responses
                     .iter()
                     .filter(|r| request.addressed_to.iter().any(|a| a == r.by()))
                     .collect();
-                let expected = if answered_by.iter().any(|r| matches!(r, Response::Result { .. })) {
+                let expected = if answered_by
+                    .iter()
+                    .any(|r| matches!(r, Response::Result { .. }))
+                {
                     RequestState::Answered
                 } else if now_ms > request.arrival.eta.unix_ms() {
                     RequestState::Overdue
@@ -747,7 +778,11 @@ mod tests {
                 } else {
                     RequestState::Open
                 };
-                assert_eq!(state_one, Some(expected), "seed {seed} (replay with SIM_SEED={seed})");
+                assert_eq!(
+                    state_one,
+                    Some(expected),
+                    "seed {seed} (replay with SIM_SEED={seed})"
+                );
                 for member in &request.addressed_to {
                     let row = direct
                         .entry((member.clone(), request.category.map(|c| c.as_str())))
@@ -762,9 +797,15 @@ mod tests {
                     row.2 += u64::from(mine.contains(&Outcome::Seized));
                 }
             }
-            let from_rule: Vec<(u64, u64, u64)> =
-                figures(&one).iter().map(|e| (e.requests, e.answered, e.hits)).collect();
-            assert_eq!(from_rule, direct.into_values().collect::<Vec<_>>(), "seed {seed} (replay with SIM_SEED={seed})");
+            let from_rule: Vec<(u64, u64, u64)> = figures(&one)
+                .iter()
+                .map(|e| (e.requests, e.answered, e.hits))
+                .collect();
+            assert_eq!(
+                from_rule,
+                direct.into_values().collect::<Vec<_>>(),
+                "seed {seed} (replay with SIM_SEED={seed})"
+            );
         }
     }
 }

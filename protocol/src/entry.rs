@@ -15,8 +15,8 @@ use crate::codec::{decode_canonical, encode, encode_into};
 use crate::date::Date;
 use crate::error::{DecodeError, EntryError, Rule, ValidationError, VerifyError};
 use crate::identity::{PublicKey, SecretKey};
-use crate::limits::{MAX_ENTRY_BYTES, MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
 use crate::legacy::EntryV1;
+use crate::limits::{MAX_ENTRY_BYTES, MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
 use crate::markings::Markings;
 
 /// The first byte of every entry this implementation signs.

@@ -261,9 +261,13 @@ pub enum Rule {
     Placement { reason: &'static str },
     #[error("{value:?} is not an ISO 4217 currency code")]
     UnknownCurrency { value: String },
-    #[error("air waybill {value:?} must be 11 digits: a 3-digit airline prefix and an 8-digit serial")]
+    #[error(
+        "air waybill {value:?} must be 11 digits: a 3-digit airline prefix and an 8-digit serial"
+    )]
     AirWaybillFormat { value: String },
-    #[error("air waybill {value:?} has check digit {found}, but the serial modulo 7 gives {expected}")]
+    #[error(
+        "air waybill {value:?} has check digit {found}, but the serial modulo 7 gives {expected}"
+    )]
     AirWaybillCheckDigit {
         value: String,
         expected: u8,

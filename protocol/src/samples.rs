@@ -156,7 +156,11 @@ pub fn largest_risk_alert() -> RiskAlert {
         ..control_request().consignment
     });
     alert.estimated_value = Some(crate::control::Money {
-        amount: format!("{}.{}", "9".repeat(MAX_AMOUNT_INTEGER_DIGITS), "9".repeat(MAX_AMOUNT_FRACTION_DIGITS)),
+        amount: format!(
+            "{}.{}",
+            "9".repeat(MAX_AMOUNT_INTEGER_DIGITS),
+            "9".repeat(MAX_AMOUNT_FRACTION_DIGITS)
+        ),
         currency: "EUR".into(),
     });
     alert.route.transit = crate::codes::ISO_3166_ALPHA2[..MAX_TRANSIT_COUNTRIES]

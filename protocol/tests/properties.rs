@@ -84,9 +84,11 @@ fn any_alert() -> impl Strategy<Value = RiskAlert> {
                 severity: Severity::Critical,
                 valid_until,
                 direction: None,
-                consignment: containers_again.map(|containers| customs_protocol::control::Consignment {
-                    containers,
-                    ..Default::default()
+                consignment: containers_again.map(|containers| {
+                    customs_protocol::control::Consignment {
+                        containers,
+                        ..Default::default()
+                    }
                 }),
                 estimated_value: None,
             },

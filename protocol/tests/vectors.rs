@@ -205,7 +205,12 @@ fn build_vectors() -> Vec<Vector> {
     let (v, request_id) = valid(
         "valid request for control (B asks A to check a container), seq 2",
         &b,
-        entry(&b, 2, Some(suspended_id), Body::ControlRequest(samples::control_request())),
+        entry(
+            &b,
+            2,
+            Some(suspended_id),
+            Body::ControlRequest(samples::control_request()),
+        ),
     );
     out.push(v);
     let (v, ack_id) = valid(

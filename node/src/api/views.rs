@@ -574,7 +574,8 @@ pub struct GroupChanged {
 pub struct AnswerView {
     #[serde(flatten)]
     pub meta: EntryMeta,
-    /// `acknowledgement` or `control_result`.
+    /// `acknowledgement`, `control_result`, or (on an alert) a `control_request`
+    /// that names it.
     #[serde(rename = "type")]
     pub kind: BodyKind,
     pub body: serde_json::Value,
@@ -666,4 +667,3 @@ pub struct Webhooks {
 pub struct Deliveries {
     pub items: Vec<crate::notify::Delivery>,
 }
-

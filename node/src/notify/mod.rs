@@ -280,10 +280,7 @@ impl Notifier {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.inner.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn new_id(&self) -> Result<String, NotifyError> {
@@ -424,7 +421,10 @@ impl Notifier {
         let Some(record) = store.readable(entry)? else {
             return Ok(None);
         };
-        if matches!(record.distribution, customs_protocol::Distribution::Group(_)) {
+        if matches!(
+            record.distribution,
+            customs_protocol::Distribution::Group(_)
+        ) {
             let membership = self.inner.membership.get();
             let groups = store.groups(&membership)?;
             if crate::api::views::group_refusal(&groups, &membership, &record, entry.entry())
@@ -753,7 +753,10 @@ impl Notifier {
         let request = agent
             .post(&webhook.url)
             .set("Content-Type", "application/json")
-            .set("User-Agent", concat!("customs-node/", env!("CARGO_PKG_VERSION")))
+            .set(
+                "User-Agent",
+                concat!("customs-node/", env!("CARGO_PKG_VERSION")),
+            )
             .set("X-Customs-Event", delivery.event.as_str())
             .set("X-Customs-Delivery", &delivery.id)
             .set(
@@ -783,7 +786,10 @@ impl Notifier {
             Err((status, error)) => {
                 delivery.last_status = status;
                 delivery.last_error = Some(error.chars().take(300).collect());
-                self.inner.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .stats
+                    .failed_attempts
+                    .fetch_add(1, Ordering::Relaxed);
                 if delivery.attempts >= config.webhook_max_attempts {
                     delivery.status = DeliveryStatus::Failed;
                     delivery.next_attempt_ms = None;

@@ -168,7 +168,10 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 
 /// The `X-Customs-Signature` header value of a delivery body.
 pub fn signature_header(secret: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), body)))
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), body))
+    )
 }
 
 /// How long to wait before attempt `attempt + 1` after `attempt` failed ones:
@@ -235,7 +238,10 @@ mod tests {
         assert!(!rule(WatchField::Container, "CSQU3054383").matches(&aeo));
         assert_eq!(
             matching_rules(
-                &[rule(WatchField::Category, "tobacco"), rule(WatchField::Country, "EC")],
+                &[
+                    rule(WatchField::Category, "tobacco"),
+                    rule(WatchField::Country, "EC")
+                ],
                 &alert
             ),
             vec![1]

@@ -117,11 +117,11 @@ impl Store {
                     }
                     Body::AeoRecord(record) => {
                         report.aeo_records += 1;
-                        let lookups = record.identifiers.iter().map(|i| {
-                            identifier_lookup(&i.scheme, &i.value)
-                        });
-                        for operator in std::iter::once(record.operator_id.clone()).chain(lookups)
-                        {
+                        let lookups = record
+                            .identifiers
+                            .iter()
+                            .map(|i| identifier_lookup(&i.scheme, &i.value));
+                        for operator in std::iter::once(record.operator_id.clone()).chain(lookups) {
                             let key = aeo_key(&operator, &author, seq);
                             if db.get(&key)?.as_deref() != Some(&id.0[..]) {
                                 return Err(corrupt(format!(
@@ -131,11 +131,19 @@ impl Store {
                             aeo_rows.insert(key);
                         }
                     }
-                    Body::ControlRequest(_) => {
+                    Body::ControlRequest(request) => {
                         if db.get(request_key(e.created_at_ms, &id))?.is_none() {
                             return Err(corrupt(format!(
                                 "request {id} is missing from the request index"
                             )));
+                        }
+                        for related in &request.related {
+                            if db.get(answer_key(related, &id))?.is_none() {
+                                return Err(corrupt(format!(
+                                    "request {id} is missing from the answers of {related}"
+                                )));
+                            }
+                            answer_rows += 1;
                         }
                         request_rows += 1;
                     }
@@ -210,7 +218,9 @@ impl Store {
             let (_, value) = row?;
             let id = parse_id(&value, "arrival value")?;
             if !chain_ids.contains(&id) {
-                return Err(corrupt(format!("arrival row names {id}, which is not in a chain")));
+                return Err(corrupt(format!(
+                    "arrival row names {id}, which is not in a chain"
+                )));
             }
         }
         for row in db.scan_prefix([RETRACTED]) {

@@ -17,6 +17,8 @@ pub const MAX_ANSWERS: usize = 1_000;
 
 pub const ANSWER_ACK: u8 = 0;
 pub const ANSWER_RESULT: u8 = 1;
+/// A request for control that names the subject among its related alerts.
+pub const ANSWER_RELATED: u8 = 2;
 
 /// A request with what the node can read of it.
 #[derive(Debug, Clone)]
@@ -84,8 +86,9 @@ impl Store {
         }))
     }
 
-    /// Acknowledgements and results naming `subject` (a request or an alert), in
-    /// index order, not retracted; at most [`MAX_ANSWERS`].
+    /// Acknowledgements and results naming `subject` (a request or an alert), and
+    /// requests that name it as related, in index order, not retracted; at most
+    /// [`MAX_ANSWERS`].
     pub fn answers(&self, subject: &EntryId) -> Result<Vec<AnswerItem>, StoreError> {
         let mut prefix = vec![ANSWER];
         prefix.extend_from_slice(&subject.0);
@@ -147,7 +150,10 @@ impl Store {
             let (key, value) = row?;
             let mut number = [0u8; 8];
             number.copy_from_slice(key.get(1..9).unwrap_or(&[0; 8]));
-            out.push((u64::from_be_bytes(number), parse_id(&value, "arrival value")?));
+            out.push((
+                u64::from_be_bytes(number),
+                parse_id(&value, "arrival value")?,
+            ));
         }
         Ok(out)
     }

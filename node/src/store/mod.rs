@@ -30,20 +30,20 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 pub use check::CheckReport;
+pub use control::{AnswerItem, RequestItem, MAX_ANSWERS};
 pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
 pub use query::{
     AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
     MAX_ALERT_SCAN_ROWS,
 };
-pub use control::{AnswerItem, RequestItem, MAX_ANSWERS};
 pub use sealed::Readable;
 
 use crate::limits::{
     IDEMPOTENCY_RETENTION_MS, LOCK_RETRY_PAUSE, MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH,
     OPEN_LOCK_WAIT, RECOVER_LOCK_WAIT,
 };
-use control::{ANSWER_ACK, ANSWER_RESULT};
+use control::{ANSWER_ACK, ANSWER_RELATED, ANSWER_RESULT};
 use layout::*;
 
 /// Store settings. `StoreConfig::new` gives the documented defaults.
@@ -353,7 +353,9 @@ impl Store {
             }
             None => 0,
         };
-        self.inner.next_arrival.store(next_arrival, Ordering::Relaxed);
+        self.inner
+            .next_arrival
+            .store(next_arrival, Ordering::Relaxed);
         self.complete_own_pending(writer)?;
         Ok(())
     }
@@ -1294,7 +1296,11 @@ impl Tx<'_> {
     /// Stages the index rows of a readable body (the entry's own, or the one inside
     /// its envelope).
     fn index(&mut self, e: &Entry, id: EntryId, body: &Body) -> Result<(), StoreError> {
-        let arrival = self.store.inner.next_arrival.fetch_add(1, Ordering::Relaxed);
+        let arrival = self
+            .store
+            .inner
+            .next_arrival
+            .fetch_add(1, Ordering::Relaxed);
         self.indexed = true;
         self.batch.insert(&arrival_key(arrival)[..], &id.0[..]);
         match body {
@@ -1314,9 +1320,15 @@ impl Tx<'_> {
                 }
                 self.counts.aeo_records += 1;
             }
-            Body::ControlRequest(_) => {
+            Body::ControlRequest(request) => {
                 self.batch
                     .insert(&request_key(e.created_at_ms, &id)[..], &[][..]);
+                // An alert shows the requests that name it, and through them their
+                // results.
+                for related in &request.related {
+                    self.batch
+                        .insert(&answer_key(related, &id)[..], &[ANSWER_RELATED][..]);
+                }
             }
             Body::Acknowledgement(ack) => {
                 self.batch

@@ -174,7 +174,12 @@ pub async fn get_request(
     let view = blocking(move || {
         let item = find_request(&state, &id)?;
         let own = state.code_of(&state.node.public_key()).unwrap_or_default();
-        Ok(request_view(&state, &item, &own, crate::clock::now_ms() as i64)?)
+        Ok(request_view(
+            &state,
+            &item,
+            &own,
+            crate::clock::now_ms() as i64,
+        )?)
     })
     .await?;
     Ok(Json(view))
@@ -283,7 +288,9 @@ pub async fn report_result(
             ApiError::not_found(format!("subject: no entry {subject} on this node"))
         })?;
         let readable = store.readable(&entry)?.ok_or_else(|| {
-            ApiError::not_found(format!("subject: entry {subject} is not readable on this node"))
+            ApiError::not_found(format!(
+                "subject: entry {subject} is not readable on this node"
+            ))
         })?;
         if let Some(alert) = seizure_alert {
             let ours = store.get(&alert)?.is_some_and(|e| {
@@ -409,15 +416,19 @@ fn answer_view(state: &ApiState, answer: &AnswerItem, counts: bool) -> AnswerVie
     }
 }
 
-/// The results (and acknowledgements) stored for an alert or request.
+/// What answers an alert or request: its results and acknowledgements, and for an
+/// alert the requests that name it with their answers.
 pub fn answers_of(state: &ApiState, subject: &EntryId) -> Result<Vec<AnswerView>, ApiError> {
-    Ok(state
-        .node
-        .store
-        .answers(subject)?
-        .iter()
-        .map(|a| answer_view(state, a, true))
-        .collect())
+    let mut views = Vec::new();
+    for answer in state.node.store.answers(subject)? {
+        views.push(answer_view(state, &answer, true));
+        if matches!(answer.record.body, Body::ControlRequest(_)) {
+            for reply in state.node.store.answers(&answer.entry.id())? {
+                views.push(answer_view(state, &reply, true));
+            }
+        }
+    }
+    Ok(views)
 }
 
 fn request_view(
@@ -448,7 +459,8 @@ fn request_view(
         let view = answer_view(state, answer, from_addressee(answer));
         match answer.record.body {
             Body::Acknowledgement(_) => acknowledgements.push(view),
-            _ => results.push(view),
+            Body::ControlResult(_) => results.push(view),
+            _ => {}
         }
     }
     Ok(RequestView {

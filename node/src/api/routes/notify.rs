@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::blocking;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::{JsonBody, QueryParams};
-use crate::api::ApiState;
 use crate::api::views::{Deliveries, Matches, WatchListSaved, WatchLists, Webhooks};
+use crate::api::ApiState;
 use crate::notify::{NotifyError, WatchListDraft, Webhook, WebhookDraft};
 
 /// Matches or deliveries listed at most at once.

@@ -99,6 +99,7 @@ pub fn init_node(dir: &Path, code: &str, sync_interval_ms: u64) -> anyhow::Resul
         },
         store: StoreSection::default(),
         audit: Default::default(),
+        notify: Default::default(),
     };
     Ok(customs_node::setup::init_node_dir(dir, &config)?)
 }

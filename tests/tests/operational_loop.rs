@@ -1,0 +1,578 @@
+//! The operational loop between `customs-node run` processes: a request for control
+//! sent, listed in the addressee's inbox, acknowledged and answered with a seizure;
+//! the result seen on the request and on the alert it relates to, and by nobody
+//! else; a watch list that fires on a new alert and finds an old one (retro-hunt),
+//! pushed to a webhook whose target is down for a while (every delivery arrives once,
+//! with a signature checked by Python's own hmac module); an overdue request; the
+//! loop's figures; and AEO records as MRA partners exchange them.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use customs_tests::governed::*;
+use customs_tests::wait_for;
+use serde_json::{json, Value};
+
+const SECRET: &str = "risk-engine-shared-secret-0042";
+/// The container of the request and of the alert the watch list fires on.
+const WATCHED: &str = "MSCU1234566";
+/// The container of an alert published before the watch list existed.
+const OLD: &str = "TGHU7654320";
+
+/// A webhook target: one HTTP request per connection, answered 200; what it got.
+struct Receiver {
+    received: Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    address: SocketAddr,
+}
+
+impl Receiver {
+    fn listen(
+        address: SocketAddr,
+        received: Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>,
+    ) -> Receiver {
+        let listener = TcpListener::bind(address).expect("the webhook target binds its port again");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop_flag, sink) = (stop.clone(), received.clone());
+        let thread = std::thread::spawn(move || {
+            while !stop_flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        if let Some(request) = read_request(&stream) {
+                            sink.lock().expect("lock").push(request);
+                        }
+                        let mut stream = stream;
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        Receiver {
+            received,
+            stop,
+            thread: Some(thread),
+            address,
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn read_request(stream: &std::net::TcpStream) -> Option<(BTreeMap<String, String>, Vec<u8>)> {
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut headers = BTreeMap::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        let (name, value) = trimmed.split_once(':')?;
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    let length: usize = headers.get("content-length")?.parse().ok()?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((headers, body))
+}
+
+/// HMAC-SHA256 of `body` as Python's standard library computes it: an independent
+/// check of the node's signature.
+fn python_hmac(body: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("body");
+    std::fs::write(&path, body).expect("body file");
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], 'rb').read(), hashlib.sha256).hexdigest())",
+            SECRET,
+            path.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "python3: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn write_json(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).expect("write");
+    path.to_str().expect("utf-8").to_string()
+}
+
+fn alert_with_container(dir: &Path, reference: &str, container: &str) -> String {
+    let mut alert: Value = serde_json::from_str(&cli(&["alert", "template"])).expect("template");
+    alert["reference"] = json!(reference);
+    alert["conveyance"]["containers"] = json!([container]);
+    alert["direction"] = json!("import");
+    alert["estimated_value"] = json!({"amount": "2500000", "currency": "EUR"});
+    write_json(dir, &format!("{reference}.json"), &alert)
+}
+
+fn publish_file(by: &Member, what: &str, file: &str) -> String {
+    cli_json(&[what, "publish", "--dir", by.path(), "--file", file])["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+fn admit(by: &[&Member], joiner: &Member) {
+    let proposal = propose(by[0], &card_of(joiner));
+    for approver in &by[1..] {
+        approve(approver, &proposal);
+    }
+}
+
+fn request_state(on: &Member, id: &str) -> Option<String> {
+    on.get(&format!("/api/v1/requests/{id}"))
+        .and_then(|r| r["state"].as_str().map(String::from))
+}
+
+#[test]
+fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let files = root.path();
+    let mut nl = found(files, "NL");
+    let charter = files.join("charter.toml");
+    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    nl.start();
+    let mut de = joiner(files, "de", "DE", &charter, &nl.p2p, None);
+    de.start();
+    admit(&[&nl], &de);
+    let mut be = joiner(files, "be", "BE", &charter, &nl.p2p, None);
+    be.start();
+    admit(&[&nl, &de], &be);
+    for node in [&nl, &de] {
+        wait_member(node, "BE", "member");
+    }
+    nl.publish_when_ready("NL-READY");
+
+    // An alert from before any watch list: the retro-hunt must find it.
+    let old_alert = publish_file(&nl, "alert", &alert_with_container(files, "NL-OLD-1", OLD));
+    wait_for("DE to hold the old alert", DEADLINE, || {
+        de.get(&format!("/api/v1/entries/{old_alert}"))
+    });
+
+    // The webhook target is down: its port is reserved, then released.
+    let address = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr")
+    };
+    let secret_file = files.join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("secret");
+    let webhook = cli_json(&[
+        "webhook",
+        "add",
+        "--dir",
+        de.path(),
+        &format!("http://{address}/hooks/customs"),
+        "--secret-file",
+        secret_file.to_str().expect("utf-8"),
+        "--events",
+        "match,request,result",
+    ]);
+    let webhook_id = webhook["id"].as_str().expect("webhook id").to_string();
+    assert!(
+        webhook.get("secret").is_none(),
+        "the secret is never shown: {webhook}"
+    );
+
+    let saved = cli_json(&[
+        "watch",
+        "add",
+        "--dir",
+        de.path(),
+        "--name",
+        "Containers of interest",
+        "--rule",
+        &format!("container={WATCHED}"),
+        "--rule",
+        &format!("container={OLD}"),
+    ]);
+    assert_eq!(
+        saved["retro_matches"],
+        json!(1),
+        "the retro-hunt finds the old alert: {saved}"
+    );
+    let list_id = saved["id"].as_str().expect("list id").to_string();
+
+    // A new alert naming the watched container fires the list.
+    let new_alert = publish_file(
+        &nl,
+        "alert",
+        &alert_with_container(files, "NL-NEW-1", WATCHED),
+    );
+    let matches = wait_for("DE's watch list to match the new alert", DEADLINE, || {
+        let m = cli_json(&["watch", "matches", &list_id, "--dir", de.path()]);
+        (m["items"].as_array().map_or(0, Vec::len) == 2).then_some(m)
+    });
+    let matched: Vec<(&str, bool)> = matches["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| {
+            (
+                m["entry"].as_str().unwrap_or(""),
+                m["retro"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert!(matched.contains(&(old_alert.as_str(), true)), "{matched:?}");
+    assert!(
+        matched.contains(&(new_alert.as_str(), false)),
+        "{matched:?}"
+    );
+
+    // The target is down: the deliveries fail and wait for their retry.
+    let failing = wait_for(
+        "DE to fail a delivery while the target is down",
+        DEADLINE,
+        || {
+            let log = cli_json(&["webhook", "deliveries", &webhook_id, "--dir", de.path()]);
+            let items = log["items"].as_array().cloned().unwrap_or_default();
+            (items.len() == 2
+                && items
+                    .iter()
+                    .all(|d| d["status"] == "pending" && d["attempts"].as_u64() >= Some(1)))
+            .then_some(items)
+        },
+    );
+    assert!(failing[0]["last_error"].is_string(), "{failing:?}");
+
+    // The target comes up on the same port: every delivery arrives, once.
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let receiver = Receiver::listen(address, received.clone());
+    wait_for("both deliveries to arrive", DEADLINE, || {
+        (received.lock().expect("lock").len() >= 2).then_some(())
+    });
+    wait_for("the log to say delivered", DEADLINE, || {
+        let log = cli_json(&["webhook", "deliveries", &webhook_id, "--dir", de.path()]);
+        log["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|d| d["status"] == "delivered"))
+            .then_some(())
+    });
+    {
+        let got = received.lock().expect("lock");
+        let mut ids: Vec<&str> = got
+            .iter()
+            .map(|(h, _)| h["x-customs-delivery"].as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), got.len(), "a delivery arrived twice");
+        for (headers, body) in got.iter() {
+            let expected = format!("sha256={}", python_hmac(body));
+            assert_eq!(headers["x-customs-signature"], expected, "signature");
+            assert_eq!(headers["x-customs-event"], "match");
+            let payload: Value = serde_json::from_slice(body).expect("JSON body");
+            assert_eq!(payload["event"], "match");
+            assert_eq!(payload["watchlist"], json!(list_id));
+            assert!(
+                payload["entry"]["body"]["conveyance"]["containers"].is_array(),
+                "{payload}"
+            );
+        }
+    }
+
+    // NL asks BE to check the container; the request names the new alert.
+    let mut request: Value =
+        serde_json::from_str(&cli(&["request", "template"])).expect("template");
+    request["related"] = json!([new_alert]);
+    request["consignment"]["containers"] = json!([WATCHED]);
+    let request_id = cli_json(&[
+        "request",
+        "send",
+        "--dir",
+        nl.path(),
+        "--file",
+        &write_json(files, "request.json", &request),
+    ])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let inbox = wait_for("BE's inbox to list the request", DEADLINE, || {
+        let list = cli_json(&[
+            "request",
+            "list",
+            "--direction",
+            "inbound",
+            "--dir",
+            be.path(),
+        ]);
+        list["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|r| r["id"] == json!(request_id)).cloned())
+    });
+    assert_eq!(inbox["state"], "open");
+    assert_eq!(inbox["direction"], "inbound");
+    assert_eq!(
+        inbox["distribution"],
+        json!({"to": ["BE"]}),
+        "sealed to its addressee"
+    );
+    // DE is not addressed: it holds the entry, reads nothing, and no webhook fires
+    // for it (the request names the watched container).
+    wait_for("DE to hold the request's entry", DEADLINE, || {
+        de.get(&format!("/api/v1/entries/{request_id}"))
+            .filter(|e| e["restricted"] == json!(true))
+    });
+    assert!(de.get(&format!("/api/v1/requests/{request_id}")).is_none());
+
+    cli_json(&[
+        "request",
+        "ack",
+        &request_id,
+        "--note",
+        "will check on arrival",
+        "--dir",
+        be.path(),
+    ]);
+    wait_for("NL to see the acknowledgement", DEADLINE, || {
+        (request_state(&nl, &request_id).as_deref() == Some("acknowledged")).then_some(())
+    });
+    let (ok, _, err) = run_cli(&["request", "ack", &request_id, "--dir", be.path()]);
+    assert!(!ok && err.contains("already acknowledged"), "{err}");
+    // An administration not addressed may not answer.
+    let (ok, _, err) = run_cli(&["request", "ack", &request_id, "--dir", nl.path()]);
+    assert!(!ok && err.contains("not to NL"), "{err}");
+
+    // BE seizes, publishes its seizure alert and reports the result.
+    be.publish_when_ready("BE-READY");
+    let seizure = publish_file(
+        &be,
+        "alert",
+        &alert_with_container(files, "BE-SEIZ-1", WATCHED),
+    );
+    let mut result: Value = serde_json::from_str(&cli(&["result", "template"])).expect("template");
+    result["subject"] = json!(request_id);
+    result["seizure_alert"] = json!(seizure);
+    let result_id = cli_json(&[
+        "result",
+        "send",
+        "--dir",
+        be.path(),
+        "--file",
+        &write_json(files, "result.json", &result),
+    ])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let answered = wait_for("NL to see the request answered", DEADLINE, || {
+        nl.get(&format!("/api/v1/requests/{request_id}"))
+            .filter(|r| r["state"] == "answered")
+    });
+    assert_eq!(answered["results"][0]["id"], json!(result_id));
+    assert_eq!(answered["results"][0]["body"]["outcome"], "seized");
+    assert_eq!(answered["results"][0]["counts"], json!(true));
+    let on_alert = wait_for("NL to see the result on its alert", DEADLINE, || {
+        nl.get(&format!("/api/v1/entries/{new_alert}")).filter(|a| {
+            a["answers"]
+                .as_array()
+                .is_some_and(|answers| answers.iter().any(|x| x["id"] == json!(result_id)))
+        })
+    });
+    assert!(on_alert["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .any(|x| x["id"] == json!(request_id)));
+    // DE sees neither: not on the request, not on the alert.
+    wait_for("DE to hold the result's entry", DEADLINE, || {
+        de.get(&format!("/api/v1/entries/{result_id}"))
+            .filter(|e| e["restricted"] == json!(true))
+    });
+    let de_alert = de
+        .get(&format!("/api/v1/entries/{new_alert}"))
+        .expect("DE reads the open alert");
+    assert!(
+        de_alert.get("answers").is_none(),
+        "DE sees no answer: {de_alert}"
+    );
+    // Nor did DE's webhook: it got matches only (BE's seizure alert names the
+    // watched container too), never the request or its result.
+    wait_for("DE to match BE's seizure alert", DEADLINE, || {
+        let m = cli_json(&["watch", "matches", &list_id, "--dir", de.path()]);
+        m["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|x| x["entry"] == json!(seizure)).cloned())
+    });
+    for (headers, body) in received.lock().expect("lock").iter() {
+        let payload: Value = serde_json::from_slice(body).expect("JSON");
+        assert_eq!(headers["x-customs-event"], "match");
+        assert!(
+            payload["entry"]["id"] != json!(request_id)
+                && payload["entry"]["id"] != json!(result_id)
+        );
+    }
+
+    // A request past its arrival with no result is overdue.
+    let mut late = request.clone();
+    late["reference"] = json!("NL-REQ-LATE-1");
+    late["related"] = json!([]);
+    late["arrival"]["eta"] = json!("2026-01-01T08:00:00Z");
+    let late_id = cli_json(&[
+        "request",
+        "send",
+        "--dir",
+        nl.path(),
+        "--file",
+        &write_json(files, "late.json", &late),
+    ])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let overdue = cli_json(&["request", "list", "--state", "overdue", "--dir", nl.path()]);
+    let overdue_ids: Vec<&str> = overdue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(overdue_ids, vec![late_id.as_str()]);
+    let outbound = cli_json(&[
+        "request",
+        "list",
+        "--direction",
+        "outbound",
+        "--dir",
+        nl.path(),
+    ]);
+    assert_eq!(outbound["counts"], json!({"answered": 1, "overdue": 1}));
+
+    // The loop's figures on NL: BE got two drugs requests, answered one, a hit.
+    let figures = nl.get("/api/v1/effectiveness").expect("effectiveness");
+    assert_eq!(
+        figures["rows"],
+        json!([{"member": "BE", "category": "drugs", "requests": 2, "answered": 1, "hits": 1}])
+    );
+
+    // AEO records as MRA partners exchange them.
+    let mut consented: Value = serde_json::from_str(&cli(&["aeo", "template"])).expect("template");
+    consented["operator_id"] = json!("NL123456789");
+    consented["name"] = json!("Example Logistics B.V.");
+    consented["address"] = json!("Havenstraat 1, 3011 AA Rotterdam");
+    consented["authorised_on"] = json!("2020-06-01");
+    consented["identifiers"] = json!([{"scheme": "US_MID", "value": "NLEXALOG1234ROT"}]);
+    consented["exchange_consent"] = json!(true);
+    consented["status"] = json!("reinstated");
+    publish_file(&nl, "aeo", &write_json(files, "aeo1.json", &consented));
+    let mut withheld = consented.clone();
+    withheld["operator_id"] = json!("NL987654321");
+    withheld["name"] = json!("Private Forwarding B.V.");
+    withheld["identifiers"] = json!([]);
+    withheld["exchange_consent"] = json!(false);
+    publish_file(&nl, "aeo", &write_json(files, "aeo2.json", &withheld));
+    let by_mid = wait_for("DE to find the operator by its US MID", DEADLINE, || {
+        de.get("/api/v1/aeo/US_MID:NLEXALOG1234ROT")
+            .filter(|v| v["issuers"].as_array().is_some_and(|i| !i.is_empty()))
+    });
+    assert_eq!(by_mid["issuers"][0]["record"]["operator_id"], "NL123456789");
+    assert_eq!(by_mid["issuers"][0]["record"]["status"], "reinstated");
+    wait_for("DE to hold both AEO records", DEADLINE, || {
+        de.get("/api/v1/aeo/NL987654321")
+            .filter(|v| v["issuers"].as_array().is_some_and(|i| !i.is_empty()))
+    });
+    let snapshot = de
+        .get("/api/v1/aeo?issuer=NL&format=json")
+        .expect("snapshot");
+    assert_eq!(snapshot["withheld_without_consent"], json!(1));
+    let operators: Vec<&str> = snapshot["operators"]
+        .as_array()
+        .expect("operators")
+        .iter()
+        .filter_map(|o| o["record"]["operator_id"].as_str())
+        .collect();
+    assert_eq!(operators, vec!["NL123456789"]);
+    let csv = de
+        .api()
+        .send("GET", "/api/v1/aeo?issuer=NL&format=csv", None)
+        .expect("csv")
+        .text();
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .expect("header")
+        .starts_with("operator_id,name,address,"));
+    let row = lines.next().expect("one operator");
+    assert!(row.starts_with("NL123456789,Example Logistics B.V.,\"Havenstraat 1, 3011 AA Rotterdam\",NL,aeo_s,reinstated,2020-06-01,"), "{row}");
+    assert!(row.contains("US_MID:NLEXALOG1234ROT"), "{row}");
+    assert!(
+        lines.next().is_none(),
+        "only the consenting operator: {csv}"
+    );
+
+    // The webhook queue survives a restart: stop DE's target and node, publish, start.
+    drop(receiver);
+    de.stop();
+    let third = publish_file(
+        &nl,
+        "alert",
+        &alert_with_container(files, "NL-NEW-2", WATCHED),
+    );
+    de.start();
+    wait_for("DE to match the alert it caught up", DEADLINE, || {
+        let m = cli_json(&["watch", "matches", &list_id, "--dir", de.path()]);
+        m["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|x| x["entry"] == json!(third)).cloned())
+    });
+    let received_after = Arc::new(Mutex::new(Vec::new()));
+    let _receiver = Receiver::listen(address, received_after.clone());
+    wait_for(
+        "the match caught up after the restart to be delivered",
+        DEADLINE,
+        || {
+            let got = received_after.lock().expect("lock");
+            got.iter()
+                .any(|(_, body)| {
+                    serde_json::from_slice::<Value>(body)
+                        .is_ok_and(|p| p["entry"]["id"] == json!(third))
+                })
+                .then_some(())
+        },
+    );
+    let before_restart: Vec<String> = received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(h, _)| h["x-customs-delivery"].clone())
+        .collect();
+    for (headers, _) in received_after.lock().expect("lock").iter() {
+        assert!(
+            !before_restart.contains(&headers["x-customs-delivery"]),
+            "delivered again after the restart"
+        );
+    }
+    for member in [&mut nl, &mut de, &mut be] {
+        member.stop();
+    }
+}
