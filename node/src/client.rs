@@ -314,3 +314,63 @@ impl Read for Stream {
         self.reader.read(buf)
     }
 }
+
+/// Sends webhook deliveries: POSTs with a timeout, never following redirects (a
+/// delivery goes where it was registered to go, nowhere else).
+#[derive(Debug, Clone)]
+pub struct WebhookSender {
+    agent: ureq::Agent,
+}
+
+/// Why a delivery attempt failed: the target's status if it answered, and what
+/// happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    pub status: Option<u16>,
+    pub reason: String,
+}
+
+impl WebhookSender {
+    pub fn new(timeout: Duration) -> WebhookSender {
+        WebhookSender {
+            agent: ureq::AgentBuilder::new()
+                .timeout(timeout)
+                .redirects(0)
+                .build(),
+        }
+    }
+
+    /// POSTs `body` (JSON) with `headers`; the target's status when it is 2xx.
+    pub fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<u16, DeliveryFailure> {
+        let request = headers.iter().fold(
+            self.agent
+                .post(url)
+                .set("Content-Type", "application/json")
+                .set(
+                    "User-Agent",
+                    concat!("customs-node/", env!("CARGO_PKG_VERSION")),
+                ),
+            |r, (name, value)| r.set(name, value),
+        );
+        match request.send_bytes(body) {
+            Ok(response) if (200..300).contains(&response.status()) => Ok(response.status()),
+            Ok(response) => Err(DeliveryFailure {
+                status: Some(response.status()),
+                reason: format!("HTTP {}", response.status()),
+            }),
+            Err(ureq::Error::Status(status, _)) => Err(DeliveryFailure {
+                status: Some(status),
+                reason: format!("HTTP {status}"),
+            }),
+            Err(ureq::Error::Transport(e)) => Err(DeliveryFailure {
+                status: None,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}

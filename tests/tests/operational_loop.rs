@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use customs_tests::browser::Browser;
 use customs_tests::governed::*;
+use customs_tests::process::{admin_token, api_url};
 use customs_tests::wait_for;
 use serde_json::{json, Value};
 
@@ -149,6 +151,15 @@ fn admit(by: &[&Member], joiner: &Member) {
     for approver in &by[1..] {
         approve(approver, &proposal);
     }
+}
+
+/// Opens `member`'s console in `browser` and signs in with its admin token.
+fn sign_in(browser: &Browser, member: &Member) {
+    browser.goto(&format!("{}/", api_url(&member.dir, DEADLINE)));
+    browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+    browser.type_into("#signin-token", &admin_token(&member.dir));
+    browser.click("#signin-form button[type=submit]");
+    browser.wait("the console", DEADLINE, |b| b.visible("nav"));
 }
 
 fn request_state(on: &Member, id: &str) -> Option<String> {
@@ -347,15 +358,15 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
     });
     assert!(de.get(&format!("/api/v1/requests/{request_id}")).is_none());
 
-    cli_json(&[
-        "request",
-        "ack",
-        &request_id,
-        "--note",
-        "will check on arrival",
-        "--dir",
-        be.path(),
-    ]);
+    // BE's officer acknowledges from the console's inbox.
+    let browser = Browser::start();
+    sign_in(&browser, &be);
+    browser.click("nav a[data-view=requests]");
+    browser.wait("BE's console inbox to list the request", DEADLINE, |b| {
+        b.text("#inbox").contains("NL-REQ-2027-0042") && b.text("#inbox").contains("open")
+    });
+    browser.screenshot("13-inbox");
+    browser.click(&format!("tr[data-request='{request_id}'] button.secondary"));
     wait_for("NL to see the acknowledgement", DEADLINE, || {
         (request_state(&nl, &request_id).as_deref() == Some("acknowledged")).then_some(())
     });
@@ -405,6 +416,14 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         .expect("answers")
         .iter()
         .any(|x| x["id"] == json!(request_id)));
+    // NL's console shows the result on its sent request, and the figures.
+    sign_in(&browser, &nl);
+    browser.click("nav a[data-view=requests]");
+    browser.wait("NL's sent requests to show BE's seizure", DEADLINE, |b| {
+        b.text("#sent").contains("BE: seized (drugs)")
+            && b.text("#figures").contains("1 of 1 (100 %)")
+    });
+    browser.screenshot("14-sent-and-figures");
     // DE sees neither: not on the request, not on the alert.
     wait_for("DE to hold the result's entry", DEADLINE, || {
         de.get(&format!("/api/v1/entries/{result_id}"))
@@ -434,6 +453,26 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         );
     }
 
+    // DE's console lists the watch list, its matches and the webhook's delivery log.
+    sign_in(&browser, &de);
+    browser.click("nav a[data-view=watch]");
+    browser.wait("DE's watch lists", DEADLINE, |b| {
+        b.text("#watchlists").contains("Containers of interest")
+            && b.text("#webhooks").contains("/hooks/customs")
+    });
+    browser.click("#watchlists button");
+    browser.wait("the list's matches", DEADLINE, |b| {
+        b.text("#matches").contains("NL-NEW-1")
+            && b.text("#matches")
+                .contains("by the hunt through stored records")
+    });
+    browser.click("#webhooks button");
+    browser.wait("the delivery log", DEADLINE, |b| {
+        b.text("#deliveries").contains("delivered")
+    });
+    browser.screenshot("15-watch-lists");
+    drop(browser);
+
     // A request past its arrival with no result is overdue.
     let mut late = request.clone();
     late["reference"] = json!("NL-REQ-LATE-1");
@@ -450,6 +489,20 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         .as_str()
         .expect("id")
         .to_string();
+    // BE acknowledges it through the CLI: it stays overdue, with the note.
+    cli_json(&[
+        "request",
+        "ack",
+        &late_id,
+        "--note",
+        "will check on arrival",
+        "--dir",
+        be.path(),
+    ]);
+    wait_for("NL to see the late request acknowledged", DEADLINE, || {
+        nl.get(&format!("/api/v1/requests/{late_id}"))
+            .filter(|r| r["acknowledgements"][0]["body"]["note"] == "will check on arrival")
+    });
     let overdue = cli_json(&["request", "list", "--state", "overdue", "--dir", nl.path()]);
     let overdue_ids: Vec<&str> = overdue["items"]
         .as_array()

@@ -22,9 +22,10 @@ use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::api::views::EntryEvent;
+use crate::client::WebhookSender;
 use crate::config::NotifySection;
 use crate::membership::MembershipView;
-use crate::store::{Readable, Store, StoreError};
+use crate::store::{Change, LocalState, Readable, Store, StoreError};
 pub use rules::{WatchField, WatchRule};
 
 /// Arrivals processed per round.
@@ -47,8 +48,6 @@ const QUEUE: u8 = b'q';
 pub enum NotifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the notification store failed: {0}")]
-    Db(#[from] sled::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -192,7 +191,7 @@ pub struct Notifier {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    tree: sled::Tree,
+    local: LocalState,
     config: NotifySection,
     own: PublicKey,
     membership: MembershipView,
@@ -247,12 +246,12 @@ impl Notifier {
         own: PublicKey,
         membership: MembershipView,
     ) -> Result<Notifier, NotifyError> {
-        let tree = store.local_tree("notify")?;
+        let local = LocalState::new(store.clone(), "notify");
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         Ok(Notifier {
             inner: Arc::new(Inner {
                 store,
-                tree,
+                local,
                 config,
                 own,
                 membership,
@@ -284,17 +283,7 @@ impl Notifier {
     }
 
     fn new_id(&self) -> Result<String, NotifyError> {
-        let next = self
-            .inner
-            .tree
-            .update_and_fetch(NEXT_ID, |old| {
-                let n = old
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u64::from_be_bytes);
-                Some((n + 1).to_be_bytes().to_vec())
-            })?
-            .and_then(|b| b.as_ref().try_into().ok())
-            .map_or(0, u64::from_be_bytes);
+        let next = self.inner.local.next_number(NEXT_ID)?;
         Ok(format!("{next:016x}"))
     }
 
@@ -310,17 +299,18 @@ impl Notifier {
 
     pub fn watchlists(&self) -> Result<Vec<WatchList>, NotifyError> {
         self.inner
-            .tree
-            .scan_prefix([WATCHLIST])
-            .map(|row| decode(&row?.1, "watch list"))
+            .local
+            .scan(&[WATCHLIST], false, usize::MAX)?
+            .iter()
+            .map(|(_, v)| decode(v, "watch list"))
             .collect()
     }
 
     pub fn watchlist(&self, id: &str) -> Result<WatchList, NotifyError> {
         let bytes = self
             .inner
-            .tree
-            .get(key(WATCHLIST, &[id.as_bytes()]))?
+            .local
+            .get(&key(WATCHLIST, &[id.as_bytes()]))?
             .ok_or_else(|| NotifyError::NotFound {
                 what: "watch list",
                 id: id.into(),
@@ -361,9 +351,7 @@ impl Notifier {
                     ..self.watchlist(id)?
                 },
                 None => {
-                    if self.inner.tree.scan_prefix([WATCHLIST]).count()
-                        >= self.inner.config.max_watchlists
-                    {
+                    if self.inner.local.count(&[WATCHLIST])? >= self.inner.config.max_watchlists {
                         return Err(NotifyError::Full(format!(
                             "this node holds at most {} watch lists (notify.max_watchlists)",
                             self.inner.config.max_watchlists
@@ -380,8 +368,8 @@ impl Notifier {
                 }
             };
             self.inner
-                .tree
-                .insert(key(WATCHLIST, &[list.id.as_bytes()]), encode(&list))?;
+                .local
+                .put(&key(WATCHLIST, &[list.id.as_bytes()]), &encode(&list))?;
             list
         };
         let found = self.hunt(&list)?;
@@ -462,7 +450,7 @@ impl Notifier {
         };
         {
             let _writer = self.lock();
-            if self.inner.tree.contains_key(&row)? {
+            if self.inner.local.contains(&row)? {
                 return Ok(false);
             }
             let mut current = self.watchlist(&list.id)?;
@@ -471,10 +459,10 @@ impl Notifier {
                 return Ok(false);
             }
             current.matches += 1;
-            let mut batch = sled::Batch::default();
-            batch.insert(row, encode(&found));
-            batch.insert(key(WATCHLIST, &[list.id.as_bytes()]), encode(&current));
-            self.inner.tree.apply_batch(batch)?;
+            self.inner.local.apply(vec![
+                Change::Put(row, encode(&found)),
+                Change::Put(key(WATCHLIST, &[list.id.as_bytes()]), encode(&current)),
+            ])?;
         }
         self.announce(Notification {
             event: EventKind::Match,
@@ -490,10 +478,10 @@ impl Notifier {
     pub fn matches(&self, list: &str, limit: usize) -> Result<Vec<Match>, NotifyError> {
         self.watchlist(list)?;
         self.inner
-            .tree
-            .scan_prefix(key(MATCH, &[list.as_bytes()]))
-            .take(limit)
-            .map(|row| decode(&row?.1, "match"))
+            .local
+            .scan(&key(MATCH, &[list.as_bytes()]), false, limit)?
+            .iter()
+            .map(|(_, v)| decode(v, "match"))
             .collect()
     }
 
@@ -503,9 +491,9 @@ impl Notifier {
     fn process_arrivals(&self) -> Result<bool, NotifyError> {
         let cursor = self
             .inner
-            .tree
+            .local
             .get(CURSOR)?
-            .and_then(|b| b.as_ref().try_into().ok())
+            .and_then(|b| b.as_slice().try_into().ok())
             .map(u64::from_be_bytes);
         let arrivals = self.inner.store.arrivals_after(cursor, ARRIVAL_BATCH)?;
         let lists = self.watchlists()?;
@@ -515,7 +503,7 @@ impl Notifier {
                     self.on_arrival(&lists, &entry, &record)?;
                 }
             }
-            self.inner.tree.insert(CURSOR, &number.to_be_bytes())?;
+            self.inner.local.put(CURSOR, &number.to_be_bytes())?;
         }
         Ok(arrivals.len() == ARRIVAL_BATCH)
     }
@@ -582,17 +570,18 @@ impl Notifier {
 
     pub fn webhooks(&self) -> Result<Vec<Webhook>, NotifyError> {
         self.inner
-            .tree
-            .scan_prefix([WEBHOOK])
-            .map(|row| decode(&row?.1, "webhook"))
+            .local
+            .scan(&[WEBHOOK], false, usize::MAX)?
+            .iter()
+            .map(|(_, v)| decode(v, "webhook"))
             .collect()
     }
 
     fn webhook(&self, id: &str) -> Result<Webhook, NotifyError> {
         let bytes = self
             .inner
-            .tree
-            .get(key(WEBHOOK, &[id.as_bytes()]))?
+            .local
+            .get(&key(WEBHOOK, &[id.as_bytes()]))?
             .ok_or_else(|| NotifyError::NotFound {
                 what: "webhook",
                 id: id.into(),
@@ -612,11 +601,15 @@ impl Notifier {
 
     pub fn add_webhook(&self, draft: WebhookDraft) -> Result<Webhook, NotifyError> {
         let url = draft.url.trim();
-        let parsed: Result<axum::http::Uri, _> = url.parse();
-        let scheme_ok = parsed.as_ref().is_ok_and(|u| {
-            matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some()
-        });
-        if !scheme_ok || url.len() > 2000 {
+        let host = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .and_then(|rest| rest.split(['/', '?', '#']).next())
+            .unwrap_or_default();
+        let url_ok = !host.is_empty()
+            && url.len() <= 2000
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !url_ok {
             return Err(NotifyError::Invalid(format!(
                 "url: {url:?} must be an http:// or https:// URL with a host"
             )));
@@ -632,7 +625,7 @@ impl Notifier {
             ));
         }
         let _writer = self.lock();
-        if self.inner.tree.scan_prefix([WEBHOOK]).count() >= self.inner.config.max_webhooks {
+        if self.inner.local.count(&[WEBHOOK])? >= self.inner.config.max_webhooks {
             return Err(NotifyError::Full(format!(
                 "this node holds at most {} webhooks (notify.max_webhooks)",
                 self.inner.config.max_webhooks
@@ -650,8 +643,8 @@ impl Notifier {
         let mut stored = serde_json::to_value(&webhook).unwrap_or_default();
         stored["secret"] = serde_json::Value::String(webhook.secret.clone());
         self.inner
-            .tree
-            .insert(key(WEBHOOK, &[webhook.id.as_bytes()]), encode(&stored))?;
+            .local
+            .put(&key(WEBHOOK, &[webhook.id.as_bytes()]), &encode(&stored))?;
         Ok(webhook)
     }
 
@@ -659,16 +652,15 @@ impl Notifier {
     pub fn deliveries(&self, webhook: &str, limit: usize) -> Result<Vec<Delivery>, NotifyError> {
         self.webhook(webhook)?;
         self.inner
-            .tree
-            .scan_prefix(key(DELIVERY, &[webhook.as_bytes()]))
-            .rev()
-            .take(limit)
-            .map(|row| decode(&row?.1, "delivery"))
+            .local
+            .scan(&key(DELIVERY, &[webhook.as_bytes()]), true, limit)?
+            .iter()
+            .map(|(_, v)| decode(v, "delivery"))
             .collect()
     }
 
     fn pending(&self) -> usize {
-        self.inner.tree.scan_prefix([QUEUE]).count()
+        self.inner.local.count(&[QUEUE]).unwrap_or(0)
     }
 
     fn enqueue(&self, webhook: &Webhook, notification: &Notification) -> Result<(), NotifyError> {
@@ -703,22 +695,21 @@ impl Notifier {
             next_attempt_ms: Some(now),
             delivered_at_ms: None,
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(key(DELIVERY, &[id.as_bytes()]), encode(&delivery));
-        batch.insert(key(DELIVERY_BODY, &[id.as_bytes()]), encode(&body));
-        batch.insert(key(QUEUE, &[&now.to_be_bytes(), id.as_bytes()]), &[][..]);
-        self.inner.tree.apply_batch(batch)?;
+        self.inner.local.apply(vec![
+            Change::Put(key(DELIVERY, &[id.as_bytes()]), encode(&delivery)),
+            Change::Put(key(DELIVERY_BODY, &[id.as_bytes()]), encode(&body)),
+            Change::Put(key(QUEUE, &[&now.to_be_bytes(), id.as_bytes()]), Vec::new()),
+        ])?;
         self.inner.queued.send_modify(|n| *n += 1);
         Ok(())
     }
 
     /// Attempts every delivery that is due, one at a time; when the next one is due.
-    fn deliver_due(&self, agent: &ureq::Agent) -> Result<Option<u64>, NotifyError> {
+    fn deliver_due(&self, sender: &WebhookSender) -> Result<Option<u64>, NotifyError> {
         loop {
-            let Some(row) = self.inner.tree.scan_prefix([QUEUE]).next() else {
+            let Some((queue_key, _)) = self.inner.local.scan(&[QUEUE], false, 1)?.pop() else {
                 return Ok(None);
             };
-            let (queue_key, _) = row?;
             let due = queue_key
                 .get(1..9)
                 .and_then(|b| b.try_into().ok())
@@ -728,51 +719,49 @@ impl Notifier {
                 return Ok(Some(due));
             }
             let id = String::from_utf8_lossy(queue_key.get(9..).unwrap_or_default()).into_owned();
-            self.attempt(agent, &queue_key, &id)?;
+            self.attempt(sender, &queue_key, &id)?;
         }
     }
 
-    fn attempt(&self, agent: &ureq::Agent, queue_key: &[u8], id: &str) -> Result<(), NotifyError> {
+    fn attempt(
+        &self,
+        sender: &WebhookSender,
+        queue_key: &[u8],
+        id: &str,
+    ) -> Result<(), NotifyError> {
         let delivery_key = key(DELIVERY, &[id.as_bytes()]);
         let (Some(delivery), Some(body)) = (
-            self.inner.tree.get(&delivery_key)?,
-            self.inner.tree.get(key(DELIVERY_BODY, &[id.as_bytes()]))?,
+            self.inner.local.get(&delivery_key)?,
+            self.inner
+                .local
+                .get(&key(DELIVERY_BODY, &[id.as_bytes()]))?,
         ) else {
-            self.inner.tree.remove(queue_key)?;
+            self.inner.local.delete(queue_key)?;
             return Ok(());
         };
         let mut delivery: Delivery = decode(&delivery, "delivery")?;
         let webhook = match self.webhook(&delivery.webhook) {
             Ok(webhook) => webhook,
             Err(NotifyError::NotFound { .. }) => {
-                self.inner.tree.remove(queue_key)?;
+                self.inner.local.delete(queue_key)?;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        let request = agent
-            .post(&webhook.url)
-            .set("Content-Type", "application/json")
-            .set(
-                "User-Agent",
-                concat!("customs-node/", env!("CARGO_PKG_VERSION")),
-            )
-            .set("X-Customs-Event", delivery.event.as_str())
-            .set("X-Customs-Delivery", &delivery.id)
-            .set(
-                "X-Customs-Signature",
-                &rules::signature_header(&webhook.secret, &body),
-            );
-        let outcome = match request.send_bytes(&body) {
-            Ok(response) => Ok(response.status()),
-            Err(ureq::Error::Status(status, _)) => Err((Some(status), format!("HTTP {status}"))),
-            Err(ureq::Error::Transport(e)) => Err((None, e.to_string())),
-        };
+        let signature = rules::signature_header(&webhook.secret, &body);
+        let outcome = sender.post(
+            &webhook.url,
+            &[
+                ("X-Customs-Event", delivery.event.as_str()),
+                ("X-Customs-Delivery", &delivery.id),
+                ("X-Customs-Signature", &signature),
+            ],
+            &body,
+        );
         delivery.attempts += 1;
         let now = crate::clock::now_ms();
         let config = &self.inner.config;
-        let mut batch = sled::Batch::default();
-        batch.remove(queue_key);
+        let mut changes = vec![Change::Delete(queue_key.to_vec())];
         match outcome {
             Ok(status) => {
                 delivery.status = DeliveryStatus::Delivered;
@@ -780,12 +769,12 @@ impl Notifier {
                 delivery.last_error = None;
                 delivery.next_attempt_ms = None;
                 delivery.delivered_at_ms = Some(now);
-                batch.remove(key(DELIVERY_BODY, &[id.as_bytes()]));
+                changes.push(Change::Delete(key(DELIVERY_BODY, &[id.as_bytes()])));
                 self.inner.stats.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            Err((status, error)) => {
-                delivery.last_status = status;
-                delivery.last_error = Some(error.chars().take(300).collect());
+            Err(failure) => {
+                delivery.last_status = failure.status;
+                delivery.last_error = Some(failure.reason.chars().take(300).collect());
                 self.inner
                     .stats
                     .failed_attempts
@@ -793,7 +782,7 @@ impl Notifier {
                 if delivery.attempts >= config.webhook_max_attempts {
                     delivery.status = DeliveryStatus::Failed;
                     delivery.next_attempt_ms = None;
-                    batch.remove(key(DELIVERY_BODY, &[id.as_bytes()]));
+                    changes.push(Change::Delete(key(DELIVERY_BODY, &[id.as_bytes()])));
                     tracing::warn!(webhook = %webhook.id, delivery = %id, "a webhook delivery failed for good after {} attempts", delivery.attempts);
                 } else {
                     let next = now
@@ -803,12 +792,15 @@ impl Notifier {
                             config.webhook_retry_max_ms,
                         );
                     delivery.next_attempt_ms = Some(next);
-                    batch.insert(key(QUEUE, &[&next.to_be_bytes(), id.as_bytes()]), &[][..]);
+                    changes.push(Change::Put(
+                        key(QUEUE, &[&next.to_be_bytes(), id.as_bytes()]),
+                        Vec::new(),
+                    ));
                 }
             }
         }
-        batch.insert(delivery_key, encode(&delivery));
-        self.inner.tree.apply_batch(batch)?;
+        changes.push(Change::Put(delivery_key, encode(&delivery)));
+        self.inner.local.apply(changes)?;
         self.trim_log(&delivery.webhook)?;
         Ok(())
     }
@@ -816,13 +808,12 @@ impl Notifier {
     /// Keeps at most `delivery_log_per_webhook` finished deliveries per webhook.
     fn trim_log(&self, webhook: &str) -> Result<(), NotifyError> {
         let prefix = key(DELIVERY, &[webhook.as_bytes()]);
-        let count = self.inner.tree.scan_prefix(&prefix).count();
+        let count = self.inner.local.count(&prefix)?;
         let excess = count.saturating_sub(self.inner.config.delivery_log_per_webhook);
-        for row in self.inner.tree.scan_prefix(&prefix).take(excess) {
-            let (k, v) = row?;
+        for (k, v) in self.inner.local.scan(&prefix, false, excess)? {
             let delivery: Delivery = decode(&v, "delivery")?;
             if delivery.status != DeliveryStatus::Pending {
-                self.inner.tree.remove(k)?;
+                self.inner.local.delete(&k)?;
             }
         }
         Ok(())
@@ -832,16 +823,14 @@ impl Notifier {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut arrivals = self.inner.store.watch_arrivals();
         let mut queued = self.inner.queued.subscribe();
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_millis(self.inner.config.webhook_timeout_ms))
-            .redirects(0)
-            .build();
+        let sender =
+            WebhookSender::new(Duration::from_millis(self.inner.config.webhook_timeout_ms));
         loop {
             let this = self.clone();
-            let agent_for_round = agent.clone();
+            let sender = sender.clone();
             let round = tokio::task::spawn_blocking(move || {
                 while this.process_arrivals()? {}
-                this.deliver_due(&agent_for_round)
+                this.deliver_due(&sender)
             })
             .await;
             let wait = match round {

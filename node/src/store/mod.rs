@@ -10,6 +10,7 @@
 mod check;
 mod control;
 mod layout;
+mod local;
 mod query;
 mod sealed;
 
@@ -33,6 +34,7 @@ pub use check::CheckReport;
 pub use control::{AnswerItem, RequestItem, MAX_ANSWERS};
 pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
+pub use local::{Change, LocalState};
 pub use query::{
     AeoAtIssuer, AlertCursor, AlertFilter, AlertItem, AlertPage, MAX_ALERT_PAGE,
     MAX_ALERT_SCAN_ROWS,
@@ -1049,12 +1051,6 @@ impl Store {
     }
 
     /// Flushes everything written so far.
-    /// A tree of node-local state beside the log (watch lists, webhooks): in the
-    /// same database, so one backup holds both, but never part of the log.
-    pub fn local_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db()?.open_tree(name)?)
-    }
-
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db()?.flush()?;
         Ok(())

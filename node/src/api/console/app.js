@@ -163,6 +163,7 @@ function showNode() {
   $("node-name").textContent = node.name;
   $("role").textContent = `signed in as ${node.your_role}`;
   for (const item of document.querySelectorAll("[data-needs=publisher]")) item.hidden = !canPublish();
+  for (const item of document.querySelectorAll("[data-needs=admin]")) item.hidden = state.status.node.your_role !== "admin";
   $("fork-badge").hidden = !(state.status.forks > 0);
   // Why this node will not sign now (not synced, its own key forked, its clock off),
   // and members refusing its entries: on every view, for every role.
@@ -188,7 +189,7 @@ function offsetText(ms) {
 
 // ---- navigation --------------------------------------------------------------------
 
-const VIEWS = ["feed", "publish", "aeo", "groups", "members", "network"];
+const VIEWS = ["feed", "publish", "requests", "watch", "aeo", "groups", "members", "network"];
 
 function route() {
   let view = location.hash.replace("#", "") || "feed";
@@ -208,6 +209,8 @@ function route() {
   if (view === "members") loadMembers();
   if (view === "groups") loadGroups();
   if (view === "publish") loadRecipients();
+  if (view === "requests") loadRequests();
+  if (view === "watch") loadWatch();
 }
 window.addEventListener("hashchange", () => { if (state.token) { route(); $("main").focus(); } });
 
@@ -336,6 +339,12 @@ async function showDetail(id) {
     }
     if (v.forked) rows.push(["Warning", "this author's key signed another entry with the same seq (fork)"]);
     if (entry.retracted_by) rows.push(["Retracted by", entry.retracted_by]);
+    for (const answer of entry.answers || []) {
+      const what = answer.type === "control_result" ? `result: ${words(answer.body.outcome)}`
+        : answer.type === "control_request" ? `request for control ${answer.body.reference} to ${answer.body.addressed_to.join(", ")}`
+        : "acknowledged";
+      rows.push([`From ${answer.author_code || "?"}`, what]);
+    }
     for (const [key, value] of Object.entries(entry.body)) rows.push([words(key), describe(value)]);
     rows.push(["Entry id", entry.id], ["Author key", entry.author]);
     panel.replaceChildren(
@@ -401,7 +410,9 @@ function onEvent(block) {
     if (line.startsWith("event:")) name = line.slice(6).trim();
     else if (line.startsWith("data:")) data += line.slice(5).trim();
   }
-  if (name !== "entry" && name !== "lagged") return;
+  if (!["entry", "lagged", "request", "result", "match"].includes(name)) return;
+  if (name === "request") notice("A new request for control is addressed to us: see Requests.");
+  if (name === "match") notice("A record matched a watch list: see Watch lists.");
   // Reload through the API so the list keeps exactly the server's filters and order.
   clearTimeout(state.reload);
   state.reload = setTimeout(() => {
@@ -409,6 +420,8 @@ function onEvent(block) {
     if (!$("view-network").hidden) loadNetwork();
     if (!$("view-members").hidden) loadMembers();
     if (!$("view-groups").hidden) loadGroups();
+    if (!$("view-requests").hidden) loadRequests();
+    if (!$("view-watch").hidden) loadWatch();
   }, 200);
 }
 
@@ -576,7 +589,14 @@ $("alert-form").addEventListener("submit", (event) => {
 $("aeo-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = $("aeo-form");
-  submitForm(form, $("aeo-form-error"), "/api/v1/aeo", (body) => body, (published) => {
+  submitForm(form, $("aeo-form-error"), "/api/v1/aeo", (body) => {
+    body.identifiers = listValues($("o-identifiers")).map((text) => {
+      const [scheme, ...rest] = text.split(":");
+      return { scheme: scheme.toUpperCase(), value: rest.join(":") };
+    });
+    body.exchange_consent = $("o-consent").checked;
+    return body;
+  }, (published) => {
     const operator = $("o-operator").value.trim();
     form.reset();
     notice(`Published AEO record ${published.id} (seq ${published.seq}).`);
@@ -612,7 +632,7 @@ async function lookUp() {
       el("tbody", {}, view.issuers.map((at) => el("tr", {},
         el("td", {}, at.issuer_code || at.issuer.slice(0, 12)),
         el("td", {}, words(at.record.programme).toUpperCase()),
-        el("td", { class: at.record.status === "granted" ? "yes" : "no" }, at.record.status),
+        el("td", { class: ["granted", "reinstated"].includes(at.record.status) ? "yes" : "no" }, at.record.status),
         el("td", {}, at.record.effective_from),
         el("td", {}, at.record.valid_until || "—"),
         el("td", {}, (at.record.mra_partners || []).join(", ") || "—"),
@@ -831,6 +851,229 @@ $("group-form").addEventListener("submit", async (event) => {
     await loadGroups();
   } catch (failure) {
     error.textContent = `The node refused the group: ${failure.message}`;
+  }
+});
+
+// ---- requests for control ------------------------------------------------------------
+
+const STATE_ORDER = { overdue: 0, open: 1, acknowledged: 2, answered: 3 };
+
+function consignmentText(c) {
+  return [...(c.containers || []), c.bill_of_lading && `B/L ${c.bill_of_lading}`, c.mrn && `MRN ${c.mrn}`,
+    c.vessel_imo && `IMO ${c.vessel_imo}`, c.voyage && `voyage ${c.voyage}`, c.vehicle, c.air_waybill && `AWB ${c.air_waybill}`,
+    c.flight && `flight ${c.flight}`].filter(Boolean).join(", ");
+}
+
+function stateTag(value) {
+  return el("span", { class: `tag state-${value}` }, words(value));
+}
+
+async function acknowledge(id, button) {
+  button.disabled = true;
+  $("inbox-error").textContent = "";
+  try {
+    await api(`/api/v1/requests/${id}/acknowledgement`, { method: "POST", body: {}, idempotencyKey: newIdempotencyKey() });
+    notice("Acknowledged: the requester sees it.");
+    await loadRequests();
+  } catch (error) {
+    $("inbox-error").textContent = `The node refused: ${error.message}`;
+    button.disabled = false;
+  }
+}
+
+function answerWith(id) {
+  $("x-subject").value = id;
+  $("x-outcome").focus();
+}
+
+async function loadRequests() {
+  try {
+    const [inbound, outbound, figures, members] = await Promise.all([
+      api("/api/v1/requests?direction=inbound&limit=200"), api("/api/v1/requests?direction=outbound&limit=200"),
+      api("/api/v1/effectiveness"), api("/api/v1/members")]);
+    const open = inbound.items.filter((r) => r.state !== "answered").length;
+    $("inbox-badge").hidden = !open;
+    $("inbox-badge").textContent = open;
+    // Overdue first, then open, acknowledged, answered; soonest arrival first.
+    const sorted = [...inbound.items].sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state]
+      || a.request.arrival.eta.localeCompare(b.request.arrival.eta));
+    $("inbox").replaceChildren(...sorted.map((r) => el("tr", { "data-request": r.id },
+      el("th", { scope: "row" }, r.request.reference),
+      el("td", {}, r.author_code || "?"),
+      el("td", {}, stateTag(r.state)),
+      el("td", {}, `${r.request.arrival.unlocode} ${r.request.arrival.eta}`),
+      el("td", {}, consignmentText(r.request.consignment)),
+      el("td", {}, `${words(r.request.requested_action)}: ${r.request.reason}`),
+      el("td", {}, canPublish() && r.state !== "answered" ? [
+        r.acknowledgements.some((a) => a.author_code === state.status.node.code) ? null
+          : el("button", { type: "button", class: "secondary", onclick: (e) => acknowledge(r.id, e.target) }, "Acknowledge"),
+        el("button", { type: "button", onclick: () => answerWith(r.id) }, "Report result")] : ""))));
+    if (!sorted.length) $("inbox").replaceChildren(el("tr", {}, el("td", { colspan: 7 }, "No request is addressed to us.")));
+    $("sent").replaceChildren(...outbound.items.map((r) => el("tr", { "data-request": r.id },
+      el("th", { scope: "row" }, r.request.reference),
+      el("td", {}, r.request.addressed_to.join(", ")),
+      el("td", {}, stateTag(r.state)),
+      el("td", {}, `${r.request.arrival.unlocode} ${r.request.arrival.eta}`),
+      el("td", {}, r.results.length ? r.results.map((x) => `${x.author_code}: ${words(x.body.outcome)}${x.body.found ? ` (${words(x.body.found.category)})` : ""}`).join("; ") : "none yet"))));
+    if (!outbound.items.length) $("sent").replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "We have sent no request.")));
+    const share = (n, of) => (of ? `${n} of ${of} (${Math.round((100 * n) / of)} %)` : "—");
+    $("figures").replaceChildren(...figures.rows.map((row) => el("tr", {},
+      el("th", { scope: "row" }, row.member), el("td", {}, row.category ? words(row.category) : "not given"),
+      el("td", {}, row.requests), el("td", {}, share(row.answered, row.requests)), el("td", {}, share(row.hits, row.answered)))));
+    if (!figures.rows.length) $("figures").replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "No request yet.")));
+    const others = members.members.filter((m) => m.status === "member" && m.code !== state.status.node.code);
+    const chosen = new Set([...$("q-to").selectedOptions].map((o) => o.value));
+    $("q-to").replaceChildren(...others.map((m) => el("option", { value: m.code, selected: chosen.has(m.code) }, `${m.code} ${m.name}`)));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+$("request-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = $("request-form");
+  const to = [...$("q-to").selectedOptions].map((o) => o.value);
+  if (!to.length) {
+    $("request-form-error").textContent = "Choose at least one member to address.";
+    $("q-to").focus();
+    return;
+  }
+  submitForm(form, $("request-form-error"), "/api/v1/requests", (body) => {
+    body.addressed_to = to;
+    // datetime-local gives YYYY-MM-DDTHH:MM; the field is labelled UTC.
+    body.arrival.eta = `${body.arrival.eta.slice(0, 16)}:00Z`;
+    body.consignment = Object.fromEntries(Object.entries(body.consignment)
+      .filter(([, v]) => v !== null && !(Array.isArray(v) && !v.length)));
+    if (!body.category) delete body.category;
+    return body;
+  }, (published) => {
+    form.reset();
+    notice(`Sent request ${published.id}; only ${to.join(", ")} can read it.`);
+    loadRequests();
+  });
+});
+
+$("result-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = $("result-form");
+  submitForm(form, $("result-form-error"), "/api/v1/results", (body) => {
+    if (!body.location.unlocode) body.location = null;
+    else if (!body.location.place_type) body.location.place_type = "other";
+    if (!body.found.category) body.found = null;
+    else if (!body.found.quantity.amount) body.found.quantity = null;
+    return body;
+  }, (published) => {
+    form.reset();
+    notice(`Result ${published.id} sent; the requester sees it on its request.`);
+    loadRequests();
+  });
+});
+
+// ---- watch lists and webhooks ----------------------------------------------------------
+
+async function showMatches(list) {
+  try {
+    const matches = await api(`/api/v1/watchlists/${list.id}/matches?limit=200`);
+    $("matches").replaceChildren(el("table", { class: "table" },
+      el("caption", {}, `Matches of ${list.name}`),
+      el("thead", {}, el("tr", {}, ["Record", "Member", "Rules", "Found"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, matches.items.map((m) => el("tr", {},
+        el("td", {}, `${words(m.record.type)} ${m.record.body.reference || m.record.body.operator_id || ""}`),
+        el("td", {}, m.record.author_code || "?"),
+        el("td", {}, m.rules.map((r) => `${words(r.field)} ${r.value}`).join(", ")),
+        el("td", {}, m.retro ? "by the hunt through stored records" : new Date(m.matched_at_ms).toISOString()))))));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+async function showDeliveries(hook) {
+  try {
+    const log = await api(`/api/v1/webhooks/${hook.id}/deliveries?limit=200`);
+    $("deliveries").replaceChildren(el("table", { class: "table" },
+      el("caption", {}, `Deliveries to ${hook.url}, newest first`),
+      el("thead", {}, el("tr", {}, ["Event", "Record", "Status", "Attempts", "Last error"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, log.items.map((d) => el("tr", {},
+        el("td", {}, d.event), el("td", {}, d.entry.slice(0, 12)), el("td", { class: d.status === "delivered" ? "yes" : "no" }, d.status),
+        el("td", {}, d.attempts), el("td", {}, d.last_error || "—"))))));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+async function loadWatch() {
+  try {
+    const lists = await api("/api/v1/watchlists");
+    $("watchlists").replaceChildren(...lists.items.map((list) => el("tr", {},
+      el("th", { scope: "row" }, list.name),
+      el("td", {}, list.rules.map((r) => `${words(r.field)} ${r.value}`).join(", ")),
+      el("td", {}, el("button", { type: "button", class: "link", onclick: () => showMatches(list) }, `${list.matches} match(es)`)))));
+    if (!lists.items.length) $("watchlists").replaceChildren(el("tr", {}, el("td", { colspan: 3 }, "No watch list yet.")));
+    if (state.status.node.your_role === "admin") {
+      const hooks = await api("/api/v1/webhooks");
+      $("webhooks").replaceChildren(...hooks.items.map((hook) => el("tr", {},
+        el("th", { scope: "row" }, hook.url), el("td", {}, hook.events.join(", ")),
+        el("td", {}, el("button", { type: "button", class: "link", onclick: () => showDeliveries(hook) }, "delivery log")))));
+      if (!hooks.items.length) $("webhooks").replaceChildren(el("tr", {}, el("td", { colspan: 3 }, "No webhook yet.")));
+    }
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+$("watch-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("watch-form-error");
+  error.textContent = "";
+  const field = $("w-field").value;
+  const rules = listValues($("w-values")).map((value) => ({ field, value }));
+  if (!$("w-name").value.trim() || !rules.length) {
+    error.textContent = "A name and at least one value are required.";
+    return;
+  }
+  try {
+    const saved = await api("/api/v1/watchlists", { method: "POST", body: { name: $("w-name").value.trim(), rules } });
+    $("watch-form").reset();
+    notice(`Saved ${saved.name}; the hunt through stored records found ${saved.retro_matches} match(es).`);
+    await loadWatch();
+  } catch (failure) {
+    error.textContent = `The node refused the list: ${failure.message}`;
+  }
+});
+
+$("webhook-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("webhook-form-error");
+  error.textContent = "";
+  const body = {
+    url: $("h-url").value.trim(),
+    secret: $("h-secret").value,
+    events: [...document.querySelectorAll("#webhook-form [data-event]:checked")].map((b) => b.dataset.event),
+  };
+  try {
+    await api("/api/v1/webhooks", { method: "POST", body });
+    $("webhook-form").reset();
+    notice("Webhook registered; deliveries are signed with its secret.");
+    await loadWatch();
+  } catch (failure) {
+    error.textContent = `The node refused the webhook: ${failure.message}`;
+  }
+});
+
+$("aeo-snapshot-csv").addEventListener("click", async (event) => {
+  event.preventDefault();
+  try {
+    const response = await fetch(`/api/v1/aeo?issuer=${encodeURIComponent(state.status.node.code)}&format=csv`,
+      { headers: { Authorization: `Bearer ${state.token}` } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: `aeo-${state.status.node.code}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    URL.revokeObjectURL(url);
+  } catch (error) {
+    notice(`The snapshot could not be fetched: ${error.message}`, true);
   }
 });
 

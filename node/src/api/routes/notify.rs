@@ -29,7 +29,6 @@ impl From<NotifyError> for ApiError {
             }
             NotifyError::NotFound { .. } => ApiError::not_found(error.to_string()),
             NotifyError::Store(e) => e.into(),
-            NotifyError::Db(e) => ApiError::internal(e.to_string()),
         }
     }
 }
