@@ -389,6 +389,26 @@ impl NodeConfig {
         if api.header_read_timeout_ms < 100 || api.body_read_timeout_ms < 100 {
             return Err(invalid("api", "timeouts must be at least 100 ms".into()));
         }
+        let notify = &self.notify;
+        if [
+            notify.max_watchlists,
+            notify.max_watch_rules,
+            notify.max_matches_per_watchlist,
+            notify.max_webhooks,
+            notify.max_pending_deliveries,
+            notify.delivery_log_per_webhook,
+        ]
+        .contains(&0)
+            || notify.webhook_max_attempts == 0
+            || notify.webhook_retry_initial_ms < 10
+            || notify.webhook_retry_max_ms < notify.webhook_retry_initial_ms
+            || notify.webhook_timeout_ms < 100
+        {
+            return Err(invalid(
+                "notify",
+                "every limit must be at least 1, webhook_retry_initial_ms at least 10 and at most webhook_retry_max_ms, webhook_timeout_ms at least 100".into(),
+            ));
+        }
         if self.audit.max_file_bytes < 4096 || !(1..=100).contains(&self.audit.keep_files) {
             return Err(invalid(
                 "audit",
@@ -484,7 +504,35 @@ reads = {audit_reads}
 # Rotate audit.log at this size (bytes), keeping this many older files.
 max_file_bytes = {audit_bytes}
 keep_files = {audit_keep}
+
+[notify]
+# Watch lists, rules per list, and matches stored per list (later ones are logged).
+max_watchlists = {watchlists}
+max_watch_rules = {watch_rules}
+max_matches_per_watchlist = {matches}
+# Webhooks, and deliveries waiting in the queue (all webhooks; beyond, new ones are
+# dropped and counted); finished deliveries kept in each webhook's log.
+max_webhooks = {webhooks}
+max_pending_deliveries = {pending_deliveries}
+delivery_log_per_webhook = {delivery_log}
+# A failed delivery is retried after this, then twice as long each time, up to the
+# maximum (milliseconds), and marked failed after max attempts.
+webhook_retry_initial_ms = {retry_initial}
+webhook_retry_max_ms = {retry_max}
+webhook_max_attempts = {max_attempts}
+# One attempt (connect, send, answer) must finish within this (milliseconds).
+webhook_timeout_ms = {webhook_timeout}
 "#,
+            watchlists = self.notify.max_watchlists,
+            watch_rules = self.notify.max_watch_rules,
+            matches = self.notify.max_matches_per_watchlist,
+            webhooks = self.notify.max_webhooks,
+            pending_deliveries = self.notify.max_pending_deliveries,
+            delivery_log = self.notify.delivery_log_per_webhook,
+            retry_initial = self.notify.webhook_retry_initial_ms,
+            retry_max = self.notify.webhook_retry_max_ms,
+            max_attempts = self.notify.webhook_max_attempts,
+            webhook_timeout = self.notify.webhook_timeout_ms,
             code = self.node.code,
             name = self.node.name,
             network = self.node.network,

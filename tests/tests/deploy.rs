@@ -79,6 +79,10 @@ fn the_configuration_reference_is_what_init_writes() {
     assert_eq!(config.store, StoreSection::default());
     assert_eq!(config.audit, AuditSection::default());
     assert_eq!(
+        config.notify,
+        customs_node::config::NotifySection::default()
+    );
+    assert_eq!(
         config.p2p,
         P2pSection {
             external_addresses: config.p2p.external_addresses.clone(),

@@ -39,6 +39,7 @@ impl Receiver {
         received: Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>,
     ) -> Receiver {
         let listener = TcpListener::bind(address).expect("the webhook target binds its port again");
+        let address = listener.local_addr().expect("address");
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let (stop_flag, sink) = (stop.clone(), received.clone());
@@ -277,6 +278,9 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         },
     );
     assert!(failing[0]["last_error"].is_string(), "{failing:?}");
+    let failed_attempts =
+        customs_tests::scenarios::try_metric(&de.api(), "customs_webhook_failed_attempts_total");
+    assert!(failed_attempts >= Some(2), "{failed_attempts:?}");
 
     // The target comes up on the same port: every delivery arrives, once.
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -312,6 +316,24 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
                 "{payload}"
             );
         }
+    }
+
+    // BE's and NL's own systems: BE is told of requests addressed to it, NL of the
+    // answers to its records.
+    let own_systems = Arc::new(Mutex::new(Vec::new()));
+    let own_target = Receiver::listen("127.0.0.1:0".parse().expect("addr"), own_systems.clone());
+    for (member, event) in [(&be, "request"), (&nl, "result")] {
+        cli_json(&[
+            "webhook",
+            "add",
+            &format!("http://{}/{}", own_target.address, member.code),
+            "--secret-file",
+            secret_file.to_str().expect("utf-8"),
+            "--events",
+            event,
+            "--dir",
+            member.path(),
+        ]);
     }
 
     // NL asks BE to check the container; the request names the new alert.
@@ -424,6 +446,50 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
             && b.text("#figures").contains("1 of 1 (100 %)")
     });
     browser.screenshot("14-sent-and-figures");
+    // BE's system was told of the request, NL's of the acknowledgement and the result.
+    let pushed = wait_for("the own systems to be told", DEADLINE, || {
+        let got: Vec<(String, String, String)> = own_systems
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(headers, body)| {
+                let p: Value = serde_json::from_slice(body).expect("JSON");
+                assert_eq!(
+                    headers["x-customs-signature"],
+                    format!("sha256={}", python_hmac(body))
+                );
+                (
+                    p["node"].as_str().unwrap_or("").to_string(),
+                    p["event"].as_str().unwrap_or("").to_string(),
+                    p["entry"]["type"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        (got.len() >= 3).then_some(got)
+    });
+    let mut pushed = pushed;
+    pushed.sort();
+    assert_eq!(
+        pushed,
+        vec![
+            (
+                "BE".to_string(),
+                "request".to_string(),
+                "control_request".to_string()
+            ),
+            (
+                "NL".to_string(),
+                "result".to_string(),
+                "acknowledgement".to_string()
+            ),
+            (
+                "NL".to_string(),
+                "result".to_string(),
+                "control_result".to_string()
+            ),
+        ]
+    );
+    drop(own_target);
     // DE sees neither: not on the request, not on the alert.
     wait_for("DE to hold the result's entry", DEADLINE, || {
         de.get(&format!("/api/v1/entries/{result_id}"))
@@ -526,6 +592,82 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
     assert_eq!(
         figures["rows"],
         json!([{"member": "BE", "category": "drugs", "requests": 2, "answered": 1, "hits": 1}])
+    );
+
+    // NL's officer sends a request from the console, BE's reports its result there.
+    let browser = Browser::start();
+    sign_in(&browser, &nl);
+    browser.click("nav a[data-view=requests]");
+    browser.wait("the request form's addressees", DEADLINE, |b| {
+        b.text("#q-to").contains("BE")
+    });
+    browser.type_into("#q-reference", "NL-REQ-CONSOLE-1");
+    browser.set("#q-to", "BE");
+    browser.set("#q-action", "sighting_report");
+    browser.set("#q-category", "tobacco");
+    browser.type_into("#q-containers", WATCHED);
+    browser.type_into("#q-unlocode", "BEANR");
+    browser.set("#q-eta", "2027-02-01T10:00");
+    browser.type_into("#q-reason", "Same consignee as NL-NEW-1");
+    browser.screenshot("16-request-form");
+    browser.click("#request-form button[type=submit]");
+    browser.wait("the request to be sent", DEADLINE, |b| {
+        b.text("#notice").contains("only BE can read it")
+    });
+    let sent = cli_json(&[
+        "request",
+        "list",
+        "--direction",
+        "outbound",
+        "--dir",
+        nl.path(),
+    ]);
+    let console_request = sent["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["request"]["reference"] == "NL-REQ-CONSOLE-1")
+        .expect("the console's request")
+        .clone();
+    assert_eq!(
+        console_request["request"]["arrival"]["eta"],
+        "2027-02-01T10:00:00Z"
+    );
+    assert_eq!(
+        console_request["request"]["consignment"]["containers"],
+        json!([WATCHED])
+    );
+    let console_id = console_request["id"].as_str().expect("id").to_string();
+    sign_in(&browser, &be);
+    browser.click("nav a[data-view=requests]");
+    browser.wait("BE's inbox to list the console's request", DEADLINE, |b| {
+        b.text("#inbox").contains("NL-REQ-CONSOLE-1")
+    });
+    browser.click(&format!(
+        "tr[data-request='{console_id}'] button:not(.secondary)"
+    ));
+    browser.set("#x-outcome", "controlled_nothing_found");
+    browser.set("#x-date", "2027-02-01");
+    browser.type_into("#x-unlocode", "BEANR");
+    browser.set("#x-place", "seaport");
+    browser.type_into("#x-notes", "documents in order, nothing found");
+    browser.screenshot("17-result-form");
+    browser.click("#result-form button[type=submit]");
+    browser.wait("the result to be sent", DEADLINE, |b| {
+        b.text("#notice").contains("sees it on its request")
+    });
+    drop(browser);
+    let answered = wait_for("NL to see the console's result", DEADLINE, || {
+        nl.get(&format!("/api/v1/requests/{console_id}"))
+            .filter(|r| r["state"] == "answered")
+    });
+    assert_eq!(
+        answered["results"][0]["body"]["outcome"],
+        "controlled_nothing_found"
+    );
+    assert_eq!(
+        answered["results"][0]["body"]["location"]["unlocode"],
+        "BEANR"
     );
 
     // AEO records as MRA partners exchange them.

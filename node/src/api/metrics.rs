@@ -58,6 +58,8 @@ pub struct Snapshot<'a> {
     pub audit_write_failures: u64,
     /// Members by standing (`member`, `removed`).
     pub members: BTreeMap<&'static str, u64>,
+    /// Webhook deliveries since the start, and waiting.
+    pub notify: crate::notify::NotifyStats,
     /// Proposals waiting for approvals, and those of them this member has not approved.
     pub proposals_pending: u64,
     pub proposals_awaiting_us: u64,
@@ -402,6 +404,16 @@ pub fn render(s: &Snapshot<'_>) -> String {
         &[],
         s.connections.refused,
     );
+    let notify = &s.notify;
+    for (name, kind, help, value) in [
+        ("customs_webhook_deliveries_total", "counter", "Webhook deliveries the target accepted (2xx).", notify.delivered),
+        ("customs_webhook_failed_attempts_total", "counter", "Webhook delivery attempts that failed (they are retried, up to notify.webhook_max_attempts).", notify.failed_attempts),
+        ("customs_webhook_deliveries_dropped_total", "counter", "Notifications not queued because the delivery queue was full (notify.max_pending_deliveries).", notify.dropped),
+        ("customs_webhook_deliveries_pending", "gauge", "Webhook deliveries waiting for an attempt.", notify.pending),
+    ] {
+        w.family(name, kind, help);
+        w.sample(name, &[], value);
+    }
     w.family(
         "customs_log_lines_dropped_total",
         "counter",

@@ -81,7 +81,8 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
     // A store that cannot write (a full disk) still gets its metrics scraped: its
     // size is then left out rather than failing the scrape.
     let publisher = state.node.publisher.clone();
-    let (frontier, counts, size, cannot_publish) = blocking(move || {
+    let notifier = state.node.notifier.clone();
+    let (frontier, counts, size, cannot_publish, notify) = blocking(move || {
         let cannot_publish = match publisher.readiness() {
             Ok(()) => None,
             Err(refusal) => Some(
@@ -95,6 +96,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
             store.counts(),
             store.size_on_disk().ok(),
             cannot_publish,
+            notifier.stats(),
         ))
     })
     .await?;
@@ -141,6 +143,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         tokens_readable: state.tokens.state().error.is_none(),
         audit_write_failures: state.audit.failed_writes(),
         members,
+        notify,
         proposals_pending: pending.len() as u64,
         proposals_awaiting_us: awaiting_us as u64,
     });
