@@ -69,7 +69,7 @@ pub enum ResultCommand {
         #[arg(long)]
         idempotency_key: Option<String>,
         #[command(flatten)]
-        need_to_know: NeedToKnowArgs,
+        need_to_know: Box<NeedToKnowArgs>,
         #[command(flatten)]
         api: ApiArgs,
     },

@@ -25,19 +25,19 @@ const WATCHED: &str = "MSCU1234566";
 /// The container of an alert published before the watch list existed.
 const OLD: &str = "TGHU7654320";
 
+/// What a webhook target received: each request's headers (names in lower case)
+/// and body.
+type Received = Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>;
+
 /// A webhook target: one HTTP request per connection, answered 200; what it got.
 struct Receiver {
-    received: Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     address: SocketAddr,
 }
 
 impl Receiver {
-    fn listen(
-        address: SocketAddr,
-        received: Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>)>>>,
-    ) -> Receiver {
+    fn listen(address: SocketAddr, received: Received) -> Receiver {
         let listener = TcpListener::bind(address).expect("the webhook target binds its port again");
         let address = listener.local_addr().expect("address");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -61,7 +61,6 @@ impl Receiver {
             }
         });
         Receiver {
-            received,
             stop,
             thread: Some(thread),
             address,

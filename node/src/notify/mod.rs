@@ -518,7 +518,8 @@ impl Notifier {
             self.record_match(list, entry, record, false)?;
         }
         let author = entry.entry().author;
-        if author == self.inner.own {
+        let own = self.own_code();
+        if author == self.inner.own || (own.is_some() && self.code_of(&author) == own) {
             return Ok(());
         }
         let kind = match &record.body {
@@ -532,11 +533,13 @@ impl Notifier {
                 request: subject,
                 ..
             }) => {
+                // One of this administration's records (any of its nodes).
+                let own = self.own_code();
                 let ours = self
                     .inner
                     .store
                     .get(subject)?
-                    .is_some_and(|s| s.entry().author == self.inner.own);
+                    .is_some_and(|s| own.is_some() && self.code_of(&s.entry().author) == own);
                 ours.then_some(EventKind::Result)
             }
             _ => None,

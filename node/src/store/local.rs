@@ -13,6 +13,9 @@ pub enum Change {
     Delete(Vec<u8>),
 }
 
+/// A key and its value.
+pub type Row = (Vec<u8>, Vec<u8>);
+
 /// A named tree of node-local state.
 #[derive(Debug, Clone)]
 pub struct LocalState {
@@ -61,12 +64,7 @@ impl LocalState {
     }
 
     /// Rows under `prefix` in key order (`reverse`: from the last), at most `limit`.
-    pub fn scan(
-        &self,
-        prefix: &[u8],
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(&self, prefix: &[u8], reverse: bool, limit: usize) -> Result<Vec<Row>, StoreError> {
         let tree = self.tree()?;
         let rows = tree.scan_prefix(prefix);
         let rows: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
