@@ -69,9 +69,7 @@ pub async fn events(
                                 Err(_) => continue,
                             }
                         }
-                        Err(RecvError::Lagged(missed)) => Event::default()
-                            .event("lagged")
-                            .data(format!("{{\"missed\":{missed}}}")),
+                        Err(RecvError::Lagged(missed)) => lagged(missed),
                         Err(RecvError::Closed) => return None,
                     },
                     received = entries.recv() => match received {
@@ -96,9 +94,7 @@ pub async fn events(
                                 Err(_) => continue,
                             }
                         }
-                        Err(RecvError::Lagged(missed)) => Event::default()
-                            .event("lagged")
-                            .data(format!("{{\"missed\":{missed}}}")),
+                        Err(RecvError::Lagged(missed)) => lagged(missed),
                         Err(RecvError::Closed) => return None,
                     },
                 };
@@ -107,4 +103,11 @@ pub async fn events(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_INTERVAL)))
+}
+
+/// The event a client that fell behind gets: how many it missed.
+fn lagged(missed: u64) -> Event {
+    Event::default()
+        .event("lagged")
+        .data(format!("{{\"missed\":{missed}}}"))
 }

@@ -188,19 +188,8 @@ impl Store {
             {
                 continue;
             }
-            let id = parse_id(&value, "AEO index value")?;
-            if self.retracted_by(&id)?.is_some() {
-                continue;
-            }
-            let entry = self.get(&id)?.ok_or_else(|| StoreError::Corrupt {
-                what: format!("AEO index names entry {id}, which is missing"),
-            })?;
-            if let Some(Readable {
-                body: Body::AeoRecord(record),
-                ..
-            }) = self.readable(&entry)?
-            {
-                out.push((record, entry));
+            if let Some(found) = self.aeo_row(&value)? {
+                out.push(found);
                 if out.len() == limit {
                     break;
                 }

@@ -172,21 +172,8 @@ impl Store {
             if result.last().is_some_and(|r| r.issuer == issuer) {
                 continue;
             }
-            let id = parse_id(&value, "AEO index value")?;
-            if self.retracted_by(&id)?.is_some() {
+            let Some((record, entry)) = self.aeo_row(&value)? else {
                 continue;
-            }
-            let entry = self.get(&id)?.ok_or_else(|| StoreError::Corrupt {
-                what: format!("AEO index names entry {id}, which is missing"),
-            })?;
-            let Some(super::Readable {
-                body: Body::AeoRecord(record),
-                ..
-            }) = self.readable(&entry)?
-            else {
-                return Err(StoreError::Corrupt {
-                    what: format!("AEO index names entry {id}, which is not a readable AEO record"),
-                });
             };
             if as_of.is_some_and(|date| record.effective_from > date) {
                 continue;
@@ -199,5 +186,28 @@ impl Store {
         }
         result.reverse();
         Ok(result)
+    }
+
+    /// The AEO record an `O` row names, unless it is retracted.
+    pub(super) fn aeo_row(
+        &self,
+        value: &[u8],
+    ) -> Result<Option<(AeoRecord, SignedEntry)>, StoreError> {
+        let id = parse_id(value, "AEO index value")?;
+        if self.retracted_by(&id)?.is_some() {
+            return Ok(None);
+        }
+        let entry = self.get(&id)?.ok_or_else(|| StoreError::Corrupt {
+            what: format!("AEO index names entry {id}, which is missing"),
+        })?;
+        match self.readable(&entry)? {
+            Some(super::Readable {
+                body: Body::AeoRecord(record),
+                ..
+            }) => Ok(Some((record, entry))),
+            _ => Err(StoreError::Corrupt {
+                what: format!("AEO index names entry {id}, which is not a readable AEO record"),
+            }),
+        }
     }
 }
