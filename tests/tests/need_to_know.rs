@@ -294,6 +294,11 @@ fn sealed_alerts_reach_only_their_recipients_and_markings_hold() {
     browser.set("#a-dist", "to");
     assert!(browser.visible("#a-dist-to"), "the member picker shows");
     browser.set("#a-dist-to", "DE");
+    // What seizure reports carry: direction, transport documents, value.
+    browser.set("#a-direction", "import");
+    browser.type_into("#a-bl", "MEDUAB123456");
+    browser.type_into("#a-value", "2500000");
+    browser.type_into("#a-currency", "eur");
     browser.screenshot("11-publish-need-to-know");
     browser.click("#alert-form button[type=submit]");
     browser.wait("the published notice", DEADLINE, |b| {
@@ -309,6 +314,16 @@ fn sealed_alerts_reach_only_their_recipients_and_markings_hold() {
     assert_eq!(on_de["markings"]["tlp"], json!("amber_strict"));
     assert_eq!(on_de["markings"]["handling"], json!(["no_onward_sharing"]));
     assert_eq!(on_de["distribution"], json!({"to": ["DE"]}));
+    assert_eq!(on_de["alert"]["direction"], json!("import"));
+    assert_eq!(
+        on_de["alert"]["consignment"]["bill_of_lading"],
+        json!("MEDUAB123456")
+    );
+    assert_eq!(
+        on_de["alert"]["estimated_value"],
+        json!({"amount": "2500000", "currency": "EUR"})
+    );
+    assert_eq!(on_de["alert"]["consignment"]["mrn"], json!(null));
     browser.wait("the detail's markings", DEADLINE, |b| {
         b.click_first("#alerts [data-id]")
             && b.text("#detail-markings").contains("TLP:AMBER+STRICT")

@@ -335,6 +335,20 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         ]);
     }
 
+    // A request must name alerts this node holds.
+    let mut dangling: Value =
+        serde_json::from_str(&cli(&["request", "template"])).expect("template");
+    dangling["related"] = json!(["42".repeat(32)]);
+    let (ok, _, err) = run_cli(&[
+        "request",
+        "send",
+        "--dir",
+        nl.path(),
+        "--file",
+        &write_json(files, "dangling.json", &dangling),
+    ]);
+    assert!(!ok && err.contains("related[0]"), "{err}");
+
     // NL asks BE to check the container; the request names the new alert.
     let mut request: Value =
         serde_json::from_str(&cli(&["request", "template"])).expect("template");

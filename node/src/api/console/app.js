@@ -577,6 +577,10 @@ $("alert-form").addEventListener("submit", (event) => {
   const form = $("alert-form");
   submitForm(form, $("alert-form-error"), "/api/v1/alerts", (body) => {
     if (!body.quantity.amount) body.quantity = null;
+    if (!body.estimated_value.amount && !body.estimated_value.currency) body.estimated_value = null;
+    else if (body.estimated_value.currency) body.estimated_value.currency = body.estimated_value.currency.toUpperCase();
+    const identifiers = Object.entries(body.consignment).filter(([, v]) => v !== null);
+    body.consignment = identifiers.length ? Object.fromEntries(identifiers) : null;
     return withNeedToKnow(body);
   }, (published) => {
     const sealed = $("a-dist").value !== "all";
@@ -627,7 +631,7 @@ async function lookUp() {
     }
     $("aeo-result").replaceChildren(el("table", { class: "table" },
       el("caption", {}, `${operator}: status ${when} at each issuer`),
-      el("thead", {}, el("tr", {}, ["Issuer", "Programme", "Status", "Effective", "Valid until", "MRA partners", "Name", "Reason"]
+      el("thead", {}, el("tr", {}, ["Issuer", "Programme", "Status", "Effective", "Valid until", "MRA partners", "Name", "Identifiers", "Reason"]
         .map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, view.issuers.map((at) => el("tr", {},
         el("td", {}, at.issuer_code || at.issuer.slice(0, 12)),
@@ -637,6 +641,7 @@ async function lookUp() {
         el("td", {}, at.record.valid_until || "—"),
         el("td", {}, (at.record.mra_partners || []).join(", ") || "—"),
         el("td", {}, at.record.name),
+        el("td", {}, [at.record.operator_id, ...(at.record.identifiers || []).map((i) => `${i.scheme}:${i.value}`)].join(", ")),
         el("td", {}, at.record.reason || "—"))))));
   } catch (error) {
     $("l-operator-error").textContent = error.message;

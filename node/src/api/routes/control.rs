@@ -72,6 +72,27 @@ pub async fn send_request(
             ));
         }
     }
+    // Related alerts must be alerts this node reads: a request never points at
+    // nothing, nor at something its author cannot see.
+    let lookup = state.clone();
+    let related = record.related.clone();
+    blocking(move || {
+        for (i, id) in related.iter().enumerate() {
+            let entry = lookup.node.store.get(id)?;
+            let readable = match &entry {
+                Some(entry) => lookup.node.store.readable(entry)?,
+                None => None,
+            };
+            if !matches!(readable.map(|r| r.body), Some(Body::RiskAlert(_))) {
+                return Err(ApiError::invalid_field(
+                    format!("related[{i}]"),
+                    format!("related[{i}]: {id} is not an alert this node holds"),
+                ));
+            }
+        }
+        Ok(())
+    })
+    .await?;
     let distribution =
         distribution.unwrap_or_else(|| Distribution::To(record.addressed_to.clone()));
     publish(
