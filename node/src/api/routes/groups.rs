@@ -12,6 +12,7 @@ use customs_protocol::{Body, Date, Distribution, GroupId, GroupUpdate, Markings}
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::control::own_code;
 use super::{blocking, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::JsonBody;
@@ -61,23 +62,6 @@ fn view(group: &GroupState, own_code: &str) -> GroupView {
         active: group.open_on(today()),
         owned_by_us: group.owner == own_code,
     }
-}
-
-/// This node's member code.
-fn own_code(state: &ApiState) -> Result<String, ApiError> {
-    state
-        .node
-        .membership
-        .get()
-        .member_of(&state.node.public_key())
-        .map(|m| m.code.clone())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_admitted",
-                "this node's administration is not a member yet",
-            )
-        })
 }
 
 /// The closed user groups this node is a member of.
