@@ -38,7 +38,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const CURSOR: &[u8] = b"cursor";
 const NEXT_ID: &[u8] = b"next_id";
 const WATCHLIST: u8 = b'w';
+/// A match, by list and the order it was found in.
 const MATCH: u8 = b'm';
+/// That a list matched an entry (a record matches a list once).
+const MATCHED: u8 = b'x';
 const WEBHOOK: u8 = b'h';
 const DELIVERY: u8 = b'd';
 const DELIVERY_BODY: u8 = b'b';
@@ -438,7 +441,7 @@ impl Notifier {
             return Ok(false);
         }
         let id = entry.id();
-        let row = key(MATCH, &[list.id.as_bytes(), &id.0]);
+        let seen = key(MATCHED, &[list.id.as_bytes(), &id.0]);
         let event = EntryEvent::of(entry, record, self.code_of(&entry.entry().author));
         let found = Match {
             watchlist: list.id.clone(),
@@ -450,7 +453,7 @@ impl Notifier {
         };
         {
             let _writer = self.lock();
-            if self.inner.local.contains(&row)? {
+            if self.inner.local.contains(&seen)? {
                 return Ok(false);
             }
             let mut current = self.watchlist(&list.id)?;
@@ -458,8 +461,10 @@ impl Notifier {
                 tracing::warn!(list = %list.id, "watch list is full; a match is not stored (notify.max_matches_per_watchlist)");
                 return Ok(false);
             }
+            let row = key(MATCH, &[list.id.as_bytes(), &current.matches.to_be_bytes()]);
             current.matches += 1;
             self.inner.local.apply(vec![
+                Change::Put(seen, Vec::new()),
                 Change::Put(row, encode(&found)),
                 Change::Put(key(WATCHLIST, &[list.id.as_bytes()]), encode(&current)),
             ])?;
@@ -474,7 +479,7 @@ impl Notifier {
         Ok(true)
     }
 
-    /// Matches of a list, oldest first, at most `limit`.
+    /// Matches of a list in the order they were found, at most `limit`.
     pub fn matches(&self, list: &str, limit: usize) -> Result<Vec<Match>, NotifyError> {
         self.watchlist(list)?;
         self.inner

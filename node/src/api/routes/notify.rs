@@ -103,7 +103,7 @@ pub async fn save_watchlist(
         .into_response())
 }
 
-/// The records that matched a watch list, oldest first.
+/// The records that matched a watch list, in the order they were found.
 #[utoipa::path(
     get,
     path = "/api/v1/watchlists/{id}/matches",
