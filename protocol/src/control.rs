@@ -499,7 +499,7 @@ pub struct Effectiveness {
 /// and how many of its answers were seizures. `requests` pairs each request with
 /// the responses stored for it; a request counts once per addressee however many
 /// results that addressee sent. Independent of order; sorted by member, category.
-pub fn effectiveness(requests: &[(&ControlRequest, Vec<Response>)]) -> Vec<Effectiveness> {
+pub fn effectiveness(requests: &[(ControlRequest, Vec<Response>)]) -> Vec<Effectiveness> {
     let mut rows: BTreeMap<(String, Option<&'static str>), Effectiveness> = BTreeMap::new();
     for (request, responses) in requests {
         let addressees: BTreeSet<&String> = request.addressed_to.iter().collect();
@@ -739,10 +739,7 @@ mod tests {
                 copy
             };
             let (one, two) = (shuffled(&mut rng), shuffled(&mut rng));
-            let figures = |history: &[(ControlRequest, Vec<Response>)]| {
-                let pairs: Vec<_> = history.iter().map(|(q, r)| (q, r.clone())).collect();
-                effectiveness(&pairs)
-            };
+            let figures = |history: &[(ControlRequest, Vec<Response>)]| effectiveness(history);
             assert_eq!(
                 figures(&one),
                 figures(&two),

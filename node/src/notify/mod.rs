@@ -503,49 +503,63 @@ impl Notifier {
         let arrivals = self.inner.store.arrivals_after(cursor, ARRIVAL_BATCH)?;
         let lists = self.watchlists()?;
         for (number, id) in &arrivals {
+            let mut announced = false;
             if let Some(entry) = self.inner.store.get(id)? {
                 if let Some(record) = self.announceable(&entry)? {
-                    self.on_arrival(&lists, &entry, &record)?;
+                    announced = self.on_arrival(&lists, &entry, &record)?;
                 }
             }
-            self.inner.local.put(CURSOR, &number.to_be_bytes())?;
+            // The cursor moves on disk right after anything was announced, so a crash
+            // never announces it twice; otherwise once per batch (below), as going
+            // over a record again changes nothing (matches are kept once).
+            if announced {
+                self.inner.local.put(CURSOR, &number.to_be_bytes())?;
+            }
+        }
+        if let Some((last, _)) = arrivals.last() {
+            self.inner.local.put(CURSOR, &last.to_be_bytes())?;
         }
         Ok(arrivals.len() == ARRIVAL_BATCH)
     }
 
+    /// Matches a newly stored record and announces what concerns this
+    /// administration; whether anything was announced.
     fn on_arrival(
         &self,
         lists: &[WatchList],
         entry: &SignedEntry,
         record: &Readable,
-    ) -> Result<(), NotifyError> {
+    ) -> Result<bool, NotifyError> {
+        let mut announced = false;
         for list in lists {
-            self.record_match(list, entry, record, false)?;
+            announced |= self.record_match(list, entry, record, false)?;
         }
         let author = entry.entry().author;
-        let own = self.own_code();
-        if author == self.inner.own || (own.is_some() && self.code_of(&author) == own) {
-            return Ok(());
+        // Nothing is news to this administration that one of its own nodes signed.
+        let Some(own) = self.own_code() else {
+            return Ok(announced);
+        };
+        let ours =
+            |key: &PublicKey| *key == self.inner.own || self.code_of(key).as_ref() == Some(&own);
+        if ours(&author) {
+            return Ok(announced);
         }
         let kind = match &record.body {
-            Body::ControlRequest(request) => {
-                let own = self.own_code();
-                let ours = own.is_some_and(|code| request.addressed_to.contains(&code));
-                ours.then_some(EventKind::Request)
-            }
+            Body::ControlRequest(request) => request
+                .addressed_to
+                .contains(&own)
+                .then_some(EventKind::Request),
             Body::ControlResult(customs_protocol::control::ControlResult { subject, .. })
             | Body::Acknowledgement(customs_protocol::control::Acknowledgement {
                 request: subject,
                 ..
             }) => {
-                // One of this administration's records (any of its nodes).
-                let own = self.own_code();
-                let ours = self
+                let answers_ours = self
                     .inner
                     .store
                     .get(subject)?
-                    .is_some_and(|s| own.is_some() && self.code_of(&s.entry().author) == own);
-                ours.then_some(EventKind::Result)
+                    .is_some_and(|s| ours(&s.entry().author));
+                answers_ours.then_some(EventKind::Result)
             }
             _ => None,
         };
@@ -557,8 +571,9 @@ impl Notifier {
                 rules: Vec::new(),
                 retro: false,
             })?;
+            announced = true;
         }
-        Ok(())
+        Ok(announced)
     }
 
     /// Puts a notification on the live feed and queues it for every webhook that

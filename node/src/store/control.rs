@@ -116,21 +116,7 @@ impl Store {
         subject: &EntryId,
         code_of: impl Fn(&PublicKey) -> Option<String>,
     ) -> Result<Vec<Response>, StoreError> {
-        let mut out = Vec::new();
-        for answer in self.answers(subject)? {
-            let Some(by) = code_of(&answer.entry.entry().author) else {
-                continue;
-            };
-            match &answer.record.body {
-                Body::Acknowledgement(_) => out.push(Response::Acknowledged { by }),
-                Body::ControlResult(result) => out.push(Response::Result {
-                    by,
-                    outcome: result.outcome,
-                }),
-                _ => {}
-            }
-        }
-        Ok(out)
+        Ok(responses_of(&self.answers(subject)?, code_of))
     }
 
     /// Records this node stored or opened after arrival number `after` (exclusive;
@@ -198,4 +184,26 @@ impl Store {
         out.reverse();
         Ok(out)
     }
+}
+
+/// What `answers` say as the loop's rules take them: who acknowledged, who reported
+/// which outcome (requests naming the subject are not responses).
+pub fn responses_of(
+    answers: &[AnswerItem],
+    code_of: impl Fn(&PublicKey) -> Option<String>,
+) -> Vec<Response> {
+    answers
+        .iter()
+        .filter_map(|answer| {
+            let by = code_of(&answer.entry.entry().author)?;
+            match &answer.record.body {
+                Body::Acknowledgement(_) => Some(Response::Acknowledged { by }),
+                Body::ControlResult(result) => Some(Response::Result {
+                    by,
+                    outcome: result.outcome,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
 }

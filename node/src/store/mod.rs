@@ -31,7 +31,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 pub use check::CheckReport;
-pub use control::{AnswerItem, RequestItem, MAX_ANSWERS};
+pub use control::{responses_of, AnswerItem, RequestItem, MAX_ANSWERS};
 pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
 pub use local::{Change, LocalState};

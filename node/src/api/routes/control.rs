@@ -381,9 +381,8 @@ pub async fn loop_effectiveness(
             pairs.push((item.request.clone(), responses));
             Ok(false)
         })?;
-        let refs: Vec<_> = pairs.iter().map(|(q, r)| (q, r.clone())).collect();
         Ok(EffectivenessView {
-            rows: effectiveness(&refs),
+            rows: effectiveness(&pairs),
             requests: pairs.len() as u64,
         })
     })
@@ -460,7 +459,7 @@ fn request_view(
 ) -> Result<RequestView, crate::store::StoreError> {
     let id = item.entry.id();
     let answers = state.node.store.answers(&id)?;
-    let responses = state.node.store.responses(&id, |k| state.code_of(k))?;
+    let responses = crate::store::responses_of(&answers, |k| state.code_of(k));
     let author_code = state.code_of(&item.entry.entry().author);
     let direction = if author_code.as_deref() == Some(own) {
         "outbound"
