@@ -59,8 +59,10 @@ pub struct Publisher {
     membership: Option<crate::membership::MembershipView>,
     /// Set once this key's rotation entry is signed: its log ends there.
     retired: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Held while checking and signing, so that nothing is signed after a rotation.
-    signing: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Held (shared) while checking and signing, and exclusively by a rotation, so
+    /// that nothing is signed after a rotation; publishes still sign concurrently, so
+    /// that the store commits them together.
+    signing: std::sync::Arc<std::sync::RwLock<()>>,
 }
 
 impl Publisher {
@@ -218,11 +220,12 @@ impl Publisher {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
-        let _signing = self.signing.lock().unwrap_or_else(|e| e.into_inner());
         let rotation = matches!(
             draft.body(),
             Body::Governance(customs_protocol::Governance::Rotate { .. })
         );
+        let _alone = rotation.then(|| self.signing.write().unwrap_or_else(|e| e.into_inner()));
+        let _shared = (!rotation).then(|| self.signing.read().unwrap_or_else(|e| e.into_inner()));
         // A replay signs nothing, so it needs none of the conditions for signing.
         let replay = match idempotency {
             Some(key) => self.store.idempotent_entry(key, now_ms)?.is_some(),

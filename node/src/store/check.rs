@@ -44,19 +44,34 @@ impl Store {
         let (mut plain_rows, mut unopened_rows, mut group_rows) = (0usize, 0usize, 0usize);
         let (mut request_rows, mut answer_rows) = (0usize, 0usize);
 
+        let log_end = *super::lock(&self.inner.log_end);
         for head in self.frontier()?.heads() {
             report.authors += 1;
             let mut prev: Option<EntryId> = None;
             let mut seq = 0u64;
-            for row in db.scan_prefix(log_prefix(&head.author)) {
+            let author = head.author;
+            let number = self
+                .author_number(&author)
+                .ok_or_else(|| corrupt(format!("author {author} has a head but no number")))?;
+            for row in db.scan_prefix(log_prefix(number)) {
                 let (key, value) = row?;
-                let (author, key_seq) = parse_log_key(&key)?;
-                let (id, _) = split_log_value(&value)?;
+                let (_, key_seq) = parse_log_key(&key)?;
+                let (position, id) = split_log_value(&value)?;
                 seq += 1;
-                if author != head.author || key_seq != seq {
+                if key_seq != seq {
                     return Err(corrupt(format!(
                         "log of {author} jumps to seq {key_seq} after {}",
                         seq - 1
+                    )));
+                }
+                if db.get(entry_key(&id))?.as_deref() != Some(&position.encode()[..]) {
+                    return Err(corrupt(format!(
+                        "entry {id} is indexed elsewhere than its log row says ({position})"
+                    )));
+                }
+                if position >= log_end {
+                    return Err(corrupt(format!(
+                        "entry {id} is at {position}, past the log's end ({log_end})"
                     )));
                 }
                 let stored = self.get(&id)?.ok_or_else(|| {
@@ -192,7 +207,7 @@ impl Store {
 
         // The other direction: no index row or entry without its chain.
         let count_prefix = |prefix: u8| db.scan_prefix([prefix]).count();
-        if count_prefix(ENTRY) != chain_ids.len() {
+        if count_prefix(ENTRY) != chain_ids.len() || count_prefix(LOG) != chain_ids.len() {
             return Err(corrupt(format!(
                 "{} entries stored but {} in chains",
                 count_prefix(ENTRY),
@@ -207,6 +222,7 @@ impl Store {
             || count_prefix(GROUP) != group_rows
             || count_prefix(REQUEST) != request_rows
             || count_prefix(ANSWER) != answer_rows
+            || count_prefix(AUTHOR) != report.authors as usize
         {
             return Err(corrupt(
                 "an index has rows for entries not in any chain".into(),

@@ -3,8 +3,9 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `L` | author (32), seq (8, big endian) | entry id (32), then the signed entry bytes exactly as signed |
-//! | `E` | entry id (32) | author (32), seq (8, BE) |
+//! | `K` | author (32) | the author's number (4, BE): log rows name authors by number |
+//! | `L` | author number (4, BE), seq (8, BE) | position in the segments (8: segment, offset, BE), entry id (32) |
+//! | `E` | entry id (32) | position in the segments (8) |
 //! | `H` | author (32) | head seq (8, BE), head id (32) |
 //! | `A` | u64::MAX - created_at_ms (8, BE), entry id (32) | alert summary (below) |
 //! | `O` | operator id, 0x00, issuer (32), seq (8, BE) | entry id (32) |
@@ -19,7 +20,9 @@
 //! | `C` | u64::MAX - created_at_ms (8, BE), entry id (32) | empty: the requests for control this node can read, newest first |
 //! | `S` | subject entry id (32), entry id (32) | one byte: 0 an acknowledgement, 1 a result: the answers to a request or an alert |
 //! | `N` | arrival number (8, BE) | entry id (32): readable records in the order this node stored or opened them (what the notifier follows) |
-//! | `M` | name | store metadata: format, network, counts, pending own entry |
+//! | `M` | name | store metadata: format, network, counts, the log's end, a pending own entry (stores upgraded from v2) |
+//!
+//! The signed entries themselves are in the segment files (`segments.rs`).
 //!
 //! An AEO record has an `O` row under its operator id and one under `SCHEME:VALUE` for
 //! each partner identifier, so that a lookup by any of them finds it.
@@ -28,8 +31,10 @@ use customs_protocol::body::Category;
 use customs_protocol::codes::Country;
 use customs_protocol::{Date, EntryId, PublicKey, RiskAlert};
 
+use super::segments::Position;
 use super::StoreError;
 
+pub const AUTHOR: u8 = b'K';
 pub const ENTRY: u8 = b'E';
 pub const LOG: u8 = b'L';
 pub const HEAD: u8 = b'H';
@@ -50,8 +55,10 @@ pub const ARRIVAL: u8 = b'N';
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_NETWORK: &[u8] = b"Mnetwork";
 pub const META_COUNTS: &[u8] = b"Mcounts";
-/// The node's own signed entry that is durable but maybe not yet applied (see
-/// `Store::append_own`).
+/// Where the next frame goes: every frame before it is indexed.
+pub const META_LOG_END: &[u8] = b"Mlog_end";
+/// The node's own signed entry that is durable but maybe not yet applied: written by
+/// stores of format v2, completed when a store upgraded from one opens.
 pub const META_OWN_PENDING: &[u8] = b"Mown_pending";
 /// Written and flushed now and then: whether the disk takes writes.
 pub const META_PROBE: &[u8] = b"Mprobe";
@@ -123,41 +130,28 @@ pub fn parse_idempotency_expiry_key(key: &[u8]) -> Result<(u64, [u8; 32]), Store
     ))
 }
 
-/// The value of a log row: the entry id, then the signed entry bytes.
-pub fn log_value(id: &EntryId, signed_entry: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(32 + signed_entry.len());
-    value.extend_from_slice(&id.0);
-    value.extend_from_slice(signed_entry);
-    value
-}
-
-/// (id, signed entry bytes) of a log row.
-pub fn split_log_value(value: &[u8]) -> Result<(EntryId, &[u8]), StoreError> {
-    if value.len() < 32 {
-        return Err(corrupt("log row shorter than an entry id"));
-    }
-    Ok((parse_id(&value[..32], "log row id")?, &value[32..]))
-}
-
-/// The value of an entry row: where the entry sits in its author's log.
-pub fn entry_value(author: &PublicKey, seq: u64) -> [u8; 40] {
+/// The value of a log row: where the entry's frame is, and its id.
+pub fn log_value(position: Position, id: &EntryId) -> [u8; 40] {
     let mut value = [0u8; 40];
-    value[..32].copy_from_slice(&author.0);
-    value[32..].copy_from_slice(&seq.to_be_bytes());
+    value[..8].copy_from_slice(&position.encode());
+    value[8..].copy_from_slice(&id.0);
     value
 }
 
-/// (author, seq) of an entry row.
-pub fn parse_entry_value(value: &[u8]) -> Result<(PublicKey, u64), StoreError> {
-    let value: [u8; 40] = array(value, "entry row")?;
+/// (position, id) of a log row.
+pub fn split_log_value(value: &[u8]) -> Result<(Position, EntryId), StoreError> {
+    let value: [u8; 40] = array(value, "log row")?;
     Ok((
-        PublicKey(array(&value[..32], "entry row author")?),
-        parse_u64(&value[32..], "entry row seq")?,
+        Position::decode(&value[..8])?,
+        parse_id(&value[8..], "log row id")?,
     ))
 }
 
 /// Written once when a store is created; a different value means another format.
-pub const FORMAT: &[u8] = b"customs-store-v2";
+pub const FORMAT: &[u8] = b"customs-store-v3";
+/// The format before the segment files: entries inside sled's log rows. Upgraded in
+/// place at open (`migrate.rs`).
+pub const FORMAT_V2: &[u8] = b"customs-store-v2";
 
 pub fn entry_key(id: &EntryId) -> [u8; 33] {
     let mut key = [0u8; 33];
@@ -166,18 +160,25 @@ pub fn entry_key(id: &EntryId) -> [u8; 33] {
     key
 }
 
-pub fn log_key(author: &PublicKey, seq: u64) -> [u8; 41] {
-    let mut key = [0u8; 41];
-    key[0] = LOG;
-    key[1..33].copy_from_slice(&author.0);
-    key[33..].copy_from_slice(&seq.to_be_bytes());
+pub fn author_key(author: &PublicKey) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = AUTHOR;
+    key[1..].copy_from_slice(&author.0);
     key
 }
 
-pub fn log_prefix(author: &PublicKey) -> [u8; 33] {
-    let mut key = [0u8; 33];
+pub fn log_key(author: u32, seq: u64) -> [u8; 13] {
+    let mut key = [0u8; 13];
     key[0] = LOG;
-    key[1..].copy_from_slice(&author.0);
+    key[1..5].copy_from_slice(&author.to_be_bytes());
+    key[5..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn log_prefix(author: u32) -> [u8; 5] {
+    let mut key = [0u8; 5];
+    key[0] = LOG;
+    key[1..].copy_from_slice(&author.to_be_bytes());
     key
 }
 
@@ -286,11 +287,16 @@ pub fn parse_u64(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
     array::<8>(bytes, what).map(u64::from_be_bytes)
 }
 
-/// (author, seq) of a log key.
-pub fn parse_log_key(key: &[u8]) -> Result<(PublicKey, u64), StoreError> {
-    let key: [u8; 41] = array(key, "log key")?;
-    let author = PublicKey(array(&key[1..33], "log key author")?);
-    Ok((author, parse_u64(&key[33..], "log key seq")?))
+/// (author number, seq) of a log key.
+pub fn parse_log_key(key: &[u8]) -> Result<(u32, u64), StoreError> {
+    let key: [u8; 13] = array(key, "log key")?;
+    let author = u32::from_be_bytes(array(&key[1..5], "log key author")?);
+    Ok((author, parse_u64(&key[5..], "log key seq")?))
+}
+
+/// The number of an author row.
+pub fn parse_author_number(value: &[u8]) -> Result<u32, StoreError> {
+    array::<4>(value, "author number").map(u32::from_be_bytes)
 }
 
 /// (author, seq, id) of a head row.
@@ -512,13 +518,16 @@ mod tests {
 
     #[test]
     fn log_keys_sort_by_seq() {
-        let author = PublicKey([1; 32]);
-        assert!(log_key(&author, 9) < log_key(&author, 10));
-        assert!(log_key(&author, 255) < log_key(&author, 256));
-        assert_eq!(
-            parse_log_key(&log_key(&author, 77)).ok(),
-            Some((author, 77))
-        );
+        assert!(log_key(1, 9) < log_key(1, 10));
+        assert!(log_key(1, 255) < log_key(1, 256));
+        assert!(log_key(1, u64::MAX) < log_key(2, 1));
+        assert_eq!(parse_log_key(&log_key(7, 77)).ok(), Some((7, 77)));
+        let at = Position {
+            segment: 2,
+            offset: 9,
+        };
+        let id = EntryId([5; 32]);
+        assert_eq!(split_log_value(&log_value(at, &id)).ok(), Some((at, id)));
     }
 
     #[test]

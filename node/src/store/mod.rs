@@ -1,18 +1,22 @@
-//! The replicated log on disk: every member's entries, their chains, fork proofs and
-//! the query indexes. The only module that knows sled.
+//! The replicated log on disk: every member's entries in append-only segment files,
+//! and in sled their positions, chains, fork proofs and the query indexes. The only
+//! module that knows sled.
 //!
-//! Architecture Invariant: an entry and every index row it implies are written in one
-//! atomic sled batch; readers never see an entry without its indexes or the reverse.
-//! Architecture Invariant: a write is acknowledged only once it is flushed to disk, and
-//! the node's own entries are durable before any reader (a syncing peer) can see them.
+//! Architecture Invariant: an entry's index rows are written in one atomic sled batch
+//! after its frame is durable in a segment; readers never see an entry without its
+//! indexes or the reverse, and the index never names a frame that is not on disk.
+//! Architecture Invariant: a write is acknowledged only once it is durable, and the
+//! node's own entries are durable before any reader (a syncing peer) can see them.
 //! Architecture Invariant: what is read back is checked against its id before use.
 
 mod check;
 mod control;
 mod layout;
 mod local;
+mod migrate;
 mod query;
 mod sealed;
+mod segments;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -47,11 +51,12 @@ use crate::limits::{
 };
 use control::{ANSWER_ACK, ANSWER_RELATED, ANSWER_RESULT};
 use layout::*;
+use segments::{io_error, Position, Segments};
 
 /// Store settings. `StoreConfig::new` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Directory of the sled database.
+    /// Directory of the store: the sled index, and the segment files in `segments/`.
     pub path: PathBuf,
     /// The network id; a store belongs to exactly one network.
     pub network: String,
@@ -115,6 +120,19 @@ pub enum StoreError {
     Io(#[from] sled::Error),
     #[error("the store is being reopened after a write failed; try again in a moment")]
     Recovering,
+}
+
+impl StoreError {
+    /// The same failure, for every publish of a batch that failed together.
+    fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Io(error) => StoreError::Io(error.clone()),
+            StoreError::Recovering => StoreError::Recovering,
+            other => StoreError::Corrupt {
+                what: other.to_string(),
+            },
+        }
+    }
 }
 
 /// Whether the store can write, as its last write or probe found.
@@ -185,6 +203,16 @@ impl IdempotencyKey {
             scope: hash.finalize().into(),
         }
     }
+}
+
+/// Publishes signed and stored in one batch at most.
+const MAX_PUBLISH_BATCH: usize = 256;
+
+/// What became of one publish of a batch.
+enum Staged {
+    Signed(VerifiedEntry),
+    /// The entry its idempotency key made before.
+    Replayed(VerifiedEntry),
 }
 
 /// An own entry as `append_own` returns it.
@@ -302,6 +330,16 @@ struct Inner {
     next_arrival: AtomicU64,
     /// Bumped after every commit that added arrival rows: the notifier wakes up.
     arrivals: watch::Sender<u64>,
+    /// The signed entries' bytes.
+    segments: Segments,
+    /// Where the next frame goes: every frame before it is indexed. Changed only under
+    /// the writer lock, by a commit.
+    log_end: Mutex<Position>,
+    /// Author -> the number log rows name it by (from `K` rows; grows under the writer
+    /// lock).
+    authors: RwLock<HashMap<PublicKey, u32>>,
+    /// Own entries waiting to be signed and stored together (group commit).
+    publishes: Mutex<Vec<PublishJob>>,
 }
 
 #[derive(Debug)]
@@ -309,12 +347,29 @@ struct Writer {
     pending: PendingBuffer,
 }
 
+/// A publish waiting for the writer: whoever takes the writer lock next signs and
+/// stores every waiting one in one batch and answers each.
+#[derive(Debug)]
+struct PublishJob {
+    key: SecretKey,
+    draft: Draft,
+    now_ms: u64,
+    idempotency: Option<IdempotencyKey>,
+    reply: std::sync::mpsc::SyncSender<Result<Appended, StoreError>>,
+}
+
 impl Store {
     /// Opens (or creates) the store. Refuses a store of another network or one that
     /// fails its consistency checks, and completes an own entry that was made durable
     /// but not applied before a crash.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        migrate::upgrade_if_needed(&config)?;
         let db = open_db(&config, OPEN_LOCK_WAIT)?;
+        let segments =
+            Segments::open(&config.path.join("segments")).map_err(|e| StoreError::Open {
+                path: config.path.clone(),
+                reason: format!("cannot open the segment files: {e}"),
+            })?;
         let store = Store {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(db)),
@@ -324,6 +379,10 @@ impl Store {
                         config.max_pending_bytes,
                     ),
                 }),
+                segments,
+                log_end: Mutex::new(Position::default()),
+                authors: RwLock::new(HashMap::new()),
+                publishes: Mutex::new(Vec::new()),
                 counts: Mutex::new(Counts::default()),
                 frontier: watch::Sender::new(Arc::new(Frontier::new())),
                 governance: watch::Sender::new(0),
@@ -338,14 +397,29 @@ impl Store {
         Ok(store)
     }
 
-    /// Reads what the node keeps in memory from the database, after checking it.
+    /// Reads what the node keeps in memory from the database, after checking it, and
+    /// indexes what a crash left past the index's end.
     fn load(&self, writer: &mut Writer) -> Result<(), StoreError> {
         self.check_identity()?;
         *lock(&self.inner.counts) = self.read_counts()?;
         self.inner
             .frontier
             .send_replace(Arc::new(self.read_frontier()?));
-        self.check_heads()?;
+        let mut authors = HashMap::new();
+        for row in self.db()?.scan_prefix([AUTHOR]) {
+            let (key, value) = row?;
+            let author = PublicKey(key.get(1..).and_then(|k| k.try_into().ok()).ok_or_else(
+                || StoreError::Corrupt {
+                    what: "an author row's key is not 32 bytes".into(),
+                },
+            )?);
+            authors.insert(author, parse_author_number(&value)?);
+        }
+        *lock_write(&self.inner.authors) = authors;
+        *lock(&self.inner.log_end) = match self.db()?.get(META_LOG_END)? {
+            Some(end) => Position::decode(&end)?,
+            None => Position::default(),
+        };
         let next_arrival = match self.db()?.scan_prefix([ARRIVAL]).next_back() {
             Some(row) => {
                 let (key, _) = row?;
@@ -358,7 +432,51 @@ impl Store {
         self.inner
             .next_arrival
             .store(next_arrival, Ordering::Relaxed);
+        self.recover_tail(writer)?;
+        self.check_heads()?;
         self.complete_own_pending(writer)?;
+        Ok(())
+    }
+
+    /// Indexes the whole frames a crash left past the index's end (written and maybe
+    /// made durable, never acknowledged) through the chain rule again, in the order
+    /// they were written, and cuts the log after the last one that applies: a torn or
+    /// damaged frame, and anything after it, is removed and never served.
+    fn recover_tail(&self, writer: &mut Writer) -> Result<(), StoreError> {
+        let start = *lock(&self.inner.log_end);
+        let tail = self.inner.segments.tail(start).map_err(io_error)?;
+        let mut recovered = 0;
+        for chunk in tail.chunks(1024) {
+            let mut tx = Tx::new(self);
+            let mut stopped = false;
+            for (at, bytes) in chunk {
+                // Written again at the same place with the same bytes.
+                let applies = match VerifiedEntry::from_bytes(bytes) {
+                    Ok(entry) if tx.end.place(bytes.len()) == *at => {
+                        chain::place(&mut tx, &mut writer.pending, entry)? == Outcome::Applied
+                    }
+                    _ => false,
+                };
+                if !applies {
+                    stopped = true;
+                    break;
+                }
+                recovered += 1;
+            }
+            tx.commit(true)?;
+            if stopped {
+                break;
+            }
+        }
+        let end = *lock(&self.inner.log_end);
+        self.inner.segments.cut(end).map_err(io_error)?;
+        if !tail.is_empty() || end != start {
+            tracing::info!(
+                recovered,
+                cut = tail.len() - recovered,
+                "indexed the entries a crash left past the index's end"
+            );
+        }
         Ok(())
     }
 
@@ -424,6 +542,7 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         drop(old);
+        self.inner.segments.close_files();
         // Readers that took a handle just before may hold sled's lock a moment longer.
         let db = match open_db(&self.inner.config, RECOVER_LOCK_WAIT) {
             Ok(db) => db,
@@ -573,7 +692,9 @@ impl Store {
                 outcomes[i] = chain::place(&mut tx, &mut writer.pending, entry)?;
             }
         }
-        let applied = tx.commit(true)?;
+        // Durable by the segments' sync; the index follows (rebuilt from the segments
+        // after a crash).
+        let applied = tx.commit(false)?;
         Ok(IngestReport { outcomes, applied })
     }
 
@@ -592,10 +713,12 @@ impl Store {
 
     /// Signs `body` as the next entry of the node's own log and stores it.
     ///
-    /// Returns once the entry is durable. The signed entry is flushed to disk (as the
-    /// pending own entry) before it is applied, so it is durable before any reader can
-    /// see it, and a crash in between is completed on open with this same entry: no
-    /// crash can lead the node to sign two different entries with one seq.
+    /// Returns once the entry is durable. Concurrent calls are signed in sequence and
+    /// made durable together (group commit: one segment sync for the batch); each is
+    /// answered once its entry is durable. The frame is durable before its index rows
+    /// are written, so before any reader can see the entry, and a crash in between is
+    /// completed on open from the segment with this same entry: no crash can lead the
+    /// node to sign two different entries with one seq that anyone saw.
     /// Only [`crate::publish::Publisher`] calls this (it applies the not-synced guard
     /// first); `pub(crate)` so that nothing outside the node can sign around it.
     ///
@@ -609,8 +732,30 @@ impl Store {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, StoreError> {
-        let appended = self.append(key, draft, now_ms, idempotency);
-        self.noted(appended)
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        lock(&self.inner.publishes).push(PublishJob {
+            key: key.clone(),
+            draft,
+            now_ms,
+            idempotency: idempotency.cloned(),
+            reply,
+        });
+        // Whoever holds the writer next takes every waiting publish, this one included
+        // unless an earlier holder took it already (then its answer is waiting).
+        loop {
+            if let Ok(appended) = answer.try_recv() {
+                return self.noted(appended);
+            }
+            let mut writer = lock(&self.inner.writer);
+            let jobs: Vec<PublishJob> = {
+                let mut waiting = lock(&self.inner.publishes);
+                let take = waiting.len().min(MAX_PUBLISH_BATCH);
+                waiting.drain(..take).collect()
+            };
+            if !jobs.is_empty() {
+                self.publish_batch(&mut writer, jobs);
+            }
+        }
     }
 
     /// Whether the stored own entry `entry` says what `draft` says (an idempotent
@@ -623,33 +768,125 @@ impl Store {
         })
     }
 
-    fn append(
-        &self,
-        key: &SecretKey,
-        draft: Draft,
-        now_ms: u64,
-        idempotency: Option<&IdempotencyKey>,
-    ) -> Result<Appended, StoreError> {
-        let author = key.public_key();
-        let mut writer = lock(&self.inner.writer);
-        // Before any other check: a retried retraction finds its target retracted.
-        if let Some(idempotency) = idempotency {
-            if let Some(entry) = self.idempotent_entry(idempotency, now_ms)? {
-                if !self.says(&entry, &draft)? {
-                    return Err(StoreError::IdempotencyKeyReused { entry: entry.id() });
+    /// Signs the waiting publishes in order, stores them in one transaction and
+    /// answers each: a refused one with its reason, the others once durable.
+    fn publish_batch(&self, writer: &mut Writer, jobs: Vec<PublishJob>) {
+        let mut tx = Tx::new(self);
+        let mut signed: Vec<(PublishJob, Result<Appended, StoreError>)> = Vec::new();
+        // Keys of this batch: a retry of a publish in the same batch gets its entry.
+        let mut keyed: HashMap<[u8; 32], (VerifiedEntry, Draft)> = HashMap::new();
+        let mut key_rows: Vec<([u8; 33], EntryId)> = Vec::new();
+        let mut failure: Option<StoreError> = None;
+        for job in jobs {
+            if let Some(error) = &failure {
+                let _ = job.reply.send(Err(error.duplicate()));
+                continue;
+            }
+            let result = self.stage_own(&mut tx, writer, &job, &mut keyed);
+            match result {
+                Ok(Staged::Signed(entry)) => {
+                    if let Some(idempotency) = &job.idempotency {
+                        key_rows.push((idempotency_key(&idempotency.scope), entry.id()));
+                    }
+                    signed.push((
+                        job,
+                        Ok(Appended {
+                            entry,
+                            replayed: false,
+                        }),
+                    ));
                 }
-                return Ok(Appended {
-                    entry,
-                    replayed: true,
-                });
+                Ok(Staged::Replayed(entry)) => signed.push((
+                    job,
+                    Ok(Appended {
+                        entry,
+                        replayed: true,
+                    }),
+                )),
+                // The store failed: the batch may be half staged, so none of it is
+                // committed.
+                Err(error @ (StoreError::Io(_) | StoreError::Corrupt { .. })) => {
+                    failure = Some(error.duplicate());
+                    let _ = job.reply.send(Err(error));
+                }
+                // Nothing of a refused publish was staged.
+                Err(error) => {
+                    let _ = job.reply.send(Err(error));
+                }
             }
         }
-        if let Body::Retraction(retraction) = draft.body() {
-            self.check_own_target(&author, &retraction.target)?;
+        let committed = match failure {
+            Some(error) => Err(error),
+            None => self.commit_own(tx, &key_rows, signed.first().map(|(job, _)| job.now_ms)),
+        };
+        for (job, appended) in signed {
+            let answer = match &committed {
+                Ok(()) => appended,
+                Err(error) => Err(error.duplicate()),
+            };
+            let _ = job.reply.send(answer);
         }
-        let head = self.head(&author)?;
-        let seq = head.map_or(1, |h| h.seq + 1);
-        let (markings, body) = match draft {
+    }
+
+    /// Makes a batch of own entries durable: the idempotency keys first (flushed, so
+    /// a crash may keep a key without its entry, never the entry without its key),
+    /// then the frames (synced) and their index rows.
+    fn commit_own(
+        &self,
+        tx: Tx<'_>,
+        key_rows: &[([u8; 33], EntryId)],
+        now_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        if !key_rows.is_empty() {
+            let now_ms = now_ms.unwrap_or_default();
+            self.expire_idempotency_keys(now_ms)?;
+            let db = self.db()?;
+            for (key, id) in key_rows {
+                db.insert(key, &idempotency_value(id, now_ms)[..])?;
+                let scope: [u8; 32] = key[1..].try_into().unwrap_or_default();
+                db.insert(idempotency_expiry_key(now_ms, &scope), &[][..])?;
+            }
+            db.flush()?;
+        }
+        tx.commit(false)?;
+        Ok(())
+    }
+
+    /// Checks and signs one publish into `tx`, or finds the entry its idempotency key
+    /// made. An error leaves `tx` as it was.
+    fn stage_own(
+        &self,
+        tx: &mut Tx<'_>,
+        writer: &mut Writer,
+        job: &PublishJob,
+        keyed: &mut HashMap<[u8; 32], (VerifiedEntry, Draft)>,
+    ) -> Result<Staged, StoreError> {
+        let author = job.key.public_key();
+        // Before any other check: a retried retraction finds its target retracted.
+        if let Some(idempotency) = &job.idempotency {
+            let earlier = match keyed.get(&idempotency.scope) {
+                Some((entry, draft)) => Some((entry.clone(), *draft == job.draft)),
+                None => match self.idempotent_entry(idempotency, job.now_ms)? {
+                    Some(entry) => {
+                        let same = self.says(&entry, &job.draft)?;
+                        Some((entry, same))
+                    }
+                    None => None,
+                },
+            };
+            if let Some((entry, same)) = earlier {
+                if !same {
+                    return Err(StoreError::IdempotencyKeyReused { entry: entry.id() });
+                }
+                return Ok(Staged::Replayed(entry));
+            }
+        }
+        if let Body::Retraction(retraction) = job.draft.body() {
+            tx.check_own_target(&author, &retraction.target)?;
+        }
+        let head = tx.head(&author)?;
+        let seq = head.map_or(1, |(seq, _)| seq + 1);
+        let (markings, body) = match job.draft.clone() {
             Draft::Open { markings, body } => (markings, body),
             Draft::Sealed { record, recipients } => {
                 let network = self.network();
@@ -668,44 +905,22 @@ impl Store {
             network: self.network().to_string(),
             author,
             seq,
-            prev: head.map(|h| h.id),
-            created_at_ms: now_ms,
+            prev: head.map(|(_, id)| id),
+            created_at_ms: job.now_ms,
             markings,
             body,
         };
-        let signed = VerifiedEntry::sign(entry, key)?;
-        // The key's row is written before the pending entry and made durable by the
-        // same flush: a crash may keep the row without the entry (a lookup then finds
-        // no entry and publishes afresh), never the entry without the row.
-        if let Some(idempotency) = idempotency {
-            self.expire_idempotency_keys(now_ms)?;
-            let scope = &idempotency.scope;
-            self.db()?.insert(
-                idempotency_key(scope),
-                &idempotency_value(&signed.id(), now_ms)[..],
-            )?;
-            self.db()?
-                .insert(idempotency_expiry_key(now_ms, scope), &[][..])?;
-        }
-        self.db()?.insert(META_OWN_PENDING, signed.encode())?;
-        self.db()?.flush()?;
-        let mut tx = Tx::new(self);
-        let outcome = chain::place(&mut tx, &mut writer.pending, signed.clone())?;
+        let signed = VerifiedEntry::sign(entry, &job.key)?;
+        let outcome = chain::place(tx, &mut writer.pending, signed.clone())?;
         if outcome != Outcome::Applied {
             return Err(StoreError::Corrupt {
-                what: format!(
-                    "own entry seq {} could not extend the own chain ({outcome:?})",
-                    signed.entry().seq
-                ),
+                what: format!("own entry seq {seq} could not extend the own chain ({outcome:?})"),
             });
         }
-        tx.batch.remove(META_OWN_PENDING);
-        // Durable already (the pending row); the next flush persists the indexes.
-        tx.commit(false)?;
-        Ok(Appended {
-            entry: signed,
-            replayed: false,
-        })
+        if let Some(idempotency) = &job.idempotency {
+            keyed.insert(idempotency.scope, (signed.clone(), job.draft.clone()));
+        }
+        Ok(Staged::Signed(signed))
     }
 
     /// The own entry an unexpired idempotency key made, if it is stored.
@@ -754,47 +969,13 @@ impl Store {
         Ok(())
     }
 
-    fn check_own_target(&self, author: &PublicKey, target: &EntryId) -> Result<(), StoreError> {
-        let refuse = |reason| StoreError::RetractionTarget {
-            target: *target,
-            reason,
-        };
-        let entry = self
-            .get(target)?
-            .ok_or_else(|| refuse(RetractionRefusal::Unknown))?;
-        if entry.entry().author != *author {
-            return Err(refuse(RetractionRefusal::OtherAuthor));
-        }
-        if matches!(entry.entry().body, Body::Retraction(_)) {
-            return Err(refuse(RetractionRefusal::IsRetraction));
-        }
-        if self.retracted_by(target)?.is_some() {
-            return Err(refuse(RetractionRefusal::AlreadyRetracted));
-        }
-        Ok(())
-    }
-
     /// An entry by id, checked against its id.
     pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, StoreError> {
         let Some(position) = self.db()?.get(entry_key(id))? else {
             return Ok(None);
         };
-        let (author, seq) = parse_entry_value(&position)?;
-        let row = self
-            .db()?
-            .get(log_key(&author, seq))?
-            .ok_or_else(|| StoreError::Corrupt {
-                what: format!("entry {id} is indexed at {author} seq {seq}, which is empty"),
-            })?;
-        let (logged_id, bytes) = split_log_value(&row)?;
-        if logged_id != *id {
-            return Err(StoreError::Corrupt {
-                what: format!(
-                    "entry {id} is indexed at {author} seq {seq}, which holds {logged_id}"
-                ),
-            });
-        }
-        Ok(Some(decode_stored(id, bytes)?))
+        let bytes = self.inner.segments.read(Position::decode(&position)?)?;
+        Ok(Some(decode_stored(id, &bytes)?))
     }
 
     /// The held entries whose id, in hex, starts with `prefix` (hex digits, any case):
@@ -831,10 +1012,18 @@ impl Store {
 
     /// The id of the entry at `seq` in `author`'s chain.
     pub fn id_at(&self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
+        let Some(number) = self.author_number(author) else {
+            return Ok(None);
+        };
         self.db()?
-            .get(log_key(author, seq))?
-            .map(|row| split_log_value(&row).map(|(id, _)| id))
+            .get(log_key(number, seq))?
+            .map(|row| split_log_value(&row).map(|(_, id)| id))
             .transpose()
+    }
+
+    /// The number log rows name `author` by, once it has an entry.
+    fn author_number(&self, author: &PublicKey) -> Option<u32> {
+        lock_read(&self.inner.authors).get(author).copied()
     }
 
     /// The author's head (from memory: the frontier moves in the same step as the
@@ -913,19 +1102,25 @@ impl Store {
         max_bytes: usize,
     ) -> Result<Page, StoreError> {
         let mut page = Page::default();
+        let Some(number) = self.author_number(author) else {
+            return Ok(page);
+        };
         let mut bytes = 0usize;
-        let range = log_key(author, from_seq.max(1))..log_key(author, u64::MAX);
+        let range = log_key(number, from_seq.max(1))..log_key(number, u64::MAX);
         for row in self.db()?.range(range) {
             let (_, row) = row?;
-            let (id, stored) = split_log_value(&row)?;
-            let full = page.entries.len() >= max_count
-                || (!page.entries.is_empty() && bytes + stored.len() > max_bytes);
-            if full {
+            if page.entries.len() >= max_count {
+                page.more = true;
+                break;
+            }
+            let (position, id) = split_log_value(&row)?;
+            let stored = self.inner.segments.read(position)?;
+            if !page.entries.is_empty() && bytes + stored.len() > max_bytes {
                 page.more = true;
                 break;
             }
             bytes += stored.len();
-            page.entries.push(decode_stored(&id, stored)?);
+            page.entries.push(decode_stored(&id, &stored)?);
         }
         Ok(page)
     }
@@ -1045,9 +1240,10 @@ impl Store {
         lock(&self.inner.writer).pending.len()
     }
 
-    /// Bytes the database takes on disk.
+    /// Bytes the store takes on disk: the index and the segment files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db()?.size_on_disk()?)
+        let segments = self.inner.segments.size_on_disk().map_err(io_error)?;
+        Ok(self.db()?.size_on_disk()? + segments)
     }
 
     /// Flushes everything written so far.
@@ -1094,6 +1290,16 @@ struct Tx<'a> {
     preopened_groups: usize,
     /// A readable record was indexed (an arrival row staged).
     indexed: bool,
+    /// Where this transaction's next frame goes, and its frames: (segment, offset,
+    /// consecutive frames), written and synced before the batch.
+    end: Position,
+    frames: Vec<(u32, u32, Vec<u8>)>,
+    /// Authors numbered in this transaction.
+    numbered: Vec<(PublicKey, u32)>,
+    /// Retractions staged in this transaction, by target.
+    retracted: std::collections::HashSet<EntryId>,
+    /// The batch holds what the segments cannot give back (a fork proof): flush it.
+    flush_index: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -1114,7 +1320,72 @@ impl<'a> Tx<'a> {
             preopened: HashMap::new(),
             preopened_groups: 0,
             indexed: false,
+            end: *lock(&store.inner.log_end),
+            frames: Vec::new(),
+            numbered: Vec::new(),
+            retracted: Default::default(),
+            flush_index: false,
         }
+    }
+
+    /// The number of `author` in log rows: its own, or the next free one.
+    fn number(&mut self, author: &PublicKey) -> u32 {
+        if let Some(number) = self.store.author_number(author) {
+            return number;
+        }
+        if let Some((_, number)) = self.numbered.iter().find(|(a, _)| a == author) {
+            return *number;
+        }
+        let number = (lock_read(&self.store.inner.authors).len() + self.numbered.len()) as u32;
+        self.numbered.push((*author, number));
+        self.batch
+            .insert(&author_key(author)[..], &number.to_be_bytes()[..]);
+        number
+    }
+
+    /// Stages the frame of `bytes` at the end of the log; returns where it starts.
+    fn append_frame(&mut self, bytes: &[u8]) -> Position {
+        let at = self.end.place(bytes.len());
+        match self.frames.last_mut() {
+            Some((segment, offset, run))
+                if *segment == at.segment && *offset + run.len() as u32 == at.offset =>
+            {
+                run.extend_from_slice(&segments::frame(bytes));
+            }
+            _ => self
+                .frames
+                .push((at.segment, at.offset, segments::frame(bytes))),
+        }
+        self.end = at.after(bytes.len());
+        at
+    }
+
+    /// Why this node may not retract `target` now (with what this transaction staged).
+    fn check_own_target(&self, author: &PublicKey, target: &EntryId) -> Result<(), StoreError> {
+        let refuse = |reason| StoreError::RetractionTarget {
+            target: *target,
+            reason,
+        };
+        let (target_author, is_retraction) = match self.written.get(target) {
+            Some(&(a, _, is_retraction)) => (a, is_retraction),
+            None => match self.store.get(target)? {
+                Some(t) => (
+                    t.entry().author,
+                    matches!(t.entry().body, Body::Retraction(_)),
+                ),
+                None => return Err(refuse(RetractionRefusal::Unknown)),
+            },
+        };
+        if target_author != *author {
+            return Err(refuse(RetractionRefusal::OtherAuthor));
+        }
+        if is_retraction {
+            return Err(refuse(RetractionRefusal::IsRetraction));
+        }
+        if self.retracted.contains(target) || self.store.retracted_by(target)?.is_some() {
+            return Err(refuse(RetractionRefusal::AlreadyRetracted));
+        }
+        Ok(())
     }
 
     fn is_retractable(
@@ -1141,11 +1412,34 @@ impl<'a> Tx<'a> {
     /// Returns the entries applied. In-memory counts change when the batch becomes
     /// visible.
     fn commit(mut self, flush: bool) -> Result<Vec<SignedEntry>, StoreError> {
+        if !self.frames.is_empty() {
+            // Durable before any index row names them.
+            let segments = &self.store.inner.segments;
+            for (segment, offset, run) in &self.frames {
+                let at = Position {
+                    segment: *segment,
+                    offset: *offset,
+                };
+                segments.write(at, run).map_err(io_error)?;
+            }
+            let mut synced: Vec<u32> = self.frames.iter().map(|(segment, ..)| *segment).collect();
+            synced.dedup();
+            for segment in synced {
+                segments.sync(segment).map_err(io_error)?;
+            }
+            self.batch.insert(META_LOG_END, &self.end.encode()[..]);
+        }
         if self.dirty {
             self.batch.insert(META_COUNTS, &self.counts.encode()[..]);
         }
         self.store.db()?.apply_batch(self.batch)?;
         // The batch is visible to readers from here on; so are the counts and heads.
+        if !self.frames.is_empty() {
+            *lock(&self.store.inner.log_end) = self.end;
+        }
+        if !self.numbered.is_empty() {
+            lock_write(&self.store.inner.authors).extend(self.numbered.iter().copied());
+        }
         if self.dirty {
             *lock(&self.store.inner.counts) = self.counts;
         }
@@ -1163,7 +1457,7 @@ impl<'a> Tx<'a> {
                 }
             });
         }
-        if flush && self.dirty {
+        if (flush || self.flush_index) && self.dirty {
             self.store.db()?.flush()?;
         }
         if self.governance {
@@ -1245,12 +1539,17 @@ impl ChainWriter for Tx<'_> {
                 ),
             });
         }
-        self.batch.insert(
-            &log_key(&e.author, e.seq)[..],
-            log_value(&id, &entry.encode()),
-        );
+        let bytes = entry.encode();
+        if bytes.len() > customs_protocol::limits::MAX_SIGNED_ENTRY_BYTES {
+            return Err(StoreError::Corrupt {
+                what: format!("refusing to write entry {id}: {} bytes", bytes.len()),
+            });
+        }
+        let at = self.append_frame(&bytes);
+        let number = self.number(&e.author);
         self.batch
-            .insert(&entry_key(&id)[..], &entry_value(&e.author, e.seq)[..]);
+            .insert(&log_key(number, e.seq)[..], &log_value(at, &id)[..]);
+        self.batch.insert(&entry_key(&id)[..], &at.encode()[..]);
         self.batch
             .insert(&head_key(&e.author)[..], &head_value(e.seq, &id)[..]);
         if let Some(body) = self.readable_body(e, id)? {
@@ -1276,12 +1575,14 @@ impl ChainWriter for Tx<'_> {
         self.forks.insert((e.author, e.seq), entry.id());
         self.counts.forks += 1;
         self.dirty = true;
+        self.flush_index = true;
         Ok(())
     }
 
     fn count_known_fork(&mut self, _author: &PublicKey, _seq: u64) -> Result<(), StoreError> {
         self.counts.forks_known += 1;
         self.dirty = true;
+        self.flush_index = true;
         Ok(())
     }
 }
@@ -1352,6 +1653,7 @@ impl Tx<'_> {
                 if self.is_retractable(&e.author, e.seq, &retraction.target)? {
                     self.batch
                         .insert(&retracted_key(&retraction.target)[..], &id.0[..]);
+                    self.retracted.insert(retraction.target);
                 }
                 self.counts.retractions += 1;
             }

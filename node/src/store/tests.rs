@@ -3,6 +3,7 @@ use customs_protocol::body::{AeoStatus, Category, Retraction, RetractionReason};
 use customs_protocol::codes::Country;
 use customs_protocol::{samples, Date, RiskAlert};
 use proptest::prelude::*;
+use segments::Position;
 
 const NETWORK: &str = "customs-test";
 const NOW_MS: u64 = 1_795_830_600_000;
@@ -398,20 +399,187 @@ fn an_entry_damaged_on_disk_is_not_served() {
     let entries = chain(&key(6), 2);
     store.ingest(entries.clone()).expect("ingest");
     let id = entries[1].id();
-    let mut bytes = entries[1].encode();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x40;
-    store
-        .db()
-        .expect("db")
-        .insert(
-            log_key(&entries[1].entry().author, 2),
-            log_value(&id, &bytes),
-        )
-        .expect("tamper");
+    let row = store.db().expect("db").get(entry_key(&id)).expect("read");
+    let at = Position::decode(&row.expect("indexed")).expect("position");
+    // One bit flipped in the middle of the entry's bytes, under its checksum.
+    let file = segment_file(&dir, at.segment);
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[at.offset as usize + 8 + 100] ^= 0x40;
+    std::fs::write(&file, &bytes).expect("tamper");
+    store.inner.segments.close_files();
     let error = store.get(&id).expect_err("damaged");
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
     assert!(store.check().is_err());
+    assert!(store.get(&entries[0].id()).expect("read").is_some());
+}
+
+fn segment_file(dir: &tempfile::TempDir, segment: u32) -> PathBuf {
+    dir.path()
+        .join("store/segments")
+        .join(format!("{segment:08}.log"))
+}
+
+/// Copies a store directory (its index and segments) for a test to damage.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn a_torn_tail_is_cut_at_every_byte_and_a_whole_one_is_indexed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = key(8);
+    let (last, indexed_end) = {
+        let store = open(&dir);
+        for n in 1..=3 {
+            store
+                .append_own(&me, Body::RiskAlert(alert(n)), NOW_MS + n)
+                .expect("append");
+        }
+        let head = store.head(&me.public_key()).expect("read").expect("head");
+        let end = *lock(&store.inner.log_end);
+        let last = sign(&me, 4, Some(head.id), Body::RiskAlert(alert(4)), NOW_MS + 4);
+        (last, end)
+    };
+    // The state a crash leaves between "frame written" and "index committed": the
+    // fourth entry's frame past the index's end, cut at every byte.
+    let framed = segments::frame(&last.encode());
+    let file = segment_file(&dir, 0);
+    let mut log = std::fs::read(&file).expect("read");
+    assert_eq!(log.len(), indexed_end.offset as usize);
+    log.extend_from_slice(&framed);
+    for cut in 0..=framed.len() {
+        let copy = tempfile::tempdir().expect("tempdir");
+        copy_dir(&dir.path().join("store"), &copy.path().join("store"));
+        std::fs::write(
+            segment_file(&copy, 0),
+            &log[..indexed_end.offset as usize + cut],
+        )
+        .expect("tear");
+        let store = open(&copy);
+        let head = store.head(&me.public_key()).expect("read").expect("head");
+        let whole = cut == framed.len();
+        assert_eq!(head.seq, if whole { 4 } else { 3 }, "cut at byte {cut}");
+        assert_eq!(
+            store.contains(&last.id()).expect("read"),
+            whole,
+            "cut at byte {cut}"
+        );
+        let length = std::fs::metadata(segment_file(&copy, 0))
+            .expect("stat")
+            .len();
+        let expected = indexed_end.offset as usize + if whole { framed.len() } else { 0 };
+        assert_eq!(
+            length as usize, expected,
+            "a torn frame is cut off (byte {cut})"
+        );
+        // The log goes on from there, and holds together after another open.
+        if cut % 64 == 0 || whole {
+            let next = store
+                .append_own(&me, Body::RiskAlert(alert(9)), NOW_MS + 9)
+                .expect("append");
+            assert_eq!(next.entry().seq, head.seq + 1);
+            drop(store);
+            let store = open(&copy);
+            assert_eq!(store.check().expect("consistent").entries, head.seq + 1);
+        }
+    }
+}
+
+#[test]
+fn a_damaged_frame_past_the_index_is_cut_with_everything_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let author = key(9);
+    let entries = chain(&author, 4);
+    let end = {
+        let store = open(&dir);
+        store.ingest(entries[..2].to_vec()).expect("ingest");
+        let end = *lock(&store.inner.log_end);
+        end
+    };
+    let file = segment_file(&dir, 0);
+    let mut log = std::fs::read(&file).expect("read");
+    let third = segments::frame(&entries[2].encode());
+    log.extend_from_slice(&third);
+    log.extend_from_slice(&segments::frame(&entries[3].encode()));
+    // A flipped bit in the third frame: neither it nor the whole fourth is served.
+    log[end.offset as usize + third.len() / 2] ^= 1;
+    std::fs::write(&file, &log).expect("write");
+    let store = open(&dir);
+    assert_eq!(store.counts().entries, 2);
+    assert!(!store.contains(&entries[3].id()).expect("read"));
+    assert_eq!(
+        std::fs::metadata(&file).expect("stat").len(),
+        u64::from(end.offset)
+    );
+    // A peer sends them again: stored as usual.
+    store.ingest(entries[2..].to_vec()).expect("ingest");
+    assert_eq!(store.check().expect("consistent").entries, 4);
+}
+
+#[test]
+fn concurrent_publishes_are_signed_in_sequence_and_all_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = key(10);
+    let ids = {
+        let store = open(&dir);
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let store = store.clone();
+                let me = me.clone();
+                std::thread::spawn(move || {
+                    (0..25u64)
+                        .map(|n| {
+                            let idempotency = IdempotencyKey::new("test", &format!("{t}-{n}"));
+                            store
+                                .append_own_keyed(
+                                    &me,
+                                    Draft::open(Body::RiskAlert(alert(t * 100 + n))),
+                                    NOW_MS + n,
+                                    Some(&idempotency),
+                                )
+                                .expect("publish")
+                                .entry
+                                .id()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let ids: Vec<EntryId> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("thread"))
+            .collect();
+        // A retry with a key of the batch gets the entry it made, signs nothing.
+        let retry = store
+            .append_own_keyed(
+                &me,
+                Draft::open(Body::RiskAlert(alert(3))),
+                NOW_MS + 3,
+                Some(&IdempotencyKey::new("test", "0-3")),
+            )
+            .expect("retry");
+        assert!(retry.replayed);
+        assert_eq!(retry.entry.id(), ids[3]);
+        ids
+    };
+    let store = open(&dir);
+    let head = store.head(&me.public_key()).expect("read").expect("head");
+    assert_eq!(head.seq, 200, "every publish got its own seq");
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 200);
+    for id in &ids {
+        assert!(store.contains(id).expect("read"), "{id} is durable");
+    }
+    assert_eq!(store.check().expect("consistent").entries, 200);
 }
 
 #[test]
@@ -943,4 +1111,97 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
     outsider.set_opening_keys(vec![opening(20)]).expect("keys");
     assert!(outsider.readable(record.signed()).expect("reads").is_some());
     outsider.check().expect("the store checks after reopening");
+}
+
+/// The node directory a node of 2026-11-30 wrote (format v2): six entries of NL's node
+/// key: four alerts (one sealed to NL), an AEO record and a retraction.
+fn v2_store(dir: &tempfile::TempDir) -> (StoreConfig, PathBuf) {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/node-2026-11-30.tar.gz");
+    let status = std::process::Command::new("tar")
+        .args(["xzf", fixture.to_str().expect("utf-8"), "-C"])
+        .arg(dir.path())
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    let path = dir.path().join("nl/store");
+    let network = std::fs::read_to_string(dir.path().join("nl/node.toml"))
+        .expect("node.toml")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("network = \"")
+                .map(|n| n.trim_end_matches('"').to_string())
+        })
+        .expect("network");
+    (StoreConfig::new(&path, network), path)
+}
+
+fn fixture_ids(store: &Store) -> Vec<EntryId> {
+    let mut ids = Vec::new();
+    for head in store.frontier().expect("frontier").heads() {
+        let page = store
+            .entries_from(&head.author, 1, usize::MAX, usize::MAX)
+            .expect("page");
+        assert_eq!(page.entries.len() as u64, head.seq);
+        ids.extend(page.entries.iter().map(|e| e.id()));
+    }
+    ids
+}
+
+#[test]
+fn a_v2_store_is_upgraded_in_place_losing_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, path) = v2_store(&dir);
+    assert!(migrate::upgrade_needed(&path));
+    let store = Store::open(config.clone()).expect("upgrades");
+    assert!(!migrate::upgrade_needed(&path));
+    let report = store.check().expect("consistent");
+    assert_eq!(
+        (report.entries, report.risk_alerts, report.retractions),
+        (6, 4, 1)
+    );
+    let ids = fixture_ids(&store);
+    assert_eq!(ids.len(), 6);
+    // The retraction still withdraws its target, and the old store is gone.
+    assert_eq!(store.counts().retractions, 1);
+    assert!(!dir.path().join("nl/store.v2").exists());
+    assert!(!dir.path().join("nl/store.upgrading").exists());
+    drop(store);
+    let store = Store::open(config).expect("opens again");
+    assert_eq!(fixture_ids(&store), ids);
+}
+
+#[test]
+fn an_interrupted_or_failed_upgrade_leaves_a_usable_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, path) = v2_store(&dir);
+    let upgrading = dir.path().join("nl/store.upgrading");
+    // Something in the way of the new store: the upgrade fails, the old store stays.
+    std::fs::write(&upgrading, b"in the way").expect("write");
+    let error = Store::open(config.clone()).expect_err("cannot upgrade");
+    assert!(
+        error.to_string().contains("the old store is untouched"),
+        "{error}"
+    );
+    assert!(migrate::upgrade_needed(&path));
+    std::fs::remove_file(&upgrading).expect("remove");
+    // A half-built new store from a crash is thrown away and built again.
+    std::fs::create_dir_all(upgrading.join("segments")).expect("mkdir");
+    std::fs::write(upgrading.join("segments/00000000.log"), b"torn").expect("write");
+    let ids = {
+        let store = Store::open(config.clone()).expect("upgrades");
+        fixture_ids(&store)
+    };
+    assert_eq!(ids.len(), 6);
+    // A crash between the two renames: the old store moved aside, the finished new
+    // one not yet in place. The next open puts it there.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let (_, old_path) = v2_store(&fresh);
+    std::fs::rename(&path, &upgrading).expect("rename");
+    std::fs::write(upgrading.join("upgrade-complete"), b"").expect("mark");
+    std::fs::rename(&old_path, dir.path().join("nl/store.v2")).expect("rename");
+    let store = Store::open(config).expect("finishes the swap");
+    assert_eq!(fixture_ids(&store), ids);
+    assert!(!dir.path().join("nl/store.v2").exists());
+    store.check().expect("consistent");
 }

@@ -1,0 +1,246 @@
+//! Upgrades a store of format v2 (entries inside sled's log rows) to v3 (entries in
+//! segment files, sled as their index), in place, at the first open.
+//!
+//! The new store is built beside the old one (`DIR.upgrading`) and swapped in only
+//! once it is complete and durable: a failed or interrupted upgrade leaves the old
+//! store as it was, and the next start tries again. Every index row but the log's is
+//! copied as it is; entries are checked against their ids on the way.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use customs_protocol::{EntryId, PublicKey, SignedEntry};
+
+use super::layout::*;
+use super::segments::{frame, Position, Segments};
+use super::{open_db, StoreConfig, StoreError};
+use crate::limits::OPEN_LOCK_WAIT;
+
+/// Rows written to the new index per batch.
+const ROWS_PER_BATCH: usize = 10_000;
+/// Frames gathered before they are written.
+const WRITE_BYTES: usize = 4 << 20;
+/// Marks a finished new store, before the swap.
+const COMPLETE: &str = "upgrade-complete";
+
+/// `DIR.NAME`, beside the store.
+fn beside(path: &Path, name: &str) -> PathBuf {
+    let mut sibling = path.as_os_str().to_owned();
+    sibling.push(format!(".{name}"));
+    PathBuf::from(sibling)
+}
+
+fn failed(path: &Path, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Open {
+        path: path.to_path_buf(),
+        reason: format!("upgrading the store to format v3 failed ({why}); the old store is untouched and the next start tries again"),
+    }
+}
+
+/// Whether the store at `path` is of format v2 (it has a database and no segments).
+/// Only such a store is opened to read its format.
+pub fn upgrade_needed(path: &Path) -> bool {
+    path.join("db").exists() && !path.join("segments").exists()
+}
+
+/// Upgrades the store of `config` if it is of format v2; finishes an upgrade that was
+/// interrupted between its two renames.
+pub(super) fn upgrade_if_needed(config: &StoreConfig) -> Result<(), StoreError> {
+    let path = &config.path;
+    let upgrading = beside(path, "upgrading");
+    let old = beside(path, "v2");
+    if !path.exists() && old.exists() {
+        if upgrading.join(COMPLETE).exists() {
+            swap_in(path, &upgrading, &old).map_err(|e| failed(path, e))?;
+            return Ok(());
+        }
+        std::fs::rename(&old, path).map_err(|e| failed(path, e))?;
+    }
+    if !upgrade_needed(path) {
+        return Ok(());
+    }
+    let db = open_db(config, OPEN_LOCK_WAIT)?;
+    if db.get(META_FORMAT)?.as_deref() != Some(FORMAT_V2) {
+        return Ok(());
+    }
+    if upgrading.exists() {
+        std::fs::remove_dir_all(&upgrading).map_err(|e| failed(path, e))?;
+    }
+    let started = Instant::now();
+    let entries = match db.get(META_COUNTS)? {
+        Some(counts) => Counts::decode(&counts)?.entries,
+        None => 0,
+    };
+    tracing::info!(entries, path = %path.display(), "upgrading the store to segment files (format v3)");
+    let mut new_config = config.clone();
+    new_config.path = upgrading.clone();
+    let copied = copy(&db, &new_config, entries);
+    drop(db);
+    match copied {
+        Ok(()) => {
+            swap_in(path, &upgrading, &old).map_err(|e| failed(path, e))?;
+            tracing::info!(
+                entries,
+                seconds = started.elapsed().as_secs_f64(),
+                "the store was upgraded to format v3"
+            );
+            Ok(())
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&upgrading);
+            Err(failed(path, error))
+        }
+    }
+}
+
+/// Builds the v3 store at `new_config.path` from the v2 database `old`.
+fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), StoreError> {
+    let new = open_db(new_config, OPEN_LOCK_WAIT)?;
+    let segments =
+        Segments::open(&new_config.path.join("segments")).map_err(super::segments::io_error)?;
+    let progress = Progress::new(entries);
+    let mut numbers: HashMap<PublicKey, u32> = HashMap::new();
+    let mut batch = sled::Batch::default();
+    let mut rows = 0usize;
+    let mut copied = 0u64;
+    let mut end = Position::default();
+    let mut run: (Position, Vec<u8>) = (end, Vec::new());
+    let write = |run: &mut (Position, Vec<u8>)| -> Result<(), StoreError> {
+        if !run.1.is_empty() {
+            segments
+                .write(run.0, &run.1)
+                .map_err(super::segments::io_error)?;
+        }
+        run.1.clear();
+        Ok(())
+    };
+    for row in old.iter() {
+        let (key, value) = row?;
+        match key.first() {
+            Some(&LOG) => {
+                let (author, seq, id, bytes) = old_log_row(&key, &value)?;
+                let next = numbers.len() as u32;
+                let number = *numbers.entry(author).or_insert_with(|| {
+                    batch.insert(&author_key(&author)[..], &next.to_be_bytes()[..]);
+                    next
+                });
+                let at = end.place(bytes.len());
+                if at.segment != run.0.segment || run.1.len() >= WRITE_BYTES {
+                    write(&mut run)?;
+                    run.0 = at;
+                }
+                run.1.extend_from_slice(&frame(bytes));
+                end = at.after(bytes.len());
+                batch.insert(&log_key(number, seq)[..], &log_value(at, &id)[..]);
+                batch.insert(&entry_key(&id)[..], &at.encode()[..]);
+                copied += 1;
+                progress.show(copied);
+            }
+            // Rebuilt from the log rows; the format is written last.
+            Some(&ENTRY) => {}
+            _ if key.as_ref() == META_FORMAT => {}
+            _ => batch.insert(key, value),
+        }
+        rows += 1;
+        if rows % ROWS_PER_BATCH == 0 {
+            new.apply_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    write(&mut run)?;
+    progress.done(copied);
+    if copied != entries {
+        return Err(StoreError::Corrupt {
+            what: format!("the old store counts {entries} entries but its log holds {copied}"),
+        });
+    }
+    for segment in 0..=end.segment {
+        segments.sync(segment).map_err(super::segments::io_error)?;
+    }
+    batch.insert(META_LOG_END, &end.encode()[..]);
+    new.apply_batch(batch)?;
+    // The format last: a store without it is not a finished one.
+    new.insert(META_FORMAT, FORMAT)?;
+    new.flush()?;
+    drop(new);
+    std::fs::File::create(new_config.path.join(COMPLETE))
+        .and_then(|file| file.sync_all())
+        .map_err(super::segments::io_error)?;
+    Ok(())
+}
+
+/// (author, seq, id, signed entry bytes) of a v2 log row, the bytes checked against
+/// the id.
+fn old_log_row<'a>(
+    key: &[u8],
+    value: &'a [u8],
+) -> Result<(PublicKey, u64, EntryId, &'a [u8]), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt {
+        what: format!("v2 log row: {what}"),
+    };
+    let author: [u8; 32] = key
+        .get(1..33)
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| corrupt("key too short"))?;
+    let seq = parse_u64(key.get(33..).unwrap_or_default(), "v2 log key seq")?;
+    let id = parse_id(value.get(..32).unwrap_or_default(), "v2 log row id")?;
+    let bytes = &value[32..];
+    let signed = SignedEntry::decode(bytes).map_err(|e| corrupt(&e.to_string()))?;
+    if signed.id() != id {
+        return Err(corrupt(&format!(
+            "entry stored as {id} hashes to {}",
+            signed.id()
+        )));
+    }
+    Ok((PublicKey(author), seq, id, bytes))
+}
+
+/// Puts the finished new store in place of the old one, then removes the old one.
+fn swap_in(path: &Path, upgrading: &Path, old: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::rename(path, old)?;
+    }
+    std::fs::rename(upgrading, path)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    std::fs::remove_file(path.join(COMPLETE))?;
+    std::fs::remove_dir_all(old)
+}
+
+/// "upgrading the store: N of M entries" on a terminal, now and then.
+struct Progress {
+    total: u64,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        Progress {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, done: u64) {
+        if self.terminal && (done % 10_000 == 0) {
+            let mut err = std::io::stderr();
+            let _ = write!(
+                err,
+                "\rupgrading the store: {done} of {} entries",
+                self.total
+            );
+            let _ = err.flush();
+        }
+    }
+
+    fn done(&self, done: u64) {
+        if self.terminal {
+            eprintln!(
+                "\rupgrading the store: {done} of {} entries, done",
+                self.total
+            );
+        }
+    }
+}
