@@ -901,9 +901,11 @@ fn answer(store: &Store, request: SyncRequest, stamp: Stamp) -> SyncResponse {
             from_seq,
             max_count,
             max_bytes,
-        } => match store.entries_from(&author, from_seq, max_count as usize, max_bytes as usize) {
+        } => match store.raw_entries_from(&author, from_seq, max_count as usize, max_bytes as usize)
+        {
+            // The asking node verifies every entry: served as stored.
             Ok(page) => SyncResponse::Entries {
-                entries: page.entries.iter().map(SignedEntry::encode).collect(),
+                entries: page.entries.into_iter().map(|(_, bytes)| bytes).collect(),
                 more: page.more,
             },
             Err(e) => refused(e),

@@ -270,6 +270,14 @@ pub struct Page {
     pub more: bool,
 }
 
+/// A page of one author's entries as stored: (id, signed bytes).
+#[derive(Debug, Clone, Default)]
+pub struct RawPage {
+    pub entries: Vec<(EntryId, Vec<u8>)>,
+    /// Whether the author has entries after this page.
+    pub more: bool,
+}
+
 /// What the node's next own entry says: an open record with its markings, or a
 /// record to seal to the recipients' X25519 keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1101,10 +1109,32 @@ impl Store {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<Page, StoreError> {
-        let mut page = Page::default();
+        let raw = self.raw_entries_from(author, from_seq, max_count, max_bytes)?;
+        Ok(Page {
+            entries: raw
+                .entries
+                .iter()
+                .map(|(id, bytes)| decode_stored(id, bytes))
+                .collect::<Result<_, _>>()?,
+            more: raw.more,
+        })
+    }
+
+    /// [`Store::entries_from`] as the signed bytes, for a peer that checks them itself:
+    /// read in order from the segments (one read for many consecutive frames), each
+    /// frame checked against its checksum, nothing decoded.
+    pub fn raw_entries_from(
+        &self,
+        author: &PublicKey,
+        from_seq: u64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<RawPage, StoreError> {
+        let mut page = RawPage::default();
         let Some(number) = self.author_number(author) else {
             return Ok(page);
         };
+        let mut reader = self.inner.segments.reader();
         let mut bytes = 0usize;
         let range = log_key(number, from_seq.max(1))..log_key(number, u64::MAX);
         for row in self.db()?.range(range) {
@@ -1114,13 +1144,13 @@ impl Store {
                 break;
             }
             let (position, id) = split_log_value(&row)?;
-            let stored = self.inner.segments.read(position)?;
+            let stored = reader.read(position)?;
             if !page.entries.is_empty() && bytes + stored.len() > max_bytes {
                 page.more = true;
                 break;
             }
             bytes += stored.len();
-            page.entries.push(decode_stored(&id, &stored)?);
+            page.entries.push((id, stored));
         }
         Ok(page)
     }

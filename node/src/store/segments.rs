@@ -169,6 +169,15 @@ impl Segments {
         Ok(body)
     }
 
+    /// A reader of frames in log order: one read brings many consecutive frames.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            segments: self,
+            at: Position::default(),
+            buffer: Vec::new(),
+        }
+    }
+
     /// Writes framed bytes at `at` (not yet durable: see [`Segments::sync`]).
     pub fn write(&self, at: Position, bytes: &[u8]) -> io::Result<()> {
         self.file(at.segment, true)?
@@ -267,6 +276,55 @@ impl Segments {
     }
 }
 
+/// Reads frames through a window of the segment: a frame inside the window is taken
+/// from it, any other one moves the window there.
+pub struct Reader<'a> {
+    segments: &'a Segments,
+    /// Where the window starts, and its bytes.
+    at: Position,
+    buffer: Vec<u8>,
+}
+
+/// Bytes read at once.
+const READ_WINDOW_BYTES: usize = 256 << 10;
+
+impl Reader<'_> {
+    /// The entry bytes of the frame at `at`, checked against the frame's checksum.
+    pub fn read(&mut self, at: Position) -> Result<Vec<u8>, StoreError> {
+        if let Some(entry) = self.in_window(at) {
+            return Ok(entry);
+        }
+        let file = self.segments.file(at.segment, false).map_err(io_error)?;
+        self.buffer.resize(READ_WINDOW_BYTES, 0);
+        let mut filled = 0;
+        while filled < self.buffer.len() {
+            let offset = u64::from(at.offset) + filled as u64;
+            match file.read_at(&mut self.buffer[filled..], offset) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        self.buffer.truncate(filled);
+        self.at = at;
+        match self.in_window(at) {
+            Some(entry) => Ok(entry),
+            // A frame larger than the window, or a damaged one: read it alone.
+            None => self.segments.read(at),
+        }
+    }
+
+    fn in_window(&self, at: Position) -> Option<Vec<u8>> {
+        if at.segment != self.at.segment || at.offset < self.at.offset {
+            return None;
+        }
+        let start = (at.offset - self.at.offset) as usize;
+        let header: [u8; 8] = self.buffer.get(start..start + 8)?.try_into().ok()?;
+        unframe(header, self.buffer.get(start + 8..)?).map(<[u8]>::to_vec)
+    }
+}
+
 /// An I/O failure of the segment files, reported like sled's own.
 pub fn io_error(error: io::Error) -> StoreError {
     StoreError::Io(sled::Error::Io(error))
@@ -299,6 +357,32 @@ mod tests {
         // A frame is never refused for its size: an empty segment takes any.
         let empty = Position::default();
         assert_eq!(empty.place(SEGMENT_BYTES as usize), empty);
+    }
+
+    #[test]
+    fn the_reader_serves_frames_in_and_out_of_order_across_windows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segments = Segments::open(dir.path()).expect("open");
+        let mut at = Position::default();
+        let mut written = Vec::new();
+        let mut run = Vec::new();
+        // About 2.5 windows of frames of varied sizes.
+        for n in 0..2_000usize {
+            let entry = vec![(n % 251) as u8; 200 + n % 200];
+            run.extend_from_slice(&frame(&entry));
+            written.push((at, entry.clone()));
+            at = at.after(entry.len());
+        }
+        segments.write(Position::default(), &run).expect("write");
+        let mut reader = segments.reader();
+        for (at, entry) in &written {
+            assert_eq!(&reader.read(*at).expect("read"), entry, "{at}");
+        }
+        for (at, entry) in written.iter().rev().step_by(97) {
+            assert_eq!(&reader.read(*at).expect("read"), entry, "{at}");
+        }
+        let past_the_end = at;
+        assert!(reader.read(past_the_end).is_err());
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! Storage v2 between processes: a node directory written by the node of 2026-11-30
+//! (store format v2: entries inside sled) starts with a plain `customs-node run`; its
+//! store is upgraded in place to segment files and nothing is lost.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use customs_tests::governed::Member;
+use customs_tests::wait_for;
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The fixture's alerts and AEO record (written by `customs-node` of 2026-11-30: three
+/// open alerts, FIXTURE-1 again sealed to NL at TLP:RED, an AEO record, and a
+/// retraction of FIXTURE-2).
+const SEALED_ALERT: &str = "6543bcb27232702984bf71cf239cde13aa82d4521031df79fd17884d63da4e10";
+const RETRACTED_ALERT: &str = "89edb81e5de0c101867ebfed190aaa0659f8f235f7057b8e204b6c1e58cb846e";
+const AEO_RECORD: &str = "10894af4d08f19592f243e50b181695f18feb9c5917cda12ea0d42c9e4d6996b";
+
+fn references(node: &Member, query: &str) -> Vec<String> {
+    let list = node
+        .get(&format!("/api/v1/alerts?limit=200{query}"))
+        .unwrap_or(Value::Null);
+    let mut refs: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["alert"]["reference"].as_str().map(String::from))
+        .collect();
+    refs.sort();
+    refs
+}
+
+#[test]
+fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/node-2026-11-30.tar.gz");
+    let status = std::process::Command::new("tar")
+        .args(["xzf", fixture, "-C"])
+        .arg(root.path())
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    let dir = root.path().join("nl");
+    // The fixture's API listened on a fixed port: any free one here.
+    let config = std::fs::read_to_string(dir.join("node.toml")).expect("node.toml");
+    std::fs::write(
+        dir.join("node.toml"),
+        config.replace("127.0.0.1:17999", "127.0.0.1:0"),
+    )
+    .expect("node.toml");
+    assert!(!dir.join("store/segments").exists(), "the fixture is of format v2");
+
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut nl = Member {
+        code: "NL".into(),
+        dir: dir.clone(),
+        p2p: String::new(),
+        child: None,
+    };
+    nl.start_logging(Some(log.clone()));
+    assert!(
+        log.lock()
+            .expect("log")
+            .iter()
+            .any(|line| line.contains("the store was upgraded to format v3")),
+        "the upgrade is logged"
+    );
+    assert!(dir.join("store/segments/00000000.log").exists());
+    assert!(!root.path().join("nl/store.v2").exists());
+
+    // Everything the old store held is served: open alerts, the retraction, the sealed
+    // record (opened again with the node's key), the AEO record.
+    let visible = wait_for("the upgraded node's alerts", DEADLINE, || {
+        let refs = references(&nl, "");
+        (refs.len() == 3).then_some(refs)
+    });
+    assert_eq!(visible, ["FIXTURE-1", "FIXTURE-1", "FIXTURE-3"]);
+    assert_eq!(
+        references(&nl, "&include_retracted=true"),
+        ["FIXTURE-1", "FIXTURE-1", "FIXTURE-2", "FIXTURE-3"]
+    );
+    let sealed = nl
+        .get(&format!("/api/v1/entries/{SEALED_ALERT}"))
+        .expect("sealed entry");
+    assert_eq!(sealed["markings"]["tlp"], "red", "{sealed}");
+    assert_eq!(sealed["body"]["reference"], "FIXTURE-1", "{sealed}");
+    let retracted = nl
+        .get(&format!("/api/v1/entries/{RETRACTED_ALERT}"))
+        .expect("retracted entry");
+    assert!(retracted["retracted_by"].is_string(), "{retracted}");
+    let aeo = nl
+        .get(&format!("/api/v1/entries/{AEO_RECORD}"))
+        .expect("AEO entry");
+    assert_eq!(aeo["type"], "aeo_record", "{aeo}");
+
+    // The log goes on after the upgrade, and survives a restart.
+    let published = nl.publish_when_ready("AFTER-UPGRADE");
+    assert_eq!(published["seq"], 7, "{published}");
+    nl.stop();
+    nl.start();
+    let status = wait_for("the restarted node's status", DEADLINE, || {
+        nl.get("/api/v1/status")
+    });
+    assert_eq!(status["counts"]["entries"], 7, "{status}");
+    assert_eq!(
+        references(&nl, ""),
+        ["AFTER-UPGRADE", "FIXTURE-1", "FIXTURE-1", "FIXTURE-3"]
+    );
+    nl.stop();
+}
