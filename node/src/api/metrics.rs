@@ -373,6 +373,36 @@ pub fn render(s: &Snapshot<'_>) -> String {
         s.store_health.recoveries,
     );
     w.family(
+        "customs_store_log_syncs_total",
+        "counter",
+        "Syncs (fdatasync) of the log's segment files: one per batch of entries stored.",
+    );
+    w.sample(
+        "customs_store_log_syncs_total",
+        &[],
+        s.store_health.log_syncs,
+    );
+    w.family(
+        "customs_store_publish_batches_total",
+        "counter",
+        "Batches of this node's own entries signed and made durable together (group commit).",
+    );
+    w.sample(
+        "customs_store_publish_batches_total",
+        &[],
+        s.store_health.publish_batches,
+    );
+    w.family(
+        "customs_store_published_total",
+        "counter",
+        "This node's own entries stored since start (customs_store_published_total / customs_store_publish_batches_total: publishes per sync).",
+    );
+    w.sample(
+        "customs_store_published_total",
+        &[],
+        s.store_health.published,
+    );
+    w.family(
         "customs_event_streams",
         "gauge",
         "Open live-feed (SSE) streams.",

@@ -901,15 +901,17 @@ fn answer(store: &Store, request: SyncRequest, stamp: Stamp) -> SyncResponse {
             from_seq,
             max_count,
             max_bytes,
-        } => match store.raw_entries_from(&author, from_seq, max_count as usize, max_bytes as usize)
-        {
-            // The asking node verifies every entry: served as stored.
-            Ok(page) => SyncResponse::Entries {
-                entries: page.entries.into_iter().map(|(_, bytes)| bytes).collect(),
-                more: page.more,
-            },
-            Err(e) => refused(e),
-        },
+        } => {
+            match store.raw_entries_from(&author, from_seq, max_count as usize, max_bytes as usize)
+            {
+                // The asking node verifies every entry: served as stored.
+                Ok(page) => SyncResponse::Entries {
+                    entries: page.entries.into_iter().map(|(_, bytes)| bytes).collect(),
+                    more: page.more,
+                },
+                Err(e) => refused(e),
+            }
+        }
         SyncRequest::ForkProof { author, seq } => match store.fork_proof(&author, seq) {
             Ok(proof) => SyncResponse::Entries {
                 entries: proof

@@ -142,6 +142,11 @@ pub struct Health {
     pub writable_error: Option<String>,
     /// Times the database was reopened after a failure.
     pub recoveries: u64,
+    /// Syncs of the segment files (one per committed batch of entries).
+    pub log_syncs: u64,
+    /// Batches of own entries committed together, and the entries in them.
+    pub publish_batches: u64,
+    pub published: u64,
 }
 
 /// Opens the sled database of `config`, telling a store in use from a damaged one;
@@ -823,10 +828,19 @@ impl Store {
                 }
             }
         }
+        let fresh = signed
+            .iter()
+            .filter(|(_, a)| matches!(a, Ok(a) if !a.replayed))
+            .count();
         let committed = match failure {
             Some(error) => Err(error),
             None => self.commit_own(tx, &key_rows, signed.first().map(|(job, _)| job.now_ms)),
         };
+        if committed.is_ok() && fresh > 0 {
+            let mut health = lock(&self.inner.health);
+            health.publish_batches += 1;
+            health.published += fresh as u64;
+        }
         for (job, appended) in signed {
             let answer = match &committed {
                 Ok(()) => appended,
@@ -1456,6 +1470,7 @@ impl<'a> Tx<'a> {
             synced.dedup();
             for segment in synced {
                 segments.sync(segment).map_err(io_error)?;
+                lock(&self.store.inner.health).log_syncs += 1;
             }
             self.batch.insert(META_LOG_END, &self.end.encode()[..]);
         }

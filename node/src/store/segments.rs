@@ -196,26 +196,32 @@ impl Segments {
         let mut frames = Vec::new();
         let mut at = from;
         loop {
-            let path = self.path(at.segment);
-            let bytes = match std::fs::read(&path) {
-                Ok(bytes) => bytes,
+            // Only what lies past `at` is read.
+            let bytes = match File::open(self.path(at.segment)) {
+                Ok(mut file) => {
+                    use std::io::{Read, Seek};
+                    let mut bytes = Vec::new();
+                    file.seek(io::SeekFrom::Start(u64::from(at.offset)))?;
+                    file.read_to_end(&mut bytes)?;
+                    bytes
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(frames),
                 Err(e) => return Err(e),
             };
-            let mut offset = at.offset as usize;
-            while let Some(header) = bytes.get(offset..offset + 8) {
+            let mut read = 0usize;
+            while let Some(header) = bytes.get(read..read + 8) {
                 let header: [u8; 8] = header.try_into().unwrap_or_default();
-                let Some(entry) = unframe(header, &bytes[offset + 8..]) else {
+                let Some(entry) = unframe(header, &bytes[read + 8..]) else {
                     return Ok(frames);
                 };
                 let position = Position {
                     segment: at.segment,
-                    offset: offset as u32,
+                    offset: at.offset + read as u32,
                 };
                 frames.push((position, entry.to_vec()));
-                offset += 8 + entry.len();
+                read += 8 + entry.len();
             }
-            if offset != bytes.len() {
+            if read != bytes.len() {
                 return Ok(frames);
             }
             at = Position {
@@ -408,5 +414,35 @@ mod tests {
         assert!(segments.read(Position::default()).is_err());
         segments.cut(Position::default()).expect("cut");
         assert_eq!(segments.size_on_disk().expect("size"), 0);
+    }
+
+    #[test]
+    fn the_tail_goes_on_into_the_next_segment_only_after_a_whole_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segments = Segments::open(dir.path()).expect("open");
+        let next = Position {
+            segment: 1,
+            offset: 0,
+        };
+        segments
+            .write(Position::default(), &frame(b"one"))
+            .expect("write");
+        segments.write(next, &frame(b"two")).expect("write");
+        let tail = segments.tail(Position::default()).expect("tail");
+        assert_eq!(
+            tail,
+            [
+                (Position::default(), b"one".to_vec()),
+                (next, b"two".to_vec())
+            ]
+        );
+        // Segment 0 torn: segment 1 is not reached, and a cut removes it.
+        segments
+            .write(Position::default().after(3), b"\0\0")
+            .expect("write");
+        assert_eq!(segments.tail(Position::default()).expect("tail").len(), 1);
+        segments.cut(Position::default().after(3)).expect("cut");
+        assert!(!dir.path().join("00000001.log").exists());
+        assert_eq!(segments.size_on_disk().expect("size"), 11);
     }
 }

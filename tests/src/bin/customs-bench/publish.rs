@@ -34,7 +34,9 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
         ],
     );
     let body = sample_alert().to_string();
+    let mut levels = Vec::new();
     for &clients in &scale.publish_clients {
+        let batches_before = node.metric("customs_store_publish_batches_total")?;
         let (count, elapsed, mut latencies) = publish_for(
             &node,
             &body,
@@ -42,17 +44,20 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             Duration::from_secs_f64(scale.publish_seconds),
         )?;
         latencies.sort();
+        let batches = node.metric("customs_store_publish_batches_total")? - batches_before;
         let rate = per_second(count, elapsed);
         let p50 = percentile(&latencies, 50.0);
         let p99 = percentile(&latencies, 99.0);
+        levels.push((clients, rate, p99));
         let fsync_rate = 1.0 / fsync_p50.as_secs_f64();
         report.row(Row::new(
             format!("{clients} client{}", if clients == 1 { "" } else { "s" }),
             format!(
-                "{}/s acknowledged, p50 {}, p99 {}",
+                "{}/s acknowledged, p50 {}, p99 {}; {:.1} publishes per sync",
                 thousands(rate),
                 ms(p50),
-                ms(p99)
+                ms(p99),
+                count as f64 / batches.max(1.0)
             ),
             format!(
                 "fsync p50 {} ({}/s one after another)",
@@ -64,6 +69,26 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
                 p50.as_secs_f64() / fsync_p50.as_secs_f64(),
                 ratio(rate, fsync_rate)
             ),
+        ));
+    }
+    if let (Some(&(1, one, one_p99)), Some(&(_, eight, _))) = (
+        levels.first(),
+        levels.iter().find(|(clients, ..)| *clients == 8),
+    ) {
+        report.row(Row::new(
+            "group commit: 8 clients against 1",
+            format!("{:.2}x the throughput", eight / one),
+            "",
+            "goal ≥ 3x",
+        ));
+        report.row(Row::new(
+            "1 client: p99 in fsyncs",
+            format!(
+                "{:.1} fsync p50s",
+                one_p99.as_secs_f64() / fsync_p50.as_secs_f64()
+            ),
+            format!("fsync p99 {}", ms(fsync_p99)),
+            "goal ≤ 4",
         ));
     }
     let held = node.entries()?;
