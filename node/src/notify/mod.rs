@@ -851,8 +851,11 @@ impl Notifier {
         loop {
             let this = self.clone();
             let sender = sender.clone();
+            let stopping = stop.clone();
             let round = tokio::task::spawn_blocking(move || {
-                while this.process_arrivals()? {}
+                // A store of a million unread records takes a while: a stop is heard
+                // between batches.
+                while !*stopping.borrow() && this.process_arrivals()? {}
                 this.deliver_due(&sender)
             })
             .await;

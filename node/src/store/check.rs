@@ -239,6 +239,12 @@ impl Store {
                 )));
             }
         }
+        let next_arrival = self.inner.next_arrival.load(std::sync::atomic::Ordering::Relaxed);
+        if self.last_arrival()? > next_arrival {
+            return Err(corrupt(format!(
+                "arrival rows go past the next arrival number {next_arrival}"
+            )));
+        }
         for row in db.scan_prefix([RETRACTED]) {
             let (key, _) = row?;
             let target = parse_id(key.get(1..).unwrap_or_default(), "retracted key")?;

@@ -20,7 +20,7 @@
 //! | `C` | u64::MAX - created_at_ms (8, BE), entry id (32) | empty: the requests for control this node can read, newest first |
 //! | `S` | subject entry id (32), entry id (32) | one byte: 0 an acknowledgement, 1 a result: the answers to a request or an alert |
 //! | `N` | arrival number (8, BE) | entry id (32): readable records in the order this node stored or opened them (what the notifier follows) |
-//! | `M` | name | store metadata: format, network, counts, the log's end, a pending own entry (stores upgraded from v2) |
+//! | `M` | name | store metadata: format, network, counts, the log's end, the next arrival number, a pending own entry (stores upgraded from v2) |
 //!
 //! The signed entries themselves are in the segment files (`segments.rs`).
 //!
@@ -57,6 +57,8 @@ pub const META_NETWORK: &[u8] = b"Mnetwork";
 pub const META_COUNTS: &[u8] = b"Mcounts";
 /// Where the next frame goes: every frame before it is indexed.
 pub const META_LOG_END: &[u8] = b"Mlog_end";
+/// The number the next arrival row gets.
+pub const META_NEXT_ARRIVAL: &[u8] = b"Mnext_arrival";
 /// The node's own signed entry that is durable but maybe not yet applied: written by
 /// stores of format v2, completed when a store upgraded from one opens.
 pub const META_OWN_PENDING: &[u8] = b"Mown_pending";

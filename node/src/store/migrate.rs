@@ -107,6 +107,8 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
     let mut copied = 0u64;
     let mut end = Position::default();
     let mut run: (Position, Vec<u8>) = (end, Vec::new());
+    // The last arrival row (rows come in key order).
+    let mut next_arrival: Option<u64> = None;
     let write = |run: &mut (Position, Vec<u8>)| -> Result<(), StoreError> {
         if !run.1.is_empty() {
             segments
@@ -140,6 +142,10 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
             }
             // Rebuilt from the log rows; the format is written last.
             Some(&ENTRY) => {}
+            Some(&ARRIVAL) => {
+                next_arrival = Some(parse_u64(key.get(1..).unwrap_or_default(), "arrival key")?);
+                batch.insert(key, value);
+            }
             _ if key.as_ref() == META_FORMAT => {}
             _ => batch.insert(key, value),
         }
@@ -150,6 +156,7 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
     }
     write(&mut run)?;
     progress.done(copied);
+    copy_local_trees(old, &new)?;
     if copied != entries {
         return Err(StoreError::Corrupt {
             what: format!("the old store counts {entries} entries but its log holds {copied}"),
@@ -159,6 +166,9 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
         segments.sync(segment).map_err(super::segments::io_error)?;
     }
     batch.insert(META_LOG_END, &end.encode()[..]);
+    if let Some(next) = next_arrival {
+        batch.insert(META_NEXT_ARRIVAL, &(next + 1).to_be_bytes()[..]);
+    }
     new.apply_batch(batch)?;
     // The format last: a store without it is not a finished one.
     new.insert(META_FORMAT, FORMAT)?;
@@ -167,6 +177,28 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
     std::fs::File::create(new_config.path.join(COMPLETE))
         .and_then(|file| file.sync_all())
         .map_err(super::segments::io_error)?;
+    Ok(())
+}
+
+/// Copies the node-local trees (the notifier's watch lists, matches, webhooks and
+/// queue) as they are.
+fn copy_local_trees(old: &sled::Db, new: &sled::Db) -> Result<(), StoreError> {
+    let default = old.name();
+    for name in old.tree_names() {
+        if name == default {
+            continue;
+        }
+        let (from, to) = (old.open_tree(&name)?, new.open_tree(&name)?);
+        let mut batch = sled::Batch::default();
+        for (n, row) in from.iter().enumerate() {
+            let (key, value) = row?;
+            batch.insert(key, value);
+            if (n + 1) % ROWS_PER_BATCH == 0 {
+                to.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        to.apply_batch(batch)?;
+    }
     Ok(())
 }
 

@@ -1153,7 +1153,17 @@ fn a_v2_store_is_upgraded_in_place_losing_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (config, path) = v2_store(&dir);
     assert!(migrate::upgrade_needed(&path));
+    // Node-local state (the notifier's tree) is kept too.
+    {
+        let old = sled::open(&path).expect("the v2 database");
+        let tree = old.open_tree("notify").expect("tree");
+        tree.insert(b"watch-list", &b"kept"[..]).expect("insert");
+        old.flush().expect("flush");
+    }
     let store = Store::open(config.clone()).expect("upgrades");
+    let local = LocalState::new(store.clone(), "notify");
+    assert_eq!(local.get(b"watch-list").expect("read").as_deref(), Some(&b"kept"[..]));
+    drop(local);
     assert!(!migrate::upgrade_needed(&path));
     let report = store.check().expect("consistent");
     assert_eq!(

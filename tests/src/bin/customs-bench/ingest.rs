@@ -116,6 +116,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     )?;
     store.flush()?;
     let ingest = per_second(count, started.elapsed());
+    let stored_bytes = store.size_on_disk()?;
     anyhow::ensure!(
         store.counts().entries == count as u64,
         "the store holds {} of {count} entries",
@@ -176,6 +177,15 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             "{}x (the floor under any one-row-per-entry sled layout)",
             ratio(bare_bytes as f64, signed)
         ),
+    ));
+    report.row(Row::new(
+        "the node's store on disk after the ingest (segments and index)",
+        format!(
+            "{} bytes per entry",
+            thousands(stored_bytes as f64 / count as f64)
+        ),
+        format!("signed size {mean:.0} bytes"),
+        format!("{}x", ratio(stored_bytes as f64, signed)),
     ));
     report.row(Row::new(
         "store only (entries already verified)",

@@ -61,11 +61,14 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     ));
 
     let store_bytes = nodes::dir_bytes(&full_dir.join(STORE_DIR))?;
+    let segment_bytes = nodes::dir_bytes(&full_dir.join(STORE_DIR).join("segments"))?;
     report.row(Row::new(
         format!("5. storage at {} entries", thousands(n as f64)),
         format!(
-            "{} bytes on disk per entry",
-            thousands(store_bytes as f64 / n as f64)
+            "{} bytes on disk per entry: {} in the segment files, {} in the sled index",
+            thousands(store_bytes as f64 / n as f64),
+            thousands(segment_bytes as f64 / n as f64),
+            thousands((store_bytes - segment_bytes) as f64 / n as f64)
         ),
         format!("signed size {mean:.0} bytes"),
         format!(
