@@ -239,7 +239,10 @@ impl Store {
                 )));
             }
         }
-        let next_arrival = self.inner.next_arrival.load(std::sync::atomic::Ordering::Relaxed);
+        let next_arrival = self
+            .inner
+            .next_arrival
+            .load(std::sync::atomic::Ordering::Relaxed);
         if self.last_arrival()? > next_arrival {
             return Err(corrupt(format!(
                 "arrival rows go past the next arrival number {next_arrival}"

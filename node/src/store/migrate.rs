@@ -150,7 +150,7 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
             _ => batch.insert(key, value),
         }
         rows += 1;
-        if rows % ROWS_PER_BATCH == 0 {
+        if rows.is_multiple_of(ROWS_PER_BATCH) {
             new.apply_batch(std::mem::take(&mut batch))?;
         }
     }
@@ -256,7 +256,7 @@ impl Progress {
     }
 
     fn show(&self, done: u64) {
-        if self.terminal && (done % 10_000 == 0) {
+        if self.terminal && done.is_multiple_of(10_000) {
             let mut err = std::io::stderr();
             let _ = write!(
                 err,

@@ -1476,7 +1476,12 @@ impl<'a> Tx<'a> {
     /// visible.
     fn commit(mut self, flush: bool) -> Result<Vec<SignedEntry>, StoreError> {
         // One head row per author moved, however many entries the batch added.
-        for author in self.log.keys().map(|(author, _)| *author).collect::<std::collections::HashSet<_>>() {
+        for author in self
+            .log
+            .keys()
+            .map(|(author, _)| *author)
+            .collect::<std::collections::HashSet<_>>()
+        {
             if let Some(Some((seq, id))) = self.heads.get(&author) {
                 self.batch
                     .insert(&head_key(&author)[..], &head_value(*seq, id)[..]);

@@ -1162,7 +1162,10 @@ fn a_v2_store_is_upgraded_in_place_losing_nothing() {
     }
     let store = Store::open(config.clone()).expect("upgrades");
     let local = LocalState::new(store.clone(), "notify");
-    assert_eq!(local.get(b"watch-list").expect("read").as_deref(), Some(&b"kept"[..]));
+    assert_eq!(
+        local.get(b"watch-list").expect("read").as_deref(),
+        Some(&b"kept"[..])
+    );
     drop(local);
     assert!(!migrate::upgrade_needed(&path));
     let report = store.check().expect("consistent");

@@ -81,6 +81,10 @@ impl Bench {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The store's own log lines (how long an open took) when RUST_LOG asks for them.
+    if std::env::var_os("RUST_LOG").is_some() {
+        customs_node::logging::init("warn");
+    }
     let node_binary = nodes::node_binary()?;
     // A temporary work directory is removed after a successful run and kept after a
     // failure, for the nodes' logs.
