@@ -501,7 +501,7 @@ impl Store {
         }
         let end = *lock(&self.inner.log_end);
         self.inner.segments.cut(end).map_err(io_error)?;
-        if !tail.is_empty() || end != start {
+        if !tail.is_empty() {
             tracing::info!(
                 recovered,
                 cut = tail.len() - recovered,
@@ -1429,15 +1429,8 @@ impl<'a> Tx<'a> {
             target: *target,
             reason,
         };
-        let (target_author, is_retraction) = match self.written.get(target) {
-            Some(&(a, _, is_retraction)) => (a, is_retraction),
-            None => match self.store.get(target)? {
-                Some(t) => (
-                    t.entry().author,
-                    matches!(t.entry().body, Body::Retraction(_)),
-                ),
-                None => return Err(refuse(RetractionRefusal::Unknown)),
-            },
+        let Some((target_author, _, is_retraction)) = self.target(target)? else {
+            return Err(refuse(RetractionRefusal::Unknown));
         };
         if target_author != *author {
             return Err(refuse(RetractionRefusal::OtherAuthor));
@@ -1451,24 +1444,28 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// (author, seq, is a retraction) of a retraction's target, staged here or stored.
+    fn target(&self, target: &EntryId) -> Result<Option<(PublicKey, u64, bool)>, StoreError> {
+        if let Some(&staged) = self.written.get(target) {
+            return Ok(Some(staged));
+        }
+        Ok(self.store.get(target)?.map(|t| {
+            let e = t.entry();
+            (e.author, e.seq, matches!(e.body, Body::Retraction(_)))
+        }))
+    }
+
     fn is_retractable(
         &self,
         author: &PublicKey,
         seq: u64,
         target: &EntryId,
     ) -> Result<bool, StoreError> {
-        let (target_author, target_seq, is_retraction) = match self.written.get(target) {
-            Some(&(a, s, is_retraction)) => (a, s, is_retraction),
-            None => match self.store.get(target)? {
-                Some(t) => (
-                    t.entry().author,
-                    t.entry().seq,
-                    matches!(t.entry().body, Body::Retraction(_)),
-                ),
-                None => return Ok(false),
-            },
-        };
-        Ok(target_author == *author && target_seq < seq && !is_retraction)
+        Ok(self
+            .target(target)?
+            .is_some_and(|(target_author, target_seq, is_retraction)| {
+                target_author == *author && target_seq < seq && !is_retraction
+            }))
     }
 
     /// Writes the batch atomically, then flushes when `flush` and anything changed.
