@@ -28,7 +28,7 @@ impl LocalState {
         LocalState { store, name }
     }
 
-    fn tree(&self) -> Result<sled::Tree, StoreError> {
+    fn tree(&self) -> Result<super::index::Tree, StoreError> {
         Ok(self.store.db()?.open_tree(self.name)?)
     }
 
@@ -52,7 +52,7 @@ impl LocalState {
 
     /// Applies every change or none.
     pub fn apply(&self, changes: Vec<Change>) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = super::index::Batch::default();
         for change in changes {
             match change {
                 Change::Put(key, value) => batch.insert(key, value),
@@ -67,7 +67,7 @@ impl LocalState {
     pub fn scan(&self, prefix: &[u8], reverse: bool, limit: usize) -> Result<Vec<Row>, StoreError> {
         let tree = self.tree()?;
         let rows = tree.scan_prefix(prefix);
-        let rows: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
+        let rows: Box<dyn Iterator<Item = super::index::Row>> = if reverse {
             Box::new(rows.rev())
         } else {
             Box::new(rows)
@@ -86,14 +86,16 @@ impl LocalState {
 
     /// Adds one to the counter at `key` and returns the new value.
     pub fn next_number(&self, key: &[u8]) -> Result<u64, StoreError> {
-        let value = self.tree()?.update_and_fetch(key, |old| {
-            let n = old
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_be_bytes);
-            Some((n + 1).to_be_bytes().to_vec())
-        })?;
-        Ok(value
+        // Read and write under one lock: two callers never get the same number.
+        static COUNTERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _counting = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+        let tree = self.tree()?;
+        let current = tree
+            .get(key)?
             .and_then(|b| b.as_ref().try_into().ok())
-            .map_or(0, u64::from_be_bytes))
+            .map_or(0, u64::from_be_bytes);
+        let next = current + 1;
+        tree.insert(key, next.to_be_bytes())?;
+        Ok(next)
     }
 }

@@ -1,5 +1,6 @@
-//! Upgrades a store of format v2 (entries inside sled's log rows) to v3 (entries in
-//! segment files, sled as their index), in place, at the first open.
+//! Upgrades a store of format v2 (a sled database, entries inside its log rows) to v3
+//! (entries in segment files, an index database beside them), in place, at the
+//! first open.
 //!
 //! The new store is built beside the old one (`DIR.upgrading`) and swapped in only
 //! once it is complete and durable: a failed or interrupted upgrade leaves the old
@@ -13,10 +14,11 @@ use std::time::Instant;
 
 use customs_protocol::{EntryId, PublicKey, SignedEntry};
 
+use super::index::{Batch, Db};
 use super::layout::*;
 use super::segments::{frame, Position, Segments};
-use super::{open_db, StoreConfig, StoreError};
-use crate::limits::OPEN_LOCK_WAIT;
+use super::{open_db, panic_text, StoreConfig, StoreError};
+use crate::limits::{LOCK_RETRY_PAUSE, OPEN_LOCK_WAIT};
 
 /// Rows written to the new index per batch.
 const ROWS_PER_BATCH: usize = 10_000;
@@ -61,7 +63,7 @@ pub(super) fn upgrade_if_needed(config: &StoreConfig) -> Result<(), StoreError> 
     if !upgrade_needed(path) {
         return Ok(());
     }
-    let db = open_db(config, OPEN_LOCK_WAIT)?;
+    let db = open_v2(path)?;
     if db.get(META_FORMAT)?.as_deref() != Some(FORMAT_V2) {
         return Ok(());
     }
@@ -102,7 +104,7 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
         Segments::open(&new_config.path.join("segments")).map_err(super::segments::io_error)?;
     let progress = Progress::new(entries);
     let mut numbers: HashMap<PublicKey, u32> = HashMap::new();
-    let mut batch = sled::Batch::default();
+    let mut batch = Batch::default();
     let mut rows = 0usize;
     let mut copied = 0u64;
     let mut end = Position::default();
@@ -182,14 +184,18 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
 
 /// Copies the node-local trees (the notifier's watch lists, matches, webhooks and
 /// queue) as they are.
-fn copy_local_trees(old: &sled::Db, new: &sled::Db) -> Result<(), StoreError> {
+fn copy_local_trees(old: &sled::Db, new: &Db) -> Result<(), StoreError> {
     let default = old.name();
     for name in old.tree_names() {
         if name == default {
             continue;
         }
-        let (from, to) = (old.open_tree(&name)?, new.open_tree(&name)?);
-        let mut batch = sled::Batch::default();
+        let from = old.open_tree(&name)?;
+        let name = std::str::from_utf8(&name).map_err(|_| StoreError::Corrupt {
+            what: format!("a local tree of the v2 store is named {name:?}"),
+        })?;
+        let to = new.open_tree(name)?;
+        let mut batch = Batch::default();
         for (n, row) in from.iter().enumerate() {
             let (key, value) = row?;
             batch.insert(key, value);
@@ -200,6 +206,32 @@ fn copy_local_trees(old: &sled::Db, new: &sled::Db) -> Result<(), StoreError> {
         to.apply_batch(batch)?;
     }
     Ok(())
+}
+
+/// Opens the v2 store's sled database, waiting a moment for its lock like the store's
+/// own open; a damaged database is an error, not a panic.
+fn open_v2(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + OPEN_LOCK_WAIT;
+    loop {
+        let opened = std::panic::catch_unwind(|| sled::Config::new().path(path).open());
+        match opened {
+            Ok(Ok(db)) => return Ok(db),
+            // sled locks its directory: another process (a running node) has it.
+            Ok(Err(sled::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::InUse {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(LOCK_RETRY_PAUSE);
+            }
+            Ok(Err(e)) => return Err(failed(path, e)),
+            Err(panic) => return Err(failed(path, format!("sled failed: {}", panic_text(&panic)))),
+        }
+    }
 }
 
 /// (author, seq, id, signed entry bytes) of a v2 log row, the bytes checked against

@@ -1,8 +1,8 @@
 //! The replicated log on disk: every member's entries in append-only segment files,
-//! and in sled their positions, chains, fork proofs and the query indexes. The only
-//! module that knows sled.
+//! and in the index database (`index.rs`) their positions, chains, fork proofs and the
+//! query indexes. The only module that knows the database.
 //!
-//! Architecture Invariant: an entry's index rows are written in one atomic sled batch
+//! Architecture Invariant: an entry's index rows are written in one atomic batch
 //! after its frame is durable in a segment; readers never see an entry without its
 //! indexes or the reverse, and the index never names a frame that is not on disk.
 //! Architecture Invariant: a write is acknowledged only once it is durable, and the
@@ -11,6 +11,7 @@
 
 mod check;
 mod control;
+mod index;
 mod layout;
 mod local;
 mod migrate;
@@ -50,6 +51,7 @@ use crate::limits::{
     OPEN_LOCK_WAIT, RECOVER_LOCK_WAIT,
 };
 use control::{ANSWER_ACK, ANSWER_RELATED, ANSWER_RESULT};
+use index::{Batch, Db};
 use layout::*;
 use segments::{io_error, Position, Segments};
 
@@ -117,9 +119,22 @@ pub enum StoreError {
     #[error("no random numbers from the operating system: {0}")]
     Randomness(String),
     #[error("store I/O error (disk full or unreadable?): {0}")]
-    Io(#[from] sled::Error),
+    Io(String),
     #[error("the store is being reopened after a write failed; try again in a moment")]
     Recovering,
+}
+
+impl From<fjall::Error> for StoreError {
+    fn from(error: fjall::Error) -> StoreError {
+        StoreError::Io(index::describe(&error))
+    }
+}
+
+/// The v2 store being upgraded is a sled database.
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> StoreError {
+        StoreError::Io(error.to_string())
+    }
 }
 
 impl StoreError {
@@ -149,43 +164,65 @@ pub struct Health {
     pub published: u64,
 }
 
-/// Opens the sled database of `config`, telling a store in use from a damaged one;
-/// waits up to `lock_wait` for sled's directory lock.
-fn open_db(config: &StoreConfig, lock_wait: std::time::Duration) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + lock_wait;
-    loop {
-        match open_db_once(config) {
-            Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(LOCK_RETRY_PAUSE);
-            }
-            result => return result,
+/// A store is created only in a directory that is new or empty: one that holds other
+/// files (another database, a mistyped path) is refused before anything is written.
+fn refuse_foreign_directory(path: &Path) -> Result<(), StoreError> {
+    if path.join(index::DIRECTORY).exists() {
+        return Ok(());
+    }
+    let Ok(listing) = std::fs::read_dir(path) else {
+        return Ok(());
+    };
+    for item in listing.flatten() {
+        if item.file_name() != "segments" {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the directory holds {:?} and no customs store: it is not a customs store",
+                    item.file_name()
+                ),
+            });
         }
     }
+    Ok(())
 }
 
-fn open_db_once(config: &StoreConfig) -> Result<sled::Db, StoreError> {
-    let path = config.path.clone();
-    let open_error = |reason: String| StoreError::Open {
-        path: path.clone(),
-        reason,
-    };
-    crate::files::create_private_dir(&path).map_err(|e| open_error(e.to_string()))?;
-    let sled_config = sled::Config::new()
-        .path(&path)
-        .cache_capacity(config.cache_capacity_bytes);
-    // sled 0.34 can panic on some damaged files instead of returning an error.
-    match catch_unwind(AssertUnwindSafe(|| sled_config.open())) {
-        Ok(Ok(db)) => Ok(db),
-        // sled locks its directory: another process (a running node) has it.
-        // (sled wraps the lock failure in an error of kind Other.)
-        Ok(Err(sled::Error::Io(e)))
-            if e.kind() == std::io::ErrorKind::WouldBlock
-                || e.to_string().contains("could not acquire lock") =>
-        {
-            Err(StoreError::InUse { path })
+/// Opens the index of `config`, telling a store in use from a damaged one; waits up
+/// to `lock_wait` for the index's lock (a handle being dropped may hold it a moment).
+fn open_db(config: &StoreConfig, lock_wait: std::time::Duration) -> Result<Db, StoreError> {
+    let deadline = std::time::Instant::now() + lock_wait;
+    crate::files::create_private_dir(&config.path).map_err(|e| StoreError::Open {
+        path: config.path.clone(),
+        reason: e.to_string(),
+    })?;
+    loop {
+        // A damaged table file may make the database panic instead of returning an error.
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            Db::open(&config.path, config.cache_capacity_bytes)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(index::OpenError::Failed(format!(
+                "the index failed: {}",
+                panic_text(&panic)
+            )))
+        });
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(index::OpenError::InUse) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY_PAUSE);
+            }
+            Err(index::OpenError::InUse) => {
+                return Err(StoreError::InUse {
+                    path: config.path.clone(),
+                })
+            }
+            Err(index::OpenError::Failed(reason)) => {
+                return Err(StoreError::Open {
+                    path: config.path.clone(),
+                    reason,
+                })
+            }
         }
-        Ok(Err(e)) => Err(open_error(e.to_string())),
-        Err(panic) => Err(open_error(format!("sled failed: {}", panic_text(&panic)))),
     }
 }
 
@@ -324,7 +361,7 @@ pub struct Store {
 #[derive(Debug)]
 struct Inner {
     /// `None` only while [`Store::recover`] reopens it.
-    db: RwLock<Option<sled::Db>>,
+    db: RwLock<Option<Db>>,
     config: StoreConfig,
     /// Writers (ingest, own appends) take this lock, so that reading a head and
     /// writing the entry that extends it cannot interleave. Readers never take it.
@@ -377,6 +414,7 @@ impl Store {
     /// but not applied before a crash.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
         migrate::upgrade_if_needed(&config)?;
+        refuse_foreign_directory(&config.path)?;
         let started = std::time::Instant::now();
         let db = open_db(&config, OPEN_LOCK_WAIT)?;
         let index_ms = started.elapsed().as_millis() as u64;
@@ -590,7 +628,7 @@ impl Store {
     }
 
     /// The database; [`StoreError::Recovering`] while [`Store::recover`] reopens it.
-    fn db(&self) -> Result<sled::Db, StoreError> {
+    fn db(&self) -> Result<Db, StoreError> {
         self.inner
             .db
             .read()
@@ -636,8 +674,8 @@ impl Store {
                 }
                 Ok(())
             }
-            (None, None) if db.is_empty() => {
-                let mut batch = sled::Batch::default();
+            (None, None) if db.is_empty()? => {
+                let mut batch = Batch::default();
                 batch.insert(META_FORMAT, FORMAT);
                 batch.insert(META_NETWORK, network);
                 batch.insert(META_COUNTS, &Counts::default().encode()[..]);
@@ -990,10 +1028,10 @@ impl Store {
     /// the rows never outgrow the publishes of one retention period by much).
     fn expire_idempotency_keys(&self, now_ms: u64) -> Result<(), StoreError> {
         let cutoff = now_ms.saturating_sub(IDEMPOTENCY_RETENTION_MS);
-        let expired: Vec<sled::IVec> = self
+        let expired: Vec<index::Bytes> = self
             .db()?
             .range(idempotency_expiry_key(0, &[0; 32])..idempotency_expiry_key(cutoff, &[0; 32]))
-            .keys()
+            .map(|row| row.map(|(key, _)| key))
             .take(MAX_IDEMPOTENCY_EXPIRED_PER_PUBLISH)
             .collect::<Result<_, _>>()?;
         for expiry in expired {
@@ -1126,8 +1164,8 @@ impl Store {
             let (author, seq, id) = parse_head(&key, &value)?;
             frontier.advance(author, seq, id);
         }
-        for key in self.db()?.scan_prefix([FORK]).keys() {
-            let (author, seq, _) = parse_fork_key(&key?)?;
+        for key in self.db()?.scan_prefix([FORK]) {
+            let (author, seq, _) = parse_fork_key(&key?.0)?;
             frontier.mark_fork(&author, seq);
         }
         Ok(frontier)
@@ -1251,7 +1289,7 @@ impl Store {
     /// How many fork proofs are held (keys only).
     pub fn fork_proof_count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
-        for row in self.db()?.scan_prefix([FORK]).keys() {
+        for row in self.db()?.scan_prefix([FORK]) {
             row?;
             count += 1;
         }
@@ -1306,7 +1344,7 @@ impl Store {
     /// Bytes the store takes on disk: the index and the segment files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         let segments = self.inner.segments.size_on_disk().map_err(io_error)?;
-        Ok(self.db()?.size_on_disk()? + segments)
+        Ok(self.db()?.size_on_disk() + segments)
     }
 
     /// Flushes everything written so far.
@@ -1333,7 +1371,7 @@ fn decode_stored(id: &EntryId, bytes: &[u8]) -> Result<SignedEntry, StoreError> 
 /// (heads and log positions), so that later entries in the same batch see earlier ones.
 struct Tx<'a> {
     store: &'a Store,
-    batch: sled::Batch,
+    batch: Batch,
     heads: HashMap<PublicKey, Option<(u64, EntryId)>>,
     written: HashMap<EntryId, (PublicKey, u64, bool)>,
     log: HashMap<(PublicKey, u64), EntryId>,
@@ -1369,7 +1407,7 @@ impl<'a> Tx<'a> {
     fn new(store: &'a Store) -> Self {
         Tx {
             store,
-            batch: sled::Batch::default(),
+            batch: Batch::default(),
             heads: HashMap::new(),
             written: HashMap::new(),
             log: HashMap::new(),

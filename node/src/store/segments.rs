@@ -333,7 +333,7 @@ impl Reader<'_> {
 
 /// An I/O failure of the segment files, reported like sled's own.
 pub fn io_error(error: io::Error) -> StoreError {
-    StoreError::Io(sled::Error::Io(error))
+    StoreError::Io(error.to_string())
 }
 
 #[cfg(test)]

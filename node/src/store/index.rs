@@ -1,0 +1,250 @@
+//! The index database beside the segment files: small rows (positions, query
+//! indexes, node-local state) in fjall, an LSM tree.
+//!
+//! An LSM tree suits an index that only grows: a row costs about its own bytes on
+//! disk (sorted, block-compressed tables), a write is an append to a journal, and an
+//! open replays at most the journal not yet flushed to tables (bounded by
+//! [`MAX_JOURNAL_BYTES`]), however long the node ran before. sled, which this store
+//! used before, took 1,200 to 1,900 bytes on disk per entry for about 250 bytes of rows
+//! and replayed its whole log at the first open after a long run (BENCHMARKS.md).
+//!
+//! Every write reaches the operating system when it is committed, so a killed process
+//! loses nothing; a commit that must survive a power loss syncs the journal itself
+//! ([`Db::flush`]), and the node's store probe syncs it every few seconds. (fjall's own
+//! background fsync thread is off: it sleeps a second at a time, and closing the
+//! database waits for it.)
+//!
+//! The methods keep the shape the store was written against (`get`, `insert`,
+//! `scan_prefix`, `range`, `apply_batch`, `flush`), so that the store's code reads
+//! the same whatever holds its rows. A batch is atomic, also across a crash.
+
+use std::fs::File;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fjall::{PartitionCreateOptions, PartitionHandle, PersistMode};
+
+use super::StoreError;
+
+/// A key or value read from the index.
+pub type Bytes = fjall::Slice;
+/// One row of a scan.
+pub type Row = Result<(Bytes, Bytes), fjall::Error>;
+
+/// The journal the index keeps before its rows are flushed into tables: what an open
+/// replays at most.
+pub const MAX_JOURNAL_BYTES: u64 = 32 << 20;
+/// Memory for rows not yet flushed into tables.
+const MAX_WRITE_BUFFER_BYTES: u64 = 16 << 20;
+/// File descriptors the index keeps open for its tables (the process has 1024 on
+/// many systems, and the network wants its share).
+const MAX_OPEN_FILES: usize = 256;
+/// The store's rows; node-local state lives in partitions of its own name.
+const MAIN: &str = "index";
+/// The directory of the index inside the store.
+pub const DIRECTORY: &str = "index";
+/// The lock file that keeps a second process (or a second open in this one) out.
+const LOCK_FILE: &str = "lock";
+
+/// An open index. Clones share it; the directory lock is released when the last
+/// clone is dropped, after fjall has stopped its threads.
+#[derive(Clone)]
+pub struct Db {
+    main: Tree,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    keyspace: fjall::Keyspace,
+    // Declared last: dropped after the keyspace.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+/// Why an open failed.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another handle (another process, or another open in this one) holds the lock.
+    InUse,
+    Failed(String),
+}
+
+impl Db {
+    /// Opens (or creates) the index in `store/index`.
+    pub fn open(store: &Path, cache_bytes: u64) -> Result<Db, OpenError> {
+        let path = store.join(DIRECTORY);
+        crate::files::create_private_dir(&path).map_err(|e| OpenError::Failed(e.to_string()))?;
+        let lock = lock(&path.join(LOCK_FILE))?;
+        let keyspace = fjall::Config::new(path.join("data"))
+            .cache_size(cache_bytes)
+            .max_journaling_size(MAX_JOURNAL_BYTES)
+            .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+            .max_open_files(MAX_OPEN_FILES)
+            .open()
+            .map_err(|e| OpenError::Failed(describe(&e)))?;
+        let shared = Arc::new(Shared {
+            keyspace,
+            _lock: lock,
+        });
+        let main = Tree::open(&shared, MAIN).map_err(|e| OpenError::Failed(e.to_string()))?;
+        Ok(Db { main, shared })
+    }
+
+    /// The node-local tree `name` (created when first asked for).
+    pub fn open_tree(&self, name: &str) -> Result<Tree, StoreError> {
+        Tree::open(&self.shared, name)
+    }
+
+    /// Makes every committed row durable (fdatasync of the journal).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.shared.keyspace.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    /// Bytes the index takes on disk (tables and journals).
+    pub fn size_on_disk(&self) -> u64 {
+        self.shared.keyspace.disk_space()
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.main
+    }
+}
+
+/// One ordered key space.
+#[derive(Clone)]
+pub struct Tree {
+    partition: PartitionHandle,
+    shared: Arc<Shared>,
+}
+
+impl Tree {
+    fn open(shared: &Arc<Shared>, name: &str) -> Result<Tree, StoreError> {
+        let valid = !name.is_empty()
+            && name.len() < 256
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(StoreError::Corrupt {
+                what: format!("{name:?} is not a name for an index tree"),
+            });
+        }
+        let partition = shared
+            .keyspace
+            .open_partition(name, PartitionCreateOptions::default())?;
+        Ok(Tree {
+            partition,
+            shared: shared.clone(),
+        })
+    }
+
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.partition.get(key)?)
+    }
+
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
+        Ok(self.partition.contains_key(key)?)
+    }
+
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), StoreError> {
+        self.partition.insert(key.as_ref(), value.as_ref())?;
+        Ok(())
+    }
+
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
+        self.partition.remove(key.as_ref())?;
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.partition.is_empty()?)
+    }
+
+    /// Rows whose key starts with `prefix`, in key order (reversible).
+    pub fn scan_prefix(
+        &self,
+        prefix: impl AsRef<[u8]>,
+    ) -> impl DoubleEndedIterator<Item = Row> + 'static {
+        self.partition.prefix(prefix.as_ref().to_vec())
+    }
+
+    /// Rows in `range`, in key order (reversible).
+    pub fn range<K: AsRef<[u8]> + 'static, R: RangeBounds<K> + 'static>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = Row> + 'static {
+        self.partition.range(range)
+    }
+
+    /// Applies every change of `batch` or none.
+    pub fn apply_batch(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.changes.is_empty() {
+            return Ok(());
+        }
+        let mut writes = self.shared.keyspace.batch();
+        for (key, value) in batch.changes {
+            match value {
+                Some(value) => writes.insert(&self.partition, key, value),
+                None => writes.remove(&self.partition, key),
+            }
+        }
+        writes.commit()?;
+        Ok(())
+    }
+}
+
+/// Changes applied together by [`Tree::apply_batch`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.changes
+            .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
+    }
+
+    pub fn remove(&mut self, key: impl AsRef<[u8]>) {
+        self.changes.push((key.as_ref().to_vec(), None));
+    }
+}
+
+/// Takes the directory's lock without waiting.
+fn lock(path: &PathBuf) -> Result<File, OpenError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| OpenError::Failed(format!("{}: {e}", path.display())))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(OpenError::InUse),
+        Err(e) => Err(OpenError::Failed(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// fjall's errors print as their Debug form; say what happened in words where we can.
+pub fn describe(error: &fjall::Error) -> String {
+    match error {
+        fjall::Error::Io(e) => e.to_string(),
+        fjall::Error::Poisoned => {
+            "an earlier write to the index failed (disk full?), so it takes no more writes until it is reopened".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
