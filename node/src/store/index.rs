@@ -57,6 +57,10 @@ pub struct Db {
 
 struct Shared {
     keyspace: fjall::Keyspace,
+    /// The first write failure: fjall refuses every write after one ("poisoned") and
+    /// only this says why.
+    first_failure: std::sync::Mutex<Option<String>>,
+    path: PathBuf,
     // Declared last: dropped after the keyspace.
     _lock: File,
 }
@@ -90,6 +94,8 @@ impl Db {
             .map_err(|e| OpenError::Failed(describe(&e)))?;
         let shared = Arc::new(Shared {
             keyspace,
+            first_failure: std::sync::Mutex::new(None),
+            path: path.clone(),
             _lock: lock,
         });
         let main = Tree::open(&shared, MAIN).map_err(|e| OpenError::Failed(e.to_string()))?;
@@ -103,8 +109,10 @@ impl Db {
 
     /// Makes every committed row durable (fdatasync of the journal).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.shared.keyspace.persist(PersistMode::SyncData)?;
-        Ok(())
+        self.shared
+            .keyspace
+            .persist(PersistMode::SyncData)
+            .map_err(|e| self.shared.failed(e))
     }
 
     /// Bytes the index takes on disk (tables and journals).
@@ -149,25 +157,29 @@ impl Tree {
     }
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
-        Ok(self.partition.get(key)?)
+        self.partition.get(key).map_err(|e| self.shared.failed(e))
     }
 
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
-        Ok(self.partition.contains_key(key)?)
+        self.partition
+            .contains_key(key)
+            .map_err(|e| self.shared.failed(e))
     }
 
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), StoreError> {
-        self.partition.insert(key.as_ref(), value.as_ref())?;
-        Ok(())
+        self.partition
+            .insert(key.as_ref(), value.as_ref())
+            .map_err(|e| self.shared.failed(e))
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
-        self.partition.remove(key.as_ref())?;
-        Ok(())
+        self.partition
+            .remove(key.as_ref())
+            .map_err(|e| self.shared.failed(e))
     }
 
     pub fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.partition.is_empty()?)
+        self.partition.is_empty().map_err(|e| self.shared.failed(e))
     }
 
     /// Rows whose key starts with `prefix`, in key order (reversible).
@@ -198,8 +210,7 @@ impl Tree {
                 None => writes.remove(&self.partition, key),
             }
         }
-        writes.commit()?;
-        Ok(())
+        writes.commit().map_err(|e| self.shared.failed(e))
     }
 }
 
@@ -219,6 +230,48 @@ impl Batch {
         self.changes.push((key.as_ref().to_vec(), None));
     }
 }
+
+impl Shared {
+    /// The store's error for a failure of the index, naming the first write failure
+    /// once fjall refuses writes because of it.
+    fn failed(&self, error: fjall::Error) -> StoreError {
+        let mut first = self.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            fjall::Error::Poisoned => {
+                // fjall logs the cause and returns only "poisoned": look for it.
+                let cause = first.get_or_insert_with(|| self.space_left());
+                StoreError::Io(format!(
+                    "the index takes no writes until the store is reopened, since a write failed: {cause}"
+                ))
+            }
+            other => {
+                let text = describe(&other);
+                first.get_or_insert_with(|| text.clone());
+                StoreError::Io(text)
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// The likely cause of a failed write: a full file system, or unknown.
+    fn space_left(&self) -> String {
+        let path = &self.path;
+        match rustix::fs::statvfs(path) {
+            Ok(stats) if stats.f_bavail.saturating_mul(stats.f_frsize) < FULL_BELOW_BYTES => {
+                format!(
+                    "no space left on the file system of {} ({} bytes free)",
+                    path.display(),
+                    stats.f_bavail.saturating_mul(stats.f_frsize)
+                )
+            }
+            _ => "the cause is in the node's log (fjall)".into(),
+        }
+    }
+}
+
+/// Below this much free space, a failed write is put down to a full disk.
+const FULL_BELOW_BYTES: u64 = 1 << 20;
 
 /// Takes the directory's lock without waiting.
 fn lock(path: &PathBuf) -> Result<File, OpenError> {
