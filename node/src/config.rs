@@ -176,7 +176,7 @@ impl Default for ApiSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// sled's page cache in bytes.
+    /// The index's block cache in bytes.
     pub cache_capacity_bytes: u64,
     /// Entries kept in memory while they wait for an earlier entry of their author.
     pub max_pending_entries: usize,
@@ -489,7 +489,7 @@ header_read_timeout_ms = {header_timeout}
 body_read_timeout_ms = {body_timeout}
 
 [store]
-# sled page cache, bytes.
+# The index's block cache, bytes.
 cache_capacity_bytes = {cache}
 # Entries (and their bytes) held in memory while an earlier entry of the same author
 # is missing.

@@ -721,7 +721,16 @@ fn files_are_private_whatever_the_umask_and_the_audit_log_records_who_did_what()
             files.push(entry);
         }
     }
-    assert!(files.iter().any(|f| f.ends_with("store/db")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("store/index/lock")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("store/segments/00000000.log")),
+        "{files:?}"
+    );
     assert!(files.iter().any(|f| f.ends_with("audit.log")), "{files:?}");
     for file in &files {
         assert_eq!(mode(file), 0o600, "{}", file.display());

@@ -58,11 +58,11 @@ use segments::{io_error, Position, Segments};
 /// Store settings. `StoreConfig::new` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Directory of the store: the sled index, and the segment files in `segments/`.
+    /// Directory of the store: the index in `index/`, the segment files in `segments/`.
     pub path: PathBuf,
     /// The network id; a store belongs to exactly one network.
     pub network: String,
-    /// sled's page cache, in bytes. Default 64 MiB.
+    /// The index's block cache, in bytes. Default 64 MiB.
     pub cache_capacity_bytes: u64,
     /// Entries held in memory while they wait for a gap in their author's chain to
     /// fill. Default 4096.

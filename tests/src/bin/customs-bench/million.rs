@@ -65,7 +65,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     report.row(Row::new(
         format!("5. storage at {} entries", thousands(n as f64)),
         format!(
-            "{} bytes on disk per entry: {} in the segment files, {} in the sled index",
+            "{} bytes on disk per entry: {} in the segment files, {} in the index",
             thousands(store_bytes as f64 / n as f64),
             thousands(segment_bytes as f64 / n as f64),
             thousands((store_bytes - segment_bytes) as f64 / n as f64)
@@ -85,7 +85,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     anyhow::ensure!(held == n as u64, "the store holds {held} of {n} entries");
     let closing = nodes::wait_store_closed(&full_dir)?;
     report.note(format!(
-        "after the last handle was dropped, sled's background threads held the store for {} more",
+        "after the last handle was dropped, the index's background threads held the store for {} more",
         ms(closing)
     ));
 
@@ -196,7 +196,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             mib(rss_small),
             mib(rss_new)
         ),
-        format!("store on disk {}; sled cache 64 MiB", mib(store_bytes)),
+        format!("store on disk {}; index cache 64 MiB", mib(store_bytes)),
         format!("{} of the store's size", ratio(rss_full as f64, store_bytes as f64)),
     ));
     new.stop()?;

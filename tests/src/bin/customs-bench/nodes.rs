@@ -141,21 +141,20 @@ pub fn fill_store(dir: &Path, entries: &[VerifiedEntry]) -> anyhow::Result<Durat
     Ok(elapsed)
 }
 
-/// Waits until sled has let go of a store this process dropped. sled's background
-/// threads finish their work after the last handle is gone and hold the directory's
-/// lock until then (seconds, for a large store); copying or reopening the store, or
-/// starting a node on it, must wait. Returns how long it took.
+/// Waits until the store this process dropped has let go of its lock (the index's
+/// lock file), so that copying or reopening the store, or starting a node on it, is
+/// safe. Returns how long it took.
 pub fn wait_store_closed(dir: &Path) -> anyhow::Result<Duration> {
-    let lock_file = dir.join(STORE_DIR).join("db");
+    let lock_file = dir.join(STORE_DIR).join("index").join("lock");
     let started = Instant::now();
     loop {
-        // flock(1) takes the same lock as sled (flock(2), exclusive), without waiting.
+        // flock(1) takes the same lock as the store (flock(2), exclusive), without waiting.
         let status = Command::new("flock")
             .args(["--nonblock", "--conflict-exit-code", "99"])
             .arg(&lock_file)
             .arg("true")
             .status()
-            .context("running flock(1) to see whether sled closed the store")?;
+            .context("running flock(1) to see whether the store is closed")?;
         match status.code() {
             Some(0) => return Ok(started.elapsed()),
             Some(99) if started.elapsed() < START_STOP_DEADLINE => {
@@ -170,8 +169,10 @@ pub fn open_store(dir: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(StoreConfig::new(dir.join(STORE_DIR), NETWORK))?)
 }
 
-/// Bytes of all files under `path`.
+/// Bytes of all files under `path`, as allocated on disk (a preallocated, sparse
+/// journal counts only what it holds).
 pub fn dir_bytes(path: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
     let mut total = 0;
     for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
         let entry = entry?;
@@ -179,7 +180,7 @@ pub fn dir_bytes(path: &Path) -> anyhow::Result<u64> {
         total += if meta.is_dir() {
             dir_bytes(&entry.path())?
         } else {
-            meta.len()
+            meta.blocks() * 512
         };
     }
     Ok(total)
