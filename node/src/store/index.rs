@@ -115,9 +115,10 @@ impl Db {
             .map_err(|e| self.shared.failed(e))
     }
 
-    /// Bytes the index takes on disk (tables and journals).
-    pub fn size_on_disk(&self) -> u64 {
-        self.shared.keyspace.disk_space()
+    /// Bytes the index takes on disk (tables and journals), as allocated: fjall
+    /// preallocates its journal as a sparse file, whose length says nothing.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        allocated_bytes(&self.shared.path).map_err(|e| StoreError::Io(e.to_string()))
     }
 }
 
@@ -203,7 +204,13 @@ impl Tree {
         if batch.changes.is_empty() {
             return Ok(());
         }
-        let mut writes = self.shared.keyspace.batch();
+        // fjall leaves a batch in its journal's buffer unless told: hand it to the
+        // operating system, so that a killed process loses no committed row.
+        let mut writes = self
+            .shared
+            .keyspace
+            .batch()
+            .durability(Some(PersistMode::Buffer));
         for (key, value) in batch.changes {
             match value {
                 Some(value) => writes.insert(&self.partition, key, value),
@@ -272,6 +279,22 @@ impl Shared {
 
 /// Below this much free space, a failed write is put down to a full disk.
 const FULL_BELOW_BYTES: u64 = 1 << 20;
+
+/// Bytes allocated to the files under `path`.
+fn allocated_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    for item in std::fs::read_dir(path)? {
+        let item = item?;
+        let meta = item.metadata()?;
+        total += if meta.is_dir() {
+            allocated_bytes(&item.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
 
 /// Takes the directory's lock without waiting.
 fn lock(path: &PathBuf) -> Result<File, OpenError> {

@@ -1344,7 +1344,7 @@ impl Store {
     /// Bytes the store takes on disk: the index and the segment files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         let segments = self.inner.segments.size_on_disk().map_err(io_error)?;
-        Ok(self.db()?.size_on_disk() + segments)
+        Ok(self.db()?.size_on_disk()? + segments)
     }
 
     /// Flushes everything written so far.
