@@ -102,6 +102,22 @@ fn sync_parent(path: &Path) -> io::Result<()> {
 /// bundles being read, the runtime's own.
 pub const OPEN_FILES_RESERVE: u64 = 256;
 
+/// Bytes allocated on disk to the files under `path` (a sparse file counts what it
+/// holds, not its length).
+pub fn allocated_bytes(path: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for item in fs::read_dir(path)? {
+        let item = item?;
+        let meta = item.metadata()?;
+        total += if meta.is_dir() {
+            allocated_bytes(&item.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
 /// Raises this process's soft limit of open files to `wanted` (never above the hard
 /// limit, never lowering it) and returns the limit now in force. Many systems start
 /// processes with a soft limit of 1,024, less than the connection caps allow: the

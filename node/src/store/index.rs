@@ -118,7 +118,7 @@ impl Db {
     /// Bytes the index takes on disk (tables and journals), as allocated: fjall
     /// preallocates its journal as a sparse file, whose length says nothing.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        allocated_bytes(&self.shared.path).map_err(|e| StoreError::Io(e.to_string()))
+        crate::files::allocated_bytes(&self.shared.path).map_err(|e| StoreError::Io(e.to_string()))
     }
 }
 
@@ -279,22 +279,6 @@ impl Shared {
 
 /// Below this much free space, a failed write is put down to a full disk.
 const FULL_BELOW_BYTES: u64 = 1 << 20;
-
-/// Bytes allocated to the files under `path`.
-fn allocated_bytes(path: &Path) -> std::io::Result<u64> {
-    use std::os::unix::fs::MetadataExt as _;
-    let mut total = 0;
-    for item in std::fs::read_dir(path)? {
-        let item = item?;
-        let meta = item.metadata()?;
-        total += if meta.is_dir() {
-            allocated_bytes(&item.path())?
-        } else {
-            meta.blocks() * 512
-        };
-    }
-    Ok(total)
-}
 
 /// Takes the directory's lock without waiting.
 fn lock(path: &PathBuf) -> Result<File, OpenError> {

@@ -29,7 +29,7 @@ impl LocalState {
     }
 
     fn tree(&self) -> Result<super::index::Tree, StoreError> {
-        Ok(self.store.db()?.open_tree(self.name)?)
+        self.store.db()?.open_tree(self.name)
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -37,7 +37,7 @@ impl LocalState {
     }
 
     pub fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.tree()?.contains_key(key)?)
+        self.tree()?.contains_key(key)
     }
 
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -568,7 +568,7 @@ impl Store {
     /// Whether the first node's permission to publish before a sync is spent (see
     /// [`Store::spend_unsynced_publish`]).
     pub fn unsynced_publish_spent(&self) -> Result<bool, StoreError> {
-        Ok(self.db()?.contains_key(META_UNSYNCED_PUBLISH_SPENT)?)
+        self.db()?.contains_key(META_UNSYNCED_PUBLISH_SPENT)
     }
 
     /// Records, durably, that a member holds entries of this node's key: from now on
@@ -1086,7 +1086,7 @@ impl Store {
 
     /// Whether an entry is held (no read of its bytes).
     pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
-        Ok(self.db()?.contains_key(entry_key(id))?)
+        self.db()?.contains_key(entry_key(id))
     }
 
     /// The id of the entry at `seq` in `author`'s chain.

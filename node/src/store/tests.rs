@@ -101,7 +101,7 @@ fn a_damaged_store_is_an_error_not_a_panic() {
         let store = open(&dir);
         store.ingest(chain(&key(1), 20)).expect("ingest");
     }
-    // Overwrite every file sled made with garbage.
+    // Overwrite every file of the store (segments and index) with garbage.
     for file in walk(&path) {
         let len = std::fs::metadata(&file).expect("meta").len() as usize;
         std::fs::write(&file, vec![0xa5u8; len.max(64)]).expect("overwrite");
@@ -113,7 +113,7 @@ fn a_damaged_store_is_an_error_not_a_panic() {
             "{e}"
         ),
         Ok(store) => {
-            // If sled recovered an empty or partial state, the check must not pass
+            // If the index recovered an empty or partial state, the check must not pass
             // silently with data that is not there.
             assert!(store.counts().entries < 20 || store.check().is_err());
         }
@@ -484,7 +484,7 @@ fn a_torn_tail_is_cut_at_every_byte_and_a_whole_one_is_indexed() {
             "a torn frame is cut off (byte {cut})"
         );
         // The log goes on from there, and holds together after another open.
-        if cut % 64 == 0 || whole {
+        if cut.is_multiple_of(64) || whole {
             let next = store
                 .append_own(&me, Body::RiskAlert(alert(9)), NOW_MS + 9)
                 .expect("append");
@@ -588,6 +588,27 @@ fn concurrent_publishes_are_signed_in_sequence_and_all_durable() {
         assert!(store.contains(id).expect("read"), "{id} is durable");
     }
     assert_eq!(store.check().expect("consistent").entries, 200);
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (chain(&key(5), 30), chain(&key(6), 12));
+    let head = {
+        let store = open(&dir);
+        store.ingest(first.clone()).expect("ingest");
+        store.ingest(second.clone()).expect("ingest");
+        store.frontier().expect("frontier")
+    };
+    // The index is gone (deleted, or moved aside because it was damaged); the
+    // segments hold every entry as signed.
+    std::fs::remove_dir_all(dir.path().join("store").join(index::DIRECTORY)).expect("remove");
+    let store = open(&dir);
+    assert_eq!(store.check().expect("consistent").entries, 42);
+    assert_eq!(store.frontier().expect("frontier"), head);
+    for entry in first.iter().chain(&second) {
+        assert!(store.contains(&entry.id()).expect("read"), "{}", entry.id());
+    }
 }
 
 #[test]

@@ -172,18 +172,8 @@ pub fn open_store(dir: &Path) -> anyhow::Result<Store> {
 /// Bytes of all files under `path`, as allocated on disk (a preallocated, sparse
 /// journal counts only what it holds).
 pub fn dir_bytes(path: &Path) -> anyhow::Result<u64> {
-    use std::os::unix::fs::MetadataExt as _;
-    let mut total = 0;
-    for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.blocks() * 512
-        };
-    }
-    Ok(total)
+    customs_node::files::allocated_bytes(path)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 /// Copies a directory tree (a closed store).
