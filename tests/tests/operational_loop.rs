@@ -568,7 +568,10 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         .as_str()
         .expect("id")
         .to_string();
-    // BE acknowledges it through the CLI: it stays overdue, with the note.
+    // BE acknowledges it through the CLI once it has it: it stays overdue, with the note.
+    wait_for("BE to receive the late request", DEADLINE, || {
+        be.get(&format!("/api/v1/requests/{late_id}"))
+    });
     cli_json(&[
         "request",
         "ack",
