@@ -315,7 +315,15 @@ pub async fn api_flood(
     })
     .await;
     let closed_by_node = idle.reopened() + slow.reopened();
-    let displaced = try_metric(&api, "customs_http_connections_displaced_total").unwrap_or(0);
+    // Read until it counts: under load one read of /metrics can come too early or
+    // fail while the flood holds the listener.
+    let displaced = crate::cluster::eventually("the node to count displaced connections", DEADLINE, || {
+        let api = &api;
+        async move {
+            try_metric(api, "customs_http_connections_displaced_total").filter(|&n| n > 0)
+        }
+    })
+    .await;
     idle.stop().await;
     slow.stop().await;
     let (exit, _) = node.terminate(STOP_DEADLINE);
