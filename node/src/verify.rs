@@ -16,34 +16,50 @@ pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry
     })
 }
 
-/// `work` on every item, over up to `threads` scoped threads with at least
-/// `min_per_thread` items each. Results are in input order; a panic in a worker is
-/// passed on.
+/// `work` on every item, over up to `threads` threads (the caller's among them) with
+/// at least `min_per_thread` items each. Results are in input order; a panic in a
+/// worker is passed on.
+///
+/// Threads take chunks of `min_per_thread` items as they go rather than a fixed share
+/// each: when another thread (the store's commit) takes a core for a while, the
+/// other threads take more chunks instead of waiting at the end for the slow share.
 pub fn spread<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
     min_per_thread: usize,
     work: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
-    let threads = threads.clamp(1, items.len().div_ceil(min_per_thread.max(1)).max(1));
+    let chunk = min_per_thread.max(1);
+    let threads = threads.clamp(1, items.len().div_ceil(chunk).max(1));
     if threads == 1 {
         return items.iter().map(&work).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(work).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+    let chunks: Vec<&[T]> = items.chunks(chunk).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(part) = chunks.get(i) else {
+                return done;
+            };
+            done.push((i, part.iter().map(&work).collect::<Vec<R>>()));
+        }
+    };
+    let mut done: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(take)).collect();
+        let mut done = take();
+        for worker in workers {
+            done.extend(
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().flat_map(|(_, results)| results).collect()
 }
 
 /// Verifies `batches` on up to `threads` threads and hands each batch of results to

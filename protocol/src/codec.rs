@@ -46,6 +46,16 @@ impl Reader for OffsetReader<'_> {
     }
 }
 
+/// The length prefix at the start of `bytes` (a varint, as before a byte string) and
+/// how many bytes it takes.
+pub(crate) fn length_prefix(what: &'static str, bytes: &[u8]) -> Result<(u64, usize), DecodeError> {
+    let mut decoder = DecoderImpl::new(OffsetReader { bytes, offset: 0 }, config::standard(), ());
+    let decoded = u64::decode(&mut decoder);
+    let offset = decoder.reader().offset;
+    let length = decoded.map_err(|e| DecodeError::from_bincode(what, offset, e))?;
+    Ok((length, offset))
+}
+
 /// Decodes exactly one `T` from untrusted bytes.
 ///
 /// The size is checked before anything is allocated (and bincode's limit bounds every

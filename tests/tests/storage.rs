@@ -1,6 +1,7 @@
-//! Storage v2 between processes: a node directory written by the node of 2026-11-30
-//! (store format v2: entries inside sled) starts with a plain `customs-node run`; its
-//! store is upgraded in place to segment files and nothing is lost.
+//! Storage v2 between processes: node directories written by older nodes start with a
+//! plain `customs-node run`; their stores are upgraded in place and nothing is lost.
+//! The node of 2026-11-30 wrote format v2 (entries inside sled); the node of
+//! 2026-12-01 wrote format v3 (segment files, an index with wider rows).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,15 +34,63 @@ fn references(node: &Member, query: &str) -> Vec<String> {
     refs
 }
 
+/// A node directory written by an older node, and what it holds.
+struct Fixture {
+    file: &'static str,
+    /// Whether the extracted store is of the old format.
+    is_old: fn(&std::path::Path) -> bool,
+    /// What the upgrade leaves aside and must remove, inside the node directory.
+    old_part: &'static str,
+    entries: u64,
+    /// Alerts not retracted, and all of them.
+    visible: &'static [&'static str],
+    all: &'static [&'static str],
+    webhooks: usize,
+}
+
 #[test]
 fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
+    upgraded_in_place_by_run(Fixture {
+        file: "node-2026-11-30.tar.gz",
+        is_old: |store| store.join("db").exists() && !store.join("segments").exists(),
+        old_part: "store.v2",
+        entries: 6,
+        visible: &["FIXTURE-1", "FIXTURE-1", "FIXTURE-3"],
+        all: &["FIXTURE-1", "FIXTURE-1", "FIXTURE-2", "FIXTURE-3"],
+        webhooks: 0,
+    });
+}
+
+/// The same node after the node of 2026-12-01 ran it: one more alert (FIXTURE-4,
+/// seq 7) and a webhook.
+#[test]
+fn a_node_directory_of_2026_12_01_is_upgraded_in_place_by_run() {
+    upgraded_in_place_by_run(Fixture {
+        file: "node-2026-12-01.tar.gz",
+        is_old: |store| store.join("segments").exists() && store.join("index").exists(),
+        old_part: "store/index.v3",
+        entries: 7,
+        visible: &["FIXTURE-1", "FIXTURE-1", "FIXTURE-3", "FIXTURE-4"],
+        all: &[
+            "FIXTURE-1",
+            "FIXTURE-1",
+            "FIXTURE-2",
+            "FIXTURE-3",
+            "FIXTURE-4",
+        ],
+        webhooks: 1,
+    });
+}
+
+fn upgraded_in_place_by_run(fixture: Fixture) {
     let root = tempfile::tempdir().expect("tempdir");
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/node-2026-11-30.tar.gz"
-    );
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture.file);
     let status = std::process::Command::new("tar")
-        .args(["xzf", fixture, "-C"])
+        .args(["xzf"])
+        .arg(&file)
+        .arg("-C")
         .arg(root.path())
         .status()
         .expect("tar runs");
@@ -55,8 +104,9 @@ fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
     )
     .expect("node.toml");
     assert!(
-        !dir.join("store/segments").exists(),
-        "the fixture is of format v2"
+        (fixture.is_old)(&dir.join("store")),
+        "the fixture {} is of the old format",
+        fixture.file
     );
 
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -71,23 +121,20 @@ fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
         log.lock()
             .expect("log")
             .iter()
-            .any(|line| line.contains("the store was upgraded to format v3")),
+            .any(|line| line.contains("the store was upgraded to format v4")),
         "the upgrade is logged"
     );
     assert!(dir.join("store/segments/00000000.log").exists());
-    assert!(!root.path().join("nl/store.v2").exists());
+    assert!(!dir.join(fixture.old_part).exists());
 
     // Everything the old store held is served: open alerts, the retraction, the sealed
     // record (opened again with the node's key), the AEO record.
     let visible = wait_for("the upgraded node's alerts", DEADLINE, || {
         let refs = references(&nl, "");
-        (refs.len() == 3).then_some(refs)
+        (refs.len() == fixture.visible.len()).then_some(refs)
     });
-    assert_eq!(visible, ["FIXTURE-1", "FIXTURE-1", "FIXTURE-3"]);
-    assert_eq!(
-        references(&nl, "&include_retracted=true"),
-        ["FIXTURE-1", "FIXTURE-1", "FIXTURE-2", "FIXTURE-3"]
-    );
+    assert_eq!(visible, fixture.visible);
+    assert_eq!(references(&nl, "&include_retracted=true"), fixture.all);
     let sealed = nl
         .get(&format!("/api/v1/entries/{SEALED_ALERT}"))
         .expect("sealed entry");
@@ -101,10 +148,18 @@ fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
         .get(&format!("/api/v1/entries/{AEO_RECORD}"))
         .expect("AEO entry");
     assert_eq!(aeo["type"], "aeo_record", "{aeo}");
+    // Node-local state (the notifier's webhooks) is kept.
+    let webhooks = nl.get("/api/v1/webhooks").expect("webhooks");
+    assert_eq!(
+        webhooks["items"].as_array().map(Vec::len),
+        Some(fixture.webhooks),
+        "{webhooks}"
+    );
 
     // The log goes on after the upgrade, and survives a restart.
     let published = nl.publish_when_ready("AFTER-UPGRADE");
-    assert_eq!(published["seq"], 7, "{published}");
+    let first = fixture.entries + 1;
+    assert_eq!(published["seq"], first, "{published}");
     // Eight clients at once: each publish is answered once durable, every one with
     // its own seq (signed in sequence, committed in groups).
     let template: Value =
@@ -135,7 +190,7 @@ fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
     sorted.sort_unstable();
     assert_eq!(
         sorted,
-        (8..88).collect::<Vec<u64>>(),
+        (first + 1..first + 81).collect::<Vec<u64>>(),
         "one seq each, none lost"
     );
     let api = nl.api();
@@ -148,9 +203,13 @@ fn a_node_directory_of_2026_11_30_is_upgraded_in_place_by_run() {
     let status = wait_for("the restarted node's status", DEADLINE, || {
         nl.get("/api/v1/status")
     });
-    assert_eq!(status["counts"]["entries"], 87, "{status}");
+    assert_eq!(
+        status["counts"]["entries"],
+        fixture.entries + 81,
+        "{status}"
+    );
     let after = references(&nl, "");
-    assert_eq!(after.len(), 84);
+    assert_eq!(after.len(), fixture.visible.len() + 81);
     assert!(after.contains(&"AFTER-UPGRADE".to_string()));
     assert!(after.contains(&"CONCURRENT-7-9".to_string()));
     nl.stop();

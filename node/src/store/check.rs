@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use customs_protocol::{Body, EntryId, VerifiedEntry};
 
 use super::layout::*;
+use super::segments::Position;
 use super::{Store, StoreError};
 
 /// What a full check found (all of it consistent, or it returns an error).
@@ -56,7 +57,8 @@ impl Store {
             for row in db.scan_prefix(log_prefix(number)) {
                 let (key, value) = row?;
                 let (_, key_seq) = parse_log_key(&key)?;
-                let (position, id) = split_log_value(&value)?;
+                let position = Position::decode(&value)?;
+                let id = self.id_in_frame(position, &self.inner.segments.read(position)?)?;
                 seq += 1;
                 if key_seq != seq {
                     return Err(corrupt(format!(
@@ -123,7 +125,7 @@ impl Store {
                         let summary = db.get(key)?.ok_or_else(|| {
                             corrupt(format!("alert {id} is missing from the alert index"))
                         })?;
-                        if AlertSummary::decode(&summary)? != AlertSummary::of(author, alert) {
+                        if AlertSummary::decode(&summary)? != AlertSummary::of(number, alert) {
                             return Err(corrupt(format!(
                                 "alert index row of {id} disagrees with the entry"
                             )));
@@ -232,7 +234,8 @@ impl Store {
         // row there is must name a stored entry.
         for row in db.scan_prefix([ARRIVAL]) {
             let (_, value) = row?;
-            let id = parse_id(&value, "arrival value")?;
+            let position = Position::decode(&value)?;
+            let id = self.id_in_frame(position, &self.inner.segments.read(position)?)?;
             if !chain_ids.contains(&id) {
                 return Err(corrupt(format!(
                     "arrival row names {id}, which is not in a chain"

@@ -82,7 +82,12 @@ pub enum OpenError {
 impl Db {
     /// Opens (or creates) the index in `store/index`.
     pub fn open(store: &Path, cache_bytes: u64) -> Result<Db, OpenError> {
-        let path = store.join(DIRECTORY);
+        Db::open_dir(&store.join(DIRECTORY), cache_bytes)
+    }
+
+    /// Opens (or creates) an index in the directory `path`.
+    pub fn open_dir(path: &Path, cache_bytes: u64) -> Result<Db, OpenError> {
+        let path = path.to_path_buf();
         crate::files::create_private_dir(&path).map_err(|e| OpenError::Failed(e.to_string()))?;
         let lock = lock(&path.join(LOCK_FILE))?;
         let keyspace = fjall::Config::new(path.join("data"))
@@ -105,6 +110,20 @@ impl Db {
     /// The node-local tree `name` (created when first asked for).
     pub fn open_tree(&self, name: &str) -> Result<Tree, StoreError> {
         Tree::open(&self.shared, name)
+    }
+
+    /// The names of the node-local trees.
+    pub fn tree_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .shared
+            .keyspace
+            .list_partitions()
+            .iter()
+            .map(|name| name.to_string())
+            .filter(|name| name != MAIN)
+            .collect();
+        names.sort();
+        names
     }
 
     /// Makes every committed row durable (fdatasync of the journal).
@@ -228,6 +247,10 @@ pub struct Batch {
 }
 
 impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
     pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.changes
             .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));

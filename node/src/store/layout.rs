@@ -4,10 +4,10 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `K` | author (32) | the author's number (4, BE): log rows name authors by number |
-//! | `L` | author number (4, BE), seq (8, BE) | position in the segments (8: segment, offset, BE), entry id (32) |
+//! | `L` | author number (4, BE), seq (8, BE) | position in the segments (8: segment, offset, BE); the id is the hash of the frame |
 //! | `E` | entry id (32) | position in the segments (8) |
 //! | `H` | author (32) | head seq (8, BE), head id (32) |
-//! | `A` | u64::MAX - created_at_ms (8, BE), entry id (32) | alert summary (below) |
+//! | `A` | u64::MAX - created_at_ms (8, BE), entry id (32) | alert summary (below), its author by number |
 //! | `O` | operator id, 0x00, issuer (32), seq (8, BE) | entry id (32) |
 //! | `R` | retracted entry id (32) | retraction entry id (32) |
 //! | `F` | author (32), seq (8, BE), entry id (32) | the fork proof: the second signed entry for that seq (one per author and seq) |
@@ -19,7 +19,7 @@
 //! | `U` | created_at_ms (8, BE), entry id (32) | fingerprint (8) of the node keys it was tried with: sealed entries this node could not open |
 //! | `C` | u64::MAX - created_at_ms (8, BE), entry id (32) | empty: the requests for control this node can read, newest first |
 //! | `S` | subject entry id (32), entry id (32) | one byte: 0 an acknowledgement, 1 a result: the answers to a request or an alert |
-//! | `N` | arrival number (8, BE) | entry id (32): readable records in the order this node stored or opened them (what the notifier follows) |
+//! | `N` | arrival number (8, BE) | position (8): readable records in the order this node stored or opened them (what the notifier follows) |
 //! | `M` | name | store metadata: format, network, counts, the log's end, the next arrival number, a pending own entry (stores upgraded from v2) |
 //!
 //! The signed entries themselves are in the segment files (`segments.rs`).
@@ -31,7 +31,6 @@ use customs_protocol::body::Category;
 use customs_protocol::codes::Country;
 use customs_protocol::{Date, EntryId, PublicKey, RiskAlert};
 
-use super::segments::Position;
 use super::StoreError;
 
 pub const AUTHOR: u8 = b'K';
@@ -132,25 +131,11 @@ pub fn parse_idempotency_expiry_key(key: &[u8]) -> Result<(u64, [u8; 32]), Store
     ))
 }
 
-/// The value of a log row: where the entry's frame is, and its id.
-pub fn log_value(position: Position, id: &EntryId) -> [u8; 40] {
-    let mut value = [0u8; 40];
-    value[..8].copy_from_slice(&position.encode());
-    value[8..].copy_from_slice(&id.0);
-    value
-}
-
-/// (position, id) of a log row.
-pub fn split_log_value(value: &[u8]) -> Result<(Position, EntryId), StoreError> {
-    let value: [u8; 40] = array(value, "log row")?;
-    Ok((
-        Position::decode(&value[..8])?,
-        parse_id(&value[8..], "log row id")?,
-    ))
-}
-
 /// Written once when a store is created; a different value means another format.
-pub const FORMAT: &[u8] = b"customs-store-v3";
+pub const FORMAT: &[u8] = b"customs-store-v4";
+/// Log rows with the entry's id beside its position, alert summaries with the
+/// author's key, arrival rows with ids: upgraded in place at open (`migrate.rs`).
+pub const FORMAT_V3: &[u8] = b"customs-store-v3";
 /// The format before the segment files: entries inside sled's log rows. Upgraded in
 /// place at open (`migrate.rs`).
 pub const FORMAT_V2: &[u8] = b"customs-store-v2";
@@ -343,11 +328,11 @@ pub fn parse_aeo_key_tail(key: &[u8]) -> Result<(PublicKey, u64), StoreError> {
 }
 
 /// What the alert index keeps of an alert so that filters need not read the entry:
-/// author (32), category (1), detected_on (year 2 BE, month 1, day 1),
+/// author number (4, BE, as in the log rows), category (1), detected_on (year 2 BE, month 1, day 1),
 /// hs_code length (1) and bytes, country count (1) and 2 bytes each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertSummary {
-    pub author: PublicKey,
+    pub author: u32,
     pub category: Category,
     pub detected_on: Date,
     pub hs_code: String,
@@ -355,7 +340,7 @@ pub struct AlertSummary {
 }
 
 impl AlertSummary {
-    pub fn of(author: PublicKey, alert: &RiskAlert) -> Self {
+    pub fn of(author: u32, alert: &RiskAlert) -> Self {
         AlertSummary {
             author,
             category: alert.category,
@@ -366,8 +351,8 @@ impl AlertSummary {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + 2 * self.countries.len());
-        out.extend_from_slice(&self.author.0);
+        let mut out = Vec::with_capacity(20 + 2 * self.countries.len());
+        out.extend_from_slice(&self.author.to_be_bytes());
         let category = Category::ALL
             .iter()
             .position(|c| *c == self.category)
@@ -388,7 +373,7 @@ impl AlertSummary {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let mut reader = Reader { bytes, at: 0 };
-        let author = PublicKey(array(reader.take(32)?, "summary author")?);
+        let author = u32::from_be_bytes(array(reader.take(4)?, "summary author")?);
         let category = *Category::ALL
             .get(reader.byte()? as usize)
             .ok_or_else(|| corrupt("alert summary: unknown category"))?;
@@ -496,7 +481,7 @@ mod tests {
 
     #[test]
     fn alert_summary_round_trips() {
-        let summary = AlertSummary::of(PublicKey([3; 32]), &samples::risk_alert());
+        let summary = AlertSummary::of(3, &samples::risk_alert());
         assert_eq!(
             AlertSummary::decode(&summary.encode()).ok(),
             Some(summary.clone())
@@ -504,7 +489,7 @@ mod tests {
         let mut long = summary.encode();
         long.push(0);
         assert!(AlertSummary::decode(&long).is_err());
-        assert!(AlertSummary::decode(&summary.encode()[..40]).is_err());
+        assert!(AlertSummary::decode(&summary.encode()[..10]).is_err());
     }
 
     #[test]
@@ -524,12 +509,6 @@ mod tests {
         assert!(log_key(1, 255) < log_key(1, 256));
         assert!(log_key(1, u64::MAX) < log_key(2, 1));
         assert_eq!(parse_log_key(&log_key(7, 77)).ok(), Some((7, 77)));
-        let at = Position {
-            segment: 2,
-            offset: 9,
-        };
-        let id = EntryId([5; 32]);
-        assert_eq!(split_log_value(&log_value(at, &id)).ok(), Some((at, id)));
     }
 
     #[test]

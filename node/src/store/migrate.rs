@@ -1,11 +1,17 @@
-//! Upgrades a store of format v2 (a sled database, entries inside its log rows) to v3
-//! (entries in segment files, an index database beside them), in place, at the
-//! first open.
+//! Upgrades older stores in place, at the first open:
 //!
-//! The new store is built beside the old one (`DIR.upgrading`) and swapped in only
-//! once it is complete and durable: a failed or interrupted upgrade leaves the old
-//! store as it was, and the next start tries again. Every index row but the log's is
-//! copied as it is; entries are checked against their ids on the way.
+//! - format v2 (a sled database, entries inside its log rows) to the current one
+//!   (entries in segment files, an index database beside them): the new store is
+//!   built beside the old one (`DIR.upgrading`), entries checked against their ids
+//!   on the way;
+//! - format v3 (the current layout but for three kinds of index rows: log rows that
+//!   repeat the entry's id, alert summaries that name their author by key, arrival
+//!   rows that name an id) to v4: a new index is built beside the old one
+//!   (`index.upgrading`), the segment files stay as they are.
+//!
+//! Either way the new part is swapped in only once it is complete and durable: a
+//! failed or interrupted upgrade leaves the old store as it was, and the next start
+//! tries again. Every other row is copied as it is.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -37,7 +43,7 @@ fn beside(path: &Path, name: &str) -> PathBuf {
 fn failed(path: &Path, why: impl std::fmt::Display) -> StoreError {
     StoreError::Open {
         path: path.to_path_buf(),
-        reason: format!("upgrading the store to format v3 failed ({why}); the old store is untouched and the next start tries again"),
+        reason: format!("upgrading the store to format v4 failed ({why}); the old store is untouched and the next start tries again"),
     }
 }
 
@@ -75,7 +81,7 @@ pub(super) fn upgrade_if_needed(config: &StoreConfig) -> Result<(), StoreError> 
         Some(counts) => Counts::decode(&counts)?.entries,
         None => 0,
     };
-    tracing::info!(entries, path = %path.display(), "upgrading the store to segment files (format v3)");
+    tracing::info!(entries, path = %path.display(), "upgrading the store to segment files (format v4)");
     let mut new_config = config.clone();
     new_config.path = upgrading.clone();
     let copied = copy(&db, &new_config, entries);
@@ -86,7 +92,7 @@ pub(super) fn upgrade_if_needed(config: &StoreConfig) -> Result<(), StoreError> 
             tracing::info!(
                 entries,
                 seconds = started.elapsed().as_secs_f64(),
-                "the store was upgraded to format v3"
+                "the store was upgraded to format v4"
             );
             Ok(())
         }
@@ -97,7 +103,7 @@ pub(super) fn upgrade_if_needed(config: &StoreConfig) -> Result<(), StoreError> 
     }
 }
 
-/// Builds the v3 store at `new_config.path` from the v2 database `old`.
+/// Builds the current store at `new_config.path` from the v2 database `old`.
 fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), StoreError> {
     let new = open_db(new_config, OPEN_LOCK_WAIT)?;
     let segments =
@@ -105,6 +111,21 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
     let progress = Progress::new(entries);
     let mut numbers: HashMap<PublicKey, u32> = HashMap::new();
     let mut batch = Batch::default();
+    // Authors numbered up front (in key order, as their log rows come), since the
+    // alert rows that name them come first.
+    for row in old.scan_prefix([HEAD]) {
+        let (key, _) = row?;
+        let author = PublicKey(
+            key.get(1..)
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "v2 head row: the key is not an author".into(),
+                })?,
+        );
+        let next = numbers.len() as u32;
+        numbers.insert(author, next);
+        batch.insert(&author_key(&author)[..], &next.to_be_bytes()[..]);
+    }
     let mut rows = 0usize;
     let mut copied = 0u64;
     let mut end = Position::default();
@@ -137,16 +158,21 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
                 }
                 run.1.extend_from_slice(&frame(bytes));
                 end = at.after(bytes.len());
-                batch.insert(&log_key(number, seq)[..], &log_value(at, &id)[..]);
+                batch.insert(&log_key(number, seq)[..], &at.encode()[..]);
                 batch.insert(&entry_key(&id)[..], &at.encode()[..]);
                 copied += 1;
                 progress.show(copied);
             }
             // Rebuilt from the log rows; the format is written last.
             Some(&ENTRY) => {}
+            Some(&ALERT) => batch.insert(key, summary_by_number(&value, &numbers)?),
             Some(&ARRIVAL) => {
                 next_arrival = Some(parse_u64(key.get(1..).unwrap_or_default(), "arrival key")?);
-                batch.insert(key, value);
+                // The entry rows come before the arrival rows: all are staged.
+                if !batch.is_empty() {
+                    new.apply_batch(std::mem::take(&mut batch))?;
+                }
+                batch.insert(key, arrival_by_position(&value, &new)?);
             }
             _ if key.as_ref() == META_FORMAT => {}
             _ => batch.insert(key, value),
@@ -180,6 +206,165 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
         .and_then(|file| file.sync_all())
         .map_err(super::segments::io_error)?;
     Ok(())
+}
+
+/// Finishes an upgrade of the index that was interrupted between its two renames
+/// (or puts the old index back when the new one was not complete).
+pub(super) fn finish_index_swap(path: &Path) -> Result<(), StoreError> {
+    let index = path.join(super::index::DIRECTORY);
+    let upgrading = beside(&index, "upgrading");
+    let old_index = beside(&index, "v3");
+    if !index.exists() && old_index.exists() {
+        if upgrading.join(COMPLETE).exists() {
+            swap_in(&index, &upgrading, &old_index).map_err(|e| failed(path, e))?;
+        } else {
+            std::fs::rename(&old_index, &index).map_err(|e| failed(path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the open index `db` is of format v3.
+pub(super) fn index_upgrade_needed(db: &Db) -> Result<bool, StoreError> {
+    Ok(db.get(META_FORMAT)?.as_deref() == Some(FORMAT_V3))
+}
+
+/// Upgrades the index `old` of format v3 to v4, and opens the upgraded one.
+pub(super) fn upgrade_index(config: &StoreConfig, old: Db) -> Result<Db, StoreError> {
+    let path = &config.path;
+    let index = path.join(super::index::DIRECTORY);
+    let upgrading = beside(&index, "upgrading");
+    if upgrading.exists() {
+        std::fs::remove_dir_all(&upgrading).map_err(|e| failed(path, e))?;
+    }
+    let started = Instant::now();
+    let entries = match old.get(META_COUNTS)? {
+        Some(counts) => Counts::decode(&counts)?.entries,
+        None => 0,
+    };
+    tracing::info!(entries, path = %path.display(), "upgrading the store's index to format v4");
+    let copied = copy_index(&old, &upgrading, config.cache_capacity_bytes, entries);
+    drop(old);
+    if let Err(error) = copied {
+        let _ = std::fs::remove_dir_all(&upgrading);
+        return Err(failed(path, error));
+    }
+    swap_in(&index, &upgrading, &beside(&index, "v3")).map_err(|e| failed(path, e))?;
+    tracing::info!(
+        entries,
+        seconds = started.elapsed().as_secs_f64(),
+        "the store was upgraded to format v4"
+    );
+    open_db(config, OPEN_LOCK_WAIT)
+}
+
+/// Builds a v4 index in the directory `to` from the v3 index `old`.
+fn copy_index(old: &Db, to: &Path, cache_bytes: u64, entries: u64) -> Result<(), StoreError> {
+    let new = Db::open_dir(to, cache_bytes).map_err(|e| StoreError::Open {
+        path: to.to_path_buf(),
+        reason: match e {
+            super::index::OpenError::InUse => "in use".into(),
+            super::index::OpenError::Failed(why) => why,
+        },
+    })?;
+    let mut numbers: HashMap<PublicKey, u32> = HashMap::new();
+    for row in old.scan_prefix([AUTHOR]) {
+        let (key, value) = row?;
+        let author = PublicKey(
+            key.get(1..)
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "an author row's key is not 32 bytes".into(),
+                })?,
+        );
+        numbers.insert(author, parse_author_number(&value)?);
+    }
+    let progress = Progress::new(entries);
+    let mut batch = Batch::default();
+    let mut copied = 0u64;
+    for (rows, row) in old.scan_prefix([]).enumerate() {
+        let (key, value) = row?;
+        match key.first() {
+            Some(&LOG) => {
+                let value: [u8; 40] =
+                    value.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        what: format!("v3 log row of {} bytes, not 40", value.len()),
+                    })?;
+                batch.insert(key, &value[..8]);
+                copied += 1;
+                progress.show(copied);
+            }
+            Some(&ALERT) => batch.insert(key, summary_by_number(&value, &numbers)?),
+            Some(&ARRIVAL) => batch.insert(key, arrival_by_position(&value, old)?),
+            _ if key.as_ref() == META_FORMAT => {}
+            _ => batch.insert(key, value),
+        }
+        if (rows + 1) % ROWS_PER_BATCH == 0 {
+            new.apply_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    new.apply_batch(batch)?;
+    progress.done(copied);
+    for name in old.tree_names() {
+        let from = old.open_tree(&name)?;
+        let to = new.open_tree(&name)?;
+        let mut batch = Batch::default();
+        for (n, row) in from.scan_prefix([]).enumerate() {
+            let (key, value) = row?;
+            batch.insert(key, value);
+            if (n + 1) % ROWS_PER_BATCH == 0 {
+                to.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        to.apply_batch(batch)?;
+    }
+    if copied != entries {
+        return Err(StoreError::Corrupt {
+            what: format!("the old index counts {entries} entries but has {copied} log rows"),
+        });
+    }
+    // The format last: an index without it is not a finished one.
+    new.insert(META_FORMAT, FORMAT)?;
+    new.flush()?;
+    drop(new);
+    std::fs::File::create(to.join(COMPLETE))
+        .and_then(|file| file.sync_all())
+        .map_err(super::segments::io_error)?;
+    Ok(())
+}
+
+/// An alert summary of v2 or v3 (its author by key) as v4 has it (by number).
+fn summary_by_number(
+    value: &[u8],
+    numbers: &HashMap<PublicKey, u32>,
+) -> Result<Vec<u8>, StoreError> {
+    let author = value
+        .get(..32)
+        .and_then(|a| <[u8; 32]>::try_from(a).ok())
+        .map(PublicKey)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "an alert summary is shorter than its author".into(),
+        })?;
+    let number = numbers.get(&author).ok_or_else(|| StoreError::Corrupt {
+        what: format!("an alert summary names {author}, who has no entries"),
+    })?;
+    let mut summary = number.to_be_bytes().to_vec();
+    summary.extend_from_slice(&value[32..]);
+    // Asserted before writing, as it is after reading.
+    AlertSummary::decode(&summary)?;
+    Ok(summary)
+}
+
+/// An arrival row's value of v2 or v3 (an entry id) as v4 has it: the entry's
+/// position, from the entry rows of `index`.
+fn arrival_by_position(value: &[u8], index: &Db) -> Result<Vec<u8>, StoreError> {
+    let id = parse_id(value, "arrival value")?;
+    let position = index
+        .get(entry_key(&id))?
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("arrival row names {id}, which is not stored"),
+        })?;
+    Ok(Position::decode(&position)?.encode().to_vec())
 }
 
 /// Copies the node-local trees (the notifier's watch lists, matches, webhooks and

@@ -414,9 +414,13 @@ impl Store {
     /// but not applied before a crash.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
         migrate::upgrade_if_needed(&config)?;
+        migrate::finish_index_swap(&config.path)?;
         refuse_foreign_directory(&config.path)?;
         let started = std::time::Instant::now();
-        let db = open_db(&config, OPEN_LOCK_WAIT)?;
+        let mut db = open_db(&config, OPEN_LOCK_WAIT)?;
+        if migrate::index_upgrade_needed(&db)? {
+            db = migrate::upgrade_index(&config, db)?;
+        }
         let index_ms = started.elapsed().as_millis() as u64;
         let segments =
             Segments::open(&config.path.join("segments")).map_err(|e| StoreError::Open {
@@ -1094,10 +1098,20 @@ impl Store {
         let Some(number) = self.author_number(author) else {
             return Ok(None);
         };
-        self.db()?
-            .get(log_key(number, seq))?
-            .map(|row| split_log_value(&row).map(|(_, id)| id))
-            .transpose()
+        let Some(row) = self.db()?.get(log_key(number, seq))? else {
+            return Ok(None);
+        };
+        let position = Position::decode(&row)?;
+        self.id_in_frame(position, &self.inner.segments.read(position)?)
+            .map(Some)
+    }
+
+    /// The id of the entry in the frame at `position` (its bytes, as read): the
+    /// rows that point at frames do not repeat the ids.
+    fn id_in_frame(&self, position: Position, stored: &[u8]) -> Result<EntryId, StoreError> {
+        EntryId::of_signed(stored).map_err(|e| StoreError::Corrupt {
+            what: format!("the frame at {position} holds no signed entry: {e}"),
+        })
     }
 
     /// The number log rows name `author` by, once it has an entry.
@@ -1214,14 +1228,15 @@ impl Store {
                 page.more = true;
                 break;
             }
-            let (position, id) = split_log_value(&row)?;
+            let position = Position::decode(&row)?;
             let stored = reader.read(position)?;
             if !page.entries.is_empty() && bytes + stored.len() > max_bytes {
                 page.more = true;
                 break;
             }
             bytes += stored.len();
-            page.entries.push((id, stored));
+            page.entries
+                .push((self.id_in_frame(position, &stored)?, stored));
         }
         Ok(page)
     }
@@ -1374,6 +1389,8 @@ struct Tx<'a> {
     batch: Batch,
     heads: HashMap<PublicKey, Option<(u64, EntryId)>>,
     written: HashMap<EntryId, (PublicKey, u64, bool)>,
+    /// Where the entries staged in this transaction are.
+    staged_at: HashMap<EntryId, Position>,
     log: HashMap<(PublicKey, u64), EntryId>,
     forks: HashMap<(PublicKey, u64), EntryId>,
     counts: Counts,
@@ -1410,6 +1427,7 @@ impl<'a> Tx<'a> {
             batch: Batch::default(),
             heads: HashMap::new(),
             written: HashMap::new(),
+            staged_at: HashMap::new(),
             log: HashMap::new(),
             forks: HashMap::new(),
             counts: store.counts(),
@@ -1664,10 +1682,11 @@ impl ChainWriter for Tx<'_> {
         let at = self.append_frame(&bytes);
         let number = self.number(&e.author);
         self.batch
-            .insert(&log_key(number, e.seq)[..], &log_value(at, &id)[..]);
+            .insert(&log_key(number, e.seq)[..], &at.encode()[..]);
         self.batch.insert(&entry_key(&id)[..], &at.encode()[..]);
+        self.staged_at.insert(id, at);
         if let Some(body) = self.readable_body(e, id)? {
-            self.index(e, id, &body)?;
+            self.index(e, id, at, &body)?;
         }
         if head.is_none() {
             self.counts.authors += 1;
@@ -1706,17 +1725,24 @@ impl ChainWriter for Tx<'_> {
 impl Tx<'_> {
     /// Stages the index rows of a readable body (the entry's own, or the one inside
     /// its envelope).
-    fn index(&mut self, e: &Entry, id: EntryId, body: &Body) -> Result<(), StoreError> {
+    fn index(
+        &mut self,
+        e: &Entry,
+        id: EntryId,
+        at: Position,
+        body: &Body,
+    ) -> Result<(), StoreError> {
         let arrival = self
             .store
             .inner
             .next_arrival
             .fetch_add(1, Ordering::Relaxed);
         self.indexed = true;
-        self.batch.insert(&arrival_key(arrival)[..], &id.0[..]);
+        self.batch
+            .insert(&arrival_key(arrival)[..], &at.encode()[..]);
         match body {
             Body::RiskAlert(alert) => {
-                let summary = AlertSummary::of(e.author, alert);
+                let summary = AlertSummary::of(self.number(&e.author), alert);
                 self.batch
                     .insert(&alert_key(e.created_at_ms, &id)[..], summary.encode());
                 self.counts.risk_alerts += 1;

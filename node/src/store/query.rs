@@ -35,7 +35,9 @@ pub struct AlertFilter {
 }
 
 impl AlertFilter {
-    fn matches(&self, summary: &AlertSummary) -> bool {
+    /// Whether an alert matches; `authors` are the numbers of [`AlertFilter::author`]'s
+    /// keys that have entries.
+    fn matches(&self, summary: &AlertSummary, authors: Option<&[u32]>) -> bool {
         self.category.is_none_or(|c| c == summary.category)
             && self
                 .hs_prefix
@@ -44,10 +46,7 @@ impl AlertFilter {
             && self.country.is_none_or(|c| summary.countries.contains(&c))
             && self.from.is_none_or(|d| summary.detected_on >= d)
             && self.to.is_none_or(|d| summary.detected_on <= d)
-            && self
-                .author
-                .as_ref()
-                .is_none_or(|keys| keys.contains(&summary.author))
+            && authors.is_none_or(|numbers| numbers.contains(&summary.author))
     }
 }
 
@@ -120,6 +119,11 @@ impl Store {
             None => Bound::Included(vec![ALERT]),
         };
         let end = Bound::Excluded(vec![ALERT + 1]);
+        let authors: Option<Vec<u32>> = filter.author.as_ref().map(|keys| {
+            keys.iter()
+                .filter_map(|key| self.author_number(key))
+                .collect()
+        });
         let mut page = AlertPage::default();
         for (scanned, row) in self.db()?.range::<Vec<u8>, _>((start, end)).enumerate() {
             let (key, value) = row?;
@@ -129,7 +133,7 @@ impl Store {
                 page.next = Some(cursor);
                 break;
             }
-            if !filter.matches(&AlertSummary::decode(&value)?) {
+            if !filter.matches(&AlertSummary::decode(&value)?, authors.as_deref()) {
                 continue;
             }
             let retracted_by = self.retracted_by(&id)?;

@@ -17,6 +17,7 @@ use customs_protocol::{PublicKey, SignedEntry, VerifiedEntry};
 use sha2::{Digest, Sha256};
 
 use super::layout::*;
+use super::segments::Position;
 use super::{lock_read, lock_write, Store, StoreError, Tx};
 
 /// What this node opens restricted records with.
@@ -359,6 +360,16 @@ impl Tx<'_> {
     /// Indexes a sealed record opened after it was stored.
     fn index_opened(&mut self, e: &Entry, id: EntryId, sealed: Sealed) -> Result<(), StoreError> {
         self.stage_plain(id, &sealed)?;
-        self.index(e, id, &sealed.body)
+        let at = match self.staged_at.get(&id) {
+            Some(at) => *at,
+            None => {
+                let row = self.store.db()?.get(entry_key(&id))?;
+                let row = row.ok_or_else(|| StoreError::Corrupt {
+                    what: format!("sealed entry {id} has no position"),
+                })?;
+                Position::decode(&row)?
+            }
+        };
+        self.index(e, id, at, &sealed.body)
     }
 }

@@ -1145,8 +1145,19 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
 /// The node directory a node of 2026-11-30 wrote (format v2): six entries of NL's node
 /// key: four alerts (one sealed to NL), an AEO record and a retraction.
 fn v2_store(dir: &tempfile::TempDir) -> (StoreConfig, PathBuf) {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/node-2026-11-30.tar.gz");
+    fixture_store(dir, "node-2026-11-30.tar.gz")
+}
+
+/// The node directory of `v2_store` after the node of 2026-12-01 ran it (format v3):
+/// upgraded, then one more alert (FIXTURE-4, seq 7) and a webhook.
+fn v3_store(dir: &tempfile::TempDir) -> (StoreConfig, PathBuf) {
+    fixture_store(dir, "node-2026-12-01.tar.gz")
+}
+
+fn fixture_store(dir: &tempfile::TempDir, name: &str) -> (StoreConfig, PathBuf) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name);
     let status = std::process::Command::new("tar")
         .args(["xzf", fixture.to_str().expect("utf-8"), "-C"])
         .arg(dir.path())
@@ -1246,4 +1257,113 @@ fn an_interrupted_or_failed_upgrade_leaves_a_usable_store() {
     assert_eq!(fixture_ids(&store), ids);
     assert!(!dir.path().join("nl/store.v2").exists());
     store.check().expect("consistent");
+}
+
+/// The format row of the index at `path`, read without upgrading it.
+fn index_format(path: &Path) -> Vec<u8> {
+    let db = index::Db::open(path, 1 << 20).expect("the index opens");
+    db.get(META_FORMAT)
+        .expect("read")
+        .expect("a format")
+        .to_vec()
+}
+
+#[test]
+fn a_v3_store_is_upgraded_in_place_losing_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, path) = v3_store(&dir);
+    assert_eq!(index_format(&path), FORMAT_V3);
+    let store = Store::open(config.clone()).expect("upgrades");
+    assert!(!path.join("index.v3").exists());
+    assert!(!path.join("index.upgrading").exists());
+    let report = store.check().expect("consistent");
+    assert_eq!(
+        (
+            report.entries,
+            report.risk_alerts,
+            report.aeo_records,
+            report.retractions
+        ),
+        (7, 5, 1, 1)
+    );
+    let ids = fixture_ids(&store);
+    assert_eq!(ids.len(), 7);
+    // The webhook (in the notifier's node-local tree, rows `h...`) is kept.
+    let notify = LocalState::new(store.clone(), "notify");
+    assert_eq!(notify.count(b"h").expect("count"), 1);
+    drop(notify);
+    // Arrival rows now point at frames and still name the same records.
+    let arrivals = store.arrivals_after(None, 100).expect("arrivals");
+    assert!(!arrivals.is_empty());
+    for (_, id) in &arrivals {
+        assert!(ids.contains(id), "arrival {id} is not a fixture entry");
+    }
+    // Summaries name their author by number: the filter by key still finds them.
+    let author = store
+        .frontier()
+        .expect("frontier")
+        .heads()
+        .next()
+        .expect("a head")
+        .author;
+    let by_author = AlertFilter {
+        author: Some(vec![author]),
+        ..AlertFilter::default()
+    };
+    let page = store.alerts(&by_author, None, 100).expect("alerts");
+    assert_eq!(page.items.len(), 4, "five alerts, one retracted");
+    let other = AlertFilter {
+        author: Some(vec![PublicKey([7; 32])]),
+        ..AlertFilter::default()
+    };
+    assert!(store
+        .alerts(&other, None, 100)
+        .expect("alerts")
+        .items
+        .is_empty());
+    drop(store);
+    assert_eq!(index_format(&path), FORMAT);
+    let store = Store::open(config).expect("opens again");
+    assert_eq!(fixture_ids(&store), ids);
+}
+
+#[test]
+fn an_interrupted_or_failed_index_upgrade_leaves_a_usable_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, path) = v3_store(&dir);
+    let upgrading = path.join("index.upgrading");
+    // Something in the way of the new index: the upgrade fails, the old one stays.
+    std::fs::write(&upgrading, b"in the way").expect("write");
+    let error = Store::open(config.clone()).expect_err("cannot upgrade");
+    assert!(
+        error.to_string().contains("the old store is untouched"),
+        "{error}"
+    );
+    assert_eq!(index_format(&path), FORMAT_V3);
+    std::fs::remove_file(&upgrading).expect("remove");
+    // A crash between the two renames: the old index moved aside, the finished new
+    // one not yet in place. The next open puts it there.
+    let ids = {
+        let store = Store::open(config.clone()).expect("upgrades");
+        fixture_ids(&store)
+    };
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let (_, old_path) = v3_store(&fresh);
+    std::fs::rename(path.join("index"), &upgrading).expect("rename");
+    std::fs::write(upgrading.join("upgrade-complete"), b"").expect("mark");
+    std::fs::rename(old_path.join("index"), path.join("index.v3")).expect("rename");
+    let store = Store::open(config.clone()).expect("finishes the swap");
+    assert_eq!(fixture_ids(&store), ids);
+    assert!(!path.join("index.v3").exists());
+    store.check().expect("consistent");
+    drop(store);
+    // A crash before the new index was complete: the old one is put back and
+    // upgraded again.
+    std::fs::rename(path.join("index"), &upgrading).expect("rename");
+    let second = tempfile::tempdir().expect("tempdir");
+    let (_, again) = v3_store(&second);
+    std::fs::rename(again.join("index"), path.join("index.v3")).expect("rename");
+    let store = Store::open(config).expect("upgrades again");
+    assert_eq!(fixture_ids(&store), ids);
+    assert!(!upgrading.exists());
 }
