@@ -47,6 +47,19 @@ fn failed(path: &Path, why: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Removes what an interrupted upgrade of the store at `path` left at `upgrading`.
+fn clear_leftover(path: &Path, upgrading: &Path) -> Result<(), StoreError> {
+    if upgrading.exists() {
+        std::fs::remove_dir_all(upgrading).map_err(|e| failed(path, e))?;
+    }
+    Ok(())
+}
+
+/// The entry count of an old store's counts row (none: an empty store).
+fn counted_entries(row: Option<impl AsRef<[u8]>>) -> Result<u64, StoreError> {
+    row.map_or(Ok(0), |row| Ok(Counts::decode(row.as_ref())?.entries))
+}
+
 /// Whether the store at `path` is of format v2 (it has a database and no segments).
 /// Only such a store is opened to read its format.
 pub fn upgrade_needed(path: &Path) -> bool {
@@ -73,14 +86,9 @@ pub(super) fn upgrade_if_needed(config: &StoreConfig) -> Result<(), StoreError> 
     if db.get(META_FORMAT)?.as_deref() != Some(FORMAT_V2) {
         return Ok(());
     }
-    if upgrading.exists() {
-        std::fs::remove_dir_all(&upgrading).map_err(|e| failed(path, e))?;
-    }
+    clear_leftover(path, &upgrading)?;
     let started = Instant::now();
-    let entries = match db.get(META_COUNTS)? {
-        Some(counts) => Counts::decode(&counts)?.entries,
-        None => 0,
-    };
+    let entries = counted_entries(db.get(META_COUNTS)?)?;
     tracing::info!(entries, path = %path.display(), "upgrading the store to segment files (format v4)");
     let mut new_config = config.clone();
     new_config.path = upgrading.clone();
@@ -234,14 +242,9 @@ pub(super) fn upgrade_index(config: &StoreConfig, old: Db) -> Result<Db, StoreEr
     let path = &config.path;
     let index = path.join(super::index::DIRECTORY);
     let upgrading = beside(&index, "upgrading");
-    if upgrading.exists() {
-        std::fs::remove_dir_all(&upgrading).map_err(|e| failed(path, e))?;
-    }
+    clear_leftover(path, &upgrading)?;
     let started = Instant::now();
-    let entries = match old.get(META_COUNTS)? {
-        Some(counts) => Counts::decode(&counts)?.entries,
-        None => 0,
-    };
+    let entries = counted_entries(old.get(META_COUNTS)?)?;
     tracing::info!(entries, path = %path.display(), "upgrading the store's index to format v4");
     let copied = copy_index(&old, &upgrading, config.cache_capacity_bytes, entries);
     drop(old);
