@@ -228,6 +228,11 @@ pub(super) fn finish_index_swap(path: &Path) -> Result<(), StoreError> {
         } else {
             std::fs::rename(&old_index, &index).map_err(|e| failed(path, e))?;
         }
+    } else if index.exists() && old_index.exists() {
+        // Both renames were done (the old index is put back only in place of a
+        // missing one): a crash came before the old one was removed.
+        let _ = std::fs::remove_file(index.join(COMPLETE));
+        std::fs::remove_dir_all(&old_index).map_err(|e| failed(path, e))?;
     }
     Ok(())
 }

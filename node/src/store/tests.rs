@@ -1363,7 +1363,15 @@ fn an_interrupted_or_failed_index_upgrade_leaves_a_usable_store() {
     let second = tempfile::tempdir().expect("tempdir");
     let (_, again) = v3_store(&second);
     std::fs::rename(again.join("index"), path.join("index.v3")).expect("rename");
-    let store = Store::open(config).expect("upgrades again");
+    let store = Store::open(config.clone()).expect("upgrades again");
     assert_eq!(fixture_ids(&store), ids);
     assert!(!upgrading.exists());
+    drop(store);
+    // A crash after both renames, before the old index was removed: it is removed.
+    let third = tempfile::tempdir().expect("tempdir");
+    let (_, left) = v3_store(&third);
+    std::fs::rename(left.join("index"), path.join("index.v3")).expect("rename");
+    let store = Store::open(config).expect("opens");
+    assert!(!path.join("index.v3").exists());
+    assert_eq!(fixture_ids(&store), ids);
 }
