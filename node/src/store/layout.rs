@@ -1,5 +1,5 @@
-//! Key and value layouts in the one sled tree. Everything lives in one tree so that a
-//! sled `Batch` (atomic within a tree) writes an entry and all its index rows at once.
+//! Key and value layouts in the index's main tree. Everything lives in one tree so that
+//! one batch (atomic, also across a crash) writes an entry's index rows at once.
 //!
 //! | prefix | key | value |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! The signed log's bytes: append-only segment files beside the sled index.
+//! The signed log's bytes: append-only segment files beside the index.
 //!
 //! A segment is a file `segments/NNNNNNNN.log` of frames: the entry's length (4 bytes,
 //! big endian), the CRC-32 of the entry bytes (4, BE), then the signed entry exactly as
@@ -331,7 +331,7 @@ impl Reader<'_> {
     }
 }
 
-/// An I/O failure of the segment files, reported like sled's own.
+/// An I/O failure of the segment files, reported like the index's own.
 pub fn io_error(error: io::Error) -> StoreError {
     StoreError::Io(error.to_string())
 }
