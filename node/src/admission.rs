@@ -101,17 +101,7 @@ impl Admission {
         threads: usize,
         now_ms: u64,
     ) -> Vec<Result<VerifiedEntry, Rejection>> {
-        self.check_verified(items, crate::verify::verify_all(items, threads), now_ms)
-    }
-
-    /// The context checks for `items` whose verification gave `results` (in order).
-    pub fn check_verified(
-        &self,
-        items: &[Vec<u8>],
-        results: Vec<Result<VerifiedEntry, customs_protocol::EntryError>>,
-        now_ms: u64,
-    ) -> Vec<Result<VerifiedEntry, Rejection>> {
-        results
+        crate::verify::verify_all(items, threads)
             .into_iter()
             .zip(items)
             .map(|(result, bytes)| match result {

@@ -320,17 +320,8 @@ fn random_seed() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// A batch of jobs with each item decoded and verified (not yet checked against the
-/// membership, which the batches before it may still change).
-struct Verified {
-    jobs: Vec<IngestJob>,
-    results: Vec<Vec<Result<customs_protocol::VerifiedEntry, customs_protocol::EntryError>>>,
-}
-
 /// Verifies and stores batches of entries, draining whatever is queued into one group
-/// commit. Runs beside the event loop so the swarm never waits for the disk, in two
-/// stages: the next batch is verified on every core while the store commits the one
-/// before it (at most one verified batch waits in between).
+/// commit. Runs beside the event loop so the swarm never waits for the disk.
 async fn ingest_worker(
     store: Store,
     admission: Admission,
@@ -338,8 +329,6 @@ async fn ingest_worker(
     done: mpsc::Sender<IngestDone>,
 ) {
     let threads = available_threads();
-    let (verified_tx, verified) = mpsc::channel::<Verified>(1);
-    let storing = tokio::spawn(store_worker(store, admission, verified, done.clone()));
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         let mut entries: usize = batch[0].items.len();
@@ -353,48 +342,19 @@ async fn ingest_worker(
             }
         }
         let ids: Vec<JobId> = batch.iter().map(|j| j.job).collect();
-        let verified = tokio::task::spawn_blocking(move || {
-            let results = batch
-                .iter()
-                .map(|job| crate::verify::verify_all(&job.items, threads))
-                .collect();
-            Verified {
-                jobs: batch,
-                results,
-            }
-        })
-        .await;
-        let Ok(verified) = verified else {
-            for failed in failed_jobs(ids) {
-                if done.send(failed).await.is_err() {
-                    break;
-                }
-            }
-            continue;
-        };
-        if verified_tx.send(verified).await.is_err() {
-            break;
-        }
-    }
-    drop(verified_tx);
-    let _ = storing.await;
-}
-
-/// The second stage of [`ingest_worker`]: checks verified batches against the
-/// membership as it is now and stores them.
-async fn store_worker(
-    store: Store,
-    admission: Admission,
-    mut verified: mpsc::Receiver<Verified>,
-    done: mpsc::Sender<IngestDone>,
-) {
-    while let Some(batch) = verified.recv().await {
-        let ids: Vec<JobId> = batch.jobs.iter().map(|j| j.job).collect();
         let store = store.clone();
         let admission = admission.clone();
         let processed =
-            tokio::task::spawn_blocking(move || process(&store, &admission, batch)).await;
-        let results = processed.unwrap_or_else(|_| failed_jobs(ids));
+            tokio::task::spawn_blocking(move || process(&store, &admission, batch, threads)).await;
+        let results = processed.unwrap_or_else(|_| {
+            ids.into_iter()
+                .map(|job| IngestDone {
+                    job,
+                    results: Err("the ingest task failed".into()),
+                    applied: Vec::new(),
+                })
+                .collect()
+        });
         for result in results {
             if done.send(result).await.is_err() {
                 return;
@@ -403,26 +363,19 @@ async fn store_worker(
     }
 }
 
-/// The answers to jobs whose ingest task panicked.
-fn failed_jobs(ids: Vec<JobId>) -> Vec<IngestDone> {
-    ids.into_iter()
-        .map(|job| IngestDone {
-            job,
-            results: Err("the ingest task failed".into()),
-            applied: Vec::new(),
-        })
-        .collect()
-}
-
-/// Checks every verified item of every job against this node's context, stores the
-/// good ones in one batch, and maps the outcomes back to their jobs.
-fn process(store: &Store, admission: &Admission, batch: Verified) -> Vec<IngestDone> {
+/// Checks every item of every job, stores the good ones in one batch, and maps the
+/// outcomes back to their jobs.
+fn process(
+    store: &Store,
+    admission: &Admission,
+    jobs: Vec<IngestJob>,
+    threads: usize,
+) -> Vec<IngestDone> {
     let now = now_ms();
-    let Verified { jobs, results } = batch;
     let mut checked = Vec::with_capacity(jobs.len());
     let mut to_store = Vec::new();
-    for (job, results) in jobs.iter().zip(results) {
-        let results = admission.check_verified(&job.items, results, now);
+    for job in &jobs {
+        let results = admission.check_all(&job.items, threads, now);
         let slots: Vec<Result<usize, crate::admission::Rejection>> = results
             .into_iter()
             .map(|r| {
