@@ -21,7 +21,7 @@ pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry
 /// worker is passed on.
 ///
 /// Threads take chunks of `min_per_thread` items as they go rather than a fixed share
-/// each: when another thread (the store's commit) takes a core for a while, the
+/// each: when another thread (the store's commit, say) takes a core for a while, the
 /// other threads take more chunks instead of waiting at the end for the slow share.
 pub fn spread<T: Sync, R: Send>(
     items: &[T],

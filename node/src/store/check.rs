@@ -234,8 +234,7 @@ impl Store {
         // row there is must name a stored entry.
         for row in db.scan_prefix([ARRIVAL]) {
             let (_, value) = row?;
-            let position = Position::decode(&value)?;
-            let id = self.id_in_frame(position, &self.inner.segments.read(position)?)?;
+            let id = self.id_at_position(&value)?;
             if !chain_ids.contains(&id) {
                 return Err(corrupt(format!(
                     "arrival row names {id}, which is not in a chain"

@@ -8,7 +8,6 @@ use customs_protocol::{AeoRecord, Body, EntryId, PublicKey, SignedEntry};
 use tokio::sync::watch;
 
 use super::layout::*;
-use super::segments::Position;
 use super::{Readable, Store, StoreError};
 
 /// Requests scanned for one page at most (filters may skip many).
@@ -137,9 +136,7 @@ impl Store {
             let (key, value) = row?;
             let mut number = [0u8; 8];
             number.copy_from_slice(key.get(1..9).unwrap_or(&[0; 8]));
-            let position = Position::decode(&value)?;
-            let id = self.id_in_frame(position, &self.inner.segments.read(position)?)?;
-            out.push((u64::from_be_bytes(number), id));
+            out.push((u64::from_be_bytes(number), self.id_at_position(&value)?));
         }
         Ok(out)
     }

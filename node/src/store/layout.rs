@@ -281,6 +281,11 @@ pub fn parse_log_key(key: &[u8]) -> Result<(u32, u64), StoreError> {
     Ok((author, parse_u64(&key[5..], "log key seq")?))
 }
 
+/// The author of an author row's key (or of any key that is a prefix byte and a key).
+pub fn parse_author_key(key: &[u8]) -> Result<PublicKey, StoreError> {
+    array(key.get(1..).unwrap_or_default(), "author key").map(PublicKey)
+}
+
 /// The number of an author row.
 pub fn parse_author_number(value: &[u8]) -> Result<u32, StoreError> {
     array::<4>(value, "author number").map(u32::from_be_bytes)

@@ -123,13 +123,7 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
     // alert rows that name them come first.
     for row in old.scan_prefix([HEAD]) {
         let (key, _) = row?;
-        let author = PublicKey(
-            key.get(1..)
-                .and_then(|k| k.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: "v2 head row: the key is not an author".into(),
-                })?,
-        );
+        let author = parse_author_key(&key)?;
         let next = numbers.len() as u32;
         numbers.insert(author, next);
         batch.insert(&author_key(&author)[..], &next.to_be_bytes()[..]);
@@ -278,14 +272,7 @@ fn copy_index(old: &Db, to: &Path, cache_bytes: u64, entries: u64) -> Result<(),
     let mut numbers: HashMap<PublicKey, u32> = HashMap::new();
     for row in old.scan_prefix([AUTHOR]) {
         let (key, value) = row?;
-        let author = PublicKey(
-            key.get(1..)
-                .and_then(|k| k.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: "an author row's key is not 32 bytes".into(),
-                })?,
-        );
-        numbers.insert(author, parse_author_number(&value)?);
+        numbers.insert(parse_author_key(&key)?, parse_author_number(&value)?);
     }
     let progress = Progress::new(entries);
     let mut batch = Batch::default();

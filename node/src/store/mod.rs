@@ -471,12 +471,7 @@ impl Store {
         let mut authors = HashMap::new();
         for row in self.db()?.scan_prefix([AUTHOR]) {
             let (key, value) = row?;
-            let author = PublicKey(key.get(1..).and_then(|k| k.try_into().ok()).ok_or_else(
-                || StoreError::Corrupt {
-                    what: "an author row's key is not 32 bytes".into(),
-                },
-            )?);
-            authors.insert(author, parse_author_number(&value)?);
+            authors.insert(parse_author_key(&key)?, parse_author_number(&value)?);
         }
         *lock_write(&self.inner.authors) = authors;
         *lock(&self.inner.log_end) = match self.db()?.get(META_LOG_END)? {
@@ -1101,9 +1096,13 @@ impl Store {
         let Some(row) = self.db()?.get(log_key(number, seq))? else {
             return Ok(None);
         };
-        let position = Position::decode(&row)?;
+        self.id_at_position(&row).map(Some)
+    }
+
+    /// The id of the entry whose position a row (log, arrival) holds, read from its frame.
+    fn id_at_position(&self, row: &[u8]) -> Result<EntryId, StoreError> {
+        let position = Position::decode(row)?;
         self.id_in_frame(position, &self.inner.segments.read(position)?)
-            .map(Some)
     }
 
     /// The id of the entry in the frame at `position` (its bytes, as read): the
