@@ -26,8 +26,6 @@ pub enum PublishError {
     NoMembership,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the signing task failed: {0}")]
-    Task(String),
 }
 
 /// Whether a node whose clock is `offset_ms` off its members' (their clocks minus
@@ -62,7 +60,7 @@ pub struct Publisher {
     /// Held (shared) while checking and signing, and exclusively by a rotation, so
     /// that nothing is signed after a rotation; publishes still sign concurrently, so
     /// that the store commits them together.
-    signing: std::sync::Arc<std::sync::RwLock<()>>,
+    signing: std::sync::Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Publisher {
@@ -213,43 +211,52 @@ impl Publisher {
 
     /// [`Publisher::sign_and_store`] with an idempotency key (see
     /// [`Store::append_own_keyed`]). A replay needs no sync confirmation: it signs
-    /// nothing.
+    /// nothing. Blocks: not for async callers (they use [`Publisher::publish_draft`]).
     fn sign_and_store_keyed(
         &self,
         draft: Draft,
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
-        let rotation = matches!(
-            draft.body(),
-            Body::Governance(customs_protocol::Governance::Rotate { .. })
-        );
-        let _alone = rotation.then(|| self.signing.write().unwrap_or_else(|e| e.into_inner()));
-        let _shared = (!rotation).then(|| self.signing.read().unwrap_or_else(|e| e.into_inner()));
-        // A replay signs nothing, so it needs none of the conditions for signing.
-        let replay = match idempotency {
-            Some(key) => self.store.idempotent_entry(key, now_ms)?.is_some(),
-            None => false,
-        };
-        if !replay {
-            if let Err(refusal) = self.readiness() {
-                if let PublishError::ClockOff { offset_ms, .. } = &refusal {
-                    self.audit.record(
-                        crate::audit::Event::new("clock_refusal", "node", "refused")
-                            .with_detail(format!("offset {offset_ms} ms")),
-                    );
-                }
-                return Err(refusal);
-            }
-        }
+        let rotation = is_rotation(&draft);
+        let _alone = rotation.then(|| self.signing.blocking_write());
+        let _shared = (!rotation).then(|| self.signing.blocking_read());
+        self.may_sign(now_ms, idempotency)?;
         let appended = self
             .store
             .append_own_keyed(&self.key, draft, now_ms, idempotency)?;
+        self.signed(rotation);
+        Ok(appended)
+    }
+
+    /// Refuses to sign when [`Publisher::readiness`] does, unless this is a replay of
+    /// an idempotency key (which signs nothing, so needs none of the conditions).
+    fn may_sign(
+        &self,
+        now_ms: u64,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(), PublishError> {
+        if let Some(key) = idempotency {
+            if self.store.idempotent_entry(key, now_ms)?.is_some() {
+                return Ok(());
+            }
+        }
+        self.readiness().inspect_err(|refusal| {
+            if let PublishError::ClockOff { offset_ms, .. } = refusal {
+                self.audit.record(
+                    crate::audit::Event::new("clock_refusal", "node", "refused")
+                        .with_detail(format!("offset {offset_ms} ms")),
+                );
+            }
+        })
+    }
+
+    /// After a signed rotation: this key signs nothing more.
+    fn signed(&self, rotation: bool) {
         if rotation {
             self.retired
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        Ok(appended)
     }
 
     /// Signs and stores `body` as this node's next entry (durable when this returns),
@@ -270,12 +277,24 @@ impl Publisher {
         draft: Draft,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<Appended, PublishError> {
-        let publisher = self.clone();
-        let appended = tokio::task::spawn_blocking(move || {
-            publisher.sign_and_store_keyed(draft, now_ms(), idempotency.as_ref())
-        })
-        .await
-        .map_err(|e| PublishError::Task(e.to_string()))??;
+        let rotation = is_rotation(&draft);
+        let _alone = match rotation {
+            true => Some(self.signing.write().await),
+            false => None,
+        };
+        let _shared = match rotation {
+            false => Some(self.signing.read().await),
+            true => None,
+        };
+        let now_ms = now_ms();
+        self.may_sign(now_ms, idempotency.as_ref())?;
+        // Waits without a thread: the store's leading thread signs and syncs a batch.
+        let appended = self
+            .store
+            .append_own_keyed_async(&self.key, draft, now_ms, idempotency.as_ref())
+            .await?;
+        self.signed(rotation);
+        drop((_alone, _shared));
         // Stored is what counts: if the push fails, members get it by catch-up.
         if let (Some(network), false) = (&self.network, appended.replayed) {
             let entry = &appended.entry;
@@ -285,6 +304,14 @@ impl Publisher {
         }
         Ok(appended)
     }
+}
+
+/// Whether `draft` rotates this node's key (signed alone, and the last of its log).
+fn is_rotation(draft: &Draft) -> bool {
+    matches!(
+        draft.body(),
+        Body::Governance(customs_protocol::Governance::Rotate { .. })
+    )
 }
 
 #[cfg(test)]

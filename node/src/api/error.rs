@@ -169,10 +169,6 @@ impl From<PublishError> for ApiError {
                 publish_refusal_code(&refusal).unwrap_or("not_synced"),
                 refusal.to_string(),
             ),
-            other => {
-                tracing::error!(error = %other, "publishing failed while serving the API");
-                ApiError::internal(other.to_string())
-            }
         }
     }
 }

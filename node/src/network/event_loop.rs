@@ -576,7 +576,7 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Gossip { entry, reply } => {
+            Command::Gossip { entry } => {
                 let entry = *entry;
                 let _ = self.events.send(entry.clone());
                 // No peers yet is fine: catch-up delivers it later.
@@ -588,7 +588,6 @@ impl EventLoop {
                 {
                     tracing::debug!(error = %e, "gossip publish");
                 }
-                let _ = reply.send(());
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());

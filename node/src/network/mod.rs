@@ -142,9 +142,10 @@ pub struct NetworkStatus {
 }
 
 enum Command {
+    /// No reply: the publisher answers its client once the entry is queued here, not
+    /// after a round trip through the event loop (which costs a wake-up each way).
     Gossip {
         entry: Box<SignedEntry>,
-        reply: oneshot::Sender<()>,
     },
     Status {
         reply: oneshot::Sender<NetworkStatus>,
@@ -237,10 +238,14 @@ impl Client {
         answer.await.map_err(|_| NetworkError::Stopped)
     }
 
-    /// Pushes an entry that is already stored to the members.
+    /// Queues an entry that is already stored for the members (the bounded queue holds
+    /// the publisher back when the event loop falls behind).
     pub async fn gossip(&self, entry: SignedEntry) -> Result<(), NetworkError> {
         let entry = Box::new(entry);
-        self.ask(|reply| Command::Gossip { entry, reply }).await
+        self.commands
+            .send(Command::Gossip { entry })
+            .await
+            .map_err(|_| NetworkError::Stopped)
     }
 
     pub async fn status(&self) -> Result<NetworkStatus, NetworkError> {

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use customs_protocol::chain::{self, ChainView, ChainWriter, PendingBuffer};
 use customs_protocol::governance::GovernanceEvent;
@@ -33,7 +33,7 @@ use customs_protocol::{
     Body, Entry, EntryError, EntryId, Markings, PublicKey, SecretKey, SignedEntry,
 };
 use thiserror::Error;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 pub use check::CheckReport;
 pub use control::{responses_of, AnswerItem, RequestItem, MAX_ANSWERS};
@@ -389,7 +389,7 @@ struct Inner {
     /// lock).
     authors: RwLock<HashMap<PublicKey, u32>>,
     /// Own entries waiting to be signed and stored together (group commit).
-    publishes: Mutex<Vec<PublishJob>>,
+    publishes: Mutex<PublishQueue>,
 }
 
 #[derive(Debug)]
@@ -397,15 +397,84 @@ struct Writer {
     pending: PendingBuffer,
 }
 
-/// A publish waiting for the writer: whoever takes the writer lock next signs and
-/// stores every waiting one in one batch and answers each.
+/// A publish waiting for the writer: the leading thread signs and stores every
+/// waiting one in one batch and answers each.
 #[derive(Debug)]
 struct PublishJob {
     key: SecretKey,
     draft: Draft,
     now_ms: u64,
     idempotency: Option<IdempotencyKey>,
-    reply: std::sync::mpsc::SyncSender<Result<Appended, StoreError>>,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// The publishes waiting for the writer, and whether a thread is leading (taking
+/// batches until none waits). One leader at a time; the others only wait for their
+/// answer, so a burst of publishes costs one thread and no lock contention.
+#[derive(Debug, Default)]
+struct PublishQueue {
+    jobs: Vec<PublishJob>,
+    leading: bool,
+}
+
+/// A publish's answer, sent once its batch is settled.
+type PublishAnswer = (
+    oneshot::Sender<Result<Appended, StoreError>>,
+    Result<Appended, StoreError>,
+);
+
+/// Takes batches of waiting publishes until none waits, then stops leading. Holds
+/// the store only while it settles a batch, and answers after letting it go, so that
+/// a caller that drops the store on its answer really closes it.
+fn lead_publishes(inner: Weak<Inner>) {
+    loop {
+        // Gone: the waiting publishes went with it, and their callers get an error.
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let store = Store { inner };
+        let answers = {
+            let _leading = Leading(&store.inner.publishes);
+            let mut writer = lock(&store.inner.writer);
+            let jobs: Vec<PublishJob> = {
+                let mut queue = lock(&store.inner.publishes);
+                if queue.jobs.is_empty() {
+                    queue.leading = false;
+                    return;
+                }
+                let take = queue.jobs.len().min(MAX_PUBLISH_BATCH);
+                queue.jobs.drain(..take).collect()
+            };
+            store.publish_batch(&mut writer, jobs)
+        };
+        drop(store);
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// A publish's answer, or an error if the leading thread failed before answering.
+fn answered(
+    answer: Result<Result<Appended, StoreError>, oneshot::error::RecvError>,
+) -> Result<Appended, StoreError> {
+    answer.unwrap_or_else(|_| {
+        Err(StoreError::Io(
+            "the thread storing publishes stopped before answering".into(),
+        ))
+    })
+}
+
+/// Clears the queue's leader when a leader panics, so that the next publish leads
+/// (the panicking batch's callers get [`StoreError::Io`] from their dropped answers).
+struct Leading<'a>(&'a Mutex<PublishQueue>);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(self.0).leading = false;
+        }
+    }
 }
 
 impl Store {
@@ -439,7 +508,7 @@ impl Store {
                 segments,
                 log_end: Mutex::new(Position::default()),
                 authors: RwLock::new(HashMap::new()),
-                publishes: Mutex::new(Vec::new()),
+                publishes: Mutex::new(PublishQueue::default()),
                 counts: Mutex::new(Counts::default()),
                 frontier: watch::Sender::new(Arc::new(Frontier::new())),
                 governance: watch::Sender::new(0),
@@ -801,30 +870,50 @@ impl Store {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, StoreError> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        lock(&self.inner.publishes).push(PublishJob {
+        let (answer, lead) = self.queue_publish(key, draft, now_ms, idempotency);
+        if lead {
+            lead_publishes(Arc::downgrade(&self.inner));
+        }
+        self.noted(answered(answer.blocking_recv()))
+    }
+
+    /// [`Store::append_own_keyed`] for async callers: it waits without a thread, and
+    /// only the publish that finds no leader starts one (on tokio's blocking pool).
+    pub(crate) async fn append_own_keyed_async(
+        &self,
+        key: &SecretKey,
+        draft: Draft,
+        now_ms: u64,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Appended, StoreError> {
+        let (answer, lead) = self.queue_publish(key, draft, now_ms, idempotency);
+        if lead {
+            let inner = Arc::downgrade(&self.inner);
+            tokio::task::spawn_blocking(move || lead_publishes(inner));
+        }
+        self.noted(answered(answer.await))
+    }
+
+    /// Queues a publish; returns where its answer comes and whether the caller must
+    /// lead (no other thread is).
+    fn queue_publish(
+        &self,
+        key: &SecretKey,
+        draft: Draft,
+        now_ms: u64,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> (oneshot::Receiver<Result<Appended, StoreError>>, bool) {
+        let (reply, answer) = oneshot::channel();
+        let mut queue = lock(&self.inner.publishes);
+        queue.jobs.push(PublishJob {
             key: key.clone(),
             draft,
             now_ms,
             idempotency: idempotency.cloned(),
             reply,
         });
-        // Whoever holds the writer next takes every waiting publish, this one included
-        // unless an earlier holder took it already (then its answer is waiting).
-        loop {
-            if let Ok(appended) = answer.try_recv() {
-                return self.noted(appended);
-            }
-            let mut writer = lock(&self.inner.writer);
-            let jobs: Vec<PublishJob> = {
-                let mut waiting = lock(&self.inner.publishes);
-                let take = waiting.len().min(MAX_PUBLISH_BATCH);
-                waiting.drain(..take).collect()
-            };
-            if !jobs.is_empty() {
-                self.publish_batch(&mut writer, jobs);
-            }
-        }
+        let lead = !std::mem::replace(&mut queue.leading, true);
+        (answer, lead)
     }
 
     /// Whether the stored own entry `entry` says what `draft` says (an idempotent
@@ -839,7 +928,8 @@ impl Store {
 
     /// Signs the waiting publishes in order, stores them in one transaction and
     /// answers each: a refused one with its reason, the others once durable.
-    fn publish_batch(&self, writer: &mut Writer, jobs: Vec<PublishJob>) {
+    fn publish_batch(&self, writer: &mut Writer, jobs: Vec<PublishJob>) -> Vec<PublishAnswer> {
+        let mut answers = Vec::with_capacity(jobs.len());
         let mut tx = Tx::new(self);
         let mut signed: Vec<(PublishJob, Result<Appended, StoreError>)> = Vec::new();
         // Keys of this batch: a retry of a publish in the same batch gets its entry.
@@ -848,7 +938,7 @@ impl Store {
         let mut failure: Option<StoreError> = None;
         for job in jobs {
             if let Some(error) = &failure {
-                let _ = job.reply.send(Err(error.duplicate()));
+                answers.push((job.reply, Err(error.duplicate())));
                 continue;
             }
             let result = self.stage_own(&mut tx, writer, &job, &mut keyed);
@@ -876,12 +966,10 @@ impl Store {
                 // committed.
                 Err(error @ (StoreError::Io(_) | StoreError::Corrupt { .. })) => {
                     failure = Some(error.duplicate());
-                    let _ = job.reply.send(Err(error));
+                    answers.push((job.reply, Err(error)));
                 }
                 // Nothing of a refused publish was staged.
-                Err(error) => {
-                    let _ = job.reply.send(Err(error));
-                }
+                Err(error) => answers.push((job.reply, Err(error))),
             }
         }
         let fresh = signed
@@ -902,8 +990,9 @@ impl Store {
                 Ok(()) => appended,
                 Err(error) => Err(error.duplicate()),
             };
-            let _ = job.reply.send(answer);
+            answers.push((job.reply, answer));
         }
+        answers
     }
 
     /// Makes a batch of own entries durable: the idempotency keys first (flushed, so

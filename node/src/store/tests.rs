@@ -590,6 +590,58 @@ fn concurrent_publishes_are_signed_in_sequence_and_all_durable() {
     assert_eq!(store.check().expect("consistent").entries, 200);
 }
 
+/// The API's path: publishes wait without a thread, one of them leads on the blocking
+/// pool, and a store dropped on the last answer is closed (it reopens at once).
+#[test]
+fn async_publishes_share_batches_and_release_the_store_on_their_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = key(11);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let (ids, health) = runtime.block_on(async {
+        let store = open(&dir);
+        let tasks: Vec<_> = (0..32u64)
+            .map(|t| {
+                let store = store.clone();
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for n in 0..10u64 {
+                        let body = Body::RiskAlert(alert(t * 100 + n));
+                        let appended = store
+                            .append_own_keyed_async(&me, Draft::open(body), NOW_MS + n, None)
+                            .await
+                            .expect("publish");
+                        ids.push(appended.entry.id());
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.extend(task.await.expect("task"));
+        }
+        (ids, store.health())
+    });
+    let store = open(&dir);
+    assert_eq!(health.published, 320);
+    assert!(
+        health.publish_batches < 320,
+        "32 concurrent publishers share batches ({} batches)",
+        health.publish_batches
+    );
+    let head = store.head(&me.public_key()).expect("read").expect("head");
+    assert_eq!(head.seq, 320, "every publish got its own seq");
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 320);
+    for id in &ids {
+        assert!(store.contains(id).expect("read"), "{id} is durable");
+    }
+}
+
 #[test]
 fn a_lost_index_is_rebuilt_from_the_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
