@@ -863,6 +863,8 @@ impl Store {
     /// With `idempotency`, the key is remembered with the entry: the same key again
     /// (within the retention) returns that entry, `replayed`, and signs nothing; with
     /// another body it is refused.
+    ///
+    /// Blocks (and leads the batch when no other thread does): not for async callers.
     pub(crate) fn append_own_keyed(
         &self,
         key: &SecretKey,
