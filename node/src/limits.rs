@@ -29,6 +29,14 @@ pub const MIN_DIAL_ALL_INTERVAL_MS: u64 = 1_000;
 /// How often the event loop looks for members due a redial.
 pub const REDIAL_TICK: Duration = Duration::from_millis(100);
 
+/// How long a node that is no longer a member's (its key revoked or closed, its
+/// administration removed) stays connected before it is disconnected: long enough
+/// for the gossip of the entry that closed it to reach it, so that it learns why and
+/// stops signing. Disconnecting at once raced that gossip, and a node that lost the
+/// race never learnt (every member drops it on connect). Whatever it sends meanwhile
+/// is refused, as it is from then on.
+pub const CLOSING_GRACE: Duration = Duration::from_secs(5);
+
 // The sync core (node/src/network/sync).
 /// How long the side that did not dial waits for the dialer's exchange before it
 /// starts one itself (the dialer's may have been lost, or both sides may think the

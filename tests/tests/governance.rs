@@ -216,9 +216,9 @@ fn a_governed_network_admits_rotates_revokes_and_removes_live() {
     });
     assert!(refused.contains("revoked from seq 3"), "{refused}");
 
-    // FR is removed by quorum (three of four): it is disconnected at once, and what it
-    // signs afterwards is refused by every node; its earlier alert stays, from a
-    // former member.
+    // FR is removed by quorum (three of four): it is disconnected (after a grace of
+    // 5 s), and what it signs afterwards is refused by every node; its earlier alert
+    // stays, from a former member.
     let removal = cli_json(&[
         "member",
         "remove",

@@ -97,6 +97,9 @@ struct EventLoop {
     /// Where members listen, for redials.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
     redial: Redial<PeerId>,
+    /// Nodes that are no longer members', connected until then (see
+    /// [`crate::limits::CLOSING_GRACE`]).
+    closing: HashMap<PeerId, tokio::time::Instant>,
     sync_bytes_received: Arc<std::sync::atomic::AtomicU64>,
     store_failures: u64,
     /// Set once a member's frontier showed no entry of our own key that we lack.
@@ -198,6 +201,7 @@ pub async fn spawn(
         requests: HashMap::new(),
         addresses,
         redial,
+        closing: HashMap::new(),
         sync_bytes_received,
         store_failures: 0,
         facts: facts.clone(),
@@ -646,13 +650,15 @@ impl EventLoop {
             .filter(|p| !listed.contains_key(p))
             .copied()
             .collect();
+        let until = tokio::time::Instant::now() + crate::limits::CLOSING_GRACE;
         for peer in gone {
-            tracing::info!(%peer, "no longer a member's node: disconnecting");
-            self.swarm.behaviour_mut().allowed.disallow_peer(peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
+            tracing::info!(%peer, grace = ?crate::limits::CLOSING_GRACE, "no longer a member's node: disconnecting after the grace");
+            self.closing.insert(peer, until);
             self.redial.forget(&peer);
             self.addresses.remove(&peer);
         }
+        // Listed again before its grace ended (a membership that moved back).
+        self.closing.retain(|peer, _| !listed.contains_key(peer));
         let now = now_ms();
         for (peer, member) in &listed {
             let known = self.addresses.entry(*peer).or_insert_with(|| {
@@ -727,8 +733,26 @@ impl EventLoop {
         }
     }
 
-    /// Dials the members that are due (see [`Redial`]).
+    /// Disallows and disconnects the former members' nodes whose grace has ended.
+    fn disconnect_closed(&mut self) {
+        let now = tokio::time::Instant::now();
+        let ended: Vec<PeerId> = self
+            .closing
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in ended {
+            self.closing.remove(&peer);
+            tracing::info!(%peer, "no longer a member's node: disconnecting");
+            self.swarm.behaviour_mut().allowed.disallow_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Dials the members that are due (see [`Redial`]), after closing what is due.
     fn redial(&mut self) {
+        self.disconnect_closed();
         for peer in self.redial.due(now_ms()) {
             let Some(addresses) = self.addresses.get(&peer).filter(|a| !a.is_empty()) else {
                 continue;
