@@ -3,16 +3,23 @@
 //! Batch verification is not used: its cofactored equation accepts signatures that
 //! `verify_strict` rejects, and every node must agree on what is valid.
 
-use customs_protocol::{EntryError, VerifiedEntry};
+use std::cell::RefCell;
+
+use customs_protocol::{AuthorKeys, EntryError, VerifiedEntry};
 
 /// Below this many entries, threads cost more than they save.
 const MIN_ENTRIES_PER_THREAD: usize = 32;
+
+thread_local! {
+    /// Each verifying thread's decoded author keys (bounded: see [`AuthorKeys`]).
+    static AUTHOR_KEYS: RefCell<AuthorKeys> = RefCell::default();
+}
 
 /// Checks every item, spreading the work over up to `threads` threads. Results are in
 /// input order.
 pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry, EntryError>> {
     spread(items, threads, MIN_ENTRIES_PER_THREAD, |b| {
-        VerifiedEntry::from_bytes(b)
+        AUTHOR_KEYS.with_borrow_mut(|keys| VerifiedEntry::from_bytes_with(b, keys))
     })
 }
 

@@ -332,15 +332,14 @@ impl SignedEntry {
     /// Checks the author key (a valid point, not weak) and the signature, with
     /// `verify_strict` (canonical s, no small-order R).
     pub fn verify(&self) -> Result<(), VerifyError> {
+        self.verify_with(&mut AuthorKeys::default())
+    }
+
+    /// [`SignedEntry::verify`] with the author's key decoded once per `keys`: the same
+    /// checks, without decompressing a key again for each of its entries.
+    pub fn verify_with(&self, keys: &mut AuthorKeys) -> Result<(), VerifyError> {
         let author = &self.entry.author;
-        let key = author.verifying_key().map_err(|e| match e {
-            crate::KeyError::Weak { .. } => VerifyError::WeakAuthorKey {
-                author: author.to_hex(),
-            },
-            _ => VerifyError::InvalidAuthorKey {
-                author: author.to_hex(),
-            },
-        })?;
+        let key = keys.get(author)?;
         if !is_canonical_scalar(&self.signature[32..]) {
             return Err(VerifyError::NonCanonicalSignature);
         }
@@ -409,15 +408,60 @@ fn is_canonical_scalar(s: &[u8]) -> bool {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct VerifiedEntry(SignedEntry);
 
+/// Authors' keys as verification needs them (a point on the curve, checked not weak).
+/// Decoding one decompresses a point, about a tenth of a signature check; a page of a
+/// sync holds runs of one author's entries, so a verifier keeps its decoded keys here.
+/// Bounded: emptied when full. Only keys that decode are kept (a bad one is refused
+/// each time, with its error).
+#[derive(Debug, Default)]
+pub struct AuthorKeys {
+    keys: std::collections::HashMap<PublicKey, ed25519_dalek::VerifyingKey>,
+}
+
+impl AuthorKeys {
+    /// Keys kept at most (a member's nodes and their rotations, with room to spare).
+    pub const MAX_KEYS: usize = 1024;
+
+    /// The verification key of `author`.
+    pub fn get(&mut self, author: &PublicKey) -> Result<ed25519_dalek::VerifyingKey, VerifyError> {
+        if let Some(key) = self.keys.get(author) {
+            return Ok(*key);
+        }
+        let key = author.verifying_key().map_err(|e| match e {
+            crate::KeyError::Weak { .. } => VerifyError::WeakAuthorKey {
+                author: author.to_hex(),
+            },
+            _ => VerifyError::InvalidAuthorKey {
+                author: author.to_hex(),
+            },
+        })?;
+        if self.keys.len() >= Self::MAX_KEYS {
+            self.keys.clear();
+        }
+        self.keys.insert(*author, key);
+        Ok(key)
+    }
+}
+
 impl VerifiedEntry {
     /// Decode, verify, validate: the whole check for bytes from anywhere.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EntryError> {
-        Self::check(SignedEntry::decode(bytes)?)
+        Self::from_bytes_with(bytes, &mut AuthorKeys::default())
+    }
+
+    /// [`VerifiedEntry::from_bytes`] with authors' keys decoded once per `keys`.
+    pub fn from_bytes_with(bytes: &[u8], keys: &mut AuthorKeys) -> Result<Self, EntryError> {
+        Self::check_with(SignedEntry::decode(bytes)?, keys)
     }
 
     /// Verify and validate an already decoded entry.
     pub fn check(signed: SignedEntry) -> Result<Self, EntryError> {
-        signed.verify()?;
+        Self::check_with(signed, &mut AuthorKeys::default())
+    }
+
+    /// [`VerifiedEntry::check`] with authors' keys decoded once per `keys`.
+    pub fn check_with(signed: SignedEntry, keys: &mut AuthorKeys) -> Result<Self, EntryError> {
+        signed.verify_with(keys)?;
         signed.entry.validate()?;
         Ok(VerifiedEntry(signed))
     }
@@ -481,6 +525,18 @@ pub fn encoded_len<T: Encode>(value: &T) -> usize {
 mod tests {
     use super::*;
     use crate::samples;
+
+    #[test]
+    fn kept_author_keys_stay_bounded() {
+        let mut keys = AuthorKeys::default();
+        for n in 0..=AuthorKeys::MAX_KEYS as u32 + 10 {
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&n.to_le_bytes());
+            let author = SecretKey::from_seed(seed).public_key();
+            assert!(keys.get(&author).is_ok());
+            assert!(keys.keys.len() <= AuthorKeys::MAX_KEYS);
+        }
+    }
 
     fn key() -> SecretKey {
         SecretKey::from_seed([1; 32])

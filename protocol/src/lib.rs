@@ -32,7 +32,9 @@ pub mod wire;
 
 pub use body::{AeoRecord, Body, BodyKind, Retraction, RiskAlert};
 pub use date::Date;
-pub use entry::{Entry, EntryId, SignedEntry, VerifiedEntry, ENTRY_VERSION, SIGNING_DOMAIN};
+pub use entry::{
+    AuthorKeys, Entry, EntryId, SignedEntry, VerifiedEntry, ENTRY_VERSION, SIGNING_DOMAIN,
+};
 pub use envelope::{Distribution, Envelope, Opened, Sealed};
 pub use error::{DecodeError, EntryError, Rule, ValidationError, VerifyError};
 pub use governance::{Charter, Governance, Membership, Quorum};

@@ -560,6 +560,26 @@ fn every_vector_has_the_outcome_it_records() {
     }
 }
 
+/// A verifier that keeps decoded author keys across entries (as the node's does)
+/// reaches every vector's verdict, in either order: a key decoded for a valid entry
+/// cannot make a bad signature pass, and a weak key is refused each time.
+#[test]
+fn kept_author_keys_change_no_verdict() {
+    let text = std::fs::read_to_string(VECTORS_PATH).expect("vectors file exists");
+    let vectors: Vec<Vector> = serde_json::from_str(&text).expect("vectors parse");
+    let mut keys = customs_protocol::AuthorKeys::default();
+    for v in vectors.iter().chain(vectors.iter().rev()) {
+        let signed_entry = hex::decode(&v.signed_entry).expect("hex");
+        let kept = VerifiedEntry::from_bytes_with(&signed_entry, &mut keys).map(|_| ());
+        assert_eq!(
+            kept.map_err(|e| e.code()),
+            outcome(&signed_entry).map_err(|e| e.code()),
+            "{}",
+            v.description
+        );
+    }
+}
+
 /// Entries signed before markings existed (version 1, `vectors/entries-v1.json`, the
 /// vectors as they were) still read: a valid one stays valid with the same id and
 /// the default markings, an invalid one stays invalid.

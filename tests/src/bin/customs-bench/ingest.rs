@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use customs_node::verify::{available_threads, verify_pipelined};
-use customs_protocol::{SignedEntry, VerifiedEntry};
+use customs_protocol::{AuthorKeys, SignedEntry, VerifiedEntry};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::data::{self, Scale};
@@ -48,6 +48,9 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     }
     let strict_one = per_second(sample.len(), started.elapsed());
     let strict_all = verify_strict_rate(&decoded, threads)?;
+    // The same with each thread decoding an author's key once, as the node does: the
+    // ceiling the node's path is held to (a key's decompression is not verify_strict).
+    let strict_keyed = verify_strict_keyed_rate(&decoded, threads)?;
 
     // Ceiling: batch verification (cofactored), batches of 256, on every core.
     let inputs: Vec<(Vec<u8>, Signature, VerifyingKey)> = decoded
@@ -133,20 +136,20 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
         "ingest: decode + `verify_strict` + store",
         format!("{}/s", thousands(ingest)),
         format!(
-            "{}/s (verify_strict on {threads} cores)",
-            thousands(strict_all)
+            "{}/s (verify_strict on {threads} cores, each author's key decoded once)",
+            thousands(strict_keyed)
         ),
-        format!("**{}** (goal ≥ 0.8)", ratio(ingest, strict_all)),
+        format!("**{}** (goal ≥ 0.8)", ratio(ingest, strict_keyed)),
     ));
     report.row(Row::new(
-        "ceiling: `verify_strict`",
+        "ceiling: `verify_strict`, the key decoded for every entry (as before 2026-12-01)",
         format!(
             "{}/s on 1 core, {}/s on {threads}",
             thousands(strict_one),
             thousands(strict_all)
         ),
         "",
-        "",
+        format!("ingest at {} of it", ratio(ingest, strict_all)),
     ));
     report.row(Row::new(
         format!("ceiling: batch verification ({VERIFY_BATCH} per batch)"),
@@ -195,6 +198,20 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     ));
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// [`verify_strict_rate`] with each thread keeping the authors' keys it decoded.
+fn verify_strict_keyed_rate(entries: &[SignedEntry], threads: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let part_len = entries.len().div_ceil(threads).max(1);
+    crate::on_threads(threads, |t| {
+        let mut keys = AuthorKeys::default();
+        for part in entries.chunks(part_len).skip(t).take(1) {
+            part.iter().try_for_each(|e| e.verify_with(&mut keys))?;
+        }
+        Ok(Vec::<()>::new())
+    })?;
+    Ok(per_second(entries.len(), started.elapsed()))
 }
 
 /// `verify_strict` over `entries` on `threads` threads: entries per second.
