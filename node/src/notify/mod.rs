@@ -34,6 +34,10 @@ const ARRIVAL_BATCH: usize = 256;
 const LIVE_CAPACITY: usize = 256;
 /// The notifier looks for due deliveries at least this often.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// After new arrivals, the notifier waits this long for more before its round, so
+/// that a burst of publishes costs it one round instead of one per entry (a webhook
+/// is this much later at most).
+const ARRIVALS_SETTLE: Duration = Duration::from_millis(20);
 
 const CURSOR: &[u8] = b"cursor";
 const NEXT_ID: &[u8] = b"next_id";
@@ -873,11 +877,17 @@ impl Notifier {
                     IDLE_POLL
                 }
             };
-            tokio::select! {
+            let settle = tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
-                _ = arrivals.changed() => {}
-                _ = queued.changed() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = arrivals.changed() => true,
+                _ = queued.changed() => false,
+                _ = tokio::time::sleep(wait) => false,
+            };
+            if settle {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(ARRIVALS_SETTLE) => {}
+                }
             }
         }
     }
