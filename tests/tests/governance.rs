@@ -243,9 +243,14 @@ fn a_governed_network_admits_rotates_revokes_and_removes_live() {
         });
         node.wait_alert("FR-1", "FR");
     }
-    // FR's own node may not have heard of its removal: whatever it still signs
-    // reaches nobody.
-    let _ = fr.publish_alert("FR-2");
+    // FR's own node hears of its removal before the members let it go (they keep
+    // its connection for a grace of 5 s), and stops signing.
+    let refused = wait_for("fr to refuse to sign", DEADLINE, || {
+        fr.publish_alert("FR-2")
+            .err()
+            .filter(|e| e.contains("not_admitted"))
+    });
+    assert!(refused.contains("signs nothing valid"), "{refused}");
     nl.publish_when_ready("NL-2");
     for node in [&de, &be] {
         node.wait_alert("NL-2", "NL");
