@@ -168,12 +168,19 @@ impl Publisher {
         Ok(())
     }
 
-    /// Signs and stores `body` as the next entry, durable when this returns (a
-    /// blocking call: the disk is flushed).
+    /// Signs and stores `body` as the next entry, durable when this returns. Blocks
+    /// (the disk is flushed): not for async callers, who use [`Publisher::publish`].
     pub fn sign_and_store(&self, body: Body, now_ms: u64) -> Result<VerifiedEntry, PublishError> {
-        Ok(self
-            .sign_and_store_keyed(Draft::open(body), now_ms, None)?
-            .entry)
+        let draft = Draft::open(body);
+        let rotation = is_rotation(&draft);
+        let _alone = rotation.then(|| self.signing.blocking_write());
+        let _shared = (!rotation).then(|| self.signing.blocking_read());
+        self.may_sign(now_ms, None)?;
+        let appended = self
+            .store
+            .append_own_keyed(&self.key, draft, now_ms, None)?;
+        self.signed(rotation);
+        Ok(appended.entry)
     }
 
     /// What to sign for `body` with `markings` to `distribution`: an open record, or
@@ -207,26 +214,6 @@ impl Publisher {
             },
             recipients: keys,
         })
-    }
-
-    /// [`Publisher::sign_and_store`] with an idempotency key (see
-    /// [`Store::append_own_keyed`]). A replay needs no sync confirmation: it signs
-    /// nothing. Blocks: not for async callers (they use [`Publisher::publish_draft`]).
-    fn sign_and_store_keyed(
-        &self,
-        draft: Draft,
-        now_ms: u64,
-        idempotency: Option<&IdempotencyKey>,
-    ) -> Result<Appended, PublishError> {
-        let rotation = is_rotation(&draft);
-        let _alone = rotation.then(|| self.signing.blocking_write());
-        let _shared = (!rotation).then(|| self.signing.blocking_read());
-        self.may_sign(now_ms, idempotency)?;
-        let appended = self
-            .store
-            .append_own_keyed(&self.key, draft, now_ms, idempotency)?;
-        self.signed(rotation);
-        Ok(appended)
     }
 
     /// Refuses to sign when [`Publisher::readiness`] does, unless this is a replay of
@@ -287,6 +274,9 @@ impl Publisher {
             true => None,
         };
         let now_ms = now_ms();
+        // On the runtime's thread, not worth a hand-off: it reads memory and at most
+        // two small rows, which the index serves from memory in practice (the
+        // first-node flag, and an idempotency key).
         self.may_sign(now_ms, idempotency.as_ref())?;
         // Waits without a thread: the store's leading thread signs and syncs a batch.
         let appended = self

@@ -408,6 +408,29 @@ struct PublishJob {
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
+/// Where a publish's answer comes.
+type PublishReceiver = oneshot::Receiver<Result<Appended, StoreError>>;
+
+impl PublishJob {
+    /// A job and where its answer will come.
+    fn new(
+        key: &SecretKey,
+        draft: Draft,
+        now_ms: u64,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> (PublishJob, PublishReceiver) {
+        let (reply, answer) = oneshot::channel();
+        let job = PublishJob {
+            key: key.clone(),
+            draft,
+            now_ms,
+            idempotency: idempotency.cloned(),
+            reply,
+        };
+        (job, answer)
+    }
+}
+
 /// The publishes waiting for the writer, and whether a thread is leading (taking
 /// batches until none waits). One leader at a time; the others only wait for their
 /// answer, so a burst of publishes costs one thread and no lock contention.
@@ -872,10 +895,8 @@ impl Store {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, StoreError> {
-        let (answer, lead) = self.queue_publish(key, draft, now_ms, idempotency);
-        if lead {
-            lead_publishes(Arc::downgrade(&self.inner));
-        }
+        let job = PublishJob::new(key, draft, now_ms, idempotency);
+        let answer = self.queue_publish(job, lead_publishes);
         self.noted(answered(answer.blocking_recv()))
     }
 
@@ -888,34 +909,29 @@ impl Store {
         now_ms: u64,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Appended, StoreError> {
-        let (answer, lead) = self.queue_publish(key, draft, now_ms, idempotency);
-        if lead {
-            let inner = Arc::downgrade(&self.inner);
-            tokio::task::spawn_blocking(move || lead_publishes(inner));
-        }
+        let job = PublishJob::new(key, draft, now_ms, idempotency);
+        let answer = self.queue_publish(job, |inner| {
+            drop(tokio::task::spawn_blocking(move || lead_publishes(inner)))
+        });
         self.noted(answered(answer.await))
     }
 
-    /// Queues a publish; returns where its answer comes and whether the caller must
-    /// lead (no other thread is).
+    /// Queues a publish and, when no thread leads, has `lead` lead (on this thread or
+    /// another); returns where the answer comes.
     fn queue_publish(
         &self,
-        key: &SecretKey,
-        draft: Draft,
-        now_ms: u64,
-        idempotency: Option<&IdempotencyKey>,
-    ) -> (oneshot::Receiver<Result<Appended, StoreError>>, bool) {
-        let (reply, answer) = oneshot::channel();
-        let mut queue = lock(&self.inner.publishes);
-        queue.jobs.push(PublishJob {
-            key: key.clone(),
-            draft,
-            now_ms,
-            idempotency: idempotency.cloned(),
-            reply,
-        });
-        let lead = !std::mem::replace(&mut queue.leading, true);
-        (answer, lead)
+        (job, answer): (PublishJob, PublishReceiver),
+        lead: impl FnOnce(Weak<Inner>),
+    ) -> PublishReceiver {
+        let leading = {
+            let mut queue = lock(&self.inner.publishes);
+            queue.jobs.push(job);
+            std::mem::replace(&mut queue.leading, true)
+        };
+        if !leading {
+            lead(Arc::downgrade(&self.inner));
+        }
+        answer
     }
 
     /// Whether the stored own entry `entry` says what `draft` says (an idempotent
