@@ -27,3 +27,10 @@ pub mod setup;
 pub mod store;
 pub mod tokens;
 pub mod verify;
+
+/// Every binary that links the node allocates with jemalloc: the store alone ingests
+/// about a third more entries a second than under glibc's malloc. mimalloc hands
+/// freed pages back to the OS so soon that a catch-up spent a tenth of its CPU
+/// zeroing them again (BENCHMARKS.md, ARCHITECTURE.md's decisions).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -929,7 +929,7 @@ fn answer(store: &Store, request: SyncRequest, stamp: Stamp) -> SyncResponse {
             {
                 // The asking node verifies every entry: served as stored.
                 Ok(page) => SyncResponse::Entries {
-                    entries: page.entries.into_iter().map(|(_, bytes)| bytes).collect(),
+                    entries: page.entries,
                     more: page.more,
                 },
                 Err(e) => refused(e),

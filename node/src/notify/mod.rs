@@ -506,12 +506,10 @@ impl Notifier {
             .map(u64::from_be_bytes);
         let arrivals = self.inner.store.arrivals_after(cursor, ARRIVAL_BATCH)?;
         let lists = self.watchlists()?;
-        for (number, id) in &arrivals {
+        for (number, entry) in &arrivals {
             let mut announced = false;
-            if let Some(entry) = self.inner.store.get(id)? {
-                if let Some(record) = self.announceable(&entry)? {
-                    announced = self.on_arrival(&lists, &entry, &record)?;
-                }
+            if let Some(record) = self.announceable(entry)? {
+                announced = self.on_arrival(&lists, entry, &record)?;
             }
             // The cursor moves on disk right after anything was announced, so a crash
             // never announces it twice; otherwise once per batch (below), as going

@@ -125,7 +125,7 @@ impl Store {
         &self,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<(u64, EntryId)>, StoreError> {
+    ) -> Result<Vec<(u64, SignedEntry)>, StoreError> {
         let start = after.map_or(0, |n| n.saturating_add(1));
         let mut out = Vec::new();
         for row in self
@@ -136,7 +136,7 @@ impl Store {
             let (key, value) = row?;
             let mut number = [0u8; 8];
             number.copy_from_slice(key.get(1..9).unwrap_or(&[0; 8]));
-            out.push((u64::from_be_bytes(number), self.id_at_position(&value)?));
+            out.push((u64::from_be_bytes(number), self.entry_at_position(&value)?));
         }
         Ok(out)
     }

@@ -1347,8 +1347,9 @@ fn a_v3_store_is_upgraded_in_place_losing_nothing() {
     // Arrival rows now point at frames and still name the same records.
     let arrivals = store.arrivals_after(None, 100).expect("arrivals");
     assert!(!arrivals.is_empty());
-    for (_, id) in &arrivals {
-        assert!(ids.contains(id), "arrival {id} is not a fixture entry");
+    for (_, entry) in &arrivals {
+        let id = entry.id();
+        assert!(ids.contains(&id), "arrival {id} is not a fixture entry");
     }
     // Summaries name their author by number: the filter by key still finds them.
     let author = store

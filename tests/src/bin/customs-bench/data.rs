@@ -7,8 +7,10 @@ pub const NETWORK: &str = "customs-bench";
 
 /// The sizes of one run: full (the issue's) or quick (a smoke test).
 pub struct Scale {
-    /// Entries for the ingest benchmark.
+    /// Entries for the ingest benchmark, and its rounds: each round measures the
+    /// ceiling and the node's path back to back, so that both see the same machine.
     pub ingest_entries: usize,
+    pub ingest_rounds: usize,
     /// Concurrent API clients, and how long each level runs.
     pub publish_clients: Vec<usize>,
     pub publish_seconds: f64,
@@ -16,8 +18,10 @@ pub struct Scale {
     pub dissemination_nodes: Vec<usize>,
     pub dissemination_rates: Vec<u32>,
     pub dissemination_seconds: f64,
-    /// Entries missed by a node that was offline (from 10 authors).
+    /// Entries missed by a node that was offline (from 10 authors), and rounds of
+    /// ours and Hypercore's back to back for each (the median round is reported).
     pub catchup_entries: Vec<usize>,
+    pub catchup_rounds: usize,
     /// The large store: entries and authors.
     pub million_entries: usize,
     pub million_authors: usize,
@@ -36,12 +40,14 @@ impl Scale {
     pub fn full() -> Scale {
         Scale {
             ingest_entries: 100_000,
+            ingest_rounds: 5,
             publish_clients: vec![1, 8, 32],
             publish_seconds: 5.0,
             dissemination_nodes: vec![5, 10, 20],
             dissemination_rates: vec![50, 100, 200, 400, 800],
             dissemination_seconds: 5.0,
             catchup_entries: vec![1_000, 10_000, 100_000],
+            catchup_rounds: 3,
             million_entries: 1_000_000,
             million_authors: 200,
             simulation_members: vec![10, 50, 200],
@@ -56,12 +62,14 @@ impl Scale {
     pub fn quick() -> Scale {
         Scale {
             ingest_entries: 4_000,
+            ingest_rounds: 2,
             publish_clients: vec![1, 4],
             publish_seconds: 0.5,
             dissemination_nodes: vec![3],
             dissemination_rates: vec![20, 40],
             dissemination_seconds: 1.0,
             catchup_entries: vec![500],
+            catchup_rounds: 1,
             million_entries: 10_000,
             million_authors: 20,
             simulation_members: vec![10],

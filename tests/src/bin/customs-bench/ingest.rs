@@ -48,9 +48,6 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     }
     let strict_one = per_second(sample.len(), started.elapsed());
     let strict_all = verify_strict_rate(&decoded, threads)?;
-    // The same with each thread decoding an author's key once, as the node does: the
-    // ceiling the node's path is held to (a key's decompression is not verify_strict).
-    let strict_keyed = verify_strict_keyed_rate(&decoded, threads)?;
 
     // Ceiling: batch verification (cofactored), batches of 256, on every core.
     let inputs: Vec<(Vec<u8>, Signature, VerifyingKey)> = decoded
@@ -99,33 +96,23 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     let bare_bytes = nodes::dir_bytes(&dir.join("bare-sled"))?;
     let signed = bytes.iter().map(Vec::len).sum::<usize>() as f64;
 
-    // The node's path: decode + verify_strict + validate on every core, pipelined with
-    // the store's group commit.
-    let node_dir = dir.join("node");
-    std::fs::create_dir_all(&node_dir)?;
-    let store = nodes::open_store(&node_dir)?;
-    let started = Instant::now();
-    verify_pipelined(
-        bytes.chunks(FILL_BATCH).map(<[_]>::to_vec),
-        threads,
-        |results| {
-            let verified = results
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::from)?;
-            store.ingest(verified).map_err(anyhow::Error::from)?;
-            Ok::<(), anyhow::Error>(())
-        },
-    )?;
-    store.flush()?;
-    let ingest = per_second(count, started.elapsed());
-    let stored_bytes = store.size_on_disk()?;
-    anyhow::ensure!(
-        store.counts().entries == count as u64,
-        "the store holds {} of {count} entries",
-        store.counts().entries
-    );
-    drop(store);
+    // The node's path against its ceiling, in rounds of the two back to back: this
+    // machine's speed drifts by a quarter within a minute (other tenants), so a
+    // ratio is only meaningful between measures taken close together. The median
+    // round is reported.
+    let mut rounds = Vec::with_capacity(scale.ingest_rounds);
+    let mut stored_bytes = 0;
+    for round in 0..scale.ingest_rounds.max(1) {
+        let keyed = verify_strict_keyed_rate(&decoded, threads)?;
+        let node_dir = dir.join(format!("node-{round}"));
+        let (rate, bytes_on_disk) = node_ingest_rate(&node_dir, &bytes, threads)?;
+        stored_bytes = bytes_on_disk;
+        std::fs::remove_dir_all(&node_dir)?;
+        rounds.push((rate / keyed, rate, keyed));
+    }
+    rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (_, ingest, strict_keyed) = rounds[rounds.len() / 2];
+    let (lowest, highest) = (rounds[0].0, rounds[rounds.len() - 1].0);
 
     // The store's own share: the same entries, already verified.
     let store_only_dir = dir.join("store-only");
@@ -133,13 +120,19 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     let store_only = per_second(count, nodes::fill_store(&store_only_dir, &entries)?);
 
     report.row(Row::new(
-        "ingest: decode + `verify_strict` + store",
+        format!(
+            "ingest: decode + `verify_strict` + store (median of {} rounds)",
+            rounds.len()
+        ),
         format!("{}/s", thousands(ingest)),
         format!(
-            "{}/s (verify_strict on {threads} cores, each author's key decoded once)",
+            "{}/s (verify_strict on {threads} cores, each author's key decoded once, in the same round)",
             thousands(strict_keyed)
         ),
-        format!("**{}** (goal ≥ 0.8)", ratio(ingest, strict_keyed)),
+        format!(
+            "**{}** (goal ≥ 0.8; rounds {lowest:.2} to {highest:.2})",
+            ratio(ingest, strict_keyed)
+        ),
     ));
     report.row(Row::new(
         "ceiling: `verify_strict`, the key decoded for every entry (as before 2026-12-01)",
@@ -200,7 +193,42 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// [`verify_strict_rate`] with each thread keeping the authors' keys it decoded.
+/// The node's path: decode + verify_strict + validate on every core, pipelined with
+/// the store's group commit, into a new store in `dir`. Entries per second, and the
+/// store's size on disk after it.
+fn node_ingest_rate(
+    dir: &std::path::Path,
+    bytes: &[Vec<u8>],
+    threads: usize,
+) -> anyhow::Result<(f64, u64)> {
+    std::fs::create_dir_all(dir)?;
+    let store = nodes::open_store(dir)?;
+    let started = Instant::now();
+    verify_pipelined(
+        bytes.chunks(FILL_BATCH).map(<[_]>::to_vec),
+        threads,
+        |results| {
+            let verified = results
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::from)?;
+            store.ingest(verified).map_err(anyhow::Error::from)?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    store.flush()?;
+    let rate = per_second(bytes.len(), started.elapsed());
+    anyhow::ensure!(
+        store.counts().entries == bytes.len() as u64,
+        "the store holds {} of {} entries",
+        store.counts().entries,
+        bytes.len()
+    );
+    Ok((rate, store.size_on_disk()?))
+}
+
+/// [`verify_strict_rate`] with each thread keeping the authors' keys it decoded: the
+/// ceiling the node's path is held to (a key's decompression is not verify_strict).
 fn verify_strict_keyed_rate(entries: &[SignedEntry], threads: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
     let part_len = entries.len().div_ceil(threads).max(1);
