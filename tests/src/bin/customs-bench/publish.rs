@@ -81,13 +81,16 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             "",
             "goal ≥ 3x",
         ));
+        // The goal names no percentile of the fsync: both are shown, the stricter
+        // (against the median fsync) first.
         report.row(Row::new(
             "1 client: p99 in fsyncs",
             format!(
-                "{:.1} fsync p50s",
-                one_p99.as_secs_f64() / fsync_p50.as_secs_f64()
+                "{:.1} fsync p50s; {:.1} fsync p99s (tail against tail)",
+                one_p99.as_secs_f64() / fsync_p50.as_secs_f64(),
+                one_p99.as_secs_f64() / fsync_p99.as_secs_f64()
             ),
-            format!("fsync p99 {}", ms(fsync_p99)),
+            format!("fsync p50 {}, p99 {}", ms(fsync_p50), ms(fsync_p99)),
             "goal ≤ 4",
         ));
     }
