@@ -247,7 +247,7 @@ impl Node {
             None => Audit::disabled(),
         };
         let tokens = Tokens::open(params.tokens_path.clone(), audit.clone())?;
-        let listener = tokio::net::TcpListener::bind(&params.api.listen)
+        let listener = crate::api::serve::bind(&params.api.listen)
             .await
             .map_err(|e| NodeError::ApiListen {
                 addr: params.api.listen.clone(),

@@ -12,7 +12,7 @@ mod events;
 mod extract;
 mod metrics;
 mod routes;
-mod serve;
+pub(crate) mod serve;
 
 /// What the API needs of a running node: cheap to clone.
 #[derive(Debug, Clone)]

@@ -12,6 +12,10 @@
 //!   connections are idle by this rule, so they can never keep anyone else out.
 //! - Only HTTP/1.x is spoken: an HTTP/2 preface is refused. TLS belongs to the reverse
 //!   proxy in front.
+//! - The listener asks for the kernel's longest accept queue: in a burst of
+//!   connections beyond the caps, the rules above must decide who gets in, not the
+//!   kernel. A full queue drops the handshake's last packet, so the client holds a
+//!   connection the node never sees (an officer's request on it times out).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -224,6 +228,35 @@ impl http_body::Body for BusyBody {
     }
 }
 
+/// The accept queue asked for; the kernel caps it (`net.core.somaxconn`, 4096 by
+/// default on Linux).
+const ACCEPT_BACKLOG: u32 = 65_535;
+
+/// Listens on `listen` (HOST:PORT, the first address it resolves to that binds) with
+/// the longest accept queue the kernel allows.
+pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for address in tokio::net::lookup_host(listen).await? {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std and tokio's own bind do: a restarted node can listen again at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address) {
+            Ok(()) => return socket.listen(ACCEPT_BACKLOG),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
 /// Serves `app` on `listener` until `stop` is set; then stops accepting, lets every
 /// connection finish the request it is answering, and returns when all have closed.
 pub async fn serve(
@@ -342,6 +375,13 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
+    }
+
+    #[tokio::test]
+    async fn the_listener_binds_what_resolves_and_names_what_does_not() {
+        let listener = bind("localhost:0").await.expect("binds");
+        assert!(listener.local_addr().expect("address").ip().is_loopback());
+        bind("256.0.0.1:80").await.expect_err("no such address");
     }
 
     #[test]
