@@ -1215,9 +1215,10 @@ impl Store {
     /// The entry whose position a row (log, arrival) holds: one read of its frame.
     fn entry_at_position(&self, row: &[u8]) -> Result<SignedEntry, StoreError> {
         let position = Position::decode(row)?;
-        SignedEntry::decode(&self.inner.segments.read(position)?).map_err(|e| StoreError::Corrupt {
-            what: format!("the frame at {position} holds no signed entry: {e}"),
-        })
+        decode_frame(
+            &self.inner.segments.read(position)?,
+            format!("the frame at {position}"),
+        )
     }
 
     /// The id of the entry in the frame at `position` (its bytes, as read): the
@@ -1313,11 +1314,7 @@ impl Store {
             entries: raw
                 .entries
                 .iter()
-                .map(|bytes| {
-                    SignedEntry::decode(bytes).map_err(|e| StoreError::Corrupt {
-                        what: format!("an entry in the log of {author} does not decode: {e}"),
-                    })
-                })
+                .map(|bytes| decode_frame(bytes, format!("a frame in the log of {author}")))
                 .collect::<Result<_, _>>()?,
             more: raw.more,
         })
@@ -1489,6 +1486,14 @@ impl Store {
 }
 
 /// Decodes stored bytes and checks them against the id they are stored under.
+/// The signed entry a frame's bytes (checked against its CRC as read) hold; `frame`
+/// names where it was read, for the error.
+fn decode_frame(bytes: &[u8], frame: impl std::fmt::Display) -> Result<SignedEntry, StoreError> {
+    SignedEntry::decode(bytes).map_err(|e| StoreError::Corrupt {
+        what: format!("{frame} holds no signed entry: {e}"),
+    })
+}
+
 fn decode_stored(id: &EntryId, bytes: &[u8]) -> Result<SignedEntry, StoreError> {
     let signed = SignedEntry::decode(bytes).map_err(|e| StoreError::Corrupt {
         what: format!("entry {id} does not decode: {e}"),
