@@ -126,6 +126,7 @@ mod tests {
             created_at_ms,
             markings: Default::default(),
             body: Body::RiskAlert(samples::risk_alert()),
+            attachments: Vec::new(),
         };
         VerifiedEntry::sign(entry, key).expect("signs").encode()
     }

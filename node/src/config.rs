@@ -182,6 +182,16 @@ pub struct StoreSection {
     pub max_pending_entries: usize,
     /// Bytes of such entries.
     pub max_pending_bytes: usize,
+    /// Bytes of attachment blobs fetched from members kept on disk; beyond, the least
+    /// recently read are removed (this node's own are never removed).
+    pub blob_cache_bytes: u64,
+    /// Bytes of uploaded attachments no record lists yet; an upload beyond is refused.
+    pub blob_upload_bytes: u64,
+    /// An uploaded attachment no record lists is removed after this long.
+    pub blob_upload_ttl_ms: u64,
+    /// How long `GET /api/v1/attachments/{hash}` waits for a blob to arrive from
+    /// members before it answers 504.
+    pub blob_fetch_timeout_ms: u64,
 }
 
 /// Watch lists and webhooks (the `[notify]` section).
@@ -256,6 +266,10 @@ impl Default for StoreSection {
             cache_capacity_bytes: 64 * 1024 * 1024,
             max_pending_entries: 4096,
             max_pending_bytes: 8 * 1024 * 1024,
+            blob_cache_bytes: crate::blobs::BlobLimits::default().cache_bytes,
+            blob_upload_bytes: crate::blobs::BlobLimits::default().upload_bytes,
+            blob_upload_ttl_ms: crate::blobs::BlobLimits::default().upload_ttl_ms,
+            blob_fetch_timeout_ms: 10_000,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod api;
 pub mod audit;
+pub mod blobs;
 pub mod bundle;
 pub mod cli;
 pub mod client;

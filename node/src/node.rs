@@ -153,6 +153,12 @@ impl NodeParams {
             cache_capacity_bytes: config.store.cache_capacity_bytes,
             max_pending_entries: config.store.max_pending_entries,
             max_pending_bytes: config.store.max_pending_bytes,
+            blobs: crate::blobs::BlobLimits {
+                cache_bytes: config.store.blob_cache_bytes,
+                upload_bytes: config.store.blob_upload_bytes,
+                upload_ttl_ms: config.store.blob_upload_ttl_ms,
+            },
+            blob_fetch_timeout_ms: config.store.blob_fetch_timeout_ms,
         };
         let p2p = &config.p2p;
         let network = NetworkConfig {
@@ -237,6 +243,12 @@ impl Node {
         })
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
+        let (blob_dir, blob_limits) = (params.store.path.join("blobs"), params.store.blobs.clone());
+        let blobs = tokio::task::spawn_blocking(move || crate::blobs::Blobs::open(&blob_dir, blob_limits))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))?
+            .map(Arc::new)
+            .map_err(|e| NodeError::Task(format!("cannot open the attachment blobs: {e}")))?;
         let audit = match &params.audit_dir {
             Some(dir) => Audit::open(dir, &params.audit).map_err(|source| {
                 NodeError::Config(ConfigError::Write {
@@ -284,11 +296,14 @@ impl Node {
         };
         let max_clock_skew_ms = params.network.max_clock_skew_ms;
         let (client, network_task) =
-            network::spawn(params.network, store.clone(), audit.clone()).await?;
+            network::spawn(params.network, store.clone(), Some(blobs.clone()), audit.clone())
+                .await?;
         client.set_members(peers, limits).await?;
         let notifier = Notifier::open(store.clone(), params.notify.clone(), own_key, view.clone())
             .map_err(|e| NodeError::Task(format!("cannot open the notifier: {e}")))?;
         let handle = NodeHandle {
+            attachments: crate::blobs::fetch::Fetcher::new(blobs, client.clone()),
+            blob_fetch_timeout: Duration::from_millis(params.store.blob_fetch_timeout_ms),
             notifier: notifier.clone(),
             store: store.clone(),
             client: client.clone(),

@@ -3,7 +3,9 @@
 //! sign around the not-synced guard: the store's `append_own` is called only here.
 
 use customs_protocol::groups::{recipients, AddressError};
+use customs_protocol::{Attachment, BlobHash};
 use customs_protocol::{Body, Date, Distribution, Markings, PublicKey, SecretKey, VerifiedEntry};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::clock::now_ms;
@@ -190,9 +192,14 @@ impl Publisher {
         body: Body,
         markings: Markings,
         distribution: Distribution,
+        attachments: Vec<Attachment>,
     ) -> Result<Draft, PublishError> {
         if !distribution.is_restricted() {
-            return Ok(Draft::Open { markings, body });
+            return Ok(Draft::Open {
+                markings,
+                body,
+                attachments,
+            });
         }
         let view = self.membership.as_ref().ok_or(PublishError::NoMembership)?;
         let membership = view.get();
@@ -211,9 +218,21 @@ impl Publisher {
                 distribution,
                 markings,
                 body,
+                attachments,
             },
             recipients: keys,
         })
+    }
+
+    /// The key a sealed record's attachment `hash` travels encrypted under: derived
+    /// from this node's key, so that a retried publish seals the blob to the same
+    /// ciphertext (and its idempotency key finds the same record).
+    pub fn blob_key(&self, hash: &BlobHash) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        digest.update(b"customs-network/blob-key/v1\0");
+        digest.update(self.key.seed());
+        digest.update(hash.0);
+        digest.finalize().into()
     }
 
     /// Refuses to sign when [`Publisher::readiness`] does, unless this is a replay of

@@ -117,6 +117,7 @@ mod tests {
             created_at_ms: 1_795_830_600_000,
             markings: Default::default(),
             body: Body::AeoRecord(samples::aeo_record()),
+            attachments: Vec::new(),
         };
         VerifiedEntry::sign(entry, key).expect("signs").encode()
     }

@@ -27,6 +27,7 @@ fn entry(author: &SecretKey, body: Body) -> Entry {
         created_at_ms: 1_795_830_600_000,
         markings: Markings::default(),
         body,
+        attachments: Vec::new(),
     }
 }
 
@@ -39,6 +40,7 @@ fn sealed_entry(
         distribution: Distribution::To(vec!["BE".into()]),
         markings: Markings::default(),
         body: Body::RiskAlert(samples::risk_alert()),
+        attachments: Vec::new(),
     };
     let publics: Vec<[u8; 32]> = recipients.iter().map(OpeningKey::public_key).collect();
     let aad = envelope_aad(NETWORK, &author.public_key(), 1);

@@ -14,6 +14,7 @@ fn alert_entry(key: &SecretKey, seq: u64) -> Entry {
         created_at_ms: 1_795_830_600_000,
         markings: Default::default(),
         body: Body::RiskAlert(samples::risk_alert()),
+        attachments: Vec::new(),
     }
 }
 

@@ -82,6 +82,18 @@ impl BodyKind {
 }
 
 impl Body {
+    /// Whether a record of this kind may list attachments: the records an officer
+    /// writes about goods and operators, not retractions, governance or envelopes.
+    pub fn may_carry_attachments(&self) -> bool {
+        matches!(
+            self,
+            Body::RiskAlert(_)
+                | Body::AeoRecord(_)
+                | Body::ControlRequest(_)
+                | Body::ControlResult(_)
+        )
+    }
+
     pub fn kind(&self) -> BodyKind {
         match self {
             Body::RiskAlert(_) => BodyKind::RiskAlert,

@@ -366,6 +366,7 @@ mod tests {
             created_at_ms: 1_795_830_600_000 + salt,
             markings: Default::default(),
             body,
+            attachments: Vec::new(),
         };
         VerifiedEntry::sign(entry, key).expect("signs")
     }

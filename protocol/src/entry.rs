@@ -10,6 +10,7 @@ use ed25519_dalek::Signature;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::attachment::{validate_attachments, Attachment};
 use crate::body::Body;
 use crate::codec::{decode_canonical, encode, encode_into};
 use crate::date::Date;
@@ -19,8 +20,12 @@ use crate::legacy::EntryV1;
 use crate::limits::{MAX_ENTRY_BYTES, MAX_NETWORK_ID_BYTES, MAX_SIGNED_ENTRY_BYTES};
 use crate::markings::Markings;
 
-/// The first byte of every entry this implementation signs.
+/// The first byte of an entry without attachments: the layout of 2026-11-28, which
+/// nodes of that version read too.
 pub const ENTRY_VERSION: u8 = 2;
+/// The first byte of an entry with attachments: version 2's fields, then the list
+/// (never empty: an entry without attachments is always version 2).
+pub const ENTRY_VERSION_3: u8 = 3;
 /// Entries signed before markings existed: read (with [`Markings::default`]), never
 /// signed. Other first bytes are rejected.
 pub const ENTRY_VERSION_1: u8 = 1;
@@ -115,14 +120,59 @@ pub struct Entry {
     /// inside the envelope, and these are the defaults.
     pub markings: Markings,
     pub body: Body,
+    /// Photos and documents the record lists (a sealed record lists them inside its
+    /// envelope, and this is empty).
+    pub attachments: Vec<Attachment>,
+}
+
+/// Version 2's fields, borrowed: the layout of an entry without attachments.
+#[derive(Encode)]
+struct EntryV2Ref<'a> {
+    network: &'a String,
+    author: &'a PublicKey,
+    seq: &'a u64,
+    prev: &'a Option<EntryId>,
+    created_at_ms: &'a u64,
+    markings: &'a Markings,
+    body: &'a Body,
+}
+
+/// Version 2's fields, decoded.
+#[derive(Encode, Decode)]
+struct EntryV2 {
+    network: String,
+    author: PublicKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    created_at_ms: u64,
+    markings: Markings,
+    body: Body,
 }
 
 impl Entry {
-    /// The canonical bytes: version byte, then the fields.
+    /// The canonical bytes: version byte, then the fields (version 2 without
+    /// attachments, version 3 with).
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = vec![ENTRY_VERSION];
-        encode_into(self, &mut bytes);
-        bytes
+        if self.attachments.is_empty() {
+            let mut bytes = vec![ENTRY_VERSION];
+            encode_into(
+                &EntryV2Ref {
+                    network: &self.network,
+                    author: &self.author,
+                    seq: &self.seq,
+                    prev: &self.prev,
+                    created_at_ms: &self.created_at_ms,
+                    markings: &self.markings,
+                    body: &self.body,
+                },
+                &mut bytes,
+            );
+            bytes
+        } else {
+            let mut bytes = vec![ENTRY_VERSION_3];
+            encode_into(self, &mut bytes);
+            bytes
+        }
     }
 
     /// Decodes entry bytes: size limit first, then version, fields, no trailing bytes,
@@ -142,7 +192,28 @@ impl Entry {
                 missing: 1,
             }),
             Some(&ENTRY_VERSION) => {
-                decode_canonical::<Entry, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)
+                let v2 = decode_canonical::<EntryV2, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)?;
+                Ok(Entry {
+                    network: v2.network,
+                    author: v2.author,
+                    seq: v2.seq,
+                    prev: v2.prev,
+                    created_at_ms: v2.created_at_ms,
+                    markings: v2.markings,
+                    body: v2.body,
+                    attachments: Vec::new(),
+                })
+            }
+            Some(&ENTRY_VERSION_3) => {
+                let entry = decode_canonical::<Entry, MAX_ENTRY_BYTES>("entry", &bytes[1..], 1)?;
+                if entry.attachments.is_empty() {
+                    // One entry, one encoding: without attachments it is version 2.
+                    return Err(DecodeError::NonCanonical {
+                        what: "entry",
+                        offset: 0,
+                    });
+                }
+                Ok(entry)
             }
             Some(&ENTRY_VERSION_1) => {
                 // Version 1 had no envelopes or groups: its body tags stop at 3.
@@ -155,12 +226,13 @@ impl Entry {
                     created_at_ms: v1.created_at_ms,
                     markings: Markings::default(),
                     body: v1.body.into(),
+                    attachments: Vec::new(),
                 })
             }
             Some(&found) => Err(DecodeError::UnknownVersion {
                 what: "entry",
                 found,
-                supported: ENTRY_VERSION,
+                supported: ENTRY_VERSION_3,
             }),
         }
     }
@@ -195,6 +267,17 @@ impl Entry {
             _ => {}
         }
         self.body.validate().map_err(|e| e.within("body"))?;
+        if !self.attachments.is_empty() {
+            if !self.body.may_carry_attachments() {
+                return Err(ValidationError::new(
+                    "attachments",
+                    Rule::Placement {
+                        reason: "only alerts, AEO records, requests and results carry attachments (a sealed record lists them inside its envelope)",
+                    },
+                ));
+            }
+            validate_attachments(&self.attachments, false)?;
+        }
         if let Body::RiskAlert(alert) = &self.body {
             // Detection cannot be after the day the entry was made (one day of slack
             // for time zones ahead of UTC).
@@ -551,6 +634,7 @@ mod tests {
             created_at_ms: 1_795_830_600_000,
             markings: Default::default(),
             body: Body::RiskAlert(samples::risk_alert()),
+            attachments: Vec::new(),
         }
     }
 
@@ -707,10 +791,17 @@ mod tests {
     #[test]
     fn unknown_version_is_rejected() {
         let mut bytes = entry(1, None).encode();
-        bytes[0] = 3;
+        bytes[0] = 4;
         assert_eq!(
             Entry::decode(&bytes).map_err(|e| e.code()),
             Err("UnknownVersion")
+        );
+        // Version 3 is an entry with attachments; version 2's bytes under it lack
+        // the list.
+        bytes[0] = ENTRY_VERSION_3;
+        assert_eq!(
+            Entry::decode(&bytes).map_err(|e| e.code()),
+            Err("Truncated")
         );
         assert_eq!(Entry::decode(&[]).map_err(|e| e.code()), Err("Truncated"));
     }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use hpke::rand_core;
 
+use crate::attachment::{validate_attachments, Attachment};
 use crate::body::{at, check_count, Body};
 use crate::codec::{decode_canonical, encode};
 use crate::error::{DecodeError, Rule, ValidationError};
@@ -108,20 +109,69 @@ impl Distribution {
 
 /// The plaintext of an envelope: the whole record, distribution included, so that
 /// only recipients learn who else received it.
+///
+/// Encoded as the three fields of 2026-11-28, then the attachments only when there
+/// are any: a record without attachments has the bytes it always had.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Sealed {
     pub distribution: Distribution,
     pub markings: Markings,
     pub body: Body,
+    /// Each with the key its blob travels encrypted under.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A sealed record without attachments, borrowed for encoding.
+#[derive(Encode)]
+struct SealedPlainRef<'a> {
+    distribution: &'a Distribution,
+    markings: &'a Markings,
+    body: &'a Body,
+}
+
+/// A sealed record without attachments, decoded.
+#[derive(Encode, Decode)]
+struct SealedPlain {
+    distribution: Distribution,
+    markings: Markings,
+    body: Body,
 }
 
 impl Sealed {
     pub fn encode(&self) -> Vec<u8> {
-        encode(self)
+        if self.attachments.is_empty() {
+            encode(&SealedPlainRef {
+                distribution: &self.distribution,
+                markings: &self.markings,
+                body: &self.body,
+            })
+        } else {
+            encode(self)
+        }
     }
 
+    /// Decodes either layout; the one with attachments must list at least one.
     pub fn decode(bytes: &[u8]) -> Result<Sealed, DecodeError> {
-        decode_canonical::<Sealed, MAX_ENTRY_BYTES>("sealed record", bytes, 0)
+        const WHAT: &str = "sealed record";
+        match decode_canonical::<SealedPlain, MAX_ENTRY_BYTES>(WHAT, bytes, 0) {
+            Ok(plain) => Ok(Sealed {
+                distribution: plain.distribution,
+                markings: plain.markings,
+                body: plain.body,
+                attachments: Vec::new(),
+            }),
+            Err(DecodeError::TrailingBytes { .. }) => {
+                let sealed = decode_canonical::<Sealed, MAX_ENTRY_BYTES>(WHAT, bytes, 0)?;
+                if sealed.attachments.is_empty() {
+                    return Err(DecodeError::NonCanonical {
+                        what: WHAT,
+                        offset: bytes.len() - 1,
+                    });
+                }
+                Ok(sealed)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The rules of the record inside: a restricted distribution, valid markings,
@@ -147,7 +197,19 @@ impl Sealed {
                 },
             )),
             body => body.validate().map_err(|e| e.within("body")),
+        }?;
+        if !self.attachments.is_empty() {
+            if !self.body.may_carry_attachments() {
+                return Err(ValidationError::new(
+                    "attachments",
+                    Rule::Placement {
+                        reason: "only alerts, AEO records, requests and results carry attachments",
+                    },
+                ));
+            }
+            validate_attachments(&self.attachments, true)?;
         }
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ pub enum DecodeError {
     },
     #[error("{what} is not in canonical form: it differs from the canonical encoding at byte offset {offset}")]
     NonCanonical { what: &'static str, offset: usize },
-    #[error("{what} has version {found} at byte offset 0; this implementation reads version {supported}")]
+    #[error("{what} has version {found} at byte offset 0; this implementation reads versions up to {supported}")]
     UnknownVersion {
         what: &'static str,
         found: u8,

@@ -10,6 +10,7 @@
 //! (author key and signature) and [`Entry::validate`] (field rules).
 //! [`VerifiedEntry::from_bytes`] runs all three.
 
+pub mod attachment;
 pub mod body;
 pub mod chain;
 mod codec;
@@ -30,6 +31,7 @@ mod openapi;
 pub mod samples;
 pub mod wire;
 
+pub use attachment::{Attachment, BlobHash, MediaType, SealedBlob};
 pub use body::{AeoRecord, Body, BodyKind, Retraction, RiskAlert};
 pub use date::Date;
 pub use entry::{

@@ -55,6 +55,18 @@ pub const MAX_GROUP_PURPOSE_BYTES: usize = 500;
 /// Most members of a closed user group.
 pub const MAX_GROUP_MEMBERS: usize = 256;
 
+// Attachments (SPEC.md section 15).
+/// Most attachments one record lists.
+pub const MAX_ATTACHMENTS: usize = 8;
+/// Largest blob (after image metadata is removed; a sealed blob's plaintext).
+pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
+/// Largest sum of one record's attachment sizes.
+pub const MAX_RECORD_ATTACHMENT_BYTES: u64 = 32 * 1024 * 1024;
+/// Longest attachment caption.
+pub const MAX_CAPTION_BYTES: usize = 200;
+/// Bytes of a blob one answer of the blob protocol carries at most.
+pub const MAX_BLOB_CHUNK_BYTES: u32 = 256 * 1024;
+
 // Sync messages.
 /// Frontier buckets: an author belongs to bucket `author[0] >> 4`.
 pub const FRONTIER_BUCKETS: usize = 16;

@@ -79,6 +79,7 @@ fn generate() -> (Vectors, Vec<OpeningKey>, OpeningKey) {
             accuracy: 2,
         },
         body: Body::RiskAlert(samples::risk_alert()),
+        attachments: Vec::new(),
     };
     let (be, be_key) = key("BE's node (X25519 secret)", [0x42; 32], false);
     let (de, de_key) = key("DE's node (X25519 secret)", [0x44; 32], false);
@@ -99,6 +100,7 @@ fn generate() -> (Vectors, Vec<OpeningKey>, OpeningKey) {
         created_at_ms: 1_795_830_600_000,
         markings: Markings::default(),
         body: Body::Sealed(envelope),
+        attachments: Vec::new(),
     };
     let signed = VerifiedEntry::sign(entry, &author).expect("signs");
     let entry_bytes = signed.signed().entry_bytes();

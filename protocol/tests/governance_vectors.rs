@@ -109,6 +109,7 @@ fn build() -> (Charter, Vec<(String, VerifiedEntry)>) {
             created_at_ms: CREATED_AT_MS + minute * 60_000,
             markings: Default::default(),
             body: Body::Governance(governance),
+            attachments: Vec::new(),
         };
         let signed = VerifiedEntry::sign(entry, by).expect("signs");
         heads.insert(by.public_key(), (seq, signed.id()));

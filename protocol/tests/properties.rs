@@ -151,6 +151,7 @@ fn any_entry() -> impl Strategy<Value = Entry> {
             created_at_ms,
             markings: Default::default(),
             body,
+            attachments: Vec::new(),
         })
 }
 
@@ -171,6 +172,7 @@ fn valid_signed() -> impl Strategy<Value = Vec<u8>> {
             created_at_ms: 1_795_830_600_000,
             markings: Default::default(),
             body,
+            attachments: Vec::new(),
         };
         VerifiedEntry::sign(entry, &key).expect("signs").encode()
     })

@@ -10,6 +10,7 @@ use customs_protocol::body::{
 };
 use customs_protocol::limits::MAX_ENTRY_BYTES;
 use customs_protocol::{samples, Body, Date, Entry, EntryId, RiskAlert, SecretKey, SignedEntry};
+use customs_protocol::{Attachment, BlobHash, MediaType, SealedBlob};
 use customs_protocol::{EntryError, Retraction, VerifiedEntry, SIGNING_DOMAIN};
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,7 @@ fn entry(key: &SecretKey, seq: u64, prev: Option<EntryId>, body: Body) -> Entry 
         created_at_ms: CREATED_AT_MS + seq * 60_000,
         markings: Default::default(),
         body,
+        attachments: Vec::new(),
     }
 }
 
@@ -248,6 +250,32 @@ fn build_vectors() -> Vec<Vector> {
         entry(&a, 7, Some(result_id), Body::RiskAlert(full_alert.clone())),
     );
     out.push(v);
+    // Version 3: an entry with attachments (SPEC.md section 15).
+    let mut attached = entry(&a, 8, Some(full_alert_id), Body::RiskAlert(full_alert.clone()));
+    attached.attachments = vec![
+        Attachment {
+            hash: BlobHash::of(b"a photo of the false floor"),
+            size: 26,
+            media_type: MediaType::Jpeg,
+            caption: "False floor of the reefer, opened".into(),
+            sealed: None,
+        },
+        Attachment {
+            hash: BlobHash::of(b"the X-ray image"),
+            size: 15,
+            media_type: MediaType::Png,
+            caption: String::new(),
+            sealed: None,
+        },
+    ];
+    let attached_bytes = attached.encode();
+    assert_eq!(attached_bytes[0], 3, "an entry with attachments is version 3");
+    let (v, attached_id) = valid(
+        "valid risk alert with two attachments (version 3), seq 8",
+        &a,
+        attached.clone(),
+    );
+    out.push(v);
     let mut reinstated = samples::aeo_record();
     reinstated.status = AeoStatus::Reinstated;
     reinstated.address = Some("Havenstraat 1\n3011 AA Rotterdam".into());
@@ -259,9 +287,9 @@ fn build_vectors() -> Vec<Vector> {
     reinstated.exchange_consent = true;
     out.push(
         valid(
-            "valid AEO record: reinstated, with address, authorisation date, a partner identifier and consent, seq 8",
+            "valid AEO record: reinstated, with address, authorisation date, a partner identifier and consent, seq 9",
             &a,
-            entry(&a, 8, Some(full_alert_id), Body::AeoRecord(reinstated)),
+            entry(&a, 9, Some(attached_id), Body::AeoRecord(reinstated)),
         )
         .0,
     );
@@ -360,12 +388,41 @@ fn build_vectors() -> Vec<Vector> {
         "UnknownTag",
     ));
     let mut unknown_version = alert_bytes.clone();
-    unknown_version[0] = 3;
+    unknown_version[0] = 4;
     out.push(signed_anyway(
-        "unknown version: first byte 3",
+        "unknown version: first byte 4",
         &a,
         unknown_version,
         "UnknownVersion",
+    ));
+    // Version 3 with an empty list: the same entry has a version-2 encoding.
+    let mut empty_list = alert_bytes.clone();
+    empty_list[0] = 3;
+    empty_list.push(0);
+    out.push(signed_anyway(
+        "version 3 with no attachments (an entry without attachments is version 2)",
+        &a,
+        empty_list,
+        "NonCanonical",
+    ));
+    let mut twice = attached.clone();
+    twice.seq = 1;
+    twice.prev = None;
+    twice.attachments[1].hash = twice.attachments[0].hash;
+    out.push(signed_anyway(
+        "the same blob attached twice",
+        &a,
+        twice.encode(),
+        "Duplicate",
+    ));
+    let mut keyed = twice.clone();
+    keyed.attachments.truncate(1);
+    keyed.attachments[0].sealed = Some(SealedBlob::encrypt([7; 32], b"a photo").0);
+    out.push(signed_anyway(
+        "an open record's attachment carrying a blob key",
+        &a,
+        keyed.encode(),
+        "Placement",
     ));
 
     // Invalid: field rules, correctly signed.

@@ -511,6 +511,7 @@ fn first_entry_of(node: &cluster::TestNode, reference: &str) -> VerifiedEntry {
             created_at_ms: customs_node::clock::now_ms(),
             markings: Default::default(),
             body: Body::RiskAlert(alert),
+            attachments: Vec::new(),
         },
         &node.key,
     )

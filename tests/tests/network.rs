@@ -172,6 +172,7 @@ fn entry_by(
         created_at_ms: customs_node::clock::now_ms(),
         markings: Default::default(),
         body: numbered_alert(n),
+        attachments: Vec::new(),
     };
     VerifiedEntry::sign(entry, key).expect("signs")
 }

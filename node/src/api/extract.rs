@@ -59,6 +59,8 @@ pub struct Publishable<T> {
     /// `None` when the body gives none (the route's default applies).
     pub markings: Option<customs_protocol::Markings>,
     pub distribution: Option<customs_protocol::Distribution>,
+    /// Uploaded blobs the record lists (empty when the body names none).
+    pub attachments: Vec<super::routes::attachments::AttachmentRequest>,
 }
 
 impl<T: DeserializeOwned> FromRequest<ApiState> for Publishable<T> {
@@ -81,11 +83,16 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for Publishable<T> {
             Some(value) => Some(parse_value(value).map_err(|e| e.within("distribution"))?),
             None => None,
         };
+        let attachments = match part("attachments") {
+            Some(value) => parse_value(value).map_err(|e| e.within("attachments"))?,
+            None => Vec::new(),
+        };
         let record = parse_value(serde_json::Value::Object(fields))?;
         Ok(Publishable {
             record,
             markings,
             distribution,
+            attachments,
         })
     }
 }

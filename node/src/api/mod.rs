@@ -27,6 +27,10 @@ pub struct NodeHandle {
     pub rotation: Option<crate::membership::Rotation>,
     /// Watch lists, webhooks and the notifications of the live feed.
     pub notifier: crate::notify::Notifier,
+    /// Attachment blobs: this node's, and fetched from members on demand.
+    pub attachments: crate::blobs::fetch::Fetcher,
+    /// How long a read of an attachment waits for it to arrive from members.
+    pub blob_fetch_timeout: std::time::Duration,
 }
 
 impl NodeHandle {
@@ -59,7 +63,7 @@ use crate::audit::{Audit, Event};
 use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
-use routes::{aeo, alerts, check, control, entries, groups, members, node, notify, operations};
+use routes::{aeo, alerts, attachments, check, control, entries, groups, members, node, notify, operations};
 use serve::{ConnectionCaps, Connections};
 
 use crate::config::ApiSection;
@@ -145,6 +149,8 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(groups::add_member))
         .routes(routes!(groups::remove_member))
         .routes(routes!(entries::get_entry))
+        .routes(routes!(attachments::upload_attachment))
+        .routes(routes!(attachments::get_attachment))
         .routes(routes!(aeo::publish_aeo, aeo::aeo_snapshot))
         .routes(routes!(control::send_request, control::list_requests))
         .routes(routes!(control::get_request))

@@ -14,6 +14,45 @@ use crate::clock::rfc3339;
 use crate::store::Readable;
 use crate::tokens::Role;
 
+/// One attachment of a record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AttachmentView {
+    /// SHA-256 of the blob's bytes (metadata removed), 64 hex digits.
+    #[schema(value_type = String)]
+    pub hash: customs_protocol::BlobHash,
+    pub size: u64,
+    #[schema(value_type = String, example = "image/jpeg")]
+    pub media_type: customs_protocol::MediaType,
+    pub caption: String,
+    /// Where this node serves the bytes: `/api/v1/attachments/{hash}`.
+    pub url: String,
+}
+
+impl AttachmentView {
+    pub fn of(attachment: &customs_protocol::Attachment) -> Self {
+        AttachmentView {
+            hash: attachment.hash,
+            size: attachment.size,
+            media_type: attachment.media_type,
+            caption: attachment.caption.clone(),
+            url: format!("/api/v1/attachments/{}", attachment.hash),
+        }
+    }
+}
+
+/// A stored upload: what a publish names in `attachments`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadedAttachment {
+    /// SHA-256 of the bytes as stored (image metadata removed), 64 hex digits.
+    #[schema(value_type = String)]
+    pub hash: customs_protocol::BlobHash,
+    pub size: u64,
+    #[schema(value_type = String, example = "image/jpeg")]
+    pub media_type: customs_protocol::MediaType,
+    /// Bytes of image metadata (EXIF, XMP, IPTC, comments) the node removed.
+    pub metadata_removed_bytes: u64,
+}
+
 /// The answer to a publish: where the new entry sits in this node's log.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Published {
@@ -170,6 +209,10 @@ pub struct EntryView {
     /// node can read them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<AnswerView>,
+    /// Photos and documents the record lists (signed with it); their bytes come
+    /// from `url`, fetched from members when this node does not hold them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
     /// The entry exactly as signed (entry bytes and signature), base64.
     pub signed_bytes: String,
 }
@@ -210,6 +253,9 @@ impl EntryView {
             },
             retracted_by,
             answers: Vec::new(),
+            attachments: readable.map_or_else(Vec::new, |r| {
+                r.attachments.iter().map(AttachmentView::of).collect()
+            }),
             signed_bytes: base64::engine::general_purpose::STANDARD.encode(bytes),
         }
     }

@@ -1,10 +1,13 @@
-//! Framing of the sync protocol on a libp2p stream: a 4-byte big-endian length, then
+//! Framing of the sync and blob protocols on a libp2p stream: a 4-byte big-endian length, then
 //! the message (protocol/SPEC.md section 8). Sizes are checked before reading.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use customs_protocol::attachment::{
+    BlobRequest, BlobResponse, MAX_BLOB_REQUEST_BYTES, MAX_BLOB_RESPONSE_BYTES,
+};
 use customs_protocol::limits::{MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 use customs_protocol::wire::{SyncRequest, SyncResponse, SYNC_PROTOCOL};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -33,7 +36,7 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io
     if len > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("sync frame of {len} bytes is over the limit of {limit}"),
+            format!("frame of {len} bytes is over the limit of {limit}"),
         ));
     }
     let mut frame = vec![0u8; len];
@@ -93,6 +96,63 @@ impl libp2p::request_response::Codec for SyncCodec {
         _: &StreamProtocol,
         io: &mut T,
         response: SyncResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &response.encode()).await
+    }
+}
+
+pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new(customs_protocol::attachment::BLOB_PROTOCOL);
+
+/// The blob protocol's framing: the same length-prefixed frames as sync, with the
+/// blob messages' own limits.
+#[derive(Debug, Clone, Default)]
+pub struct BlobCodec;
+
+impl libp2p::request_response::Codec for BlobCodec {
+    type Protocol = StreamProtocol;
+    type Request = BlobRequest;
+    type Response = BlobResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BlobRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let frame = read_frame(io, MAX_BLOB_REQUEST_BYTES).await?;
+        BlobRequest::decode(&frame).map_err(invalid)
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<BlobResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let frame = read_frame(io, MAX_BLOB_RESPONSE_BYTES).await?;
+        BlobResponse::decode(&frame).map_err(invalid)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: BlobRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &request.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: BlobResponse,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,

@@ -45,6 +45,7 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
+    blobs: super::blobs::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -106,6 +107,7 @@ struct EventLoop {
     facts: Arc<SyncFacts>,
     audit: Audit,
     sync_interval: Duration,
+    blob: super::blobs::BlobSide,
 }
 
 /// Starts the network: listens, dials the members, and runs until every [`Client`] is
@@ -113,6 +115,7 @@ struct EventLoop {
 pub async fn spawn(
     config: NetworkConfig,
     store: Store,
+    blobs: Option<Arc<crate::blobs::Blobs>>,
     audit: Audit,
 ) -> Result<(Client, JoinHandle<()>), NetworkError> {
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(config.key.seed())
@@ -207,6 +210,7 @@ pub async fn spawn(
         facts: facts.clone(),
         audit,
         sync_interval: config.sync_interval,
+        blob: super::blobs::BlobSide::new(blobs),
     };
     event_loop.redial();
     for address in bootstrap {
@@ -269,6 +273,7 @@ fn build_behaviour(
                 .with_request_timeout(SYNC_REQUEST_TIMEOUT)
                 .with_max_concurrent_streams(64),
         ),
+        blobs: super::blobs::behaviour(),
         identify: identify::Behaviour::new(identify::Config::new(
             format!("/customs-network/{}/1", config.network),
             key.public(),
@@ -441,6 +446,10 @@ impl EventLoop {
                 Some((channel, response)) = self.served.recv() => {
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
                 }
+                Some((channel, response)) = self.blob.served.recv() => {
+                    self.blob.sent();
+                    let _ = self.swarm.behaviour_mut().blobs.send_response(channel, response);
+                }
                 Some((peer, differing)) = self.checked.recv() => {
                     self.handle(Input::HeadsChecked { peer, differing });
                 }
@@ -580,6 +589,14 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::BlobChunk {
+                peer,
+                request,
+                reply,
+            } => {
+                let behaviour = &mut self.swarm.behaviour_mut().blobs;
+                self.blob.send(behaviour, peer, request, reply);
+            }
             Command::Gossip { entry } => {
                 let entry = *entry;
                 let _ = self.events.send(entry.clone());
@@ -845,6 +862,7 @@ impl EventLoop {
                 data: message.data,
             }),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Blobs(event)) => self.blob.on_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,

@@ -6,6 +6,7 @@
 //! handshake, connection limits before it), and only entries that pass
 //! [`crate::admission::Admission`] reach the store.
 
+mod blobs;
 mod codec;
 mod event_loop;
 mod inbound;
@@ -44,6 +45,8 @@ pub enum NetworkError {
     MemberKey(PublicKey),
     #[error("the network task has stopped")]
     Stopped,
+    #[error("the request to {peer} failed: {reason}")]
+    Request { peer: String, reason: String },
 }
 
 /// The node key an address names with `/p2p/PEER_ID` (a bootstrap address), if any.
@@ -169,6 +172,12 @@ enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+    /// One chunk of a blob from one peer (see [`crate::blobs::fetch`]).
+    BlobChunk {
+        peer: PeerId,
+        request: customs_protocol::attachment::BlobRequest,
+        reply: oneshot::Sender<Result<customs_protocol::attachment::BlobResponse, NetworkError>>,
+    },
 }
 
 /// A handle on the network task. Cheap to clone. The network stops on
@@ -221,6 +230,7 @@ impl std::fmt::Debug for Command {
             Command::SyncNow { .. } => "SyncNow",
             Command::Shutdown { .. } => "Shutdown",
             Command::SetMembers { .. } => "SetMembers",
+            Command::BlobChunk { .. } => "BlobChunk",
         })
     }
 }
@@ -281,6 +291,31 @@ impl Client {
             reply,
         })
         .await
+    }
+
+    /// Asks `peer` for one chunk of a blob.
+    pub async fn blob_chunk(
+        &self,
+        peer: PeerId,
+        request: customs_protocol::attachment::BlobRequest,
+    ) -> Result<customs_protocol::attachment::BlobResponse, NetworkError> {
+        self.ask(|reply| Command::BlobChunk {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// The member nodes connected now: their member codes and peer ids.
+    pub async fn connected_members(&self) -> Result<Vec<(String, PeerId)>, NetworkError> {
+        let status = self.status().await?;
+        Ok(status
+            .peers
+            .into_iter()
+            .filter(|p| p.connected)
+            .filter_map(|p| Some((p.code, p.peer_id.parse().ok()?)))
+            .collect())
     }
 
     /// Stops the network: closes every connection and ends the task.

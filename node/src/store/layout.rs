@@ -20,6 +20,7 @@
 //! | `C` | u64::MAX - created_at_ms (8, BE), entry id (32) | empty: the requests for control this node can read, newest first |
 //! | `S` | subject entry id (32), entry id (32) | one byte: 0 an acknowledgement, 1 a result: the answers to a request or an alert |
 //! | `N` | arrival number (8, BE) | position (8): readable records in the order this node stored or opened them (what the notifier follows) |
+//! | `B` | blob hash (32), entry id (32) | empty: the readable records that list an attachment (for a sealed record, by its plaintext's hash) |
 //! | `M` | name | store metadata: format, network, counts, the log's end, the next arrival number, a pending own entry (stores upgraded from v2) |
 //!
 //! The signed entries themselves are in the segment files (`segments.rs`).
@@ -50,6 +51,7 @@ pub const UNOPENED: u8 = b'U';
 pub const REQUEST: u8 = b'C';
 pub const ANSWER: u8 = b'S';
 pub const ARRIVAL: u8 = b'N';
+pub const ATTACHMENT: u8 = b'B';
 
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_NETWORK: &[u8] = b"Mnetwork";
@@ -238,6 +240,21 @@ pub fn arrival_key(number: u64) -> [u8; 9] {
 /// The key an AEO record is also found under for a partner identifier.
 pub fn identifier_lookup(scheme: &str, value: &str) -> String {
     format!("{scheme}:{value}")
+}
+
+pub fn attachment_key(hash: &customs_protocol::BlobHash, id: &EntryId) -> [u8; 65] {
+    let mut key = [0u8; 65];
+    key[0] = ATTACHMENT;
+    key[1..33].copy_from_slice(&hash.0);
+    key[33..].copy_from_slice(&id.0);
+    key
+}
+
+pub fn attachment_prefix(hash: &customs_protocol::BlobHash) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = ATTACHMENT;
+    key[1..].copy_from_slice(&hash.0);
+    key
 }
 
 pub fn retracted_key(target: &EntryId) -> [u8; 33] {

@@ -30,7 +30,8 @@ use customs_protocol::governance::GovernanceEvent;
 use customs_protocol::wire::{Frontier, Head};
 use customs_protocol::VerifiedEntry;
 use customs_protocol::{
-    Body, Entry, EntryError, EntryId, Markings, PublicKey, SecretKey, SignedEntry,
+    Attachment, BlobHash, Body, Entry, EntryError, EntryId, Markings, PublicKey, SecretKey,
+    SignedEntry,
 };
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
@@ -69,6 +70,10 @@ pub struct StoreConfig {
     pub max_pending_entries: usize,
     /// Bytes of such entries. Default 8 MiB.
     pub max_pending_bytes: usize,
+    /// The attachment blobs beside the segments (`blobs/`).
+    pub blobs: crate::blobs::BlobLimits,
+    /// How long the API waits for a blob fetched from members. Default 10 s.
+    pub blob_fetch_timeout_ms: u64,
 }
 
 impl StoreConfig {
@@ -77,6 +82,8 @@ impl StoreConfig {
             path: path.into(),
             network: network.into(),
             cache_capacity_bytes: 64 * 1024 * 1024,
+            blobs: crate::blobs::BlobLimits::default(),
+            blob_fetch_timeout_ms: 10_000,
             max_pending_entries: 4096,
             max_pending_bytes: 8 * 1024 * 1024,
         }
@@ -327,6 +334,7 @@ pub enum Draft {
     Open {
         markings: Markings,
         body: Body,
+        attachments: Vec<Attachment>,
     },
     Sealed {
         record: customs_protocol::Sealed,
@@ -340,6 +348,7 @@ impl Draft {
         Draft::Open {
             markings: Markings::default(),
             body,
+            attachments: Vec::new(),
         }
     }
 
@@ -939,7 +948,11 @@ impl Store {
     fn says(&self, entry: &VerifiedEntry, draft: &Draft) -> Result<bool, StoreError> {
         let e = entry.entry();
         Ok(match draft {
-            Draft::Open { markings, body } => e.markings == *markings && e.body == *body,
+            Draft::Open {
+                markings,
+                body,
+                attachments,
+            } => e.markings == *markings && e.body == *body && e.attachments == *attachments,
             Draft::Sealed { record, .. } => self.opened(&entry.id())?.as_ref() == Some(record),
         })
     }
@@ -1071,8 +1084,12 @@ impl Store {
         }
         let head = tx.head(&author)?;
         let seq = head.map_or(1, |(seq, _)| seq + 1);
-        let (markings, body) = match job.draft.clone() {
-            Draft::Open { markings, body } => (markings, body),
+        let (markings, body, attachments) = match job.draft.clone() {
+            Draft::Open {
+                markings,
+                body,
+                attachments,
+            } => (markings, body, attachments),
             Draft::Sealed { record, recipients } => {
                 let network = self.network();
                 let aad = customs_protocol::envelope::envelope_aad(network, &author, seq);
@@ -1083,7 +1100,7 @@ impl Store {
                     &aad,
                     &mut sealing_rng()?,
                 )?;
-                (Markings::default(), Body::Sealed(envelope))
+                (Markings::default(), Body::Sealed(envelope), Vec::new())
             }
         };
         let entry = Entry {
@@ -1094,6 +1111,7 @@ impl Store {
             created_at_ms: job.now_ms,
             markings,
             body,
+            attachments,
         };
         let signed = VerifiedEntry::sign(entry, &job.key)?;
         let outcome = chain::place(tx, &mut writer.pending, signed.clone())?;
@@ -1191,6 +1209,27 @@ impl Store {
     }
 
     /// Whether an entry is held (no read of its bytes).
+    /// A record this node can read that lists the attachment `hash`, with the
+    /// attachment as it lists it (a sealed record's carries its blob's key).
+    pub fn attachment(&self, hash: &BlobHash) -> Result<Option<(EntryId, Attachment)>, StoreError> {
+        // A blob listed by many records: the first readable one is enough.
+        for row in self.db()?.scan_prefix(attachment_prefix(hash)).take(16) {
+            let (key, _) = row?;
+            let id = parse_id(key.get(33..).unwrap_or_default(), "attachment key")?;
+            let listed = match self.get(&id)? {
+                Some(entry) if !matches!(entry.entry().body, Body::Sealed(_)) => {
+                    entry.entry().attachments.clone()
+                }
+                Some(_) => self.opened(&id)?.map(|s| s.attachments).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            if let Some(attachment) = listed.into_iter().find(|a| a.hash == *hash) {
+                return Ok(Some((id, attachment)));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
         self.db()?.contains_key(entry_key(id))
     }
@@ -1812,6 +1851,7 @@ impl ChainWriter for Tx<'_> {
         if let Some(body) = self.readable_body(e, id)? {
             self.index(e, id, at, &body)?;
         }
+        self.index_attachments(id, &e.attachments);
         if head.is_none() {
             self.counts.authors += 1;
         }
@@ -1847,6 +1887,15 @@ impl ChainWriter for Tx<'_> {
 /// Locks a mutex, recovering it if a thread panicked while holding it: the data it
 /// guards stays consistent because every write goes through an atomic index batch.
 impl Tx<'_> {
+    /// Stages a row for each attachment a readable record lists, so that its blob can
+    /// be found by hash.
+    fn index_attachments(&mut self, id: EntryId, attachments: &[Attachment]) {
+        for attachment in attachments {
+            self.batch
+                .insert(&attachment_key(&attachment.hash, &id)[..], &[][..]);
+        }
+    }
+
     /// Stages the index rows of a readable body (the entry's own, or the one inside
     /// its envelope).
     fn index(

@@ -37,6 +37,8 @@ pub struct Readable {
     pub markings: Markings,
     pub distribution: Distribution,
     pub body: Body,
+    /// The attachments the record lists (a sealed record's with their blob keys).
+    pub attachments: Vec<customs_protocol::Attachment>,
 }
 
 impl Readable {
@@ -104,11 +106,13 @@ impl Store {
                 markings: sealed.markings,
                 distribution: sealed.distribution,
                 body: sealed.body,
+                attachments: sealed.attachments,
             })),
             body => Ok(Some(Readable {
                 markings: e.markings.clone(),
                 distribution: Distribution::All,
                 body: body.clone(),
+                attachments: e.attachments.clone(),
             })),
         }
     }
@@ -349,6 +353,7 @@ impl Tx<'_> {
             });
         }
         self.batch.insert(&plain_key(&id)[..], bytes);
+        self.index_attachments(id, &sealed.attachments);
         if let Body::Group(update) = &sealed.body {
             self.batch.insert(&group_key(&update.id, &id)[..], &[][..]);
             self.learned

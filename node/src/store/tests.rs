@@ -40,6 +40,7 @@ fn chain(key: &SecretKey, len: u64) -> Vec<VerifiedEntry> {
                 created_at_ms: NOW_MS + seq,
                 markings: Default::default(),
                 body,
+                attachments: Vec::new(),
             };
             let signed = VerifiedEntry::sign(entry, key).expect("signs");
             prev = Some(signed.id());
@@ -63,6 +64,7 @@ fn sign(
         created_at_ms,
         markings: Default::default(),
         body,
+        attachments: Vec::new(),
     };
     VerifiedEntry::sign(entry, key).expect("signs")
 }
@@ -337,6 +339,7 @@ fn entries_of_another_network_are_not_stored() {
         created_at_ms: NOW_MS,
         markings: Default::default(),
         body: Body::RiskAlert(alert(1)),
+        attachments: Vec::new(),
     };
     let foreign = VerifiedEntry::sign(entry, &k).expect("signs");
     let report = store.ingest(vec![foreign]).expect("ingest");
@@ -1136,6 +1139,7 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
             distribution: Distribution::To(vec!["BE".into()]),
             markings: Markings::default(),
             body: Body::Group(update),
+            attachments: Vec::new(),
         },
         &[opening(20).public_key()],
     );
@@ -1150,6 +1154,7 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
             }),
             markings: Markings::default(),
             body: Body::RiskAlert(alert(77)),
+            attachments: Vec::new(),
         },
         &[group_public],
     );

@@ -16,6 +16,7 @@ fn record() -> Sealed {
             ..Markings::default()
         },
         body: Body::RiskAlert(samples::risk_alert()),
+        attachments: Vec::new(),
     }
 }
 

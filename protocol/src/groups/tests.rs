@@ -302,6 +302,7 @@ fn exactly_the_addressed_members_nodes_open_a_sealed_record() {
             distribution: recorded,
             markings: Markings::default(),
             body: Body::RiskAlert(crate::samples::risk_alert()),
+            attachments: Vec::new(),
         };
         let aad = envelope_aad(
             "customs-test",

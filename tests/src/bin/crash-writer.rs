@@ -123,6 +123,7 @@ fn next_entries(store: &Store, key: &SecretKey, count: u64, now_ms: u64) -> Vec<
                 created_at_ms: now_ms,
                 markings: Default::default(),
                 body: Body::RiskAlert(samples::risk_alert()),
+                attachments: Vec::new(),
             };
             let signed = VerifiedEntry::sign(entry, key).ok()?;
             prev = Some(signed.id());

@@ -57,6 +57,7 @@ pub async fn send_request(
         record,
         markings,
         distribution,
+        attachments,
     } = request;
     if record.addressed_to.contains(&own) {
         return Err(ApiError::invalid_field(
@@ -100,6 +101,7 @@ pub async fn send_request(
         Body::ControlRequest(record),
         markings.unwrap_or_default(),
         distribution,
+        attachments,
         idempotency,
     )
     .await
@@ -265,6 +267,7 @@ pub async fn acknowledge(
         Body::Acknowledgement(ack),
         markings,
         Distribution::To(vec![requester]),
+        Vec::new(),
         idempotency,
     )
     .await
@@ -299,6 +302,7 @@ pub async fn report_result(
         record,
         markings,
         distribution,
+        attachments,
     } = request;
     record.validate()?;
     let lookup = state.clone();
@@ -349,6 +353,7 @@ pub async fn report_result(
         Body::ControlResult(record),
         markings.unwrap_or(default_markings),
         distribution.unwrap_or(default_distribution),
+        attachments,
         idempotency,
     )
     .await

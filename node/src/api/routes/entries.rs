@@ -135,6 +135,7 @@ pub async fn retract(
         record: request,
         markings,
         distribution,
+        attachments,
     } = request;
     let body = Body::Retraction(Retraction {
         target: request.target,
@@ -155,5 +156,5 @@ pub async fn retract(
     .await?;
     let markings = markings.unwrap_or(target_markings);
     let distribution = distribution.unwrap_or(target_distribution);
-    publish(state, body, markings, distribution, idempotency).await
+    publish(state, body, markings, distribution, attachments, idempotency).await
 }

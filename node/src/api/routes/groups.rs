@@ -240,6 +240,7 @@ async fn publish_update(state: ApiState, update: GroupUpdate) -> Result<Response
         Body::Group(update.clone()),
         Markings::default(),
         Distribution::To(members),
+        Vec::new(),
     )?;
     let appended = state.node.publisher.publish_draft(draft, None).await?;
     let own = own_code(&state)?;

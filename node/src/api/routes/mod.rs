@@ -4,6 +4,7 @@
 
 pub mod aeo;
 pub mod alerts;
+pub mod attachments;
 pub mod check;
 pub mod control;
 pub mod entries;
@@ -71,6 +72,7 @@ async fn publish(
     body: Body,
     markings: Markings,
     distribution: Distribution,
+    attachments: Vec<attachments::AttachmentRequest>,
     Idempotency(idempotency): Idempotency,
 ) -> Result<Response, ApiError> {
     body.validate()?;
@@ -86,7 +88,18 @@ async fn publish(
             "distribution: a TLP:RED record is for its named recipients only: address it to members (`to`) or a group",
         ));
     }
-    let draft = state.node.publisher.draft(body, markings, distribution)?;
+    if !attachments.is_empty() && !body.may_carry_attachments() {
+        return Err(ApiError::invalid_field(
+            "attachments",
+            "attachments: only alerts, AEO records, requests and results carry attachments",
+        ));
+    }
+    let attachments =
+        attachments::resolve(&state, attachments, distribution.is_restricted()).await?;
+    let draft = state
+        .node
+        .publisher
+        .draft(body, markings, distribution, attachments)?;
     let appended = state
         .node
         .publisher
@@ -114,12 +127,14 @@ async fn publish_posted<T>(
         record,
         markings,
         distribution,
+        attachments,
     } = request;
     publish(
         state,
         into_body(record),
         markings.unwrap_or_default(),
         distribution.unwrap_or_default(),
+        attachments,
         idempotency,
     )
     .await

@@ -316,6 +316,7 @@ fn signed_body(
         created_at_ms,
         markings: Default::default(),
         body,
+        attachments: Vec::new(),
     };
     VerifiedEntry::sign(entry, key).expect("a sample entry signs")
 }

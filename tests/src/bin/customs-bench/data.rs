@@ -124,6 +124,7 @@ pub fn signed_entries(authors: usize, per_author: usize) -> anyhow::Result<Vec<V
                     created_at_ms: created_from_ms + seq,
                     markings: Default::default(),
                     body,
+                    attachments: Vec::new(),
                 };
                 let signed = VerifiedEntry::sign(entry, &key)?;
                 prev = Some(signed.id());

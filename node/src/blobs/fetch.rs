@@ -1,0 +1,222 @@
+//! Fetching a blob from the members that hold it: chunk by chunk over the blob
+//! protocol, resuming where a broken connection or a slow peer left off, and
+//! checking the hash before the blob is kept. Nothing is pushed: a blob moves only
+//! when someone on this node asks for it (or the prefetch policy does).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use customs_protocol::attachment::{BlobRequest, BlobResponse};
+use customs_protocol::limits::MAX_BLOB_CHUNK_BYTES;
+use customs_protocol::BlobHash;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+use super::{BlobStoreError, Blobs};
+use crate::network::{Client, NetworkError};
+
+/// Fetches running at once; more are refused (each holds a chunk in memory).
+pub const MAX_CONCURRENT_FETCHES: usize = 8;
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("no member node is connected to fetch blob {hash} from")]
+    NoPeers { hash: BlobHash },
+    #[error("no connected member node holds blob {hash} (asked {asked})")]
+    NotFound { hash: BlobHash, asked: String },
+    #[error("blob {hash}: the bytes {from} served do not match its hash, and were thrown away{others}")]
+    Mismatch {
+        hash: BlobHash,
+        from: String,
+        others: String,
+    },
+    #[error("blob {hash}: no member node could serve it ({failures})")]
+    Unreachable { hash: BlobHash, failures: String },
+    #[error("blob {hash} did not arrive within {seconds} s ({received} of {size} bytes received and kept: the next request resumes there)")]
+    Timeout {
+        hash: BlobHash,
+        seconds: u64,
+        received: u64,
+        size: u64,
+    },
+    #[error("{MAX_CONCURRENT_FETCHES} blob fetches are running: try again in a moment")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] BlobStoreError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+}
+
+/// Fetches blobs for this node's API; one fetch per blob at a time (a second request
+/// for the same blob waits for the first).
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    blobs: Arc<Blobs>,
+    network: Client,
+    running: Arc<Mutex<HashMap<BlobHash, Arc<tokio::sync::Mutex<()>>>>>,
+    permits: Arc<Semaphore>,
+}
+
+/// How one member answered during a fetch.
+enum Answer {
+    Done,
+    NotFound,
+    Mismatch,
+    Failed(String),
+}
+
+impl Fetcher {
+    pub fn new(blobs: Arc<Blobs>, network: Client) -> Fetcher {
+        Fetcher {
+            blobs,
+            network,
+            running: Arc::default(),
+            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_FETCHES)),
+        }
+    }
+
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
+    }
+
+    /// Makes the blob `hash` of `size` bytes (as its record lists it) present in the
+    /// cache, fetching it from connected members within `timeout`.
+    pub async fn fetch(
+        &self,
+        hash: BlobHash,
+        size: u64,
+        timeout: Duration,
+    ) -> Result<(), FetchError> {
+        let _permit = self.permits.try_acquire().map_err(|_| FetchError::Busy)?;
+        let one = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.entry(hash).or_default().clone()
+        };
+        let result = {
+            let _one_at_a_time = one.lock().await;
+            match tokio::time::timeout(timeout, self.fetch_from_members(hash, size)).await {
+                Ok(result) => result,
+                Err(_) => Err(FetchError::Timeout {
+                    hash,
+                    seconds: timeout.as_secs(),
+                    received: self.blobs.partial_len(&hash),
+                    size,
+                }),
+            }
+        };
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&one) <= 2 {
+            running.remove(&hash);
+        }
+        result
+    }
+
+    async fn fetch_from_members(&self, hash: BlobHash, size: u64) -> Result<(), FetchError> {
+        if self.holds(hash).await? {
+            return Ok(());
+        }
+        let peers = self.network.connected_members().await?;
+        if peers.is_empty() {
+            return Err(FetchError::NoPeers { hash });
+        }
+        let (mut not_found, mut mismatched, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+        for (code, peer) in peers {
+            match self.fetch_from(peer, hash, size).await? {
+                Answer::Done => return Ok(()),
+                Answer::NotFound => not_found.push(code),
+                Answer::Mismatch => mismatched.push(code),
+                Answer::Failed(reason) => failures.push(format!("{code}: {reason}")),
+            }
+        }
+        if let Some((first, rest)) = mismatched.split_first() {
+            let mut others = String::new();
+            if !rest.is_empty() {
+                others = format!("; so did {}", rest.join(", "));
+            }
+            return Err(FetchError::Mismatch {
+                hash,
+                from: first.clone(),
+                others,
+            });
+        }
+        if !failures.is_empty() {
+            failures.extend(not_found.iter().map(|code| format!("{code}: does not hold it")));
+            return Err(FetchError::Unreachable {
+                hash,
+                failures: failures.join("; "),
+            });
+        }
+        Err(FetchError::NotFound {
+            hash,
+            asked: not_found.join(", "),
+        })
+    }
+
+    /// Whether the blob is already in this node's own or cached blobs.
+    async fn holds(&self, hash: BlobHash) -> Result<bool, FetchError> {
+        let blobs = self.blobs.clone();
+        Ok(blocking(move || blobs.read_chunk(&hash, 0, 1).map(|c| c.is_some())).await?)
+    }
+
+    /// Asks one member for the rest of the blob, chunk by chunk, from where the
+    /// partial file ends.
+    async fn fetch_from(
+        &self,
+        peer: libp2p::PeerId,
+        hash: BlobHash,
+        size: u64,
+    ) -> Result<Answer, FetchError> {
+        loop {
+            let offset = self.blobs.partial_len(&hash);
+            if offset >= size {
+                let blobs = self.blobs.clone();
+                let kept = blocking(move || blobs.finish_partial(&hash)).await?;
+                return Ok(if kept { Answer::Done } else { Answer::Mismatch });
+            }
+            let request = BlobRequest {
+                hash,
+                offset,
+                max_len: (size - offset).min(u64::from(MAX_BLOB_CHUNK_BYTES)) as u32,
+            };
+            let answer = match self.network.blob_chunk(peer, request).await {
+                Ok(answer) => answer,
+                Err(NetworkError::Stopped) => return Err(NetworkError::Stopped.into()),
+                Err(error) => return Ok(Answer::Failed(error.to_string())),
+            };
+            match answer {
+                BlobResponse::NotFound => return Ok(Answer::NotFound),
+                BlobResponse::Chunk {
+                    size: served_size,
+                    bytes,
+                } => {
+                    // A blob of another size, or a chunk past its end, is not the
+                    // blob the record lists.
+                    if served_size != size
+                        || bytes.is_empty()
+                        || offset + bytes.len() as u64 > size
+                    {
+                        self.blobs.discard_partial(&hash);
+                        return Ok(Answer::Mismatch);
+                    }
+                    let blobs = self.blobs.clone();
+                    blocking(move || blobs.append_partial(&hash, offset, &bytes)).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Runs blob file work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BlobStoreError> + Send + 'static,
+) -> Result<T, BlobStoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| {
+            Err(BlobStoreError::Io {
+                path: Default::default(),
+                reason: format!("a blob task failed: {e}"),
+            })
+        })
+}
