@@ -244,11 +244,12 @@ impl Node {
         .await
         .map_err(|e| NodeError::Task(e.to_string()))??;
         let (blob_dir, blob_limits) = (params.store.path.join("blobs"), params.store.blobs.clone());
-        let blobs = tokio::task::spawn_blocking(move || crate::blobs::Blobs::open(&blob_dir, blob_limits))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))?
-            .map(Arc::new)
-            .map_err(|e| NodeError::Task(format!("cannot open the attachment blobs: {e}")))?;
+        let blobs =
+            tokio::task::spawn_blocking(move || crate::blobs::Blobs::open(&blob_dir, blob_limits))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))?
+                .map(Arc::new)
+                .map_err(|e| NodeError::Task(format!("cannot open the attachment blobs: {e}")))?;
         let audit = match &params.audit_dir {
             Some(dir) => Audit::open(dir, &params.audit).map_err(|source| {
                 NodeError::Config(ConfigError::Write {
@@ -295,9 +296,13 @@ impl Node {
             network: params.network.network.clone(),
         };
         let max_clock_skew_ms = params.network.max_clock_skew_ms;
-        let (client, network_task) =
-            network::spawn(params.network, store.clone(), Some(blobs.clone()), audit.clone())
-                .await?;
+        let (client, network_task) = network::spawn(
+            params.network,
+            store.clone(),
+            Some(blobs.clone()),
+            audit.clone(),
+        )
+        .await?;
         client.set_members(peers, limits).await?;
         let notifier = Notifier::open(store.clone(), params.notify.clone(), own_key, view.clone())
             .map_err(|e| NodeError::Task(format!("cannot open the notifier: {e}")))?;

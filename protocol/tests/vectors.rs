@@ -251,7 +251,12 @@ fn build_vectors() -> Vec<Vector> {
     );
     out.push(v);
     // Version 3: an entry with attachments (SPEC.md section 15).
-    let mut attached = entry(&a, 8, Some(full_alert_id), Body::RiskAlert(full_alert.clone()));
+    let mut attached = entry(
+        &a,
+        8,
+        Some(full_alert_id),
+        Body::RiskAlert(full_alert.clone()),
+    );
     attached.attachments = vec![
         Attachment {
             hash: BlobHash::of(b"a photo of the false floor"),
@@ -269,7 +274,10 @@ fn build_vectors() -> Vec<Vector> {
         },
     ];
     let attached_bytes = attached.encode();
-    assert_eq!(attached_bytes[0], 3, "an entry with attachments is version 3");
+    assert_eq!(
+        attached_bytes[0], 3,
+        "an entry with attachments is version 3"
+    );
     let (v, attached_id) = valid(
         "valid risk alert with two attachments (version 3), seq 8",
         &a,

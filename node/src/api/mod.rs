@@ -63,7 +63,9 @@ use crate::audit::{Audit, Event};
 use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
-use routes::{aeo, alerts, attachments, check, control, entries, groups, members, node, notify, operations};
+use routes::{
+    aeo, alerts, attachments, check, control, entries, groups, members, node, notify, operations,
+};
 use serve::{ConnectionCaps, Connections};
 
 use crate::config::ApiSection;

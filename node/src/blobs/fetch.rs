@@ -25,7 +25,9 @@ pub enum FetchError {
     NoPeers { hash: BlobHash },
     #[error("no connected member node holds blob {hash} (asked {asked})")]
     NotFound { hash: BlobHash, asked: String },
-    #[error("blob {hash}: the bytes {from} served do not match its hash, and were thrown away{others}")]
+    #[error(
+        "blob {hash}: the bytes {from} served do not match its hash, and were thrown away{others}"
+    )]
     Mismatch {
         hash: BlobHash,
         from: String,
@@ -123,9 +125,15 @@ impl Fetcher {
         let (mut not_found, mut mismatched, mut failures) = (Vec::new(), Vec::new(), Vec::new());
         for (code, peer) in peers {
             match self.fetch_from(peer, hash, size).await? {
-                Answer::Done => return Ok(()),
+                Answer::Done => {
+                    tracing::info!(blob = %hash, size, from = %code, "fetched a blob");
+                    return Ok(());
+                }
                 Answer::NotFound => not_found.push(code),
-                Answer::Mismatch => mismatched.push(code),
+                Answer::Mismatch => {
+                    tracing::warn!(blob = %hash, from = %code, "a member served bytes that do not match the blob's hash: refused");
+                    mismatched.push(code)
+                }
                 Answer::Failed(reason) => failures.push(format!("{code}: {reason}")),
             }
         }
@@ -141,7 +149,11 @@ impl Fetcher {
             });
         }
         if !failures.is_empty() {
-            failures.extend(not_found.iter().map(|code| format!("{code}: does not hold it")));
+            failures.extend(
+                not_found
+                    .iter()
+                    .map(|code| format!("{code}: does not hold it")),
+            );
             return Err(FetchError::Unreachable {
                 hash,
                 failures: failures.join("; "),
@@ -192,9 +204,7 @@ impl Fetcher {
                 } => {
                     // A blob of another size, or a chunk past its end, is not the
                     // blob the record lists.
-                    if served_size != size
-                        || bytes.is_empty()
-                        || offset + bytes.len() as u64 > size
+                    if served_size != size || bytes.is_empty() || offset + bytes.len() as u64 > size
                     {
                         self.blobs.discard_partial(&hash);
                         return Ok(Answer::Mismatch);
@@ -211,12 +221,10 @@ impl Fetcher {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, BlobStoreError> + Send + 'static,
 ) -> Result<T, BlobStoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| {
-            Err(BlobStoreError::Io {
-                path: Default::default(),
-                reason: format!("a blob task failed: {e}"),
-            })
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(BlobStoreError::Io {
+            path: Default::default(),
+            reason: format!("a blob task failed: {e}"),
         })
+    })
 }

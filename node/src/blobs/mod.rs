@@ -222,7 +222,10 @@ impl Blobs {
             ));
         }
         let number = self.next_temporary.fetch_add(1, Ordering::Relaxed);
-        let temporary = self.root.join("tmp").join(format!("{}-{number}", hash.to_hex()));
+        let temporary = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{number}", hash.to_hex()));
         let target = self.path(kind, hash);
         let result = (|| {
             let mut file = OpenOptions::new()

@@ -32,7 +32,10 @@ fn an_upload_is_stored_stripped_under_its_hash_and_served_only_once_a_record_nam
     let (size, chunk) = blobs.read_chunk(&stored.hash, 10, 100).unwrap().unwrap();
     assert_eq!((size, chunk.as_slice()), (stored.size, &bytes[10..110]));
     // The same upload again finds the blob where it is.
-    assert_eq!(blobs.upload(MediaType::Jpeg, PHOTO).unwrap().hash, stored.hash);
+    assert_eq!(
+        blobs.upload(MediaType::Jpeg, PHOTO).unwrap().hash,
+        stored.hash
+    );
     assert_eq!(files(dir.path(), "uploads"), 0);
     assert_eq!(blobs.usage_bytes().1, 0);
 }
@@ -53,7 +56,10 @@ fn a_refused_upload_stores_nothing() {
     // Over the upload budget (2000 bytes): the PNG fits, the photo then does not.
     blobs.upload(MediaType::Png, XRAY).unwrap();
     let error = blobs.upload(MediaType::Jpeg, PHOTO).unwrap_err();
-    assert!(matches!(error, BlobStoreError::UploadsFull { .. }), "{error}");
+    assert!(
+        matches!(error, BlobStoreError::UploadsFull { .. }),
+        "{error}"
+    );
     assert_eq!(files(dir.path(), "uploads"), 1);
     assert_eq!(files(dir.path(), "tmp"), 0);
     assert!(matches!(

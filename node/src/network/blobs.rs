@@ -57,7 +57,13 @@ impl BlobSide {
         }
     }
 
-    pub fn send(&mut self, behaviour: &mut Behaviour, peer: PeerId, request: BlobRequest, reply: Reply) {
+    pub fn send(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        request: BlobRequest,
+        reply: Reply,
+    ) {
         let id = behaviour.send_request(&peer, request);
         self.waiting.insert(id, reply);
     }
@@ -99,7 +105,12 @@ impl BlobSide {
         }
     }
 
-    fn serve(&mut self, peer: PeerId, request: BlobRequest, channel: ResponseChannel<BlobResponse>) {
+    fn serve(
+        &mut self,
+        peer: PeerId,
+        request: BlobRequest,
+        channel: ResponseChannel<BlobResponse>,
+    ) {
         let Some(blobs) = self.blobs.clone() else {
             return;
         };

@@ -104,7 +104,8 @@ impl libp2p::request_response::Codec for SyncCodec {
     }
 }
 
-pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new(customs_protocol::attachment::BLOB_PROTOCOL);
+pub const BLOB_PROTOCOL: StreamProtocol =
+    StreamProtocol::new(customs_protocol::attachment::BLOB_PROTOCOL);
 
 /// The blob protocol's framing: the same length-prefixed frames as sync, with the
 /// blob messages' own limits.
@@ -124,11 +125,7 @@ impl libp2p::request_response::Codec for BlobCodec {
         BlobRequest::decode(&frame).map_err(invalid)
     }
 
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<BlobResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<BlobResponse>
     where
         T: AsyncRead + Unpin + Send,
     {

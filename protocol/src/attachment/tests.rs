@@ -25,22 +25,39 @@ fn scan_data(bytes: &[u8]) -> &[u8] {
 
 #[test]
 fn a_phone_photo_loses_its_exif_gps_xmp_and_comment_and_keeps_its_pixels() {
-    assert!(jpeg_markers(PHOTO).contains(&0xE1), "the fixture carries EXIF");
-    assert!(jpeg_markers(PHOTO).contains(&0xFE), "the fixture carries a comment");
+    assert!(
+        jpeg_markers(PHOTO).contains(&0xE1),
+        "the fixture carries EXIF"
+    );
+    assert!(
+        jpeg_markers(PHOTO).contains(&0xFE),
+        "the fixture carries a comment"
+    );
     assert!(PHOTO.windows(10).any(|w| w == b"SN-1234567"));
     let stripped = strip_metadata(MediaType::Jpeg, PHOTO).unwrap();
     let markers = jpeg_markers(&stripped);
-    assert!(!markers.contains(&0xE1), "APP1 (EXIF, XMP) left: {markers:x?}");
+    assert!(
+        !markers.contains(&0xE1),
+        "APP1 (EXIF, XMP) left: {markers:x?}"
+    );
     assert!(!markers.contains(&0xFE), "COM left: {markers:x?}");
     assert!(markers.contains(&0xE0), "JFIF kept");
-    for secret in [&b"SN-1234567"[..], b"officer 4711", b"Exif\0", b"GPSLatitude"] {
+    for secret in [
+        &b"SN-1234567"[..],
+        b"officer 4711",
+        b"Exif\0",
+        b"GPSLatitude",
+    ] {
         assert!(!stripped.windows(secret.len()).any(|w| w == secret));
     }
     // The compressed pixels are the same bytes.
     assert_eq!(scan_data(&stripped), scan_data(PHOTO));
     assert!(stripped.len() < PHOTO.len());
     // Stripping is idempotent: an upload of the stripped file gets the same hash.
-    assert_eq!(strip_metadata(MediaType::Jpeg, &stripped).unwrap(), stripped);
+    assert_eq!(
+        strip_metadata(MediaType::Jpeg, &stripped).unwrap(),
+        stripped
+    );
 }
 
 #[test]
@@ -62,7 +79,10 @@ fn the_declared_type_must_match_the_bytes() {
     assert_eq!(error.code(), "WrongType");
     assert!(error.to_string().contains("JPEG"), "{error}");
     let error = strip_metadata(MediaType::Jpeg, b"GIF89a....").unwrap_err();
-    assert!(error.to_string().contains("not a JPEG, PNG or PDF"), "{error}");
+    assert!(
+        error.to_string().contains("not a JPEG, PNG or PDF"),
+        "{error}"
+    );
     assert_eq!(
         strip_metadata(MediaType::Pdf, b"").unwrap_err(),
         BlobError::Empty
@@ -117,41 +137,62 @@ fn attachment_lists_are_bounded_and_distinct() {
     let one = attachment(1, 1000);
     assert!(validate_attachments(&[one.clone()], false).is_ok());
     let error = validate_attachments(&[one.clone(), one.clone()], false).unwrap_err();
-    assert_eq!((error.field.as_str(), error.code()), ("attachments[1].hash", "Duplicate"));
+    assert_eq!(
+        (error.field.as_str(), error.code()),
+        ("attachments[1].hash", "Duplicate")
+    );
     let error = validate_attachments(&[attachment(1, 0)], false).unwrap_err();
     assert_eq!(error.field, "attachments[0].size");
     let error =
         validate_attachments(&[attachment(1, MAX_ATTACHMENT_BYTES + 1)], false).unwrap_err();
     assert_eq!(error.code(), "OutOfRange");
-    let many: Vec<_> = (0..=MAX_ATTACHMENTS as u8).map(|i| attachment(i, 10)).collect();
-    assert_eq!(validate_attachments(&many, false).unwrap_err().code(), "TooMany");
+    let many: Vec<_> = (0..=MAX_ATTACHMENTS as u8)
+        .map(|i| attachment(i, 10))
+        .collect();
+    assert_eq!(
+        validate_attachments(&many, false).unwrap_err().code(),
+        "TooMany"
+    );
     let full: Vec<_> = (0..MAX_ATTACHMENTS as u8)
         .map(|i| attachment(i, MAX_ATTACHMENT_BYTES))
         .collect();
     let error = validate_attachments(&full, false).unwrap_err();
-    assert_eq!((error.field.as_str(), error.code()), ("attachments", "OutOfRange"));
+    assert_eq!(
+        (error.field.as_str(), error.code()),
+        ("attachments", "OutOfRange")
+    );
     let mut captioned = attachment(1, 10);
     captioned.caption = "line\nbreak".into();
     assert_eq!(
-        validate_attachments(&[captioned], false).unwrap_err().code(),
+        validate_attachments(&[captioned], false)
+            .unwrap_err()
+            .code(),
         "ControlCharacter"
     );
     // A key belongs in a sealed record's attachments, and only there.
     assert_eq!(
-        validate_attachments(&[one.clone()], true).unwrap_err().code(),
+        validate_attachments(&[one.clone()], true)
+            .unwrap_err()
+            .code(),
         "Placement"
     );
     let (sealed, _) = SealedBlob::encrypt([7; 32], b"x");
     let mut keyed = one;
     keyed.sealed = Some(sealed);
     assert!(validate_attachments(&[keyed.clone()], true).is_ok());
-    assert_eq!(validate_attachments(&[keyed], false).unwrap_err().code(), "Placement");
+    assert_eq!(
+        validate_attachments(&[keyed], false).unwrap_err().code(),
+        "Placement"
+    );
 }
 
 #[test]
 fn a_sealed_blob_opens_with_its_key_only() {
     let (sealed, ciphertext) = SealedBlob::encrypt([9; 32], PHOTO);
-    assert_eq!(ciphertext.len() as u64, SealedBlob::ciphertext_size(PHOTO.len() as u64));
+    assert_eq!(
+        ciphertext.len() as u64,
+        SealedBlob::ciphertext_size(PHOTO.len() as u64)
+    );
     assert_eq!(sealed.ciphertext, BlobHash::of(&ciphertext));
     assert_eq!(sealed.decrypt(&ciphertext).as_deref(), Some(PHOTO));
     let other = SealedBlob {
@@ -162,13 +203,19 @@ fn a_sealed_blob_opens_with_its_key_only() {
     let mut flipped = ciphertext.clone();
     flipped[0] ^= 1;
     assert_eq!(sealed.decrypt(&flipped), None);
-    assert!(!format!("{sealed:?}").contains("09"), "the key stays out of logs");
+    assert!(
+        !format!("{sealed:?}").contains("09"),
+        "the key stays out of logs"
+    );
 }
 
 #[test]
 fn media_types_parse_from_content_type_headers() {
     assert_eq!(MediaType::parse("image/jpeg"), Some(MediaType::Jpeg));
-    assert_eq!(MediaType::parse("IMAGE/PNG; charset=binary"), Some(MediaType::Png));
+    assert_eq!(
+        MediaType::parse("IMAGE/PNG; charset=binary"),
+        Some(MediaType::Png)
+    );
     assert_eq!(MediaType::parse("application/pdf"), Some(MediaType::Pdf));
     assert_eq!(MediaType::parse("image/gif"), None);
     assert_eq!(MediaType::parse(""), None);

@@ -50,9 +50,11 @@ impl From<BlobStoreError> for ApiError {
                 };
                 ApiError::new(status, "invalid_attachment", error.to_string())
             }
-            BlobStoreError::UploadsFull { .. } => {
-                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "uploads_full", error.to_string())
-            }
+            BlobStoreError::UploadsFull { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "uploads_full",
+                error.to_string(),
+            ),
             BlobStoreError::Missing(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_attachment",
@@ -201,7 +203,9 @@ pub async fn get_attachment(
         Some(attachment) => {
             let bytes = match &attachment.sealed {
                 Some(sealed) => sealed.decrypt(&bytes).ok_or_else(|| {
-                    ApiError::internal(format!("the ciphertext of attachment {hash} does not open with its record's key"))
+                    ApiError::internal(format!(
+                        "the ciphertext of attachment {hash} does not open with its record's key"
+                    ))
                 })?,
                 None => bytes,
             };
@@ -222,7 +226,10 @@ pub async fn get_attachment(
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".into()),
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable".into(),
+            ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
             (
                 header::CONTENT_DISPOSITION,
@@ -246,7 +253,9 @@ fn file_name(hash: &BlobHash, media_type: Option<MediaType>) -> String {
 
 fn fetch_error(error: FetchError) -> ApiError {
     let code = match &error {
-        FetchError::Busy => return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", error.to_string()),
+        FetchError::Busy => {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", error.to_string())
+        }
         FetchError::Store(_) => return ApiError::internal(error.to_string()),
         FetchError::NoPeers { .. } => "no_peers",
         FetchError::NotFound { .. } => "not_on_peers",
@@ -303,7 +312,10 @@ pub(super) async fn resolve(
             let media_type = media_type.ok_or_else(|| {
                 ApiError::invalid_field(
                     format!("{field}.hash"),
-                    format!("{field}.hash: blob {} is not a JPEG, PNG or PDF", request.hash),
+                    format!(
+                        "{field}.hash: blob {} is not a JPEG, PNG or PDF",
+                        request.hash
+                    ),
                 )
             })?;
             if request.media_type.is_some_and(|t| t != media_type) {

@@ -156,5 +156,13 @@ pub async fn retract(
     .await?;
     let markings = markings.unwrap_or(target_markings);
     let distribution = distribution.unwrap_or(target_distribution);
-    publish(state, body, markings, distribution, attachments, idempotency).await
+    publish(
+        state,
+        body,
+        markings,
+        distribution,
+        attachments,
+        idempotency,
+    )
+    .await
 }

@@ -1,0 +1,252 @@
+//! Attachments between `customs-node run` processes: NL uploads a phone photo that
+//! carries EXIF GPS tags and publishes an alert with it; DE fetches it on demand and
+//! gets the same hash and no GPS tag; FR fetches it from DE while NL is stopped; bytes
+//! that do not match their hash are refused; an oversized upload stores nothing.
+
+use std::path::Path;
+
+use customs_protocol::BlobHash;
+use customs_tests::governed::*;
+use customs_tests::wait_for;
+use serde_json::{json, Value};
+
+const PHOTO: &[u8] = include_bytes!("../fixtures/concealment-gps.jpg");
+const XRAY: &[u8] = include_bytes!("../fixtures/xray-text.png");
+
+fn admit(by: &[&Member], joiner: &Member) {
+    let proposal = propose(by[0], &card_of(joiner));
+    for approver in &by[1..] {
+        approve(approver, &proposal);
+    }
+}
+
+/// Uploads `bytes` as `media_type`; returns the status and the answer.
+fn upload(on: &Member, media_type: &str, bytes: &[u8]) -> (u16, Value) {
+    let reply = on
+        .api()
+        .send("POST", "/api/v1/attachments", Some((media_type, bytes)))
+        .expect("the node answers");
+    (reply.status, reply.json())
+}
+
+/// Reads an attachment through `on`'s API: the status, Content-Type and bytes.
+fn download(on: &Member, hash: &str) -> (u16, String, Vec<u8>) {
+    let reply = on
+        .api()
+        .send("GET", &format!("/api/v1/attachments/{hash}"), None)
+        .expect("the node answers");
+    (reply.status, reply.content_type.clone(), reply.bytes)
+}
+
+/// Announces an upload one byte over 10 MiB and sends none of it; returns the
+/// node's answer as text.
+fn oversized_upload(on: &Member) -> String {
+    use std::io::{Read, Write};
+    let url = customs_tests::process::api_url(&on.dir, DEADLINE);
+    let address = url.trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(address).expect("connects");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let token = customs_tests::process::admin_token(&on.dir);
+    let request = format!(
+        "POST /api/v1/attachments HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        10 * 1024 * 1024 + 1
+    );
+    socket.write_all(request.as_bytes()).expect("sends");
+    let mut answer = vec![0u8; 4096];
+    let read = socket.read(&mut answer).expect("the node answers");
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|items| {
+            items
+                .filter_map(|i| i.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut nl = found(root.path(), "NL");
+    let charter = root.path().join("charter.toml");
+    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    nl.start();
+    let mut de = joiner(root.path(), "de", "DE", &charter, &nl.p2p, None);
+    de.start();
+    admit(&[&nl], &de);
+    wait_member(&nl, "DE", "member");
+    // FR reaches the network through DE, so it still can when NL is stopped.
+    let de_peer = de.get("/api/v1/status").expect("status")["node"]["peer_id"]
+        .as_str()
+        .expect("peer id")
+        .to_string();
+    let de_address = format!("{}/p2p/{de_peer}", de.p2p);
+    let mut fr = joiner(root.path(), "fr", "FR", &charter, &de_address, None);
+    fr.start();
+    admit(&[&nl, &de], &fr);
+    for node in [&nl, &de, &fr] {
+        wait_member(node, "FR", "member");
+    }
+    nl.publish_when_ready("NL-READY");
+
+    // An oversized upload: 413 on its Content-Length, before the body is read, and
+    // nothing stored.
+    let nl_uploads = nl.dir.join("store/blobs/uploads");
+    let answer = oversized_upload(&nl);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    assert!(files_in(&nl_uploads).is_empty());
+    // A file that is not what its Content-Type says: 415, nothing stored.
+    let (status, answer) = upload(&nl, "image/png", PHOTO);
+    assert_eq!(status, 415, "{answer}");
+    assert!(answer["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("JPEG"));
+    assert!(files_in(&nl_uploads).is_empty());
+
+    // The photo: its EXIF (GPS, serial), XMP and comment are removed before hashing.
+    assert!(contains(PHOTO, b"Exif\0\0") && contains(PHOTO, b"SN-1234567"));
+    let (status, photo) = upload(&nl, "image/jpeg", PHOTO);
+    assert_eq!(status, 201, "{photo}");
+    let photo_hash = photo["hash"].as_str().expect("hash").to_string();
+    assert!(
+        photo["metadata_removed_bytes"].as_u64().unwrap() > 0,
+        "{photo}"
+    );
+    let (status, xray) = upload(&nl, "image/png", XRAY);
+    assert_eq!(status, 201, "{xray}");
+    let xray_hash = xray["hash"].as_str().expect("hash").to_string();
+
+    let mut alert: Value = serde_json::from_str(&cli(&["alert", "template"])).expect("template");
+    alert["reference"] = json!("NL-PHOTO-0001");
+    alert["attachments"] = json!([
+        {"hash": photo_hash, "media_type": "image/jpeg", "caption": "False floor of the reefer"},
+        {"hash": xray_hash, "caption": "X-ray of the false floor"},
+    ]);
+    let published: Value = nl
+        .api()
+        .post("/api/v1/alerts", &alert)
+        .expect("the alert with attachments publishes");
+    let id = published["id"].as_str().expect("id").to_string();
+    // Published: the uploads are now NL's own blobs.
+    assert!(files_in(&nl_uploads).is_empty());
+
+    // DE holds the alert with its signed attachment list, not the bytes.
+    let on_de = wait_for("DE to hold the alert", DEADLINE, || {
+        de.get(&format!("/api/v1/entries/{id}"))
+    });
+    assert_eq!(on_de["attachments"][0]["hash"], json!(photo_hash));
+    assert_eq!(on_de["attachments"][0]["size"], photo["size"]);
+    assert_eq!(
+        on_de["attachments"][0]["caption"],
+        json!("False floor of the reefer")
+    );
+    assert_eq!(on_de["attachments"][1]["media_type"], json!("image/png"));
+    assert!(files_in(&de.dir.join("store/blobs/fetched")).is_empty());
+
+    // DE fetches the photo on demand: the same hash, no GPS tag.
+    let (status, content_type, bytes) = download(&de, &photo_hash);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(content_type, "image/jpeg");
+    assert_eq!(BlobHash::of(&bytes).to_hex(), photo_hash);
+    for secret in [
+        &b"Exif\0\0"[..],
+        b"SN-1234567",
+        b"GPSLatitude",
+        b"officer 4711",
+    ] {
+        assert!(
+            !contains(&bytes, secret),
+            "{:?} left in the photo",
+            String::from_utf8_lossy(secret)
+        );
+    }
+    let (status, _, xray_bytes) = download(&de, &xray_hash);
+    assert_eq!(status, 200);
+    assert_eq!(BlobHash::of(&xray_bytes).to_hex(), xray_hash);
+
+    // A sealed alert for DE only, with a scanned report: it travels encrypted, and
+    // only its recipients can read it or its attachment.
+    let report: &[u8] = b"%PDF-1.4\n% seizure report NL-SEALED-77 heroin in marble slabs\n%%EOF\n";
+    let (status, pdf) = upload(&nl, "application/pdf", report);
+    assert_eq!(status, 201, "{pdf}");
+    let pdf_hash = pdf["hash"].as_str().expect("hash").to_string();
+    let mut sealed: Value = serde_json::from_str(&cli(&["alert", "template"])).expect("template");
+    sealed["reference"] = json!("NL-SEALED-77");
+    sealed["distribution"] = json!({"to": ["DE"]});
+    sealed["attachments"] = json!([{"hash": pdf_hash, "caption": "Seizure report"}]);
+    let sealed_id = nl
+        .api()
+        .post::<Value>("/api/v1/alerts", &sealed)
+        .expect("the sealed alert publishes")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let on_de = wait_for("DE to read the sealed alert", DEADLINE, || {
+        de.get(&format!("/api/v1/entries/{sealed_id}"))
+            .filter(|e| e["attachments"].is_array())
+    });
+    assert_eq!(on_de["attachments"][0]["hash"], json!(pdf_hash));
+    let (status, content_type, opened) = download(&de, &pdf_hash);
+    assert_eq!((status, content_type.as_str()), (200, "application/pdf"));
+    assert_eq!(opened, report);
+    // DE keeps only the ciphertext; FR, not a recipient, cannot even name it.
+    let de_fetched = de.dir.join("store/blobs/fetched");
+    assert!(!files_in(&de_fetched).contains(&pdf_hash));
+    for file in files_in(&de_fetched) {
+        let bytes = std::fs::read(de_fetched.join(file)).expect("read");
+        assert!(!contains(&bytes, b"marble slabs"), "plaintext on DE's disk");
+    }
+    wait_for("FR to hold the sealed alert", DEADLINE, || {
+        fr.get(&format!("/api/v1/entries/{sealed_id}"))
+    });
+    let (status, _, _) = download(&fr, &pdf_hash);
+    assert_eq!(
+        status, 404,
+        "a non-recipient reads no attachment of a sealed record"
+    );
+
+    // NL stops; FR fetches the photo from DE.
+    nl.stop();
+    wait_for("FR to hold the alert", DEADLINE, || {
+        fr.get(&format!("/api/v1/entries/{id}"))
+    });
+    let (status, _, from_de) = download(&fr, &photo_hash);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&from_de));
+    assert_eq!(from_de, bytes);
+
+    // DE's copy of the X-ray is damaged on disk: FR refuses what DE serves.
+    let damaged = de.dir.join("store/blobs/fetched").join(&xray_hash);
+    let mut on_disk = std::fs::read(&damaged).expect("DE holds the X-ray");
+    let middle = on_disk.len() / 2;
+    on_disk[middle] ^= 0x01;
+    std::fs::write(&damaged, &on_disk).expect("damage DE's copy");
+    let (status, _, answer) = download(&fr, &xray_hash);
+    let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
+    assert_eq!(status, 504, "{answer}");
+    assert_eq!(answer["error"], json!("blob_mismatch"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DE"),
+        "{answer}"
+    );
+    let fr_blobs = fr.dir.join("store/blobs");
+    assert!(!files_in(&fr_blobs.join("fetched")).contains(&xray_hash));
+    assert!(files_in(&fr_blobs.join("partial")).is_empty());
+
+    // A hash no readable record lists: 404, nothing asked of anyone.
+    let (status, _, _) = download(&fr, &"ab".repeat(32));
+    assert_eq!(status, 404);
+}
