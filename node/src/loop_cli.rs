@@ -7,11 +7,11 @@ use clap::Subcommand;
 use customs_node::api::views::{
     Deliveries, Matches, Published, RequestList, RequestView, WatchListSaved, WatchLists, Webhooks,
 };
-use customs_node::cli::{self, read_json_file};
+use customs_node::cli;
 use customs_node::notify::Webhook;
 use customs_node::outln;
 
-use super::{encode, encode_query, show, ApiArgs, NeedToKnowArgs};
+use super::{encode, encode_query, publish_file, show, ApiArgs, NeedToKnowArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum RequestCommand {
@@ -148,9 +148,11 @@ pub fn request(command: RequestCommand, json: bool) -> anyhow::Result<()> {
             need_to_know,
             api,
         } => {
-            let published: Published = api.target()?.publish(
+            let published = publish_file(
+                &api,
                 "/api/v1/requests",
-                &need_to_know.apply(read_json_file(&file)?)?,
+                &file,
+                &need_to_know,
                 idempotency_key,
             )?;
             show(json, &published, |p| cli::print_published("request", p));
@@ -212,9 +214,11 @@ pub fn result(command: ResultCommand, json: bool) -> anyhow::Result<()> {
             need_to_know,
             api,
         } => {
-            let published: Published = api.target()?.publish(
+            let published = publish_file(
+                &api,
                 "/api/v1/results",
-                &need_to_know.apply(read_json_file(&file)?)?,
+                &file,
+                &need_to_know,
                 idempotency_key,
             )?;
             show(json, &published, |p| cli::print_published("result", p));

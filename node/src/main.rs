@@ -113,6 +113,10 @@ enum Command {
     /// Publish, list and show risk alerts (through the running node's API).
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Attachments: upload a photo, X-ray image or PDF (image metadata removed), and
+    /// read one by hash (fetched from members when this node does not hold it).
+    #[command(subcommand)]
+    Attachment(AttachmentCommand),
     /// Publish and look up AEO status records.
     #[command(subcommand)]
     Aeo(AeoCommand),
@@ -301,14 +305,35 @@ struct NeedToKnowArgs {
     /// Information accuracy: 1 to 4 (the default, 4: cannot be judged).
     #[arg(long)]
     accuracy: Option<u8>,
+    /// Attach a JPEG, PNG or PDF file, with an optional caption after `=`
+    /// (`--attach floor.jpg="False floor"`; repeatable). The file is uploaded first
+    /// (image metadata removed) and listed in the record.
+    #[arg(long, value_name = "FILE[=CAPTION]")]
+    attach: Vec<String>,
 }
 
 impl NeedToKnowArgs {
-    /// `record` with the flags' markings and distribution set.
-    fn apply(&self, mut record: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    /// `record` with the flags' markings and distribution set, and the files of
+    /// `--attach` uploaded to `target` and listed.
+    fn apply(
+        &self,
+        target: &cli::Target,
+        mut record: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
         let Some(fields) = record.as_object_mut() else {
             anyhow::bail!("the record must be a JSON object");
         };
+        for attach in &self.attach {
+            let (file, caption) = attach.split_once('=').unwrap_or((attach, ""));
+            let uploaded = upload_attachment(target, std::path::Path::new(file))?;
+            let list = fields
+                .entry("attachments")
+                .or_insert_with(|| serde_json::json!([]));
+            let Some(list) = list.as_array_mut() else {
+                anyhow::bail!("the record's attachments must be a JSON array");
+            };
+            list.push(serde_json::json!({"hash": uploaded.hash, "caption": caption}));
+        }
         let markings = fields
             .entry("markings")
             .or_insert_with(|| serde_json::json!({}));
@@ -444,6 +469,63 @@ enum AlertCommand {
     /// Print an example risk alert (JSON) that publishes as is: edit it, then
     /// `alert publish --file`.
     Template,
+}
+
+#[derive(Debug, Subcommand)]
+enum AttachmentCommand {
+    /// Upload a JPEG, PNG or PDF file; prints its hash (of the bytes as stored, with
+    /// image metadata removed) for a record's `attachments`.
+    Upload {
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Write an attachment's bytes to FILE, fetched from members when this node
+    /// does not hold them.
+    Get {
+        hash: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// Publishes the record in `file` at `path` with the flags' markings, distribution
+/// and attachments.
+fn publish_file(
+    api: &ApiArgs,
+    path: &str,
+    file: &std::path::Path,
+    need_to_know: &NeedToKnowArgs,
+    idempotency_key: Option<String>,
+) -> anyhow::Result<Published> {
+    let target = api.target()?;
+    let record = need_to_know.apply(&target, read_json_file(file)?)?;
+    Ok(target.publish(path, &record, idempotency_key)?)
+}
+
+/// Uploads `file` (its type from its first bytes) through the API.
+fn upload_attachment(
+    target: &cli::Target,
+    file: &std::path::Path,
+) -> anyhow::Result<customs_node::api::views::UploadedAttachment> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let media_type = customs_protocol::attachment::sniff(&bytes).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} is not a JPEG, PNG or PDF file (by its first bytes)",
+            file.display()
+        )
+    })?;
+    let reply = target
+        .client()
+        .send(
+            "POST",
+            "/api/v1/attachments",
+            Some((media_type.as_str(), &bytes)),
+        )
+        .map_err(cli::CliError::from)?;
+    Ok(reply.into_typed().map_err(cli::CliError::from)?)
 }
 
 #[derive(Debug, Subcommand)]
@@ -755,15 +837,45 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Demo { dir, keep } => demo(dir, keep),
         Command::Export { out, api } => export(&api, &out, json),
         Command::Import { dir, file, verify } => import(&dir, &file, verify, json),
+        Command::Attachment(AttachmentCommand::Upload { file, api }) => {
+            let uploaded = upload_attachment(&api.target()?, &file)?;
+            show(json, &uploaded, |u| {
+                outln!(
+                    "{} ({}, {} bytes; {} bytes of image metadata removed)",
+                    u.hash,
+                    u.media_type,
+                    u.size,
+                    u.metadata_removed_bytes
+                )
+            });
+            Ok(())
+        }
+        Command::Attachment(AttachmentCommand::Get { hash, out, api }) => {
+            let mut file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let written = api
+                .target()?
+                .client()
+                .download(&format!("/api/v1/attachments/{hash}"), &mut file)
+                .map_err(cli::CliError::from)?;
+            show_line(
+                json,
+                serde_json::json!({"hash": hash, "bytes": written, "out": out}),
+                || format!("wrote {written} bytes to {}", out.display()),
+            );
+            Ok(())
+        }
         Command::Alert(AlertCommand::Publish {
             file,
             idempotency_key,
             need_to_know,
             api,
         }) => {
-            let published: Published = api.target()?.publish(
+            let published = publish_file(
+                &api,
                 "/api/v1/alerts",
-                &need_to_know.apply(read_json_file(&file)?)?,
+                &file,
+                &need_to_know,
                 idempotency_key,
             )?;
             show(json, &published, |p| cli::print_published("alert", p));
@@ -840,11 +952,8 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
             need_to_know,
             api,
         }) => {
-            let published: Published = api.target()?.publish(
-                "/api/v1/aeo",
-                &need_to_know.apply(read_json_file(&file)?)?,
-                idempotency_key,
-            )?;
+            let published =
+                publish_file(&api, "/api/v1/aeo", &file, &need_to_know, idempotency_key)?;
             show(json, &published, |p| cli::print_published("AEO record", p));
             Ok(())
         }

@@ -127,16 +127,28 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     assert_eq!(status, 201, "{xray}");
     let xray_hash = xray["hash"].as_str().expect("hash").to_string();
 
+    // Published with the CLI, as an officer would: `--attach FILE=CAPTION` uploads
+    // each file again (the same hash) and lists it.
+    let photo_file = root.path().join("floor.jpg");
+    let xray_file = root.path().join("xray.png");
+    std::fs::write(&photo_file, PHOTO).expect("photo file");
+    std::fs::write(&xray_file, XRAY).expect("x-ray file");
     let mut alert: Value = serde_json::from_str(&cli(&["alert", "template"])).expect("template");
     alert["reference"] = json!("NL-PHOTO-0001");
-    alert["attachments"] = json!([
-        {"hash": photo_hash, "media_type": "image/jpeg", "caption": "False floor of the reefer"},
-        {"hash": xray_hash, "caption": "X-ray of the false floor"},
+    let alert_file = root.path().join("alert.json");
+    std::fs::write(&alert_file, alert.to_string()).expect("alert file");
+    let published = cli_json(&[
+        "alert",
+        "publish",
+        "--dir",
+        nl.path(),
+        "--file",
+        alert_file.to_str().expect("utf-8"),
+        "--attach",
+        &format!("{}=False floor of the reefer", photo_file.display()),
+        "--attach",
+        &format!("{}=X-ray of the false floor", xray_file.display()),
     ]);
-    let published: Value = nl
-        .api()
-        .post("/api/v1/alerts", &alert)
-        .expect("the alert with attachments publishes");
     let id = published["id"].as_str().expect("id").to_string();
     // Published: the uploads are now NL's own blobs.
     assert!(files_in(&nl_uploads).is_empty());
@@ -152,12 +164,23 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
         json!("False floor of the reefer")
     );
     assert_eq!(on_de["attachments"][1]["media_type"], json!("image/png"));
+    assert_eq!(on_de["attachments"][1]["hash"], json!(xray_hash));
     assert!(files_in(&de.dir.join("store/blobs/fetched")).is_empty());
 
-    // DE fetches the photo on demand: the same hash, no GPS tag.
-    let (status, content_type, bytes) = download(&de, &photo_hash);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
-    assert_eq!(content_type, "image/jpeg");
+    // DE fetches the photo on demand (through the CLI): the same hash, no GPS tag.
+    let out = root.path().join("from-de.jpg");
+    cli(&[
+        "attachment",
+        "get",
+        &photo_hash,
+        "--dir",
+        de.path(),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let bytes = std::fs::read(&out).expect("the CLI wrote the photo");
+    let (status, content_type, _) = download(&de, &photo_hash);
+    assert_eq!((status, content_type.as_str()), (200, "image/jpeg"));
     assert_eq!(BlobHash::of(&bytes).to_hex(), photo_hash);
     for secret in [
         &b"Exif\0\0"[..],
