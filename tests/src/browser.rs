@@ -153,6 +153,17 @@ impl Browser {
         .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
+    /// Chooses a local file in a file input, as the file picker would.
+    pub fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let id = self.element(css);
+        call(
+            "POST",
+            &self.url(&format!("/element/{id}/value")),
+            Some(json!({ "text": path.to_str().expect("utf-8 path") })),
+        )
+        .unwrap_or_else(|e| panic!("cannot choose {} in {css}: {e}", path.display()));
+    }
+
     /// Fills the alert form with the sample alert, typing where an officer types.
     pub fn fill_alert_form(&self, reference: &str, container: &str) {
         self.type_into("#a-reference", reference);

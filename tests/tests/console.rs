@@ -131,6 +131,17 @@ async fn officers_use_the_console() {
         });
         assert_eq!(entries(&a), before, "nothing stored");
 
+        // A photo from an officer's phone: uploaded as it is chosen, its metadata
+        // removed, with a caption.
+        let photo = std::env::temp_dir().join(format!("console-photo-{}.jpg", std::process::id()));
+        std::fs::write(&photo, include_bytes!("../fixtures/concealment-gps.jpg")).expect("photo");
+        browser.choose_file("#a-files", &photo);
+        browser.wait("the photo uploaded", DEADLINE, |b| {
+            b.text("#a-uploads").contains("metadata removed")
+        });
+        browser.type_into("#a-caption-1", "False floor of the reefer");
+        let _ = std::fs::remove_file(&photo);
+
         // Corrected, it is signed and stored; the answer is lost on the way back (the
         // page's fetch throws after the node answered), and submitting again reuses the
         // record's idempotency key: the node answers with the same alert, once stored.
@@ -171,6 +182,19 @@ async fn officers_use_the_console() {
         browser.wait("own alert in the feed", DEADLINE, |b| {
             b.visible(&format!("#alerts [data-id='{id}']"))
         });
+        // Its detail shows the photo as a thumbnail, decoded from the node's bytes.
+        browser.click(&format!("#alerts [data-id='{id}']"));
+        browser.wait("the photo's thumbnail", DEADLINE, |b| {
+            b.run(
+                "const img = document.querySelector('#detail .attachments img');
+                 return !!img && img.complete && img.naturalWidth === 96;",
+                json!([]),
+            ) == json!(true)
+        });
+        assert!(browser
+            .text("#detail .attachments")
+            .contains("False floor of the reefer"));
+        browser.screenshot("3b-attachment");
 
         // AEO: B publishes a status; the lookup shows it with its partners.
         publish(&b, "/api/v1/aeo", sample_aeo());

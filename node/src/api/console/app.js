@@ -351,9 +351,11 @@ async function showDetail(id) {
       el("h3", { tabindex: "-1" }, `${words(entry.type)} ${entry.body.reference || entry.body.operator_id || ""}`),
       entry.markings ? el("p", { class: "markings-banner", id: "detail-markings" }, tlpTag(entry.markings), " ",
         handlingText(entry.markings) === "none" ? "" : handlingText(entry.markings)) : null,
+      entry.attachments ? el("p", { id: "detail-attachments" }, "Loading attachments…") : null,
       el("dl", {}, rows.map(([k, val]) => [el("dt", {}, k),
         el("dd", { class: k === "Signature" ? (v.status === "valid" ? "sig-valid" : "sig-invalid") : null }, val)])),
       el("button", { type: "button", class: "secondary", onclick: () => { panel.hidden = true; } }, "Close"));
+    if (entry.attachments) $("detail-attachments").replaceWith(await attachmentList(entry.attachments));
     panel.querySelector("h3").focus({ preventScroll: true });
   } catch (error) {
     panel.replaceChildren(el("p", { class: "field-error" }, error.message));
@@ -581,10 +583,13 @@ $("alert-form").addEventListener("submit", (event) => {
     else if (body.estimated_value.currency) body.estimated_value.currency = body.estimated_value.currency.toUpperCase();
     const identifiers = Object.entries(body.consignment).filter(([, v]) => v !== null);
     body.consignment = identifiers.length ? Object.fromEntries(identifiers) : null;
+    body.attachments = uploads.map((u) => ({ hash: u.hash, caption: u.caption.value.trim() }));
     return withNeedToKnow(body);
   }, (published) => {
     const sealed = $("a-dist").value !== "all";
     form.reset();
+    uploads.length = 0;
+    showUploads();
     state.flash = `Published alert ${published.id} (seq ${published.seq}). Every member will receive it${sealed ? "; only its recipients can read it" : ""}.`;
     location.hash = "#feed";
   });
@@ -761,6 +766,71 @@ async function loadMembers() {
 }
 
 // ---- need to know: the publish form's markings and distribution --------------------
+
+// ---- attachments ------------------------------------------------------------------
+
+// Files uploaded for the alert being written: [{name, hash, size, media_type, caption input}].
+const uploads = [];
+let uploadCount = 0;
+
+async function uploadFile(file) {
+  const response = await fetch("/api/v1/attachments", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+function showUploads() {
+  $("a-uploads").replaceChildren(...uploads.map((u, i) => el("li", {},
+    el("span", {}, `${u.name}: ${Math.ceil(u.size / 1024)} KiB`,
+      u.metadata_removed_bytes ? `, ${u.metadata_removed_bytes} bytes of metadata removed` : ""),
+    el("span", { class: "caption" }, el("label", { for: u.caption.id, class: "visually-hidden" }, `Caption of ${u.name}`), u.caption),
+    el("button", { type: "button", class: "link", onclick: () => { uploads.splice(i, 1); showUploads(); } }, `Remove ${u.name}`))));
+}
+
+$("a-files").addEventListener("change", async (event) => {
+  const input = event.target;
+  setFieldError(input, "");
+  for (const file of [...input.files]) {
+    try {
+      const uploaded = await uploadFile(file);
+      uploadCount += 1;
+      const caption = el("input", { id: `a-caption-${uploadCount}`, maxlength: "200", placeholder: "Caption: what it shows" });
+      uploads.push({ ...uploaded, name: file.name, caption });
+    } catch (error) {
+      setFieldError(input, `${file.name}: ${error.message}`);
+    }
+  }
+  input.value = "";
+  showUploads();
+});
+
+// Thumbnails of a record's attachments: fetched with the token (an <img> cannot
+// send it), shown from memory; a click opens the full file.
+async function attachmentList(attachments) {
+  const items = await Promise.all(attachments.map(async (a) => {
+    const label = a.caption || a.media_type;
+    try {
+      const response = await fetch(a.url, { headers: { Authorization: `Bearer ${state.token}` } });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        return el("li", {}, el("figure", {}, el("figcaption", {}, `${label}: ${body ? body.message : response.status}`)));
+      }
+      const url = URL.createObjectURL(await response.blob());
+      const open = el("button", { type: "button", class: "thumb", onclick: () => window.open(url, "_blank", "noopener") },
+        a.media_type.startsWith("image/") ? el("img", { src: url, alt: label }) : el("span", { class: "code" }, "PDF"),
+        el("span", { class: "visually-hidden" }, `Open ${label}`));
+      return el("li", {}, el("figure", {}, open, el("figcaption", {}, label)));
+    } catch (_) {
+      return el("li", {}, el("figure", {}, el("figcaption", {}, `${label}: no answer from the node`)));
+    }
+  }));
+  return el("ul", { class: "attachments", "aria-label": "Attachments" }, items);
+}
 
 function withNeedToKnow(body) {
   body.markings.accuracy = Number(body.markings.accuracy);
