@@ -192,6 +192,11 @@ pub struct StoreSection {
     /// How long `GET /api/v1/attachments/{hash}` waits for a blob to arrive from
     /// members before it answers 504.
     pub blob_fetch_timeout_ms: u64,
+    /// Attachments of alerts and requests in these categories are fetched as soon as
+    /// their record arrives (not only when someone opens them).
+    pub prefetch_categories: Vec<customs_protocol::body::Category>,
+    /// So is any attachment of at most this many bytes (0: none by size).
+    pub prefetch_max_bytes: u64,
 }
 
 /// Watch lists and webhooks (the `[notify]` section).
@@ -270,6 +275,8 @@ impl Default for StoreSection {
             blob_upload_bytes: crate::blobs::BlobLimits::default().upload_bytes,
             blob_upload_ttl_ms: crate::blobs::BlobLimits::default().upload_ttl_ms,
             blob_fetch_timeout_ms: 10_000,
+            prefetch_categories: Vec::new(),
+            prefetch_max_bytes: 0,
         }
     }
 }
@@ -509,6 +516,20 @@ cache_capacity_bytes = {cache}
 # is missing.
 max_pending_entries = {pending_entries}
 max_pending_bytes = {pending_bytes}
+# Attachments (store/blobs): blobs fetched from members kept on disk, bytes (the least
+# recently read go beyond; this node's own are never removed)...
+blob_cache_bytes = {blob_cache}
+# ...uploads waiting to be published, bytes, and how long one waits (milliseconds)...
+blob_upload_bytes = {blob_uploads}
+blob_upload_ttl_ms = {blob_ttl}
+# ...and how long a read waits for a blob to arrive from members before a 504.
+blob_fetch_timeout_ms = {blob_fetch}
+# Fetch attachments as their record arrives, not only when opened: those of alerts
+# and requests in these categories (e.g. ["weapons", "explosives"]), and any of at
+# most prefetch_max_bytes (0: none by size). Off by default: a member on a thin link
+# then downloads only what its officers open.
+prefetch_categories = {prefetch_categories}
+prefetch_max_bytes = {prefetch_bytes}
 
 [audit]
 # audit.log in this directory records every publish, retraction, refused request,
@@ -572,6 +593,13 @@ webhook_timeout_ms = {webhook_timeout}
             cache = store.cache_capacity_bytes,
             pending_entries = store.max_pending_entries,
             pending_bytes = store.max_pending_bytes,
+            blob_cache = store.blob_cache_bytes,
+            blob_uploads = store.blob_upload_bytes,
+            blob_ttl = store.blob_upload_ttl_ms,
+            blob_fetch = store.blob_fetch_timeout_ms,
+            prefetch_categories =
+                serde_json::to_string(&store.prefetch_categories).unwrap_or_else(|_| "[]".into()),
+            prefetch_bytes = store.prefetch_max_bytes,
             audit_reads = self.audit.reads,
             audit_bytes = self.audit.max_file_bytes,
             audit_keep = self.audit.keep_files,

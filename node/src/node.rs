@@ -159,6 +159,10 @@ impl NodeParams {
                 upload_ttl_ms: config.store.blob_upload_ttl_ms,
             },
             blob_fetch_timeout_ms: config.store.blob_fetch_timeout_ms,
+            prefetch: crate::blobs::prefetch::PrefetchPolicy {
+                categories: config.store.prefetch_categories.clone(),
+                max_bytes: config.store.prefetch_max_bytes,
+            },
         };
         let p2p = &config.p2p;
         let network = NetworkConfig {
@@ -211,6 +215,7 @@ pub struct Node {
     watchdog_task: JoinHandle<()>,
     membership_task: JoinHandle<()>,
     notifier_task: JoinHandle<()>,
+    prefetch_task: JoinHandle<()>,
     /// Notified when the node must restart (a key rotation put a new key in place).
     pub restart: Arc<tokio::sync::Notify>,
 }
@@ -352,6 +357,13 @@ impl Node {
             .run(stopped.clone()),
         );
         let notifier_task = tokio::spawn(notifier.run(stopped.clone()));
+        let prefetch_task = tokio::spawn(crate::blobs::prefetch::run(
+            store.clone(),
+            handle.attachments.clone(),
+            params.store.prefetch.clone(),
+            handle.blob_fetch_timeout,
+            stopped.clone(),
+        ));
         let watchdog_task = tokio::spawn(watchdog(
             store.clone(),
             handle.publisher.clone(),
@@ -371,6 +383,7 @@ impl Node {
             watchdog_task,
             membership_task,
             notifier_task,
+            prefetch_task,
             restart,
         })
     }
@@ -408,6 +421,7 @@ impl Node {
         let _ = self.watchdog_task.await;
         let _ = self.membership_task.await;
         let _ = self.notifier_task.await;
+        let _ = self.prefetch_task.await;
         drop(self.handle);
         drop(self.client);
         // A task that was answering a peer may hold the store a moment longer; wait

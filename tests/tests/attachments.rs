@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 const PHOTO: &[u8] = include_bytes!("../fixtures/concealment-gps.jpg");
 const XRAY: &[u8] = include_bytes!("../fixtures/xray-text.png");
+const WEAPON: &[u8] = include_bytes!("../fixtures/weapon-xray.png");
 
 fn admit(by: &[&Member], joiner: &Member) {
     let proposal = propose(by[0], &card_of(joiner));
@@ -81,6 +82,14 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
     nl.start();
     let mut de = joiner(root.path(), "de", "DE", &charter, &nl.p2p, None);
+    // DE's policy: attachments of weapons alerts as soon as they arrive.
+    customs_tests::process::edit_config(
+        &de.dir,
+        &[(
+            "prefetch_categories = []",
+            "prefetch_categories = [\"weapons\"]",
+        )],
+    );
     de.start();
     admit(&[&nl], &de);
     wait_member(&nl, "DE", "member");
@@ -197,6 +206,23 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     let (status, _, xray_bytes) = download(&de, &xray_hash);
     assert_eq!(status, 200);
     assert_eq!(BlobHash::of(&xray_bytes).to_hex(), xray_hash);
+
+    // A weapons alert: DE's policy fetches its X-ray as it arrives, unasked.
+    let (status, weapon) = upload(&nl, "image/png", WEAPON);
+    assert_eq!(status, 201, "{weapon}");
+    let weapon_hash = weapon["hash"].as_str().expect("hash").to_string();
+    let mut weapons: Value = serde_json::from_str(&cli(&["alert", "template"])).expect("template");
+    weapons["reference"] = json!("NL-WEAPON-0001");
+    weapons["category"] = json!("weapons");
+    weapons["attachments"] = json!([{"hash": weapon_hash, "caption": "Pistol in the spare tyre"}]);
+    nl.api()
+        .post::<Value>("/api/v1/alerts", &weapons)
+        .expect("the weapons alert publishes");
+    wait_for("DE to prefetch the weapons X-ray", DEADLINE, || {
+        files_in(&de.dir.join("store/blobs/fetched"))
+            .contains(&weapon_hash)
+            .then_some(())
+    });
 
     // A sealed alert for DE only, with a scanned report: it travels encrypted, and
     // only its recipients can read it or its attachment.

@@ -17,6 +17,7 @@
 //! blocking threads.
 
 pub mod fetch;
+pub mod prefetch;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

@@ -245,7 +245,7 @@ impl Store {
             .inner
             .next_arrival
             .load(std::sync::atomic::Ordering::Relaxed);
-        if self.last_arrival()? > next_arrival {
+        if self.arrival_end()? > next_arrival {
             return Err(corrupt(format!(
                 "arrival rows go past the next arrival number {next_arrival}"
             )));

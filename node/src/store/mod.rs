@@ -74,6 +74,8 @@ pub struct StoreConfig {
     pub blobs: crate::blobs::BlobLimits,
     /// How long the API waits for a blob fetched from members. Default 10 s.
     pub blob_fetch_timeout_ms: u64,
+    /// Attachments fetched as their record arrives. Default: none.
+    pub prefetch: crate::blobs::prefetch::PrefetchPolicy,
 }
 
 impl StoreConfig {
@@ -84,6 +86,7 @@ impl StoreConfig {
             cache_capacity_bytes: 64 * 1024 * 1024,
             blobs: crate::blobs::BlobLimits::default(),
             blob_fetch_timeout_ms: 10_000,
+            prefetch: Default::default(),
             max_pending_entries: 4096,
             max_pending_bytes: 8 * 1024 * 1024,
         }
@@ -583,7 +586,7 @@ impl Store {
         let kept = self.db()?.get(META_NEXT_ARRIVAL)?;
         let next_arrival = match kept {
             Some(number) => parse_u64(&number, "next arrival")?,
-            None => self.last_arrival()?,
+            None => self.arrival_end()?,
         };
         self.inner
             .next_arrival
@@ -594,8 +597,9 @@ impl Store {
         Ok(())
     }
 
-    /// The number after the last arrival row (stores from before `Mnext_arrival`).
-    fn last_arrival(&self) -> Result<u64, StoreError> {
+    /// The number after the last arrival row: the next record stored or opened gets
+    /// it (read from the rows, for stores from before `Mnext_arrival`).
+    pub fn arrival_end(&self) -> Result<u64, StoreError> {
         Ok(match self.db()?.scan_prefix([ARRIVAL]).next_back() {
             Some(row) => {
                 let (key, _) = row?;

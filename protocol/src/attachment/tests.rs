@@ -135,7 +135,7 @@ fn attachment(byte: u8, size: u64) -> Attachment {
 #[test]
 fn attachment_lists_are_bounded_and_distinct() {
     let one = attachment(1, 1000);
-    assert!(validate_attachments(&[one.clone()], false).is_ok());
+    assert!(validate_attachments(std::slice::from_ref(&one), false).is_ok());
     let error = validate_attachments(&[one.clone(), one.clone()], false).unwrap_err();
     assert_eq!(
         (error.field.as_str(), error.code()),
@@ -171,7 +171,7 @@ fn attachment_lists_are_bounded_and_distinct() {
     );
     // A key belongs in a sealed record's attachments, and only there.
     assert_eq!(
-        validate_attachments(&[one.clone()], true)
+        validate_attachments(std::slice::from_ref(&one), true)
             .unwrap_err()
             .code(),
         "Placement"
