@@ -264,6 +264,14 @@ pub fn joiner(
     }
 }
 
+/// Admits `joiner`: `by[0]` proposes, the others approve.
+pub fn admit(by: &[&Member], joiner: &Member) {
+    let proposal = propose(by[0], &card_of(joiner));
+    for approver in &by[1..] {
+        approve(approver, &proposal);
+    }
+}
+
 pub fn card_of(member: &Member) -> PathBuf {
     let card = member.dir.with_extension("card");
     std::fs::write(&card, cli(&["member", "export", "--dir", member.path()])).expect("card");

@@ -884,6 +884,8 @@ async fn openapi_lists_every_route_with_its_methods() {
         ("/api/v1/webhooks", "GET"),
         ("/api/v1/webhooks", "POST"),
         ("/api/v1/webhooks/{id}/deliveries", "GET"),
+        ("/api/v1/attachments", "POST"),
+        ("/api/v1/attachments/{hash}", "GET"),
         ("/", "GET"),
         ("/console/app.js", "GET"),
         ("/console/style.css", "GET"),

@@ -14,13 +14,6 @@ const PHOTO: &[u8] = include_bytes!("../fixtures/concealment-gps.jpg");
 const XRAY: &[u8] = include_bytes!("../fixtures/xray-text.png");
 const WEAPON: &[u8] = include_bytes!("../fixtures/weapon-xray.png");
 
-fn admit(by: &[&Member], joiner: &Member) {
-    let proposal = propose(by[0], &card_of(joiner));
-    for approver in &by[1..] {
-        approve(approver, &proposal);
-    }
-}
-
 /// Uploads `bytes` as `media_type`; returns the status and the answer.
 fn upload(on: &Member, media_type: &str, bytes: &[u8]) -> (u16, Value) {
     let reply = on
@@ -270,9 +263,23 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     wait_for("FR to hold the alert", DEADLINE, || {
         fr.get(&format!("/api/v1/entries/{id}"))
     });
+    // As if an earlier fetch had broken off after 1,000 bytes: FR asks DE only for
+    // the rest.
+    let fr_partial = fr.dir.join("store/blobs/partial");
+    std::fs::write(fr_partial.join(&photo_hash), &bytes[..1000]).expect("partial");
     let (status, _, from_de) = download(&fr, &photo_hash);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&from_de));
     assert_eq!(from_de, bytes);
+    // That the fetch resumes, shown by a partial fetch whose first bytes are wrong:
+    // the blob assembled from them fails its hash and is thrown away (a fetch that
+    // started over would have succeeded); the next request starts from nothing.
+    std::fs::write(fr_partial.join(&weapon_hash), [0u8; 50]).expect("partial");
+    let (status, _, answer) = download(&fr, &weapon_hash);
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&answer));
+    assert!(files_in(&fr_partial).is_empty());
+    let (status, _, weapon_bytes) = download(&fr, &weapon_hash);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&weapon_bytes));
+    assert_eq!(BlobHash::of(&weapon_bytes).to_hex(), weapon_hash);
 
     // DE's copy of the X-ray is damaged on disk: FR refuses what DE serves.
     let damaged = de.dir.join("store/blobs/fetched").join(&xray_hash);

@@ -17,13 +17,6 @@ use serde_json::{json, Value};
 const SECRET_PHRASE: &str = "heroin in marble slabs QXZV-7731";
 const SECRET_REFERENCE: &str = "NL-SEALED-0001";
 
-fn admit(by: &[&Member], joiner: &Member) {
-    let proposal = propose(by[0], &card_of(joiner));
-    for approver in &by[1..] {
-        approve(approver, &proposal);
-    }
-}
-
 /// Writes an alert (from `alert template`) with `reference` and `description` to a
 /// file for `alert publish --file`.
 fn alert_file(dir: &Path, reference: &str, description: &str) -> String {

@@ -146,13 +146,6 @@ fn publish_file(by: &Member, what: &str, file: &str) -> String {
         .to_string()
 }
 
-fn admit(by: &[&Member], joiner: &Member) {
-    let proposal = propose(by[0], &card_of(joiner));
-    for approver in &by[1..] {
-        approve(approver, &proposal);
-    }
-}
-
 /// Opens `member`'s console in `browser` and signs in with its admin token.
 fn sign_in(browser: &Browser, member: &Member) {
     browser.goto(&format!("{}/", api_url(&member.dir, DEADLINE)));

@@ -28,7 +28,7 @@ type Reply = oneshot::Sender<Result<BlobResponse, NetworkError>>;
 
 pub fn behaviour() -> Behaviour {
     request_response::Behaviour::with_codec(
-        BlobCodec,
+        BlobCodec::default(),
         [(BLOB_PROTOCOL, ProtocolSupport::Full)],
         request_response::Config::default()
             .with_request_timeout(BLOB_REQUEST_TIMEOUT)

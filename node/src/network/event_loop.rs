@@ -122,7 +122,7 @@ pub async fn spawn(
         .map_err(|e| NetworkError::Start(e.to_string()))?;
     let topic = IdentTopic::new(gossip_topic(&config.network));
     let codec = SyncCodec::default();
-    let sync_bytes_received = codec.bytes_received.clone();
+    let sync_bytes_received = codec.0.bytes_received.clone();
 
     let admission = Admission::of(&config);
     let bootstrap = config.bootstrap.clone();
