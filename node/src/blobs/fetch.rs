@@ -14,10 +14,13 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 
 use super::{BlobStoreError, Blobs};
-use crate::network::{Client, NetworkError};
+use crate::network::{Client, NetworkError, PeerId};
 
 /// Fetches running at once; more are refused (each holds a chunk in memory).
 pub const MAX_CONCURRENT_FETCHES: usize = 8;
+/// Attachments the API holds in memory at once to answer (up to 10 MiB each); more
+/// wait their turn.
+pub const MAX_CONCURRENT_READS: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum FetchError {
@@ -58,6 +61,7 @@ pub struct Fetcher {
     network: Client,
     running: Arc<Mutex<HashMap<BlobHash, Arc<tokio::sync::Mutex<()>>>>>,
     permits: Arc<Semaphore>,
+    reads: Arc<Semaphore>,
 }
 
 /// How one member answered during a fetch.
@@ -75,11 +79,19 @@ impl Fetcher {
             network,
             running: Arc::default(),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_FETCHES)),
+            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
         }
     }
 
     pub fn blobs(&self) -> &Arc<Blobs> {
         &self.blobs
+    }
+
+    /// A turn to hold an attachment in memory (waits while
+    /// [`MAX_CONCURRENT_READS`] are held).
+    pub async fn read_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        // The semaphore is never closed: this is always Some.
+        self.reads.clone().acquire_owned().await.ok()
     }
 
     /// Makes the blob `hash` of `size` bytes (as its record lists it) present in the
@@ -175,7 +187,7 @@ impl Fetcher {
     /// partial file ends.
     async fn fetch_from(
         &self,
-        peer: libp2p::PeerId,
+        peer: PeerId,
         hash: BlobHash,
         size: u64,
     ) -> Result<Answer, FetchError> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use customs_protocol::{PublicKey, SecretKey, SignedEntry};
 pub use libp2p::Multiaddr;
-use libp2p::PeerId;
+pub use libp2p::PeerId;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 

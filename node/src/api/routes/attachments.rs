@@ -166,6 +166,8 @@ pub async fn get_attachment(
             format!("{hash:?} is not an attachment hash (64 lowercase hex digits)"),
         )
     })?;
+    // Bounds the memory of attachments being answered.
+    let _turn = state.node.attachments.read_turn().await;
     let lookup = state.clone();
     let (local, listed) = blocking(move || {
         let listed = lookup.node.store.attachment(&hash)?;
