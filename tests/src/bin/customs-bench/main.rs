@@ -8,6 +8,7 @@
 //!     target/release/customs-bench --quick          (each benchmark small: a smoke test)
 //!     target/release/customs-bench --only catchup,million --out report.md
 
+mod attachments;
 mod catchup;
 mod data;
 mod dissemination;
@@ -65,10 +66,12 @@ enum Bench {
     Simulation,
     /// 9. API and p2p floods, a partition between hosts (needs root).
     Hardening,
+    /// 10. Upload of 10 MiB attachments, and their first read on another member.
+    Attachments,
 }
 
 impl Bench {
-    const ALL: [Bench; 7] = [
+    const ALL: [Bench; 8] = [
         Bench::Ingest,
         Bench::Publish,
         Bench::Dissemination,
@@ -76,6 +79,7 @@ impl Bench {
         Bench::Million,
         Bench::Simulation,
         Bench::Hardening,
+        Bench::Attachments,
     ];
 }
 
@@ -128,6 +132,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Million => million::run(&env, &scale, &mut report),
             Bench::Simulation => simulation::run(&scale, &mut report),
             Bench::Hardening => hardening::run(&env, &scale, &mut report),
+            Bench::Attachments => attachments::run(&env, &scale, &mut report),
         };
         result.with_context(|| {
             format!(
