@@ -337,7 +337,8 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// Checks that `bytes` are a `declared` blob within the size limit, and returns them
 /// without image metadata: for JPEG the EXIF and XMP segments (APP1), IPTC (APP13),
 /// comments (COM) and every other application segment except JFIF (APP0), the ICC
-/// colour profile (APP2) and Adobe's colour transform (APP14), which decoding needs;
+/// colour profile (APP2) and Adobe's colour transform (APP14), which decoding needs
+/// (an EXIF orientation other than 1 is written back alone, in place of the EXIF);
 /// for PNG every chunk but those that make the pixels (IHDR, PLTE, IDAT, IEND) and
 /// the colour and transparency chunks (tRNS, gAMA, cHRM, sRGB, iCCP, sBIT). The
 /// compressed image data is copied byte for byte: the pixels do not change. A PDF is
@@ -382,6 +383,7 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&bytes[..2]); // SOI
     let mut at = 2;
+    let mut oriented = false;
     loop {
         // Markers may be padded with any number of 0xFF bytes.
         if bytes.get(at) != Some(&0xFF) {
@@ -422,6 +424,15 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
             0xE1 | 0xE3..=0xED | 0xEF | 0xFE => false,
             _ => true,
         };
+        // The EXIF orientation says how to turn the pixels to show them: it alone is
+        // written back (as the only tag of a minimal EXIF), so a photo taken sideways
+        // still shows upright.
+        if marker == 0xE1 && !oriented {
+            if let Some(orientation) = exif_orientation(&bytes[at + 2..end]) {
+                out.extend_from_slice(&orientation_segment(orientation));
+                oriented = true;
+            }
+        }
         if keep {
             out.extend_from_slice(&[0xFF, marker]);
             out.extend_from_slice(&bytes[at..end]);
@@ -434,6 +445,61 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
             return Ok(out);
         }
     }
+}
+
+/// The orientation (2 to 8) an EXIF segment's first image directory gives, if it
+/// gives one other than 1 (as stored). `payload` is the APP1 segment after its length.
+fn exif_orientation(payload: &[u8]) -> Option<u16> {
+    let tiff = payload.strip_prefix(b"Exif\0\0")?;
+    let big_endian = match tiff.get(..2)? {
+        b"MM" => true,
+        b"II" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    if u16_at(2)? != 42 {
+        return None;
+    }
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let entries = usize::from(u16_at(ifd)?);
+    (0..entries).find_map(|i| {
+        let entry = ifd.checked_add(2 + 12 * i)?;
+        // Tag 0x0112, type SHORT, one value, stored in the entry itself.
+        let is_orientation =
+            u16_at(entry)? == 0x0112 && u16_at(entry + 2)? == 3 && u32_at(entry + 4)? == 1;
+        let value = u16_at(entry + 8)?;
+        (is_orientation && (2..=8).contains(&value)).then_some(value)
+    })
+}
+
+/// An APP1 segment holding a minimal EXIF: one image directory with the orientation
+/// only (big-endian TIFF).
+fn orientation_segment(orientation: u16) -> [u8; 36] {
+    let mut segment = [0u8; 36];
+    segment[..4].copy_from_slice(&[0xFF, 0xE1, 0x00, 34]);
+    segment[4..10].copy_from_slice(b"Exif\0\0");
+    // TIFF header: big endian, 42, first directory at offset 8.
+    segment[10..18].copy_from_slice(&[b'M', b'M', 0, 42, 0, 0, 0, 8]);
+    // One entry: tag 0x0112, type 3 (SHORT), count 1, the value; no next directory.
+    segment[18..20].copy_from_slice(&[0, 1]);
+    segment[20..28].copy_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    segment[28..30].copy_from_slice(&orientation.to_be_bytes());
+    segment
 }
 
 /// PNG chunks kept: the image and how to show its colours. Any other chunk (text,

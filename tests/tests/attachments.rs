@@ -13,6 +13,29 @@ use serde_json::{json, Value};
 const PHOTO: &[u8] = include_bytes!("../fixtures/concealment-gps.jpg");
 const XRAY: &[u8] = include_bytes!("../fixtures/xray-text.png");
 const WEAPON: &[u8] = include_bytes!("../fixtures/weapon-xray.png");
+const SIDEWAYS: &[u8] = include_bytes!("../fixtures/sideways-gps.jpg");
+
+/// What Pillow (an independent decoder) reads in an image file: its size, EXIF
+/// orientation, whether it has GPS tags, and a digest of its decoded pixels.
+fn pillow(path: &Path) -> Value {
+    let script = "import json, sys, hashlib\n\
+        from PIL import Image\n\
+        im = Image.open(sys.argv[1]); exif = im.getexif()\n\
+        print(json.dumps({'size': list(im.size), 'orientation': exif.get(0x0112),\n\
+          'gps': bool(exif.get_ifd(0x8825)), 'make': exif.get(0x010F),\n\
+          'pixels': hashlib.sha256(im.convert('RGB').tobytes()).hexdigest()}))";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3 runs (CI installs python3-pil)");
+    assert!(
+        output.status.success(),
+        "Pillow: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("Pillow's JSON")
+}
 
 /// Uploads `bytes` as `media_type`; returns the status and the answer.
 fn upload(on: &Member, media_type: &str, bytes: &[u8]) -> (u16, Value) {
@@ -196,6 +219,31 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
             String::from_utf8_lossy(secret)
         );
     }
+    // Pillow decodes the same pixels from what DE got as from the phone's file,
+    // without GPS or camera make; a photo stored sideways keeps its orientation.
+    let original = root.path().join("original.jpg");
+    std::fs::write(&original, PHOTO).expect("write");
+    let (before, after) = (pillow(&original), pillow(&out));
+    assert_eq!(
+        (before["gps"].clone(), after["gps"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(after["make"], Value::Null);
+    assert_eq!(after["pixels"], before["pixels"]);
+    let (status, sideways) = upload(&de, "image/jpeg", SIDEWAYS);
+    assert_eq!(status, 201, "{sideways}");
+    let (_, _, upright) = download(&de, sideways["hash"].as_str().expect("hash"));
+    std::fs::write(root.path().join("sideways.jpg"), SIDEWAYS).expect("write");
+    std::fs::write(root.path().join("upright.jpg"), &upright).expect("write");
+    let (before, after) = (
+        pillow(&root.path().join("sideways.jpg")),
+        pillow(&root.path().join("upright.jpg")),
+    );
+    assert_eq!(
+        (after["orientation"].clone(), after["gps"].clone()),
+        (json!(6), json!(false))
+    );
+    assert_eq!(after["pixels"], before["pixels"]);
     let (status, _, xray_bytes) = download(&de, &xray_hash);
     assert_eq!(status, 200);
     assert_eq!(BlobHash::of(&xray_bytes).to_hex(), xray_hash);

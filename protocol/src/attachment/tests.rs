@@ -2,6 +2,7 @@ use super::*;
 
 const PHOTO: &[u8] = include_bytes!("../../../tests/fixtures/concealment-gps.jpg");
 const XRAY: &[u8] = include_bytes!("../../../tests/fixtures/xray-text.png");
+const SIDEWAYS: &[u8] = include_bytes!("../../../tests/fixtures/sideways-gps.jpg");
 
 /// Offsets of every JPEG segment marker up to the start of scan, with its marker.
 fn jpeg_markers(bytes: &[u8]) -> Vec<u8> {
@@ -58,6 +59,35 @@ fn a_phone_photo_loses_its_exif_gps_xmp_and_comment_and_keeps_its_pixels() {
         strip_metadata(MediaType::Jpeg, &stripped).unwrap(),
         stripped
     );
+}
+
+#[test]
+fn a_sideways_photo_keeps_only_its_orientation() {
+    assert_eq!(exif_orientation(&SIDEWAYS[24..]), Some(6));
+    let stripped = strip_metadata(MediaType::Jpeg, SIDEWAYS).unwrap();
+    let markers = jpeg_markers(&stripped);
+    assert_eq!(
+        markers.iter().filter(|m| **m == 0xE1).count(),
+        1,
+        "{markers:x?}"
+    );
+    let app1 = stripped.windows(2).position(|w| w == [0xFF, 0xE1]).unwrap();
+    assert_eq!(&stripped[app1..app1 + 36], &orientation_segment(6));
+    assert_eq!(exif_orientation(&stripped[app1 + 4..app1 + 36]), Some(6));
+    for secret in [&b"SN-7654321"[..], b"PhoneMaker"] {
+        assert!(!stripped.windows(secret.len()).any(|w| w == secret));
+    }
+    assert_eq!(scan_data(&stripped), scan_data(SIDEWAYS));
+    assert_eq!(
+        strip_metadata(MediaType::Jpeg, &stripped).unwrap(),
+        stripped
+    );
+    // An orientation of 1 (as stored) needs no EXIF at all.
+    assert_eq!(exif_orientation(&orientation_segment(1)[4..]), None);
+    // A damaged EXIF gives no orientation and no panic.
+    for cut in 0..=32 {
+        let _ = exif_orientation(&orientation_segment(3)[4..4 + cut]);
+    }
 }
 
 #[test]
