@@ -346,6 +346,20 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
             .contains("DE"),
         "{answer}"
     );
+    // The operators see it: fetches by outcome.
+    let metrics = fr
+        .api()
+        .send("GET", "/metrics", None)
+        .expect("metrics")
+        .text();
+    assert!(
+        metrics.contains("customs_blob_fetches_total{outcome=\"mismatch\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("customs_blob_fetches_total{outcome=\"fetched\"} 2"),
+        "{metrics}"
+    );
     let fr_blobs = fr.dir.join("store/blobs");
     assert!(!files_in(&fr_blobs.join("fetched")).contains(&xray_hash));
     assert!(files_in(&fr_blobs.join("partial")).is_empty());

@@ -63,6 +63,8 @@ pub struct Snapshot<'a> {
     /// Proposals waiting for approvals, and those of them this member has not approved.
     pub proposals_pending: u64,
     pub proposals_awaiting_us: u64,
+    /// Attachment blobs: the fetcher's counters, the cache and uploads held, evictions.
+    pub blobs: &'a crate::blobs::fetch::Fetcher,
 }
 
 /// Label values escaped as the text format requires.
@@ -440,6 +442,51 @@ pub fn render(s: &Snapshot<'_>) -> String {
         ("customs_webhook_failed_attempts_total", "counter", "Webhook delivery attempts that failed (they are retried, up to notify.webhook_max_attempts).", notify.failed_attempts),
         ("customs_webhook_deliveries_dropped_total", "counter", "Notifications not queued because the delivery queue was full (notify.max_pending_deliveries).", notify.dropped),
         ("customs_webhook_deliveries_pending", "gauge", "Webhook deliveries waiting for an attempt.", notify.pending),
+    ] {
+        w.family(name, kind, help);
+        w.sample(name, &[], value);
+    }
+    let fetches = s.blobs.stats();
+    let (cache_bytes, upload_bytes) = s.blobs.blobs().usage_bytes();
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    w.family(
+        "customs_blob_fetches_total",
+        "counter",
+        "Attachment fetches from members, by outcome: fetched, mismatch (a member served bytes that did not match; each such member counts), failed (no member served it).",
+    );
+    for (outcome, value) in [
+        ("fetched", load(&fetches.fetched)),
+        ("mismatch", load(&fetches.mismatched)),
+        ("failed", load(&fetches.failed)),
+    ] {
+        w.sample("customs_blob_fetches_total", &[("outcome", outcome)], value);
+    }
+    for (name, kind, help, value) in [
+        (
+            "customs_blob_fetched_bytes_total",
+            "counter",
+            "Bytes of attachments fetched from members.",
+            load(&fetches.fetched_bytes),
+        ),
+        (
+            "customs_blob_cache_bytes",
+            "gauge",
+            "Bytes of fetched attachments held (store.blob_cache_bytes bounds them).",
+            cache_bytes,
+        ),
+        (
+            "customs_blob_upload_bytes",
+            "gauge",
+            "Bytes of uploads no record lists yet (store.blob_upload_bytes bounds them).",
+            upload_bytes,
+        ),
+        (
+            "customs_blob_evicted_total",
+            "counter",
+            "Fetched attachments removed to keep the cache within its budget.",
+            s.blobs.blobs().evicted(),
+        ),
     ] {
         w.family(name, kind, help);
         w.sample(name, &[], value);

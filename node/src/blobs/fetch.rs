@@ -4,6 +4,7 @@
 //! when someone on this node asks for it (or the prefetch policy does).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +54,17 @@ pub enum FetchError {
     Network(#[from] NetworkError),
 }
 
+/// What the fetcher has done since the start, for the metrics.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    pub fetched: AtomicU64,
+    pub fetched_bytes: AtomicU64,
+    /// Fetches that ended without the blob: none of the members could serve it.
+    pub failed: AtomicU64,
+    /// Blobs a member served whose bytes did not match their hash.
+    pub mismatched: AtomicU64,
+}
+
 /// Fetches blobs for this node's API; one fetch per blob at a time (a second request
 /// for the same blob waits for the first).
 #[derive(Debug, Clone)]
@@ -62,6 +74,7 @@ pub struct Fetcher {
     running: Arc<Mutex<HashMap<BlobHash, Arc<tokio::sync::Mutex<()>>>>>,
     permits: Arc<Semaphore>,
     reads: Arc<Semaphore>,
+    stats: Arc<FetchStats>,
 }
 
 /// How one member answered during a fetch.
@@ -80,7 +93,12 @@ impl Fetcher {
             running: Arc::default(),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_FETCHES)),
             reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+            stats: Arc::default(),
         }
+    }
+
+    pub fn stats(&self) -> &FetchStats {
+        &self.stats
     }
 
     pub fn blobs(&self) -> &Arc<Blobs> {
@@ -123,6 +141,9 @@ impl Fetcher {
         if Arc::strong_count(&one) <= 2 {
             running.remove(&hash);
         }
+        if result.is_err() && !matches!(result, Err(FetchError::Busy)) {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
         result
     }
 
@@ -138,11 +159,14 @@ impl Fetcher {
         for (code, peer) in peers {
             match self.fetch_from(peer, hash, size).await? {
                 Answer::Done => {
+                    self.stats.fetched.fetch_add(1, Ordering::Relaxed);
+                    self.stats.fetched_bytes.fetch_add(size, Ordering::Relaxed);
                     tracing::info!(blob = %hash, size, from = %code, "fetched a blob");
                     return Ok(());
                 }
                 Answer::NotFound => not_found.push(code),
                 Answer::Mismatch => {
+                    self.stats.mismatched.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(blob = %hash, from = %code, "a member served bytes that do not match the blob's hash: refused");
                     mismatched.push(code)
                 }

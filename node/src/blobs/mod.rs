@@ -108,6 +108,8 @@ pub struct Blobs {
     limits: BlobLimits,
     usage: Mutex<Usage>,
     next_temporary: AtomicU64,
+    /// Fetched blobs removed to keep the cache within its budget, since the start.
+    evicted: AtomicU64,
 }
 
 /// Partial fetches older than this are removed at open.
@@ -122,6 +124,7 @@ impl Blobs {
             limits,
             usage: Mutex::new(Usage::default()),
             next_temporary: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
         };
         for dir in ["uploads", "own", "fetched", "partial", "tmp"] {
             create_private_dir(&root.join(dir)).map_err(|e| blobs.io(&root.join(dir), e))?;
@@ -207,6 +210,7 @@ impl Blobs {
             }
             fs::remove_file(&path).map_err(|e| self.io(&path, e))?;
             usage.fetched -= size;
+            self.evicted.fetch_add(1, Ordering::Relaxed);
             tracing::info!(blob = %path.display(), size, "removed a fetched blob: the blob cache is over store.blob_cache_bytes");
         }
         Ok(())
@@ -440,6 +444,11 @@ impl Blobs {
     pub fn usage_bytes(&self) -> (u64, u64) {
         let usage = self.usage();
         (usage.fetched, usage.uploads)
+    }
+
+    /// Fetched blobs evicted since the start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
     }
 }
 

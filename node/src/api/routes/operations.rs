@@ -146,6 +146,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         notify,
         proposals_pending: pending.len() as u64,
         proposals_awaiting_us: awaiting_us as u64,
+        blobs: &state.node.attachments,
     });
     Ok((
         [(
