@@ -264,6 +264,23 @@ pub fn joiner(
     }
 }
 
+/// Writes `founder`'s charter to ROOT/charter.toml, the file joiners are given.
+pub fn charter_file(root: &Path, founder: &Member) -> PathBuf {
+    let charter = root.join("charter.toml");
+    std::fs::write(&charter, cli(&["charter", "--dir", founder.path()])).expect("charter");
+    charter
+}
+
+impl Member {
+    /// The address a joiner bootstraps from to reach the network through this node
+    /// (its p2p address with `/p2p/PEER_ID`).
+    pub fn bootstrap_address(&self) -> String {
+        let status = wait_for("the status", DEADLINE, || self.get("/api/v1/status"));
+        let peer = status["node"]["peer_id"].as_str().expect("peer id");
+        format!("{}/p2p/{peer}", self.p2p)
+    }
+}
+
 /// Admits `joiner`: `by[0]` proposes, the others approve.
 pub fn admit(by: &[&Member], joiner: &Member) {
     let proposal = propose(by[0], &card_of(joiner));

@@ -94,8 +94,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut nl = found(root.path(), "NL");
-    let charter = root.path().join("charter.toml");
-    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    let charter = charter_file(root.path(), &nl);
     nl.start();
     let mut de = joiner(root.path(), "de", "DE", &charter, &nl.p2p, None);
     // DE's policy: attachments of weapons alerts as soon as they arrive.
@@ -110,11 +109,7 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     admit(&[&nl], &de);
     wait_member(&nl, "DE", "member");
     // FR reaches the network through DE, so it still can when NL is stopped.
-    let de_peer = de.get("/api/v1/status").expect("status")["node"]["peer_id"]
-        .as_str()
-        .expect("peer id")
-        .to_string();
-    let de_address = format!("{}/p2p/{de_peer}", de.p2p);
+    let de_address = de.bootstrap_address();
     let mut fr = joiner(root.path(), "fr", "FR", &charter, &de_address, None);
     fr.start();
     admit(&[&nl, &de], &fr);

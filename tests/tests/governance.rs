@@ -47,8 +47,7 @@ fn approve_in_console(member: &Member, subject: &str, approved_by: &str) {
 fn a_governed_network_admits_rotates_revokes_and_removes_live() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut nl = found(root.path(), "NL");
-    let charter = root.path().join("charter.toml");
-    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    let charter = charter_file(root.path(), &nl);
     let network = cli_json(&["charter", "--dir", nl.path()])["network"]
         .as_str()
         .expect("network id")

@@ -87,8 +87,7 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
 fn sealed_alerts_reach_only_their_recipients_and_markings_hold() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut nl = found(root.path(), "NL");
-    let charter = root.path().join("charter.toml");
-    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    let charter = charter_file(root.path(), &nl);
     nl.start();
     let mut de = joiner(root.path(), "de", "DE", &charter, &nl.p2p, None);
     let de_log = Arc::new(Mutex::new(Vec::new()));
@@ -98,11 +97,7 @@ fn sealed_alerts_reach_only_their_recipients_and_markings_hold() {
     fr.start();
     admit(&[&nl, &de], &fr);
     // BE is admitted while its node is not running; it will catch up from DE alone.
-    let de_peer = de.get("/api/v1/status").expect("status")["node"]["peer_id"]
-        .as_str()
-        .expect("peer id")
-        .to_string();
-    let de_address = format!("{}/p2p/{de_peer}", de.p2p);
+    let de_address = de.bootstrap_address();
     let mut be = joiner(root.path(), "be", "BE", &charter, &de_address, None);
     admit(&[&nl, &de], &be);
     for node in [&nl, &de, &fr] {

@@ -12,8 +12,8 @@ use anyhow::{bail, Context as _};
 use customs_tests::http::sample_alert;
 use serde_json::{json, Value};
 
-use crate::data::{member_code, Scale};
-use crate::nodes::{self, Env, Member, NodeProcess};
+use crate::data::Scale;
+use crate::nodes::{self, Env, NodeProcess};
 use crate::report::{ms, ratio, Report, Row};
 
 /// Blobs per run: three of 10 MiB fit one record (32 MiB).
@@ -31,31 +31,7 @@ pub fn run(env: &Env, _scale: &Scale, report: &mut Report) -> anyhow::Result<()>
             "ceilings: a 10 MiB write + fsync on the same file system; NL's GET of a blob it holds (the same HTTP path, no fetch)".into(),
         ],
     );
-    let mut members = Vec::new();
-    for i in 0..2 {
-        let code = member_code('N', i);
-        let key = nodes::init_node(&dir.join(&code), &code, 30_000)?;
-        members.push(Member {
-            code,
-            key,
-            addresses: Vec::new(),
-        });
-    }
-    let mut running: Vec<NodeProcess> = Vec::new();
-    for i in 0..2 {
-        let node_dir = dir.join(&members[i].code);
-        nodes::write_members(&node_dir, &members[i].key, &members)?;
-        let node = NodeProcess::start(env, &node_dir)?;
-        members[i].addresses = vec![node.p2p_address()?];
-        running.push(node);
-    }
-    for node in &mut running {
-        node.wait(
-            "a connection to the other node",
-            Duration::from_secs(60),
-            |node| Ok((node.connected_peers()? == 1).then_some(())),
-        )?;
-    }
+    let mut running = nodes::start_mesh(env, &dir, 2)?;
     let fsync = write_and_sync(&dir.join("fsync-probe"))?;
 
     let mut uploads = Vec::new();

@@ -18,9 +18,9 @@ use customs_node::client::ApiClient;
 use customs_node::verify::available_threads;
 use customs_protocol::{SignedEntry, VerifiedEntry};
 
-use crate::data::{self, member_code, Scale};
+use crate::data::{self, Scale};
 use crate::ingest::verify_strict_rate;
-use crate::nodes::{self, Env, Member, NodeProcess, POLL_INTERVAL};
+use crate::nodes::{self, Env, NodeProcess, POLL_INTERVAL};
 use crate::report::{ms, percentile, ratio, thousands, Report, Row};
 
 /// Threads posting alerts; enough to keep the asked rate while some requests wait.
@@ -90,31 +90,7 @@ fn run_network(
     verify_rate: f64,
 ) -> anyhow::Result<()> {
     let dir = env.dir(&format!("dissemination-{n}"))?;
-    let mut members = Vec::new();
-    for i in 0..n {
-        let code = member_code('N', i);
-        let key = nodes::init_node(&dir.join(&code), &code, 30_000)?;
-        members.push(Member {
-            code,
-            key,
-            addresses: Vec::new(),
-        });
-    }
-    let mut running: Vec<NodeProcess> = Vec::new();
-    for i in 0..n {
-        let node_dir = dir.join(&members[i].code);
-        nodes::write_members(&node_dir, &members[i].key, &members)?;
-        let node = NodeProcess::start(env, &node_dir)?;
-        members[i].addresses = vec![node.p2p_address()?];
-        running.push(node);
-    }
-    for node in &mut running {
-        node.wait(
-            "a connection to every other node",
-            Duration::from_secs(120),
-            |node| Ok((node.connected_peers()? == n - 1).then_some(())),
-        )?;
-    }
+    let running = nodes::start_mesh(env, &dir, n)?;
 
     let arrivals: Arrivals = Arc::default();
     let feeds: Vec<_> = running

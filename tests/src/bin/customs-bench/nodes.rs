@@ -104,6 +104,37 @@ pub fn init_node(dir: &Path, code: &str, sync_interval_ms: u64) -> anyhow::Resul
     Ok(customs_node::setup::init_node_dir(dir, &config)?)
 }
 
+/// `n` node processes in DIR/N0.., every one a member dialled by the later ones (a
+/// full mesh of connections); returns them once each is connected to all others.
+pub fn start_mesh(env: &Env, dir: &Path, n: usize) -> anyhow::Result<Vec<NodeProcess>> {
+    let mut members = Vec::new();
+    for i in 0..n {
+        let code = crate::data::member_code('N', i);
+        let key = init_node(&dir.join(&code), &code, 30_000)?;
+        members.push(Member {
+            code,
+            key,
+            addresses: Vec::new(),
+        });
+    }
+    let mut running: Vec<NodeProcess> = Vec::new();
+    for i in 0..n {
+        let node_dir = dir.join(&members[i].code);
+        write_members(&node_dir, &members[i].key, &members)?;
+        let node = NodeProcess::start(env, &node_dir)?;
+        members[i].addresses = vec![node.p2p_address()?];
+        running.push(node);
+    }
+    for node in &mut running {
+        node.wait(
+            "a connection to every other node",
+            Duration::from_secs(120),
+            |node| Ok((node.connected_peers()? == n - 1).then_some(())),
+        )?;
+    }
+    Ok(running)
+}
+
 /// Writes DIR/members.toml with `members` (the node itself left out).
 pub fn write_members(dir: &Path, own: &PublicKey, members: &[Member]) -> anyhow::Result<()> {
     let members = Members {
