@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use customs_protocol::codes::iso6346_check_digit;
-use customs_protocol::{AeoRecord, Body, Date, RiskAlert};
+use customs_protocol::{
+    AeoRecord, Attachment, Body, Date, Distribution, Markings, MediaType, RiskAlert,
+};
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -135,6 +137,7 @@ pub async fn start(dirs: &[PathBuf]) -> Result<Vec<DemoNode>, DemoError> {
             published: 0,
         });
     }
+    let nodes_first_code = nodes.first().map(|n| n.code.clone()).unwrap_or_default();
     for member in &mut nodes {
         let started = Instant::now();
         while !member
@@ -149,12 +152,51 @@ pub async fn start(dirs: &[PathBuf]) -> Result<Vec<DemoNode>, DemoError> {
             }
             tokio::time::sleep(DEMO_POLL_INTERVAL).await;
         }
+        // The first member's first alert carries a photo: the console shows it, and
+        // the others fetch it when someone opens it.
+        let mut photo = match member.code == nodes_first_code {
+            true => demo_photo(&member.node).await?,
+            false => Vec::new(),
+        };
         for body in samples(&member.code, now_ms())? {
-            member.node.publish(body).await.map_err(NodeError::from)?;
+            let publisher = &member.node.handle.publisher;
+            let attachments = match body {
+                Body::RiskAlert(_) => std::mem::take(&mut photo),
+                _ => Vec::new(),
+            };
+            let draft = publisher
+                .draft(body, Markings::default(), Distribution::All, attachments)
+                .map_err(NodeError::from)?;
+            publisher
+                .publish_draft(draft, None)
+                .await
+                .map_err(NodeError::from)?;
             member.published += 1;
         }
     }
     Ok(nodes)
+}
+
+/// A sample photo of a concealment (fictional, like every demo record), uploaded as
+/// an officer would: its metadata removed, kept as the node's own.
+const DEMO_PHOTO: &[u8] = include_bytes!("demo-photo.jpg");
+
+async fn demo_photo(node: &Node) -> Result<Vec<Attachment>, DemoError> {
+    let blobs = node.handle.attachments.blobs().clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let uploaded = blobs.upload(MediaType::Jpeg, DEMO_PHOTO)?;
+        blobs.adopt(&uploaded.hash)
+    })
+    .await
+    .map_err(|e| DemoError::Sample(e.to_string()))?
+    .map_err(|e| DemoError::Sample(e.to_string()))?;
+    Ok(vec![Attachment {
+        hash: stored.hash,
+        size: stored.size,
+        media_type: MediaType::Jpeg,
+        caption: "Boxes opened after the X-ray (sample photo)".into(),
+        sealed: None,
+    }])
 }
 
 /// A container number with its ISO 6346 check digit.

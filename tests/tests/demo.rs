@@ -197,6 +197,25 @@ async fn the_demo_runs_and_cleans_up() {
         "{}",
         aeo.text
     );
+    // NL's first alert carries a sample photo; BE fetches it from NL when asked.
+    let (_, be) = &demo.members[1];
+    let alerts = be.get("/api/v1/alerts?author=NL&limit=50").await;
+    let mut photo = None;
+    for item in alerts.json["items"].as_array().expect("alerts") {
+        let id = item["id"].as_str().expect("id");
+        let entry = be.get(&format!("/api/v1/entries/{id}")).await;
+        if let Some(attachment) = entry.json["attachments"].get(0) {
+            photo = Some(attachment.clone());
+        }
+    }
+    let photo = photo.expect("an NL alert with a photo");
+    let hash = photo["hash"].as_str().expect("hash");
+    let fetched = be.get(&format!("/api/v1/attachments/{hash}")).await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(
+        customs_protocol::BlobHash::of(&fetched.bytes).to_hex(),
+        hash
+    );
     assert!(demo.base.exists());
     let base = demo.base.clone();
     demo.interrupt();
