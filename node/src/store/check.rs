@@ -43,6 +43,7 @@ impl Store {
         let mut retracted_rows = HashSet::new();
         let mut chain_ids: HashSet<EntryId> = HashSet::new();
         let (mut plain_rows, mut unopened_rows, mut group_rows) = (0usize, 0usize, 0usize);
+        let mut attachment_rows = 0usize;
         let (mut request_rows, mut answer_rows) = (0usize, 0usize);
 
         let log_end = *super::lock(&self.inner.log_end);
@@ -90,12 +91,14 @@ impl Store {
                     )));
                 }
                 let opened;
+                let mut attachments = &e.attachments[..];
                 let body = match &e.body {
                     Body::Sealed(_) => match self.opened(&id)? {
                         Some(sealed) => {
                             plain_rows += 1;
-                            opened = sealed.body;
-                            &opened
+                            opened = sealed;
+                            attachments = &opened.attachments[..];
+                            &opened.body
                         }
                         None => {
                             if db.get(unopened_key(e.created_at_ms, &id))?.is_none() {
@@ -109,6 +112,15 @@ impl Store {
                     },
                     body => body,
                 };
+                for attachment in attachments {
+                    if db.get(attachment_key(&attachment.hash, &id))?.is_none() {
+                        return Err(corrupt(format!(
+                            "attachment {} of {id} is missing from the attachment index",
+                            attachment.hash
+                        )));
+                    }
+                    attachment_rows += 1;
+                }
                 match body {
                     Body::Sealed(_) => {}
                     Body::Group(update) => {
@@ -224,6 +236,7 @@ impl Store {
             || count_prefix(GROUP) != group_rows
             || count_prefix(REQUEST) != request_rows
             || count_prefix(ANSWER) != answer_rows
+            || count_prefix(ATTACHMENT) != attachment_rows
             || count_prefix(AUTHOR) != report.authors as usize
         {
             return Err(corrupt(

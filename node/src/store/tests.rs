@@ -683,6 +683,39 @@ fn check_finds_a_missing_index_row() {
 }
 
 #[test]
+fn check_finds_an_attachment_missing_from_its_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let author = key(6);
+    let mut entry = sign(&author, 1, None, Body::RiskAlert(alert(1)), NOW_MS)
+        .entry()
+        .clone();
+    let photo = customs_protocol::Attachment {
+        hash: customs_protocol::BlobHash([5; 32]),
+        size: 2_000,
+        media_type: customs_protocol::MediaType::Jpeg,
+        caption: "false floor".into(),
+        sealed: None,
+    };
+    entry.attachments = vec![photo.clone()];
+    let signed = VerifiedEntry::sign(entry, &author).expect("signs");
+    store.ingest(vec![signed.clone()]).expect("ingest");
+    store.check().expect("consistent");
+    assert_eq!(
+        store.attachment(&photo.hash).expect("reads"),
+        Some((signed.id(), photo.clone()))
+    );
+    store
+        .db()
+        .expect("db")
+        .remove(attachment_key(&photo.hash, &signed.id()))
+        .expect("remove");
+    let error = store.check().expect_err("the missing row is found");
+    assert!(error.to_string().contains("attachment index"), "{error}");
+    assert_eq!(store.attachment(&photo.hash).expect("reads"), None);
+}
+
+#[test]
 fn an_own_entry_durable_before_a_crash_is_completed_on_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let me = key(7);
