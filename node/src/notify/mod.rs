@@ -207,6 +207,11 @@ struct Inner {
     queued: watch::Sender<u64>,
     /// One writer at a time for the read-modify-write of lists and deliveries.
     writer: std::sync::Mutex<()>,
+    /// Held while a batch of arrivals is matched, and while a list is saved and its
+    /// retro-hunt runs: a record stored before the list is then found by the hunt
+    /// (a retro match) whether or not the arrivals had reached it. Taken before
+    /// `writer`.
+    matching: std::sync::Mutex<()>,
     stats: Counters,
 }
 
@@ -265,6 +270,7 @@ impl Notifier {
                 live,
                 queued: watch::Sender::new(0),
                 writer: std::sync::Mutex::new(()),
+                matching: std::sync::Mutex::new(()),
                 stats: Counters::default(),
             }),
         })
@@ -347,6 +353,11 @@ impl Notifier {
             .map(|(i, r)| r.normalised().map_err(|e| format!("rules[{i}].value: {e}")))
             .collect::<Result<Vec<_>, _>>()
             .map_err(NotifyError::Invalid)?;
+        let _matching = self
+            .inner
+            .matching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let now = crate::clock::now_ms();
         let list = {
             let _writer = self.lock();
@@ -498,6 +509,11 @@ impl Notifier {
 
     /// Processes the records stored since the cursor; whether there may be more.
     fn process_arrivals(&self) -> Result<bool, NotifyError> {
+        let _matching = self
+            .inner
+            .matching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let cursor = self
             .inner
             .local
