@@ -11,6 +11,14 @@ fn limits() -> BlobLimits {
     }
 }
 
+/// Sets a file's modification time to `seconds` ago (the blob store's clock for
+/// expiry and for the cache's order).
+fn set_age(path: &Path, seconds: u64) {
+    let file = File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(seconds))
+        .unwrap();
+}
+
 fn files(dir: &Path, kind: &str) -> usize {
     fs::read_dir(dir.join(kind)).unwrap().count()
 }
@@ -75,7 +83,7 @@ fn a_fetch_resumes_checks_its_hash_and_the_cache_evicts_the_least_recently_read(
     let a = vec![1u8; 2000];
     let b = vec![2u8; 2000];
     let c = vec![3u8; 2000];
-    for bytes in [&a, &b] {
+    for (bytes, age_s) in [(&a, 20), (&b, 10)] {
         let hash = BlobHash::of(bytes);
         blobs.append_partial(&hash, 0, &bytes[..700]).unwrap();
         assert_eq!(blobs.partial_len(&hash), 700);
@@ -83,7 +91,8 @@ fn a_fetch_resumes_checks_its_hash_and_the_cache_evicts_the_least_recently_read(
         assert!(blobs.append_partial(&hash, 100, &bytes[100..200]).is_err());
         blobs.append_partial(&hash, 700, &bytes[700..]).unwrap();
         assert!(blobs.finish_partial(&hash).unwrap());
-        std::thread::sleep(Duration::from_millis(20));
+        // Last read `age_s` ago: `a` before `b`.
+        set_age(&dir.path().join("fetched").join(hash.to_hex()), age_s);
     }
     // Reading `a` makes `b` the least recently used.
     assert!(blobs.read(&BlobHash::of(&a)).unwrap().is_some());
@@ -122,11 +131,11 @@ fn expired_uploads_and_crash_leftovers_are_removed_at_open() {
     assert_eq!(files(dir.path(), "uploads"), 1);
     assert_eq!(files(dir.path(), "tmp"), 0);
     drop(blobs);
-    std::thread::sleep(Duration::from_millis(5));
-    let expired = BlobLimits {
-        upload_ttl_ms: 1,
-        ..limits()
-    };
+    // Uploaded two hours ago, against a time to live of one.
+    for name in fs::read_dir(dir.path().join("uploads")).unwrap() {
+        set_age(&name.unwrap().path(), 7200);
+    }
+    let expired = limits();
     let blobs = Blobs::open(dir.path(), expired).unwrap();
     assert_eq!(files(dir.path(), "uploads"), 0);
     assert_eq!(files(dir.path(), "tmp"), 0);
