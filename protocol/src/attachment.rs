@@ -168,26 +168,35 @@ pub const BLOB_DOMAIN: &[u8] = b"customs-network/blob/v1\0";
 
 impl SealedBlob {
     /// The blob as it travels: ChaCha20-Poly1305 under `key` with a zero nonce (each
-    /// key encrypts exactly one blob), tag last.
-    pub fn encrypt(key: [u8; 32], plaintext: &[u8]) -> (SealedBlob, Vec<u8>) {
+    /// key encrypts exactly one blob), tag last. A plaintext over the attachment
+    /// limit is refused.
+    pub fn encrypt(key: [u8; 32], plaintext: &[u8]) -> Result<(SealedBlob, Vec<u8>), BlobError> {
         use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let size = plaintext.len() as u64;
+        if size > MAX_ATTACHMENT_BYTES {
+            return Err(BlobError::TooLarge {
+                size,
+                max: MAX_ATTACHMENT_BYTES,
+            });
+        }
         let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
-        let ciphertext = cipher
-            .encrypt(
-                &[0u8; 12].into(),
-                Payload {
-                    msg: plaintext,
-                    aad: BLOB_DOMAIN,
-                },
-            )
-            .expect("ChaCha20-Poly1305 encrypts any message below 256 GiB");
-        (
-            SealedBlob {
-                key,
-                ciphertext: BlobHash::of(&ciphertext),
-            },
-            ciphertext,
-        )
+        let payload = Payload {
+            msg: plaintext,
+            aad: BLOB_DOMAIN,
+        };
+        // The cipher refuses only messages of 256 GiB and more.
+        let ciphertext =
+            cipher
+                .encrypt(&[0u8; 12].into(), payload)
+                .map_err(|_| BlobError::TooLarge {
+                    size,
+                    max: MAX_ATTACHMENT_BYTES,
+                })?;
+        let sealed = SealedBlob {
+            key,
+            ciphertext: BlobHash::of(&ciphertext),
+        };
+        Ok((sealed, ciphertext))
     }
 
     /// The plaintext of this blob's ciphertext, or None when it does not open.

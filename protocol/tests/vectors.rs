@@ -425,7 +425,7 @@ fn build_vectors() -> Vec<Vector> {
     ));
     let mut keyed = twice.clone();
     keyed.attachments.truncate(1);
-    keyed.attachments[0].sealed = Some(SealedBlob::encrypt([7; 32], b"a photo").0);
+    keyed.attachments[0].sealed = Some(SealedBlob::encrypt([7; 32], b"a photo").expect("small").0);
     out.push(signed_anyway(
         "an open record's attachment carrying a blob key",
         &a,

@@ -206,7 +206,7 @@ fn attachment_lists_are_bounded_and_distinct() {
             .code(),
         "Placement"
     );
-    let (sealed, _) = SealedBlob::encrypt([7; 32], b"x");
+    let (sealed, _) = SealedBlob::encrypt([7; 32], b"x").unwrap();
     let mut keyed = one;
     keyed.sealed = Some(sealed);
     assert!(validate_attachments(&[keyed.clone()], true).is_ok());
@@ -218,7 +218,7 @@ fn attachment_lists_are_bounded_and_distinct() {
 
 #[test]
 fn a_sealed_blob_opens_with_its_key_only() {
-    let (sealed, ciphertext) = SealedBlob::encrypt([9; 32], PHOTO);
+    let (sealed, ciphertext) = SealedBlob::encrypt([9; 32], PHOTO).unwrap();
     assert_eq!(
         ciphertext.len() as u64,
         SealedBlob::ciphertext_size(PHOTO.len() as u64)

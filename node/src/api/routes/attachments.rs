@@ -302,7 +302,8 @@ pub(super) async fn resolve(
                     .map_err(|e| ApiError::from(e).with_field(format!("{field}.hash")))?;
                 let media_type = customs_protocol::attachment::sniff(&plaintext);
                 let key = state.node.publisher.blob_key(&request.hash);
-                let (sealed_blob, ciphertext) = SealedBlob::encrypt(key, &plaintext);
+                let (sealed_blob, ciphertext) =
+                    SealedBlob::encrypt(key, &plaintext).map_err(BlobStoreError::from)?;
                 blobs.put_own(&ciphertext)?;
                 (plaintext.len() as u64, media_type, Some(sealed_blob))
             } else {
