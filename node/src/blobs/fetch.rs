@@ -215,8 +215,10 @@ impl Fetcher {
         hash: BlobHash,
         size: u64,
     ) -> Result<Answer, FetchError> {
+        // Where an earlier fetch stopped; from then on the length is kept here.
+        let blobs = self.blobs.clone();
+        let mut offset = blocking(move || Ok(blobs.partial_len(&hash))).await?;
         loop {
-            let offset = self.blobs.partial_len(&hash);
             if offset >= size {
                 let blobs = self.blobs.clone();
                 let kept = blocking(move || blobs.finish_partial(&hash)).await?;
@@ -242,11 +244,17 @@ impl Fetcher {
                     // blob the record lists.
                     if served_size != size || bytes.is_empty() || offset + bytes.len() as u64 > size
                     {
-                        self.blobs.discard_partial(&hash);
+                        let blobs = self.blobs.clone();
+                        blocking(move || {
+                            blobs.discard_partial(&hash);
+                            Ok(())
+                        })
+                        .await?;
                         return Ok(Answer::Mismatch);
                     }
-                    let blobs = self.blobs.clone();
+                    let (blobs, len) = (self.blobs.clone(), bytes.len() as u64);
                     blocking(move || blobs.append_partial(&hash, offset, &bytes)).await?;
+                    offset += len;
                 }
             }
         }

@@ -3,7 +3,7 @@
 //!
 //! | directory | what | served to members | removed |
 //! |---|---|---|---|
-//! | `uploads/` | uploaded through the API, in no record yet | no | after [`BlobLimits::upload_ttl_ms`] |
+//! | `uploads/` | uploaded through the API, in no record yet | no | once older than [`BlobLimits::upload_ttl_ms`]: at open, or when the upload budget is full |
 //! | `own/` | listed by a record this node signed (an open record's blob, a sealed record's ciphertext) | yes | never |
 //! | `fetched/` | fetched from a member for a record this node holds | yes | least recently read first, beyond [`BlobLimits::cache_bytes`] |
 //! | `partial/` | a fetch in progress: the next one resumes at its length | no | when done, refused, or at open after a day |
@@ -280,7 +280,10 @@ impl Blobs {
             Some(_) => return Ok(stored),
             None => {}
         }
-        self.expire_uploads()?;
+        // Expired uploads are counted until a full budget looks for them (and at open).
+        if self.usage().uploads + size > self.limits.upload_bytes {
+            self.expire_uploads()?;
+        }
         let used = self.usage().uploads;
         if used + size > self.limits.upload_bytes {
             return Err(BlobStoreError::UploadsFull {

@@ -1221,13 +1221,10 @@ impl Store {
             let (key, _) = row?;
             let id = parse_id(key.get(33..).unwrap_or_default(), "attachment key")?;
             let listed = match self.get(&id)? {
-                Some(entry) if !matches!(entry.entry().body, Body::Sealed(_)) => {
-                    entry.entry().attachments.clone()
-                }
-                Some(_) => self.opened(&id)?.map(|s| s.attachments).unwrap_or_default(),
-                None => Vec::new(),
+                Some(entry) => self.readable(&entry)?.map(|r| r.attachments),
+                None => None,
             };
-            if let Some(attachment) = listed.into_iter().find(|a| a.hash == *hash) {
+            if let Some(attachment) = listed.into_iter().flatten().find(|a| a.hash == *hash) {
                 return Ok(Some((id, attachment)));
             }
         }
