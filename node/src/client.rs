@@ -81,9 +81,14 @@ impl Reply {
 
     /// The body as `T` when the status is 2xx, else the API's error.
     pub fn into_typed<T: DeserializeOwned>(self) -> Result<T, ClientError> {
+        let reply = self.into_ok()?;
+        serde_json::from_slice(&reply.bytes).map_err(|e| ClientError::Answer(e.to_string()))
+    }
+
+    /// The reply when the status is 2xx (whatever its body), else the API's error.
+    pub fn into_ok(self) -> Result<Reply, ClientError> {
         if (200..300).contains(&self.status) {
-            return serde_json::from_slice(&self.bytes)
-                .map_err(|e| ClientError::Answer(e.to_string()));
+            return Ok(self);
         }
         let body = self.json();
         let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);

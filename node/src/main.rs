@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+mod exchange_cli;
 mod governance_cli;
 mod loop_cli;
 use governance_cli as governance;
@@ -160,14 +161,22 @@ enum Command {
         keep: bool,
     },
     /// Write every entry of the store to a bundle file (`-`: standard output), for a
-    /// backup or to carry entries to an isolated node. A running node is asked through
-    /// its API (admin token).
+    /// backup or to carry entries to an isolated node; a running node is asked through
+    /// its API (admin token). With --format stix, misp or cen: what may leave the
+    /// network, in the field's formats (a reader token).
     Export {
         #[arg(long)]
         out: PathBuf,
+        #[arg(long, value_enum, default_value = "bundle")]
+        format: exchange_cli::ExportFormat,
+        #[command(flatten)]
+        formats: exchange_cli::FormatArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Draft alerts imported from STIX indicators.
+    #[command(subcommand)]
+    Draft(exchange_cli::DraftCommand),
     /// Check a bundle whole, then store its entries (nothing is stored from a bundle
     /// that fails any check). Stop the node first.
     Import {
@@ -835,7 +844,19 @@ fn dispatch(command: Command, json: bool) -> anyhow::Result<()> {
         }
         Command::Token(command) => token(command, json),
         Command::Demo { dir, keep } => demo(dir, keep),
-        Command::Export { out, api } => export(&api, &out, json),
+        Command::Export {
+            out,
+            format: exchange_cli::ExportFormat::Bundle,
+            api,
+            ..
+        } => export(&api, &out, json),
+        Command::Export {
+            out,
+            format,
+            formats,
+            api,
+        } => exchange_cli::export(format, &api, &out, &formats, json),
+        Command::Draft(command) => exchange_cli::draft(command, json),
         Command::Import { dir, file, verify } => import(&dir, &file, verify, json),
         Command::Attachment(AttachmentCommand::Upload { file, api }) => {
             let uploaded = upload_attachment(&api.target()?, &file)?;

@@ -240,6 +240,62 @@ impl Browser {
         }
     }
 
+    /// The accessibility audit of axe-core (Deque's engine, vendored in
+    /// tests/fixtures/axe-core) on the page as it is: the violations of impact
+    /// serious or critical, each as `rule (impact): help; targets`.
+    pub fn audit(&self) -> Vec<String> {
+        const AXE: &str = include_str!("../fixtures/axe-core/axe.min.js");
+        if self.run("return typeof window.axe;", json!([])) != json!("object") {
+            self.run(&format!("{AXE}\nreturn true;"), json!([]));
+        }
+        self.run(
+            "window.__audit = null;
+             axe.run(document, {resultTypes: ['violations']})
+               .then((r) => { window.__audit = r.violations; })
+               .catch((e) => { window.__audit = [{id: 'axe-failed', impact: 'critical', help: String(e), nodes: []}]; });
+             return true;",
+            json!([]),
+        );
+        let mut violations = Value::Null;
+        self.wait("the accessibility audit", Duration::from_secs(60), |b| {
+            violations = b.run("return window.__audit;", json!([]));
+            !violations.is_null()
+        });
+        violations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(|v| {
+                let targets: Vec<String> = v["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| n["target"].to_string())
+                    .take(5)
+                    .collect();
+                format!(
+                    "{} ({}): {}; {}",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["impact"].as_str().unwrap_or("?"),
+                    v["help"].as_str().unwrap_or(""),
+                    targets.join(" ")
+                )
+            })
+            .collect()
+    }
+
+    /// Renders the page for `media` ("print", or "" for the screen again), through
+    /// Chromium's DevTools protocol, as printing would.
+    pub fn emulate_media(&self, media: &str) {
+        call(
+            "POST",
+            &self.url("/goog/cdp/execute"),
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": media}})),
+        )
+        .unwrap_or_else(|e| panic!("cannot emulate media {media:?}: {e}"));
+    }
+
     /// Saves a PNG of the page as target/console-screenshots/NAME.png.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let data = call("GET", &self.url("/screenshot"), None).expect("screenshot");

@@ -59,9 +59,11 @@ async fn officers_use_the_console() {
         });
         browser.type_into("#signin-token", &token);
         browser.click("#signin-form button[type=submit]");
-        browser.wait("the feed", DEADLINE, |b| {
-            b.visible("#view-feed") && b.text("#node-code") == "NA"
+        browser.wait("the dashboard, where the console opens", DEADLINE, |b| {
+            b.visible("#view-dashboard") && b.text("#node-code") == "NA"
         });
+        browser.click("nav a[data-view=feed]");
+        browser.wait("the feed", DEADLINE, |b| b.visible("#view-feed"));
         browser.wait("the live feed to connect", DEADLINE, |b| {
             b.text("#live") == "live"
         });
@@ -253,4 +255,108 @@ async fn the_console_says_why_the_node_cannot_publish() {
     })
     .await
     .expect("the browser session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officers_turn_imported_indicators_into_alerts_from_the_console() {
+    let nodes = cluster::start(2).await;
+    connect(&nodes, 1, 0).await;
+    let url = nodes[0].api_url();
+    let a = nodes[0].http(Role::Publisher);
+    let token = a.token.clone().expect("token");
+    let bundle = json!({
+        "type": "bundle",
+        "id": "bundle--5b0b7c41-7d0e-4c55-8f43-0f7b9c2d6e10",
+        "objects": [{
+            "type": "indicator", "spec_version": "2.1",
+            "id": "indicator--0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a00",
+            "created": "2026-11-30T09:00:00.000Z", "modified": "2026-11-30T09:00:00.000Z",
+            "name": "Heroin in marble tiles", "description": "Tiles hollowed out, refilled with resin.",
+            "labels": ["drugs"], "pattern_type": "stix",
+            "pattern": "[customs-consignment:hs_code = '680221']",
+            "valid_from": "2026-11-30T09:00:00Z", "valid_until": "2027-05-31T00:00:00Z"
+        }]
+    });
+    let file = std::env::temp_dir().join(format!("console-indicators-{}.json", std::process::id()));
+    std::fs::write(&file, bundle.to_string()).expect("bundle file");
+
+    tokio::task::spawn_blocking(move || {
+        let browser = Browser::start();
+        browser.goto(&format!("{url}/"));
+        browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+        browser.type_into("#signin-token", &token);
+        browser.click("#signin-form button[type=submit]");
+        browser.wait("the dashboard", DEADLINE, |b| b.visible("#view-dashboard"));
+        let before = entries(&a);
+
+        browser.click("nav a[data-view=exchange]");
+        browser.wait("the exchange view", DEADLINE, |b| {
+            b.text("#taxii-url").ends_with("/taxii2/")
+        });
+        // A wrong year is refused by the node, and said on the page.
+        browser.type_into("#cen-year", "20x6");
+        browser.click("#cen-form button[type=submit]");
+        browser.wait("the refusal of the year", DEADLINE, |b| {
+            b.text("#export-error").contains("not a year")
+        });
+
+        // The national system's bundle becomes a draft; nothing is signed.
+        browser.choose_file("#import-file", &file);
+        browser.click("#import-form button[type=submit]");
+        browser.wait("the draft", DEADLINE, |b| {
+            b.text("#drafts").contains("Heroin in marble tiles")
+        });
+        assert!(
+            browser.text("#drafts").contains("location"),
+            "{}",
+            browser.text("#drafts")
+        );
+        assert_eq!(browser.text("#draft-badge"), "1");
+        assert_eq!(entries(&a), before, "a draft signs nothing");
+        browser.screenshot("8-drafts");
+
+        // Reviewed, completed and published: the draft goes.
+        browser.click("#drafts tr[data-draft] button");
+        browser.wait("the form with the draft's fields", DEADLINE, |b| {
+            b.visible("#alert-form")
+                && b.run("return document.querySelector('#a-hs').value;", json!([]))
+                    == json!("680221")
+        });
+        assert!(
+            browser.text("#notice").contains("complete"),
+            "{}",
+            browser.text("#notice")
+        );
+        assert_eq!(
+            browser.run(
+                "return document.querySelector('#a-category').value;",
+                json!([])
+            ),
+            json!("drugs")
+        );
+        browser.type_into("#a-reference", "NA-FROM-STIX-1");
+        browser.set("#a-severity", "high");
+        browser.set("#a-detected", "2026-11-28");
+        browser.type_into("#a-unlocode", "NLRTM");
+        browser.set("#a-place", "seaport");
+        browser.set("#a-method", "xray");
+        browser.set("#a-concealment", "in_cargo");
+        browser.set("#a-mode", "sea");
+        browser.click("#alert-form button[type=submit]");
+        browser.wait("the confirmation", DEADLINE, |b| {
+            b.text("#notice").contains("Published alert")
+        });
+        assert_eq!(entries(&a), before + 1);
+        let drafts = block_on(a.get("/api/v1/drafts"));
+        assert_eq!(
+            drafts.json["items"],
+            json!([]),
+            "the published draft is deleted"
+        );
+    })
+    .await
+    .expect("the browser session");
+    let _ = std::fs::remove_file(
+        std::env::temp_dir().join(format!("console-indicators-{}.json", std::process::id())),
+    );
 }

@@ -448,3 +448,220 @@ async fn bundles_that_are_cut_altered_or_foreign_are_refused() {
     drop(source);
     nodes[0].restart().await;
 }
+
+/// The dashboard draws the demo's alerts: weeks by category, the route map and the
+/// rankings, the loop's figures; a click on a route in the map opens exactly the
+/// alerts on that route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_the_demo_data() {
+    let demo = start_demo(None);
+    wait_all_hold(&demo, demo_total()).await;
+    let (_, nl) = &demo.members[0];
+    let stats = nl.get("/api/v1/stats").await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    let listed = nl.get("/api/v1/alerts?limit=200").await.json["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(
+        stats.json["alerts"],
+        serde_json::json!(listed),
+        "every demo alert counted"
+    );
+    let route = stats.json["routes"][0].clone();
+    let on_route = nl
+        .get(&format!(
+            "/api/v1/alerts?origin={}&destination={}&limit=200",
+            route["origin"].as_str().expect("an origin"),
+            route["destination"].as_str().expect("a destination")
+        ))
+        .await
+        .json["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(serde_json::json!(on_route), route["alerts"]);
+    let (url, token) = (nl.base.clone(), nl.token.clone().expect("token"));
+    tokio::task::spawn_blocking(move || {
+        use customs_tests::browser::Browser;
+        let browser = Browser::start();
+        browser.goto(&format!("{url}/"));
+        browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+        // The accessibility audit (axe-core) on every page: no serious or critical
+        // violation.
+        let mut problems: Vec<String> = browser
+            .audit()
+            .into_iter()
+            .map(|v| format!("sign-in: {v}"))
+            .collect();
+        browser.type_into("#signin-token", &token);
+        browser.click("#signin-form button[type=submit]");
+        browser.wait("the dashboard, where the demo lands", DEADLINE, |b| {
+            b.visible("#view-dashboard") && b.visible("#route-map svg")
+        });
+        for view in [
+            "feed",
+            "publish",
+            "requests",
+            "watch",
+            "aeo",
+            "groups",
+            "members",
+            "exchange",
+            "network",
+            "dashboard",
+        ] {
+            browser.click(&format!("nav a[data-view={view}]"));
+            browser.wait(&format!("the {view} page"), DEADLINE, |b| {
+                b.visible(&format!("#view-{view}"))
+                    && (view != "feed" || b.visible("#alerts [data-id]"))
+                    && (view != "dashboard" || b.visible("#route-map svg"))
+            });
+            if view == "feed" {
+                browser.click_first("#alerts [data-id]");
+                browser.wait("an alert's detail", DEADLINE, |b| {
+                    b.text("#detail").contains("Detection method")
+                });
+                let detail = browser.text("#detail");
+                assert!(!detail.contains("null"), "{detail}");
+                // Printed, the alert is the page: no header, navigation, list or forms.
+                browser.emulate_media("print");
+                assert!(browser.visible("#detail"), "the alert prints");
+                for chrome in ["nav", "header", "#filters", "#alerts", "#detail button"] {
+                    assert!(!browser.visible(chrome), "{chrome} is printed");
+                }
+                browser.screenshot("14-print-alert");
+                browser.emulate_media("");
+            }
+            browser.screenshot(&format!("13-{view}-en"));
+            problems.extend(browser.audit().into_iter().map(|v| format!("{view}: {v}")));
+        }
+        assert!(
+            problems.is_empty(),
+            "accessibility violations:\n{}",
+            problems.join("\n")
+        );
+        let count = |b: &Browser, css: &str| {
+            b.run(
+                "return document.querySelectorAll(arguments[0]).length;",
+                serde_json::json!([css]),
+            )
+            .as_u64()
+            .unwrap_or(0)
+        };
+        browser.wait("the charts and the map", DEADLINE, |b| {
+            count(b, "#chart-weeks svg g.week") > 50
+                && count(b, "#chart-weeks svg rect") > 0
+                && count(b, "#route-map svg .land path") > 150
+                && count(b, "#route-map svg .route") > 0
+                && count(b, "#route-map svg .place") > 0
+        });
+        assert!(browser.text("#stats-requests").contains("Sent"));
+        assert!(browser.text("#stats-results").contains("Hit rate"));
+        assert!(browser.text("#top-routes").contains("→"));
+        browser.screenshot("9-dashboard");
+        browser.run(
+            "document.querySelector('#route-map').scrollIntoView(); return true;",
+            serde_json::json!([]),
+        );
+        browser.screenshot("9b-route-map");
+        // The busiest route, clicked on the map: the feed shows its alerts only.
+        let route_key = browser.run(
+            "const line = document.querySelector('#route-map .route');
+             line.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+             return line.dataset.route;",
+            serde_json::json!([]),
+        );
+        browser.wait("the route's alerts", DEADLINE, |b| {
+            b.visible("#view-feed")
+                && b.visible("#route-filter")
+                && count(b, "#alerts [data-id]") == on_route as u64
+        });
+        assert!(
+            browser.text("#route-filter").contains("route"),
+            "{}",
+            browser.text("#route-filter")
+        );
+        let expected_key = format!(
+            "{}-{}",
+            route["origin"].as_str().unwrap_or_default(),
+            route["destination"].as_str().unwrap_or_default()
+        );
+        assert_eq!(
+            route_key,
+            serde_json::json!(expected_key),
+            "the busiest route is drawn first"
+        );
+        browser.screenshot("10-route-alerts");
+        browser.click("#route-filter-clear");
+        browser.wait("every alert again", DEADLINE, |b| {
+            !b.visible("#route-filter")
+        });
+
+        // In French and in Spanish: the switch stays (the page reloads in the chosen
+        // language, the session with it); labels, code lists and dates follow, the
+        // records' own text does not; the audit passes again.
+        for (code, dashboard, drugs, feed_title) in [
+            (
+                "fr",
+                "Tableau de bord",
+                "stupéfiants",
+                "Alertes de tous les membres",
+            ),
+            ("es", "Panel", "drogas", "Alertas de todos los miembros"),
+        ] {
+            browser.set("#language", code);
+            browser.wait(&format!("the console in {code}"), DEADLINE, |b| {
+                b.text("nav a[data-view=dashboard]") == dashboard
+            });
+            browser.click("nav a[data-view=dashboard]");
+            browser.wait(&format!("the dashboard in {code}"), DEADLINE, |b| {
+                b.visible("#route-map svg") && b.text("#chart-legend").contains(drugs)
+            });
+            assert_eq!(
+                browser.run(
+                    "return document.documentElement.lang;",
+                    serde_json::json!([])
+                ),
+                serde_json::json!(code)
+            );
+            browser.screenshot(&format!("11-dashboard-{code}"));
+            let audit: Vec<String> = browser.audit();
+            assert!(audit.is_empty(), "{code}: {audit:?}");
+            browser.click("nav a[data-view=feed]");
+            browser.wait(&format!("the feed in {code}"), DEADLINE, |b| {
+                b.text("#feed-title") == feed_title && b.visible("#alerts [data-id]")
+            });
+            let feed = browser.text("#alerts");
+            assert!(feed.contains(drugs), "{code}: {feed}");
+            // A record's own words stay as written.
+            assert!(feed.contains("Cocaine bricks"), "{code}: {feed}");
+            browser.screenshot(&format!("12-feed-{code}"));
+            // An alert's detail: field names and code lists translated.
+            browser.click_first("#alerts [data-id]");
+            let method = if code == "fr" {
+                "Méthode de détection"
+            } else {
+                "Método de detección"
+            };
+            browser.wait(&format!("an alert's detail in {code}"), DEADLINE, |b| {
+                b.visible("#detail") && b.text("#detail").contains(method)
+            });
+            browser.screenshot(&format!("12b-detail-{code}"));
+            // Every other page in this language: a screenshot, and the audit.
+            for view in [
+                "publish", "requests", "watch", "aeo", "groups", "members", "exchange", "network",
+            ] {
+                browser.click(&format!("nav a[data-view={view}]"));
+                browser.wait(&format!("the {view} page in {code}"), DEADLINE, |b| {
+                    b.visible(&format!("#view-{view}"))
+                        && b.text("nav a[data-view=dashboard]") == dashboard
+                });
+                browser.screenshot(&format!("13-{view}-{code}"));
+                let audit = browser.audit();
+                assert!(audit.is_empty(), "{code} {view}: {audit:?}");
+            }
+            browser.click("nav a[data-view=dashboard]");
+        }
+    })
+    .await
+    .expect("the browser session");
+}

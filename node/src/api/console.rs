@@ -1,4 +1,4 @@
-//! The officers' web console: three static files compiled into the binary and served
+//! The officers' web console: five static files (page, script, languages, style, map) compiled into the binary and served
 //! from the API listener, so a closed network needs nothing else (no CDN, no separate
 //! server, no build step). The page talks to the same API as every other client.
 
@@ -7,7 +7,12 @@ use axum::response::{IntoResponse, Response};
 
 const INDEX_HTML: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");
+/// The console's French and Spanish, applied to the page as it is drawn.
+const I18N_JS: &str = include_str!("console/i18n.js");
 const STYLE_CSS: &str = include_str!("console/style.css");
+/// Country outlines for the route map: Natural Earth 1:110m (public domain), made by
+/// console/make-world.py.
+const WORLD_JSON: &str = include_str!("console/world.json");
 
 /// Only this node's own files and API: no inline script, no other origin, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -61,4 +66,28 @@ pub async fn script() -> Response {
 )]
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE_CSS)
+}
+
+/// The route map's country outlines (Natural Earth, public domain).
+#[utoipa::path(
+    get,
+    path = "/console/world.json",
+    tag = "console",
+    security(()),
+    responses((status = 200, description = "Country outlines as SVG paths", content_type = "application/json"))
+)]
+pub async fn world() -> Response {
+    asset("application/json", WORLD_JSON)
+}
+
+/// The console's languages (French and Spanish beside the English of the page).
+#[utoipa::path(
+    get,
+    path = "/console/i18n.js",
+    tag = "console",
+    security(()),
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript"))
+)]
+pub async fn languages() -> Response {
+    asset("text/javascript; charset=utf-8", I18N_JS)
 }

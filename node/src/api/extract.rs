@@ -23,31 +23,47 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
-        }
-        let timeout = Duration::from_millis(state.limits.body_read_timeout_ms);
-        let bytes = tokio::time::timeout(timeout, read_body(request, state.limits.max_body_bytes))
+        read_json(request, state, state.limits.max_body_bytes)
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    format!("the body did not arrive within {} ms", timeout.as_millis()),
-                )
-            })??;
-        parse_json(&bytes).map(JsonBody)
+            .map(JsonBody)
     }
+}
+
+/// A JSON body of at most `limit_bytes`, parsed strictly: `application/json` or a
+/// structured `+json` type (RFC 6839: `application/stix+json`), arriving within the
+/// body timeout, no trailing data, errors with the path of the field.
+pub async fn read_json<T: DeserializeOwned>(
+    request: Request,
+    state: &ApiState,
+    limit_bytes: usize,
+) -> Result<T, ApiError> {
+    let is_json = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    let timeout = Duration::from_millis(state.limits.body_read_timeout_ms);
+    let bytes = tokio::time::timeout(timeout, read_body(request, limit_bytes))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the body did not arrive within {} ms", timeout.as_millis()),
+            )
+        })??;
+    parse_json(&bytes)
 }
 
 /// A publish body: the record's own fields, and optionally `markings` (what readers
@@ -261,6 +277,19 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
 }
 
 /// Parses one query parameter, naming it on failure.
+/// A page's `limit`: `default` when absent, else 1 to `max` (400 naming `limit`).
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad_query(
+            "limit",
+            format!("limit must be 1 to {max}"),
+        ))
+    }
+}
+
 pub fn query_value<T>(
     name: &str,
     value: Option<&str>,

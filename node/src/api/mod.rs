@@ -10,6 +10,7 @@ mod console;
 mod error;
 mod events;
 mod extract;
+pub mod formats;
 mod metrics;
 mod routes;
 pub(crate) mod serve;
@@ -64,7 +65,8 @@ use crate::tokens::{Caller, Role, Tokens};
 pub use error::{ApiError, ErrorBody};
 use metrics::HttpCounters;
 use routes::{
-    aeo, alerts, attachments, check, control, entries, groups, members, node, notify, operations,
+    aeo, alerts, attachments, check, control, entries, exchange, groups, members, node, notify,
+    operations, stats, taxii,
 };
 use serve::{ConnectionCaps, Connections};
 
@@ -109,6 +111,18 @@ impl Shared {
         self.node.membership.code_of(key)
     }
 
+    /// Every node key of the member with this code (its rotated ones included), or
+    /// 400 naming the query parameter `field`.
+    pub fn member_nodes(&self, field: &str, code: &str) -> Result<Vec<PublicKey>, ApiError> {
+        self.node
+            .membership
+            .get()
+            .members
+            .get(code)
+            .map(|m| m.nodes.clone())
+            .ok_or_else(|| ApiError::bad_query(field, format!("{code:?} is not a member code")))
+    }
+
     /// Whether the node key belongs to a current member.
     pub fn is_member(&self, key: &PublicKey) -> bool {
         self.node.membership.is_member(key)
@@ -147,6 +161,7 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(alerts::publish_alert, alerts::list_alerts))
         .routes(routes!(alerts::outbound_alerts))
+        .routes(routes!(stats::stats))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(groups::add_member))
         .routes(routes!(groups::remove_member))
@@ -177,6 +192,20 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::adopt_charter))
         .routes(routes!(check::check))
         .routes(routes!(operations::export))
+        .routes(routes!(exchange::export_stix))
+        .routes(routes!(exchange::export_cen))
+        .routes(routes!(exchange::import_stix))
+        .routes(routes!(exchange::list_drafts))
+        .routes(routes!(exchange::get_draft, exchange::delete_draft))
+        .routes(routes!(exchange::misp_manifest))
+        .routes(routes!(exchange::misp_event))
+        .routes(routes!(taxii::discovery))
+        .routes(routes!(taxii::api_root))
+        .routes(routes!(taxii::collections))
+        .routes(routes!(taxii::get_collection))
+        .routes(routes!(taxii::objects))
+        .routes(routes!(taxii::object))
+        .routes(routes!(taxii::manifest))
         .routes(routes!(events::events))
         .routes(routes!(node::openapi_json))
         .routes(routes!(operations::metrics))
@@ -185,6 +214,8 @@ fn routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(console::index))
         .routes(routes!(console::script))
         .routes(routes!(console::style))
+        .routes(routes!(console::world))
+        .routes(routes!(console::languages))
         .split_for_parts()
 }
 
@@ -233,10 +264,40 @@ async fn refuse_content_encoding(request: Request, next: Next) -> Result<Respons
 /// Routes only admin tokens may use.
 const ADMIN_ROUTES: [&str; 2] = ["/api/v1/export", "/api/v1/tokens"];
 
+/// Routes outside /api that serve records, and so need a token like /api does: the
+/// TAXII server and the MISP feed.
+const RECORD_ROUTES: [&str; 2] = ["/taxii2/", "/misp-feed/"];
+
+/// The token of an Authorization header: `Bearer TOKEN`, or `Basic` with the token as
+/// the password (what TAXII and other off-the-shelf clients send). The scheme is
+/// case-insensitive (RFC 9110).
+fn bearer_or_basic_token(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, value) = header.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(value.trim().to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    let (_, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(password.to_string())
+}
+
 /// The role a request needs: reading is for readers, anything else for publishers,
-/// and the admin routes (and every governance change) for admins. Routes outside /api (health, readiness, metrics,
-/// the console's static files) are open.
+/// and the admin routes (and every governance change) for admins. Other routes outside
+/// /api (health, readiness, metrics, the console's static files) are open.
 fn needed_role(method: &Method, path: &str) -> Option<Role> {
+    if RECORD_ROUTES.iter().any(|prefix| path.starts_with(prefix)) {
+        return Some(if method == Method::GET || method == Method::HEAD {
+            Role::Reader
+        } else {
+            Role::Publisher
+        });
+    }
     if !path.starts_with("/api/") {
         return None;
     }
@@ -286,16 +347,11 @@ async fn authorize(
             ApiError::unauthorized("send `Authorization: Bearer <token>` (see DIR/api-token)")
         })
         .and_then(|header| {
-            // The scheme is case-insensitive (RFC 9110).
-            header
-                .to_str()
-                .ok()
-                .and_then(|h| h.split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, token)| token.trim().to_string())
-                .ok_or_else(|| {
-                    ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-                })
+            bearer_or_basic_token(header.to_str().unwrap_or_default()).ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the Authorization header must be `Bearer <token>` (or HTTP Basic with the token as the password)",
+                )
+            })
         })
         .map_err(|e| refused("unknown", "unauthorized", e))?;
     let caller = state.tokens.authenticate(&token).ok_or_else(|| {
@@ -374,6 +430,9 @@ fn is_record_read(path: &str) -> bool {
         "/api/v1/export",
         "/api/v1/forks",
         "/api/v1/events",
+        "/api/v1/drafts",
+        "/taxii2/api/collections/",
+        "/misp-feed/",
     ]
     .iter()
     .any(|prefix| path.starts_with(prefix))

@@ -107,7 +107,7 @@ fn wanted(
 ) -> Result<(Option<u64>, Vec<Attachment>), crate::store::StoreError> {
     let arrivals = store.arrivals_after(cursor, ARRIVAL_BATCH)?;
     let mut wanted = Vec::new();
-    for (_, entry) in &arrivals {
+    for crate::store::Arrival { entry, .. } in &arrivals {
         if let Some(record) = store.readable(entry)? {
             wanted.extend(
                 record
@@ -118,7 +118,7 @@ fn wanted(
             );
         }
     }
-    Ok((arrivals.last().map(|(n, _)| *n).or(cursor), wanted))
+    Ok((arrivals.last().map(|a| a.number).or(cursor), wanted))
 }
 
 #[cfg(test)]

@@ -522,7 +522,7 @@ impl Notifier {
             .map(u64::from_be_bytes);
         let arrivals = self.inner.store.arrivals_after(cursor, ARRIVAL_BATCH)?;
         let lists = self.watchlists()?;
-        for (number, entry) in &arrivals {
+        for crate::store::Arrival { number, entry, .. } in &arrivals {
             let mut announced = false;
             if let Some(record) = self.announceable(entry)? {
                 announced = self.on_arrival(&lists, entry, &record)?;
@@ -534,8 +534,8 @@ impl Notifier {
                 self.inner.local.put(CURSOR, &number.to_be_bytes())?;
             }
         }
-        if let Some((last, _)) = arrivals.last() {
-            self.inner.local.put(CURSOR, &last.to_be_bytes())?;
+        if let Some(last) = arrivals.last() {
+            self.inner.local.put(CURSOR, &last.number.to_be_bytes())?;
         }
         Ok(arrivals.len() == ARRIVAL_BATCH)
     }

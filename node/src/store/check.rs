@@ -245,9 +245,19 @@ impl Store {
         }
         // Stores from before the arrival index have no rows for older records; every
         // row there is must name a stored entry.
+        let mut last_arrival_us = 0;
         for row in db.scan_prefix([ARRIVAL]) {
-            let (_, value) = row?;
-            let id = self.id_at_position(&value)?;
+            let (key, value) = row?;
+            let (at, arrived_us) = parse_arrival_value(&value)?;
+            if let Some(us) = arrived_us {
+                if us <= last_arrival_us {
+                    return Err(corrupt(format!(
+                        "arrival row {key:?} has time {us}, not after the row before it ({last_arrival_us})"
+                    )));
+                }
+                last_arrival_us = us;
+            }
+            let id = self.id_at_position(&at.encode())?;
             if !chain_ids.contains(&id) {
                 return Err(corrupt(format!(
                     "arrival row names {id}, which is not in a chain"

@@ -9,6 +9,17 @@ use tokio::sync::watch;
 
 use super::layout::*;
 use super::{Readable, Store, StoreError};
+use std::sync::atomic::Ordering;
+
+/// A record in the order this node stored or opened it.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub number: u64,
+    /// When this node stored or opened it (Unix µs); `None` for records stored before
+    /// arrival times were kept.
+    pub arrived_us: Option<u64>,
+    pub entry: SignedEntry,
+}
 
 /// Requests scanned for one page at most (filters may skip many).
 pub const MAX_REQUEST_SCAN_ROWS: usize = 10_000;
@@ -125,7 +136,7 @@ impl Store {
         &self,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<(u64, SignedEntry)>, StoreError> {
+    ) -> Result<Vec<Arrival>, StoreError> {
         let start = after.map_or(0, |n| n.saturating_add(1));
         let mut out = Vec::new();
         for row in self
@@ -134,11 +145,40 @@ impl Store {
             .take(limit)
         {
             let (key, value) = row?;
-            let mut number = [0u8; 8];
-            number.copy_from_slice(key.get(1..9).unwrap_or(&[0; 8]));
-            out.push((u64::from_be_bytes(number), self.entry_at_position(&value)?));
+            let (at, arrived_us) = parse_arrival_value(&value)?;
+            out.push(Arrival {
+                number: parse_arrival_key(&key)?,
+                arrived_us,
+                entry: self.entry_at(at)?,
+            });
         }
         Ok(out)
+    }
+
+    /// The first arrival number whose arrival time is after `us` (rows without a
+    /// time, from before times were kept, count as arrived at 0). Times grow with the
+    /// numbers, so this is a binary search: a reader starts there, not at the first
+    /// record.
+    pub fn first_arrival_after(&self, us: u64) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let (mut low, mut high) = (0u64, self.inner.next_arrival.load(Ordering::Relaxed));
+        while low < high {
+            let middle = low + (high - low) / 2;
+            // Numbers taken by a commit that failed have no row: look at the next row.
+            let time = match db.range(arrival_key(middle)..arrival_key(high)).next() {
+                Some(row) => {
+                    let (key, value) = row?;
+                    let number = parse_arrival_key(&key)?;
+                    (number, parse_arrival_value(&value)?.1.unwrap_or(0))
+                }
+                None => (middle, u64::MAX),
+            };
+            match time {
+                (number, t) if t > us => high = number.min(high),
+                (number, _) => low = number + 1,
+            }
+        }
+        Ok(low)
     }
 
     /// Changes after every commit that added readable records.

@@ -19,7 +19,7 @@
 //! | `U` | created_at_ms (8, BE), entry id (32) | fingerprint (8) of the node keys it was tried with: sealed entries this node could not open |
 //! | `C` | u64::MAX - created_at_ms (8, BE), entry id (32) | empty: the requests for control this node can read, newest first |
 //! | `S` | subject entry id (32), entry id (32) | one byte: 0 an acknowledgement, 1 a result: the answers to a request or an alert |
-//! | `N` | arrival number (8, BE) | position (8): readable records in the order this node stored or opened them (what the notifier follows) |
+//! | `N` | arrival number (8, BE) | position (8), arrival time (8, BE, Unix µs): readable records in the order this node stored or opened them (what the notifier and the TAXII server follow); rows written before 2026-12-01 hold the position only |
 //! | `B` | blob hash (32), entry id (32) | empty: the readable records that list an attachment (for a sealed record, by its plaintext's hash) |
 //! | `M` | name | store metadata: format, network, counts, the log's end, the next arrival number, a pending own entry (stores upgraded from v2) |
 //!
@@ -32,6 +32,7 @@ use customs_protocol::body::Category;
 use customs_protocol::codes::Country;
 use customs_protocol::{Date, EntryId, PublicKey, RiskAlert};
 
+use super::segments::Position;
 use super::StoreError;
 
 pub const AUTHOR: u8 = b'K';
@@ -235,6 +236,35 @@ pub fn arrival_key(number: u64) -> [u8; 9] {
     key[0] = ARRIVAL;
     key[1..].copy_from_slice(&number.to_be_bytes());
     key
+}
+
+/// The number of an arrival row's key.
+pub fn parse_arrival_key(key: &[u8]) -> Result<u64, StoreError> {
+    parse_u64(key.get(1..).unwrap_or_default(), "arrival key")
+}
+
+/// An arrival row's value: where the record is, and when this node stored or opened
+/// it (Unix µs, strictly increasing from row to row).
+pub fn arrival_value(at: Position, arrived_us: u64) -> [u8; 16] {
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&at.encode());
+    value[8..].copy_from_slice(&arrived_us.to_be_bytes());
+    value
+}
+
+/// The position and arrival time of an arrival row; rows written before arrival
+/// times were kept have none.
+pub fn parse_arrival_value(value: &[u8]) -> Result<(Position, Option<u64>), StoreError> {
+    match value.len() {
+        8 => Ok((Position::decode(value)?, None)),
+        16 => Ok((
+            Position::decode(&value[..8])?,
+            Some(parse_u64(&value[8..], "arrival time")?),
+        )),
+        n => Err(StoreError::Corrupt {
+            what: format!("an arrival row of {n} bytes, not 8 or 16"),
+        }),
+    }
 }
 
 /// The key an AEO record is also found under for a partner identifier.

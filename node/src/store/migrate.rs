@@ -169,7 +169,7 @@ fn copy(old: &sled::Db, new_config: &StoreConfig, entries: u64) -> Result<(), St
             Some(&ENTRY) => {}
             Some(&ALERT) => batch.insert(key, summary_by_number(&value, &numbers)?),
             Some(&ARRIVAL) => {
-                next_arrival = Some(parse_u64(key.get(1..).unwrap_or_default(), "arrival key")?);
+                next_arrival = Some(parse_arrival_key(&key)?);
                 // The entry rows come before the arrival rows: all are staged.
                 if !batch.is_empty() {
                     new.apply_batch(std::mem::take(&mut batch))?;

@@ -37,7 +37,7 @@ use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
 pub use check::CheckReport;
-pub use control::{responses_of, AnswerItem, RequestItem, MAX_ANSWERS};
+pub use control::{responses_of, AnswerItem, Arrival, RequestItem, MAX_ANSWERS};
 pub use customs_protocol::chain::Outcome;
 pub use layout::Counts;
 pub use local::{Change, LocalState};
@@ -390,6 +390,8 @@ struct Inner {
     opening: RwLock<sealed::Opening>,
     /// The number the next readable record gets in the arrival index (`N` rows).
     next_arrival: AtomicU64,
+    /// The arrival time (Unix µs) of the last arrival row: the next is later.
+    last_arrival_us: AtomicU64,
     /// Bumped after every commit that added arrival rows: the notifier wakes up.
     arrivals: watch::Sender<u64>,
     /// The signed entries' bytes.
@@ -550,6 +552,7 @@ impl Store {
                 opening: RwLock::new(sealed::Opening::default()),
                 health: Mutex::new(Health::default()),
                 next_arrival: AtomicU64::new(0),
+                last_arrival_us: AtomicU64::new(0),
                 arrivals: watch::Sender::new(0),
                 config,
             }),
@@ -591,6 +594,19 @@ impl Store {
         self.inner
             .next_arrival
             .store(next_arrival, Ordering::Relaxed);
+        // The last row's time: a point read of the row before the next number; the
+        // rows are read from the end only when a failed commit took that number.
+        let last_arrival_us = match self
+            .db()?
+            .get(arrival_key(next_arrival.saturating_sub(1)))?
+        {
+            Some(value) => parse_arrival_value(&value)?.1,
+            None => self.last_arrival()?.and_then(|(_, us)| us),
+        }
+        .unwrap_or(0);
+        self.inner
+            .last_arrival_us
+            .store(last_arrival_us, Ordering::Relaxed);
         self.recover_tail(writer)?;
         self.check_heads()?;
         self.complete_own_pending(writer)?;
@@ -600,15 +616,22 @@ impl Store {
     /// The number after the last arrival row: the next record stored or opened gets
     /// it (read from the rows, for stores from before `Mnext_arrival`).
     pub fn arrival_end(&self) -> Result<u64, StoreError> {
-        Ok(match self.db()?.scan_prefix([ARRIVAL]).next_back() {
+        Ok(self.last_arrival()?.map_or(0, |(number, _)| number + 1))
+    }
+
+    /// The last arrival row's number and arrival time (none for rows from before
+    /// times were kept).
+    fn last_arrival(&self) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+        match self.db()?.scan_prefix([ARRIVAL]).next_back() {
             Some(row) => {
-                let (key, _) = row?;
-                let mut number = [0u8; 8];
-                number.copy_from_slice(key.get(1..9).unwrap_or(&[0; 8]));
-                u64::from_be_bytes(number) + 1
+                let (key, value) = row?;
+                Ok(Some((
+                    parse_arrival_key(&key)?,
+                    parse_arrival_value(&value)?.1,
+                )))
             }
-            None => 0,
-        })
+            None => Ok(None),
+        }
     }
 
     /// Indexes the whole frames a crash left past the index's end (written and maybe
@@ -1253,8 +1276,7 @@ impl Store {
     }
 
     /// The entry whose position a row (log, arrival) holds: one read of its frame.
-    fn entry_at_position(&self, row: &[u8]) -> Result<SignedEntry, StoreError> {
-        let position = Position::decode(row)?;
+    fn entry_at(&self, position: Position) -> Result<SignedEntry, StoreError> {
         decode_frame(
             &self.inner.segments.read(position)?,
             format!("the frame at {position}"),
@@ -1912,8 +1934,19 @@ impl Tx<'_> {
             .next_arrival
             .fetch_add(1, Ordering::Relaxed);
         self.indexed = true;
-        self.batch
-            .insert(&arrival_key(arrival)[..], &at.encode()[..]);
+        // Later than the row before, even when the clock stepped back: a reader
+        // asking for what arrived after a time it saw misses nothing.
+        // (Index rows are staged under the writer lock: one writer at a time.)
+        let last_us = self.store.inner.last_arrival_us.load(Ordering::Relaxed);
+        let arrived_us = crate::clock::now_us().max(last_us + 1);
+        self.store
+            .inner
+            .last_arrival_us
+            .store(arrived_us, Ordering::Relaxed);
+        self.batch.insert(
+            &arrival_key(arrival)[..],
+            &arrival_value(at, arrived_us)[..],
+        );
         match body {
             Body::RiskAlert(alert) => {
                 let summary = AlertSummary::of(self.number(&e.author), alert);

@@ -199,6 +199,45 @@ fn ingest_in_order_with_duplicates() {
 }
 
 #[test]
+fn arrival_times_grow_and_a_reader_finds_where_a_time_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let entries = chain(&key(2), 40);
+    // Several commits, so that some arrivals share a millisecond and some do not.
+    for batch in entries.chunks(7) {
+        store.ingest(batch.to_vec()).expect("ingest");
+    }
+    let arrivals = store.arrivals_after(None, 100).expect("arrivals");
+    assert_eq!(arrivals.len(), 40);
+    let times: Vec<u64> = arrivals
+        .iter()
+        .map(|a| a.arrived_us.expect("a time"))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert_eq!(store.first_arrival_after(0).expect("search"), 0);
+    for (i, time) in times.iter().enumerate() {
+        // After the i-th arrival's time comes the next one, whatever the ms.
+        assert_eq!(
+            store.first_arrival_after(*time).expect("search"),
+            arrivals[i].number + 1
+        );
+        assert_eq!(
+            store.first_arrival_after(time - 1).expect("search"),
+            arrivals[i].number
+        );
+    }
+    assert_eq!(store.first_arrival_after(u64::MAX - 1).expect("search"), 40);
+    // Reopened, the next arrival is still later than the last.
+    let last = *times.last().expect("times");
+    drop(store);
+    let store = open(&dir);
+    store.ingest(chain(&key(3), 1)).expect("ingest");
+    let next = store.arrivals_after(Some(39), 10).expect("arrivals");
+    assert!(next[0].arrived_us.expect("a time") > last);
+    store.check().expect("consistent");
+}
+
+#[test]
 fn entries_ahead_wait_until_the_gap_fills() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
@@ -1385,8 +1424,8 @@ fn a_v3_store_is_upgraded_in_place_losing_nothing() {
     // Arrival rows now point at frames and still name the same records.
     let arrivals = store.arrivals_after(None, 100).expect("arrivals");
     assert!(!arrivals.is_empty());
-    for (_, entry) in &arrivals {
-        let id = entry.id();
+    for arrival in &arrivals {
+        let id = arrival.entry.id();
         assert!(ids.contains(&id), "arrival {id} is not a fixture entry");
     }
     // Summaries name their author by number: the filter by key still finds them.

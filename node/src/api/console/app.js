@@ -189,11 +189,13 @@ function offsetText(ms) {
 
 // ---- navigation --------------------------------------------------------------------
 
-const VIEWS = ["feed", "publish", "requests", "watch", "aeo", "groups", "members", "network"];
+const VIEWS = ["dashboard", "feed", "publish", "requests", "watch", "aeo", "groups", "members", "exchange", "network"];
 
 function route() {
-  let view = location.hash.replace("#", "") || "feed";
-  if (!VIEWS.includes(view) || (view === "publish" && !canPublish())) view = "feed";
+  // The dashboard is where a console opens.
+  let view = location.hash.replace("#", "") || "dashboard";
+  if (!VIEWS.includes(view)) view = "dashboard";
+  if (view === "publish" && !canPublish()) view = "feed";
   for (const section of document.querySelectorAll("main > section[data-view]")) {
     section.hidden = section.dataset.view !== view;
   }
@@ -211,6 +213,8 @@ function route() {
   if (view === "publish") loadRecipients();
   if (view === "requests") loadRequests();
   if (view === "watch") loadWatch();
+  if (view === "exchange") loadExchange();
+  if (view === "dashboard") loadDashboard();
 }
 window.addEventListener("hashchange", () => { if (state.token) { route(); $("main").focus(); } });
 
@@ -235,14 +239,14 @@ function alertItem(item, fresh) {
     type: "button",
     class: `alert sev-border-${a.severity}${retracted ? " retracted" : ""}${fresh ? " fresh" : ""}`,
     "data-id": item.id,
-    "aria-label": `${a.severity} ${words(a.category)} alert from ${item.author_code || "unknown"}: ${a.description}${retracted ? " (retracted)" : ""}`,
     onclick: () => showDetail(item.id),
   },
   el("span", { class: `sev sev-${a.severity}` }, a.severity),
-  el("span", { class: "title" }, `${words(a.category)} · HS ${a.hs_code} · ${a.description}`),
+  // The record's own words are never translated.
+  el("span", { class: "title" }, words(a.category), " · ", "HS", ` ${a.hs_code} · `, el("span", { translate: "no" }, a.description)),
   el("span", { class: "meta" },
     el("span", { class: "code" }, item.author_code || "?"), " ",
-    `${a.detected_on} at ${a.location.unlocode} · ${route || "route unknown"} · ${a.reference} `,
+    `${formatDate(a.detected_on)} at ${a.location.unlocode} · ${route || "route unknown"} · ${a.reference} `,
     tlpTag(item.markings), " ",
     item.distribution && item.distribution !== "all" ? el("span", { class: "tag sealed" }, `sealed: ${distributionText(item.distribution)}`) : null,
     retracted ? el("span", { class: "tag retracted" }, "retracted") : null));
@@ -269,7 +273,7 @@ function distributionText(distribution, groupName) {
   if (distribution.group) {
     return `group ${groupName || state.groupNames.get(distribution.group.id) || distribution.group.id}`;
   }
-  return describe(distribution);
+  return JSON.stringify(distribution);
 }
 
 async function loadAlerts(append) {
@@ -297,17 +301,50 @@ async function loadAlerts(append) {
 }
 
 $("filters").addEventListener("submit", (event) => { event.preventDefault(); loadAlerts(); });
-$("filters").addEventListener("reset", () => setTimeout(() => loadAlerts(), 0));
+$("filters").addEventListener("reset", () => setTimeout(() => { showRouteFilter({}); loadAlerts(); }, 0));
+$("route-filter-clear").addEventListener("click", () => { showRouteFilter({}); loadAlerts(); });
+
+// The route or place a dashboard click asked for, as the feed's hidden filters.
+function showRouteFilter(filter) {
+  $("f-origin").value = filter.origin || "";
+  $("f-destination").value = filter.destination || "";
+  $("f-place").value = filter.place || "";
+  const text = filter.place ? `Alerts detected at ${filter.place}`
+    : (filter.origin || filter.destination) ? `Alerts on the route ${filter.origin || "?"} → ${filter.destination || "?"}` : "";
+  $("route-filter-text").textContent = text;
+  $("route-filter").hidden = !text;
+}
+
+function openAlerts(filter) {
+  showRouteFilter(filter);
+  if (location.hash === "#feed") loadAlerts();
+  else location.hash = "#feed";
+}
 $("more").addEventListener("click", () => loadAlerts(true));
 
+// A record field's name as a label: its words, capitalised, acronyms kept.
+const FIELD_LABELS = { hs_code: "HS code", mrn: "MRN", unlocode: "UN/LOCODE", eta: "ETA", vessel_imo: "Vessel IMO",
+  mra_partners: "MRA partners", operator_id: "Operator id", risk_alert: "Risk alert", aeo_record: "AEO record",
+  control_request: "Request for control", control_result: "Result of control" };
+
+function fieldLabel(key) {
+  const text = FIELD_LABELS[key] || words(key);
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// A record's value as nodes: code-list values and field names as labels (which the
+// console translates), the record's own text as written (translate="no").
 function describe(value) {
   if (value === null || value === undefined || value === "") return "—";
-  if (Array.isArray(value)) return value.length ? value.map(describe).join(", ") : "—";
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.length ? value.flatMap((v, i) => (i ? [", ", describe(v)] : [describe(v)])) : "—";
   if (typeof value === "object") {
     return Object.entries(value).filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))
-      .map(([k, v]) => `${words(k)}: ${describe(v)}`).join("; ");
+      .flatMap(([k, v], i) => [i ? "; " : "", fieldLabel(k), ": ", describe(v)]);
   }
-  return words(value);
+  if (typeof value === "string" && /^[a-z][a-z_]*$/.test(value)) return words(value);
+  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return formatDate(value);
+  return el("span", { translate: "no" }, String(value));
 }
 
 async function showDetail(id) {
@@ -328,7 +365,7 @@ async function showDetail(id) {
       ["Author", `${entry.author_code || "unknown"}${member ? "" : entry.author_code === state.status.node.code ? " (this node)" : ""}`],
       ["Signature", v.status === "valid" ? "valid (checked just now)" : `INVALID: ${v.reason}`],
       ["Member", v.author_is_member ? "yes" : "not a member of this network"],
-      ["Signed at", entry.created_at],
+      ["Signed at", formatDateTime(entry.created_at)],
       ["Log position", `seq ${entry.seq}`],
     ];
     if (entry.markings) {
@@ -345,16 +382,18 @@ async function showDetail(id) {
         : "acknowledged";
       rows.push([`From ${answer.author_code || "?"}`, what]);
     }
-    for (const [key, value] of Object.entries(entry.body)) rows.push([words(key), describe(value)]);
+    for (const [key, value] of Object.entries(entry.body)) rows.push([fieldLabel(key), describe(value)]);
     rows.push(["Entry id", entry.id], ["Author key", entry.author]);
-    panel.replaceChildren(
-      el("h3", { tabindex: "-1" }, `${words(entry.type)} ${entry.body.reference || entry.body.operator_id || ""}`),
+    // (null children would be written as the text "null")
+    panel.replaceChildren(...[
+      el("h3", { tabindex: "-1" }, fieldLabel(entry.type), " ", el("span", { translate: "no" }, entry.body.reference || entry.body.operator_id || "")),
       entry.markings ? el("p", { class: "markings-banner", id: "detail-markings" }, tlpTag(entry.markings), " ",
         handlingText(entry.markings) === "none" ? "" : handlingText(entry.markings)) : null,
       entry.attachments ? el("p", { id: "detail-attachments" }, "Loading attachments…") : null,
       el("dl", {}, rows.map(([k, val]) => [el("dt", {}, k),
         el("dd", { class: k === "Signature" ? (v.status === "valid" ? "sig-valid" : "sig-invalid") : null }, val)])),
-      el("button", { type: "button", class: "secondary", onclick: () => { panel.hidden = true; } }, "Close"));
+      el("button", { type: "button", class: "secondary", onclick: () => { panel.hidden = true; } }, "Close"),
+    ].filter(Boolean));
     if (entry.attachments) $("detail-attachments").replaceWith(await attachmentList(entry.attachments));
     panel.querySelector("h3").focus({ preventScroll: true });
   } catch (error) {
@@ -585,8 +624,12 @@ $("alert-form").addEventListener("submit", (event) => {
     body.consignment = identifiers.length ? Object.fromEntries(identifiers) : null;
     body.attachments = uploads.map((u) => ({ hash: u.hash, caption: u.caption.value.trim() }));
     return withNeedToKnow(body);
-  }, (published) => {
+  }, async (published) => {
     const sealed = $("a-dist").value !== "all";
+    const draft = form.dataset.draft;
+    delete form.dataset.draft;
+    // Published: the draft it came from has served (a failure here leaves a draft).
+    if (draft) await api(`/api/v1/drafts/${draft}`, { method: "DELETE" }).catch(() => null);
     form.reset();
     uploads.length = 0;
     showUploads();
@@ -642,8 +685,8 @@ async function lookUp() {
         el("td", {}, at.issuer_code || at.issuer.slice(0, 12)),
         el("td", {}, words(at.record.programme).toUpperCase()),
         el("td", { class: ["granted", "reinstated"].includes(at.record.status) ? "yes" : "no" }, at.record.status),
-        el("td", {}, at.record.effective_from),
-        el("td", {}, at.record.valid_until || "—"),
+        el("td", {}, formatDate(at.record.effective_from)),
+        el("td", {}, at.record.valid_until ? formatDate(at.record.valid_until) : "—"),
         el("td", {}, (at.record.mra_partners || []).join(", ") || "—"),
         el("td", {}, at.record.name),
         el("td", {}, [at.record.operator_id, ...(at.record.identifiers || []).map((i) => `${i.scheme}:${i.value}`)].join(", ")),
@@ -976,7 +1019,7 @@ async function loadRequests() {
       el("th", { scope: "row" }, r.request.reference),
       el("td", {}, r.author_code || "?"),
       el("td", {}, stateTag(r.state)),
-      el("td", {}, `${r.request.arrival.unlocode} ${r.request.arrival.eta}`),
+      el("td", {}, `${r.request.arrival.unlocode} ${formatDateTime(r.request.arrival.eta)}`),
       el("td", {}, consignmentText(r.request.consignment)),
       el("td", {}, `${words(r.request.requested_action)}: ${r.request.reason}`),
       el("td", {}, canPublish() && r.state !== "answered" ? [
@@ -988,7 +1031,7 @@ async function loadRequests() {
       el("th", { scope: "row" }, r.request.reference),
       el("td", {}, r.request.addressed_to.join(", ")),
       el("td", {}, stateTag(r.state)),
-      el("td", {}, `${r.request.arrival.unlocode} ${r.request.arrival.eta}`),
+      el("td", {}, `${r.request.arrival.unlocode} ${formatDateTime(r.request.arrival.eta)}`),
       el("td", {}, r.results.length ? r.results.map((x) => `${x.author_code}: ${words(x.body.outcome)}${x.body.found ? ` (${words(x.body.found.category)})` : ""}`).join("; ") : "none yet"))));
     if (!outbound.items.length) $("sent").replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "We have sent no request.")));
     const share = (n, of) => (of ? `${n} of ${of} (${Math.round((100 * n) / of)} %)` : "—");
@@ -1135,20 +1178,278 @@ $("webhook-form").addEventListener("submit", async (event) => {
   }
 });
 
+// Saves what the API answers at `path` as a file (the token cannot ride on a link).
+async function download(path, fileName) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new Error(body ? body.message : `HTTP ${response.status}`);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: fileName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(url);
+}
+
 $("aeo-snapshot-csv").addEventListener("click", async (event) => {
   event.preventDefault();
+  const code = state.status.node.code;
   try {
-    const response = await fetch(`/api/v1/aeo?issuer=${encodeURIComponent(state.status.node.code)}&format=csv`,
-      { headers: { Authorization: `Bearer ${state.token}` } });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: `aeo-${state.status.node.code}.csv` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    URL.revokeObjectURL(url);
+    await download(`/api/v1/aeo?issuer=${encodeURIComponent(code)}&format=csv`, `aeo-${code}.csv`);
   } catch (error) {
     notice(`The snapshot could not be fetched: ${error.message}`, true);
+  }
+});
+
+// ---- dashboard ----------------------------------------------------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// One colour per category, distinguishable and dark enough on white.
+const CATEGORY_COLOURS = {
+  drugs: "#b3261e", tobacco: "#8d5a00", alcohol: "#6b4e9b", weapons: "#1f2937", explosives: "#c2410c",
+  precursors: "#0f766e", wildlife: "#3f7d20", cultural_goods: "#7c3aed", counterfeits: "#1d4ed8",
+  currency: "#047857", waste: "#57534e", revenue_fraud: "#a16207", other: "#64748b",
+};
+
+let world = null;
+
+async function loadWorld() {
+  if (!world) {
+    const response = await fetch("/console/world.json");
+    if (!response.ok) throw new Error(`the map data: HTTP ${response.status}`);
+    world = await response.json();
+    world.byCode = new Map(world.countries.filter((c) => c.code).map((c) => [c.code, c]));
+  }
+  return world;
+}
+
+async function loadDashboard() {
+  $("stats-error").textContent = "";
+  if ($("s-category").options.length === 1) {
+    $("s-category").append(...enumValues("Category").map((v) => el("option", { value: v }, words(v))));
+    try {
+      const members = await api("/api/v1/members");
+      $("s-member").append(...members.members.map((m) => el("option", { value: m.code }, `${m.code} ${m.name}`)));
+    } catch (_) { /* the filter stays at "any" */ }
+  }
+  const query = new URLSearchParams();
+  for (const [key, value] of new FormData($("stats-filters")).entries()) if (value) query.set(key, value);
+  try {
+    const [stats, map] = await Promise.all([api(`/api/v1/stats?${query}`), loadWorld()]);
+    drawWeeks(stats);
+    drawRankings(stats);
+    drawLoopFigures(stats);
+    drawMap(stats, map);
+  } catch (error) {
+    $("stats-error").textContent = error.message;
+  }
+}
+
+$("stats-filters").addEventListener("submit", (event) => { event.preventDefault(); loadDashboard(); });
+
+function drawWeeks(stats) {
+  const weeks = stats.alerts_per_week;
+  const max = Math.max(1, ...weeks.map((w) => w.total));
+  const width = 10, gap = 2, height = 120;
+  const chart = svg("svg", { viewBox: `0 0 ${weeks.length * (width + gap)} ${height + 14}`, class: "weeks",
+    role: "img", "aria-labelledby": "weeks-title weeks-summary" },
+    svg("desc", { id: "weeks-summary" }, `${stats.alerts} alerts from ${stats.from} to ${stats.to}, at most ${max} in one week.`));
+  weeks.forEach((week, i) => {
+    let y = height;
+    const bars = Object.entries(week.counts).map(([category, count]) => {
+      const h = (count / max) * height;
+      y -= h;
+      return svg("rect", { x: i * (width + gap), y, width, height: h, fill: CATEGORY_COLOURS[category] || "#64748b" });
+    });
+    const label = `week of ${week.week_start}: ${week.total} alert(s)` +
+      (week.total ? ` (${Object.entries(week.counts).map(([c, n]) => `${words(c)} ${n}`).join(", ")})` : "");
+    chart.append(svg("g", { class: "week" }, svg("title", {}, label), bars));
+  });
+  chart.append(svg("line", { x1: 0, y1: height + .5, x2: weeks.length * (width + gap), y2: height + .5, class: "axis" }));
+  if (weeks.length) {
+    chart.append(svg("text", { x: 0, y: height + 12, class: "tick" }, formatDate(weeks[0].week_start)));
+    chart.append(svg("text", { x: weeks.length * (width + gap), y: height + 12, class: "tick end" }, formatDate(weeks[weeks.length - 1].week_start)));
+  }
+  $("chart-weeks").replaceChildren(chart);
+  $("chart-legend").replaceChildren(...Object.entries(stats.categories).map(([category, count]) =>
+    el("li", {}, el("span", { class: `swatch swatch-${category}`, "aria-hidden": "true" }), words(category), `: ${formatNumber(count)}`)));
+}
+
+function routeText(route) {
+  return [route.origin || "?", ...route.transit, route.destination || "?"].join(" → ");
+}
+
+function drawRankings(stats) {
+  const bar = (value, max) => el("span", { class: "bar", "data-share": Math.round((value / Math.max(1, max)) * 10) });
+  const maxRoute = Math.max(0, ...stats.routes.map((r) => r.alerts));
+  $("top-routes").replaceChildren(...(stats.routes.length ? stats.routes.slice(0, 10).map((route) => el("li", {},
+    el("button", { type: "button", class: "link", "data-route": `${route.origin || ""}-${route.destination || ""}`,
+      onclick: () => openAlerts({ origin: route.origin, destination: route.destination }) }, routeText(route)),
+    ` ${route.alerts}`, bar(route.alerts, maxRoute))) : [el("li", { class: "empty" }, "No route given in these alerts.")]));
+  const maxPlace = Math.max(0, ...stats.places.map((p) => p.alerts));
+  $("top-places").replaceChildren(...(stats.places.length ? stats.places.slice(0, 10).map((place) => el("li", {},
+    el("button", { type: "button", class: "link", onclick: () => openAlerts({ place: place.unlocode }) }, place.unlocode),
+    ` ${place.alerts}`, bar(place.alerts, maxPlace))) : [el("li", { class: "empty" }, "No alerts.")]));
+}
+
+function drawLoopFigures(stats) {
+  const figure = (term, value) => [el("dt", {}, term), el("dd", {}, typeof value === "number" ? formatNumber(value) : value)];
+  const r = stats.requests;
+  $("stats-requests").replaceChildren(...figure("Sent", r.total), ...figure("Open", r.open),
+    ...figure("Acknowledged", r.acknowledged), ...figure("Answered", r.answered), ...figure("Overdue", r.overdue));
+  const results = stats.results;
+  const rate = results.hit_rate === null ? "none answered" : `${Math.round(results.hit_rate * 100)} %`;
+  $("stats-results").replaceChildren(...figure("Answered (per addressee)", results.answered),
+    ...figure("Hits (seizures)", results.hits), ...figure("Hit rate", rate),
+    ...Object.entries(results.outcomes).flatMap(([outcome, n]) => figure(words(outcome), n)));
+}
+
+function drawMap(stats, map) {
+  const at = (code) => (map.byCode.get(code) || {}).c;
+  const view = map.viewBox.join(" ");
+  const chart = svg("svg", { viewBox: view, class: "world", role: "group", "aria-labelledby": "map-title" },
+    svg("g", { class: "land" }, map.countries.map((c) => svg("path", { d: c.d }, svg("title", {}, c.name)))));
+  const maxRoute = Math.max(1, ...stats.routes.map((r) => r.alerts));
+  for (const route of stats.routes) {
+    const points = [route.origin, ...route.transit, route.destination].filter(Boolean).map(at).filter(Boolean);
+    if (points.length < 2) continue;
+    const open = () => openAlerts({ origin: route.origin, destination: route.destination });
+    chart.append(svg("polyline", {
+      points: points.map((p) => p.join(",")).join(" "), class: "route", tabindex: 0, role: "button",
+      "stroke-width": (0.6 + 2.4 * route.alerts / maxRoute).toFixed(2), "data-route": `${route.origin || ""}-${route.destination || ""}`,
+      "aria-label": `${routeText(route)}: ${route.alerts} alert(s)`,
+      onclick: open, onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); } },
+    }, svg("title", {}, `${routeText(route)}: ${route.alerts} alert(s)`)));
+  }
+  const maxPlace = Math.max(1, ...stats.places.map((p) => p.alerts));
+  const perCountry = new Map();
+  for (const place of stats.places) {
+    const centre = at(place.country);
+    if (!centre) continue;
+    // Places of one country side by side around its centre.
+    const n = perCountry.get(place.country) || 0;
+    perCountry.set(place.country, n + 1);
+    const open = () => openAlerts({ place: place.unlocode });
+    chart.append(svg("circle", {
+      cx: centre[0] + 1.6 * n, cy: centre[1] - 1.2 * n, r: (0.8 + 2.2 * Math.sqrt(place.alerts / maxPlace)).toFixed(2),
+      class: "place", tabindex: 0, role: "button", "data-place": place.unlocode,
+      "aria-label": `${place.unlocode}: ${place.alerts} alert(s)`,
+      onclick: open, onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); } },
+    }, svg("title", {}, `${place.unlocode}: ${place.alerts} alert(s)`)));
+  }
+  $("route-map").replaceChildren(chart);
+}
+
+// ---- exchange ----------------------------------------------------------------------
+
+async function loadExchange() {
+  $("taxii-url").textContent = `${location.origin}/taxii2/`;
+  $("misp-url").textContent = `${location.origin}/misp-feed/`;
+  if (!$("cen-year").value) $("cen-year").value = String(new Date().getFullYear());
+  if (canPublish()) await loadDrafts();
+}
+
+async function loadDrafts() {
+  const list = await api("/api/v1/drafts");
+  const badge = $("draft-badge");
+  badge.hidden = !list.items.length;
+  badge.textContent = String(list.items.length);
+  $("drafts").replaceChildren(...(list.items.length ? list.items.map((draft) => el("tr", { "data-draft": draft.id },
+    el("td", {}, draft.source.name || draft.source.object_id),
+    el("td", {}, el("span", { class: "code" }, draft.source.bundle_id || "?"), " ", formatDateTime(draft.created_at), " · ", draft.imported_by),
+    el("td", {}, draft.missing.length ? draft.missing.map(words).join(", ") : "nothing"),
+    el("td", {},
+      el("button", { type: "button", onclick: () => reviewDraft(draft) }, "Review and publish"), " ",
+      el("button", { type: "button", class: "secondary", onclick: () => deleteDraft(draft.id) }, "Delete")),
+  )) : [el("tr", {}, el("td", { colspan: 4 }, "No drafts."))]));
+}
+
+async function deleteDraft(id) {
+  try {
+    await api(`/api/v1/drafts/${id}`, { method: "DELETE" });
+    notice(`Deleted draft ${id}.`);
+  } catch (error) {
+    notice(`The draft could not be deleted: ${error.message}`, true);
+  }
+  await loadDrafts();
+}
+
+// Opens the alert form with what a draft gives; publishing it deletes the draft.
+function reviewDraft(draft) {
+  const form = $("alert-form");
+  form.reset();
+  for (const input of form.querySelectorAll("[data-path]")) {
+    const value = input.dataset.path.split(".").reduce((node, part) => (node == null ? node : node[part]), draft.alert);
+    if (value == null) continue;
+    input.value = Array.isArray(value) ? value.join(input.dataset.path === "indicators" ? "\n" : " ") : String(value);
+  }
+  form.dataset.draft = draft.id;
+  state.flash = draft.missing.length ? `Draft ${draft.id}: complete ${draft.missing.map(words).join(", ")}, then publish.` : `Draft ${draft.id}: review, then publish.`;
+  location.hash = "#publish";
+}
+
+$("export-stix").addEventListener("click", async () => {
+  $("export-error").textContent = "";
+  try {
+    await download("/api/v1/export/stix", `${state.status.node.code}-stix.json`);
+  } catch (error) {
+    $("export-error").textContent = `The bundle could not be exported: ${error.message}`;
+  }
+});
+
+$("cen-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("export-error").textContent = "";
+  const year = $("cen-year").value.trim();
+  const area = $("cen-area").value;
+  try {
+    await download(`/api/v1/export/cen?year=${encodeURIComponent(year)}&area=${area}`, `cen-${state.status.node.code}-${area}-${year}.csv`);
+  } catch (error) {
+    $("export-error").textContent = `The reporting file could not be exported: ${error.message}`;
+  }
+});
+
+$("import-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = $("import-error");
+  error.textContent = "";
+  const file = $("import-file").files[0];
+  if (!file) {
+    error.textContent = "Choose a STIX bundle file first.";
+    return;
+  }
+  let bundle;
+  try {
+    bundle = JSON.parse(await file.text());
+  } catch (_) {
+    error.textContent = `${file.name} is not JSON.`;
+    return;
+  }
+  try {
+    const imported = await api("/api/v1/import/stix", { method: "POST", body: bundle });
+    $("import-form").reset();
+    const skipped = imported.skipped.map((s) => `${s.object_id}: ${s.reason}`).join("; ");
+    notice(`Imported ${imported.drafts.length} draft(s)${skipped ? `; skipped ${skipped}` : ""}.`);
+    await loadDrafts();
+  } catch (failure) {
+    error.textContent = `The node refused the bundle: ${failure.message}`;
   }
 });
 

@@ -227,9 +227,7 @@ pub async fn aeo_snapshot(
             row.entry_id.to_hex(),
             row.seq.to_string(),
         ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        text.push_str(&line.join(","));
-        text.push_str("\r\n");
+        text.push_str(&crate::api::formats::csv_line(&fields));
     }
     Ok((
         [
@@ -249,34 +247,4 @@ pub async fn aeo_snapshot(
         text,
     )
         .into_response())
-}
-
-/// One RFC 4180 field: quoted when it holds a comma, quote or line break. A field
-/// starting with `=`, `+`, `-` or `@` gets a leading apostrophe, so that a
-/// spreadsheet does not run it as a formula.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
-    }
 }

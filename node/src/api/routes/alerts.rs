@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{blocking, publish_posted, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::Idempotency;
-use crate::api::extract::{query_value, Publishable, QueryParams};
+use crate::api::extract::{page_limit, query_value, Publishable, QueryParams};
 use crate::api::views::*;
 use crate::api::{ApiState, DEFAULT_PAGE_LIMIT};
 use crate::store::{AlertCursor, AlertFilter, MAX_ALERT_PAGE};
@@ -50,6 +50,12 @@ pub struct AlertQuery {
     hs: Option<String>,
     /// A country (ISO 3166-1 alpha-2) anywhere on the route.
     country: Option<String>,
+    /// The route's origin country.
+    origin: Option<String>,
+    /// The route's destination country.
+    destination: Option<String>,
+    /// The place of detection (UN/LOCODE).
+    place: Option<String>,
     /// Detected on or after this date (YYYY-MM-DD).
     from: Option<String>,
     /// Detected on or before this date (YYYY-MM-DD).
@@ -64,23 +70,60 @@ pub struct AlertQuery {
     cursor: Option<String>,
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| e.to_string())
 }
 
+/// What the alert index cannot tell: the route's ends and the place of detection.
+#[derive(Debug, Default, Clone)]
+struct RouteFilter {
+    origin: Option<Country>,
+    destination: Option<Country>,
+    place: Option<String>,
+}
+
+impl RouteFilter {
+    fn matches(&self, alert: &RiskAlert) -> bool {
+        self.origin.is_none_or(|c| alert.route.origin == Some(c))
+            && self
+                .destination
+                .is_none_or(|c| alert.route.destination == Some(c))
+            && self
+                .place
+                .as_ref()
+                .is_none_or(|p| alert.location.unlocode == *p)
+    }
+}
+
+fn country_value(name: &str, value: Option<&str>) -> Result<Option<Country>, ApiError> {
+    query_value(name, value, |t| {
+        let country = Country::parse_shape(t)
+            .ok_or_else(|| format!("{t:?} is not an ISO 3166-1 alpha-2 code"))?;
+        country.check().map_err(|r| r.to_string())?;
+        Ok(country)
+    })
+}
+
 impl AlertQuery {
+    fn route_filter(&self) -> Result<RouteFilter, ApiError> {
+        Ok(RouteFilter {
+            origin: country_value("origin", self.origin.as_deref())?,
+            destination: country_value("destination", self.destination.as_deref())?,
+            place: query_value("place", self.place.as_deref(), |t| {
+                customs_protocol::codes::check_unlocode(t)
+                    .map(|_| t.to_string())
+                    .map_err(|r| r.to_string())
+            })?,
+        })
+    }
+
     fn filter(&self, state: &ApiState) -> Result<AlertFilter, ApiError> {
         let hs_prefix = query_value("hs", self.hs.as_deref(), |t| {
             let ok = (2..=10).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit());
             ok.then(|| t.to_string())
                 .ok_or_else(|| format!("{t:?} is not an HS code prefix of 2 to 10 digits"))
         })?;
-        let country = query_value("country", self.country.as_deref(), |t| {
-            let country = Country::parse_shape(t)
-                .ok_or_else(|| format!("{t:?} is not an ISO 3166-1 alpha-2 code"))?;
-            country.check().map_err(|r| r.to_string())?;
-            Ok(country)
-        })?;
+        let country = country_value("country", self.country.as_deref())?;
         let date = |name: &str, value: &Option<String>| {
             query_value(name, value.as_deref(), |t| {
                 Date::parse_valid(t).map_err(|r| r.to_string())
@@ -99,7 +142,11 @@ impl AlertQuery {
         let filter = AlertFilter {
             category: query_value::<Category>("category", self.category.as_deref(), parse_enum)?,
             hs_prefix,
-            country,
+            // The index knows the route's countries, not which is which: it narrows
+            // by one, the rest is checked on the record (`RouteFilter`).
+            country: country
+                .or(self.route_filter()?.origin)
+                .or(self.route_filter()?.destination),
             from: date("from", &self.from)?,
             to: date("to", &self.to)?,
             author,
@@ -180,13 +227,8 @@ async fn alert_page(
     outbound: bool,
 ) -> Result<(AlertList, usize), ApiError> {
     let filter = query.filter(&state)?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-    if !(1..=MAX_ALERT_PAGE).contains(&limit) {
-        return Err(ApiError::bad_query(
-            "limit",
-            format!("limit must be 1 to {MAX_ALERT_PAGE}"),
-        ));
-    }
+    let route = query.route_filter()?;
+    let limit = page_limit(query.limit, DEFAULT_PAGE_LIMIT, MAX_ALERT_PAGE)?;
     let cursor = query_value("cursor", query.cursor.as_deref(), |t| {
         t.parse::<AlertCursor>().map_err(|e| e.to_string())
     })?;
@@ -214,6 +256,9 @@ async fn alert_page(
                 let Body::RiskAlert(alert) = &item.record.body else {
                     return None;
                 };
+                if !route.matches(alert) {
+                    return None;
+                }
                 // Signed by a key that was closed for it (revoked, rotated, a removed
                 // member) but stored before this node knew: not shown.
                 if standing(&membership, &e.author, e.seq, e.created_at_ms).0 == "refused"

@@ -13,7 +13,9 @@ use serde::Deserialize;
 
 use super::{blocking, publish, IdempotencyHeader, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
-use crate::api::extract::{query_value, Idempotency, JsonBody, Publishable, QueryParams};
+use crate::api::extract::{
+    page_limit, query_value, Idempotency, JsonBody, Publishable, QueryParams,
+};
 use crate::api::views::*;
 use crate::api::ApiState;
 use crate::store::{AnswerItem, RequestItem};
@@ -147,13 +149,11 @@ pub async fn list_requests(
         RequestState::parse(t)
             .ok_or_else(|| format!("{t:?} is not open, acknowledged, answered or overdue"))
     })?;
-    let limit = query.limit.unwrap_or(crate::api::DEFAULT_PAGE_LIMIT);
-    if !(1..=MAX_REQUEST_PAGE).contains(&limit) {
-        return Err(ApiError::bad_query(
-            "limit",
-            format!("limit must be 1 to {MAX_REQUEST_PAGE}"),
-        ));
-    }
+    let limit = page_limit(
+        query.limit,
+        crate::api::DEFAULT_PAGE_LIMIT,
+        MAX_REQUEST_PAGE,
+    )?;
     let list = blocking(move || {
         let own = state.code_of(&state.node.public_key()).unwrap_or_default();
         let now_ms = crate::clock::now_ms() as i64;

@@ -8,11 +8,14 @@ pub mod attachments;
 pub mod check;
 pub mod control;
 pub mod entries;
+pub mod exchange;
 pub mod groups;
 pub mod members;
 pub mod node;
 pub mod notify;
 pub mod operations;
+pub mod stats;
+pub mod taxii;
 
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

@@ -43,15 +43,7 @@ pub struct PageQuery {
 
 impl PageQuery {
     fn limit(&self) -> Result<usize, ApiError> {
-        let limit = self.limit.unwrap_or(100);
-        if (1..=MAX_NOTIFY_PAGE).contains(&limit) {
-            Ok(limit)
-        } else {
-            Err(ApiError::bad_query(
-                "limit",
-                format!("limit must be 1 to {MAX_NOTIFY_PAGE}"),
-            ))
-        }
+        crate::api::extract::page_limit(self.limit, 100, MAX_NOTIFY_PAGE)
     }
 }
 

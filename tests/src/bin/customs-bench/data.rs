@@ -34,6 +34,8 @@ pub struct Scale {
     pub p2p_runs: usize,
     pub partition_runs: usize,
     pub partition_s: u64,
+    /// 11: entries of the store the exports read (3 in 4 alerts).
+    pub export_entries: usize,
 }
 
 impl Scale {
@@ -56,6 +58,7 @@ impl Scale {
             p2p_runs: 5,
             partition_runs: 10,
             partition_s: 20,
+            export_entries: 20_000,
         }
     }
 
@@ -78,6 +81,7 @@ impl Scale {
             p2p_runs: 1,
             partition_runs: 1,
             partition_s: 3,
+            export_entries: 400,
         }
     }
 }

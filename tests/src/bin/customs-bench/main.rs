@@ -12,6 +12,7 @@ mod attachments;
 mod catchup;
 mod data;
 mod dissemination;
+mod exports;
 mod hardening;
 mod hypercore;
 mod ingest;
@@ -68,10 +69,13 @@ enum Bench {
     Hardening,
     /// 10. Upload of 10 MiB attachments, and their first read on another member.
     Attachments,
+    /// 11. The field's formats read whole (STIX bundle, TAXII collection, MISP
+    ///     manifest, CEN file).
+    Exports,
 }
 
 impl Bench {
-    const ALL: [Bench; 8] = [
+    const ALL: [Bench; 9] = [
         Bench::Ingest,
         Bench::Publish,
         Bench::Dissemination,
@@ -80,6 +84,7 @@ impl Bench {
         Bench::Simulation,
         Bench::Hardening,
         Bench::Attachments,
+        Bench::Exports,
     ];
 }
 
@@ -133,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Simulation => simulation::run(&scale, &mut report),
             Bench::Hardening => hardening::run(&env, &scale, &mut report),
             Bench::Attachments => attachments::run(&env, &scale, &mut report),
+            Bench::Exports => exports::run(&env, &scale, &mut report),
         };
         result.with_context(|| {
             format!(
