@@ -431,7 +431,10 @@ impl EventLoop {
         let mut redial_timer = tokio::time::interval(REDIAL_TICK);
         redial_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Local work first: answers to finish, pages stored, then the network.
+            // Local work first: answers to finish, pages stored, the timers, then the
+            // network. The timers go before the swarm: a flood of connections keeps
+            // the swarm always ready, and a biased select would then never redial a
+            // member or sync (the timers are rare, so they cannot starve the swarm).
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -454,9 +457,9 @@ impl EventLoop {
                     self.handle(Input::HeadsChecked { peer, differing });
                 }
                 Some(timer) = self.timers.recv() => self.handle(Input::Timer(timer)),
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = sync_timer.tick() => self.handle(Input::Tick),
                 _ = redial_timer.tick() => self.redial(),
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
             }
         }
         // Close the ingest queue and let the worker finish the batch it holds.
