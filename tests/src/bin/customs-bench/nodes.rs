@@ -416,6 +416,35 @@ impl Drop for NodeProcess {
     }
 }
 
+/// CPU time (user and system, every thread) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are the 14th and 15th fields of the line.
+    let after_name = stat.rsplit_once(')').context("no ')' in /proc/PID/stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum::<Option<u64>>()
+        .context("no utime/stime in /proc/PID/stat")?;
+    Ok(Duration::from_secs_f64(
+        ticks as f64 / clock_ticks_per_second()? as f64,
+    ))
+}
+
+/// The kernel's clock ticks per second, the unit of /proc/PID/stat's times.
+fn clock_ticks_per_second() -> anyhow::Result<u64> {
+    let output = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .context("getconf CLK_TCK")?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .context("getconf CLK_TCK printed no number")
+}
+
 /// Peak resident memory (VmHWM) of process `pid`, in bytes.
 pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

@@ -15,6 +15,9 @@ use crate::report::{ms, per_second, percentile, ratio, thousands, Report, Row};
 
 /// Writes of a signed entry's size, each followed by fdatasync, for the ceiling.
 const FSYNC_PROBES: usize = 500;
+/// Round trips of `GET /healthz` on one keep-alive connection: the HTTP floor under
+/// every publish.
+const FLOOR_PROBES: usize = 2000;
 
 pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
     let dir = env.dir("publish")?;
@@ -34,9 +37,12 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
         ],
     );
     let body = sample_alert().to_string();
+    let floor = http_floor(&node)?;
     let mut levels = Vec::new();
+    let mut one_client_cpu = None;
     for &clients in &scale.publish_clients {
         let batches_before = node.metric("customs_store_publish_batches_total")?;
+        let cpu_before = nodes::cpu_time(node.pid())?;
         let (count, elapsed, mut latencies) = publish_for(
             &node,
             &body,
@@ -44,6 +50,10 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             Duration::from_secs_f64(scale.publish_seconds),
         )?;
         latencies.sort();
+        if clients == 1 {
+            let cpu = nodes::cpu_time(node.pid())?.saturating_sub(cpu_before);
+            one_client_cpu = Some(cpu / count.max(1) as u32);
+        }
         let batches = node.metric("customs_store_publish_batches_total")? - batches_before;
         let rate = per_second(count, elapsed);
         let p50 = percentile(&latencies, 50.0);
@@ -93,6 +103,23 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             format!("fsync p50 {}, p99 {}", ms(fsync_p50), ms(fsync_p99)),
             "goal ≤ 4",
         ));
+        // Where a publish's time goes besides its sync: the HTTP round trip alone on
+        // the same kind of connection, and the node's CPU per publish (all threads).
+        let (floor_p50, floor_p99) = (percentile(&floor, 50.0), percentile(&floor, 99.0));
+        report.row(Row::new(
+            "1 client: beside the sync",
+            format!(
+                "HTTP round trip alone (`GET /healthz`, {FLOOR_PROBES} times): p50 {}, p99 {}; the node's CPU per publish {}",
+                ms(floor_p50),
+                ms(floor_p99),
+                one_client_cpu.map_or("not measured".into(), ms)
+            ),
+            format!("fsync p50 {}", ms(fsync_p50)),
+            format!(
+                "publish p99 less the HTTP p99 = {:.1} fsync p50s",
+                one_p99.saturating_sub(floor_p99).as_secs_f64() / fsync_p50.as_secs_f64()
+            ),
+        ));
     }
     let held = node.entries()?;
     report.note(format!(
@@ -140,6 +167,24 @@ fn publish_for(
     })?;
     let elapsed = started.elapsed();
     Ok((all.len(), elapsed, all))
+}
+
+/// Latencies of `GET /healthz` on one keep-alive connection, sorted.
+fn http_floor(node: &NodeProcess) -> anyhow::Result<Vec<Duration>> {
+    let client = node.client();
+    let mut latencies = Vec::with_capacity(FLOOR_PROBES);
+    for _ in 0..FLOOR_PROBES {
+        let sent = Instant::now();
+        let reply = client
+            .send("GET", "/healthz", None)
+            .with_context(|| format!("GET /healthz on {}", node.api))?;
+        if reply.status != 200 {
+            bail!("GET /healthz: status {}", reply.status);
+        }
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    Ok(latencies)
 }
 
 /// Latencies of a 300-byte write + fdatasync, sorted.
