@@ -43,6 +43,23 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Runs `python3` with `args` (a script of ours or `-c`) and returns the JSON it
+/// prints; panics with its standard error if it fails. The Python packages the tests
+/// use are pinned in tests/field/requirements.txt, which `.ci/run` installs.
+pub fn python_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let output = std::process::Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 runs (CI installs tests/field/requirements.txt)");
+    assert!(
+        output.status.success(),
+        "python3 {:?}: {}",
+        args.first(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("python3 prints JSON")
+}
+
 /// Polls `condition` until it returns `Some`, or fails after `timeout` naming `what`.
 /// Tests wait for conditions, never for fixed times.
 pub fn wait_for<T>(what: &str, timeout: Duration, condition: impl FnMut() -> Option<T>) -> T {

@@ -24,17 +24,7 @@ fn pillow(path: &Path) -> Value {
         print(json.dumps({'size': list(im.size), 'orientation': exif.get(0x0112),\n\
           'gps': bool(exif.get_ifd(0x8825)), 'make': exif.get(0x010F),\n\
           'pixels': hashlib.sha256(im.convert('RGB').tobytes()).hexdigest()}))";
-    let output = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .expect("python3 runs (CI installs python3-pil)");
-    assert!(
-        output.status.success(),
-        "Pillow: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("Pillow's JSON")
+    customs_tests::python_json(&["-c".as_ref(), script.as_ref(), path.as_os_str()])
 }
 
 /// Uploads `bytes` as `media_type`; returns the status and the answer.

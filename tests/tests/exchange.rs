@@ -15,17 +15,9 @@ use serde_json::{json, Value};
 /// Runs tests/field/check.py; its JSON answer.
 fn field(args: &[&str]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/field/check.py");
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs (CI installs the field's tools: tests/field/requirements.txt)");
-    assert!(
-        output.status.success(),
-        "check.py {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("check.py prints JSON")
+    let mut all = vec![std::ffi::OsStr::new(script)];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    customs_tests::python_json(&all)
 }
 
 fn template(what: &str) -> Value {
