@@ -750,6 +750,28 @@ async fn metrics_health_and_readiness() {
         let value = line.rsplit(' ').next().expect("value");
         assert!(value.parse::<f64>().is_ok(), "not a sample: {line}");
     }
+    // A's syncs: its own alert's and (at least) the one that stored B's record, each
+    // timed once, in cumulative buckets that end at the count.
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+    };
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("customs_store_log_sync_seconds_bucket{le=\""))
+        .map(|l| l.rsplit(' ').next().expect("value").parse().expect("count"))
+        .collect();
+    let count = sample("customs_store_log_sync_seconds_count");
+    assert!(count >= 2.0, "{text}");
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(
+        buckets.last().copied(),
+        Some(count),
+        "+Inf holds every sync"
+    );
+    assert!(sample("customs_store_log_sync_seconds_sum") > 0.0);
+    assert!(text.contains("customs_store_log_sync_seconds_bucket{le=\"+Inf\"}"));
 }
 
 /// Tokens created or revoked while the node runs take effect at once; the file keeps

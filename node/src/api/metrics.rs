@@ -385,6 +385,33 @@ pub fn render(s: &Snapshot<'_>) -> String {
         s.store_health.log_syncs,
     );
     w.family(
+        "customs_store_log_sync_seconds",
+        "histogram",
+        "How long each commit took to write its entries to the segment files and sync them (fdatasync): the disk's share of every publish and of every stored batch.",
+    );
+    let times = &s.store_health.log_sync_times;
+    let mut cumulative = 0;
+    for (bound_us, count) in crate::store::SYNC_BUCKETS_US.iter().zip(times.counts) {
+        cumulative += count;
+        let le = format!("{}", *bound_us as f64 / 1e6);
+        w.sample(
+            "customs_store_log_sync_seconds_bucket",
+            &[("le", &le)],
+            cumulative,
+        );
+    }
+    w.sample(
+        "customs_store_log_sync_seconds_bucket",
+        &[("le", "+Inf")],
+        times.count(),
+    );
+    w.sample(
+        "customs_store_log_sync_seconds_sum",
+        &[],
+        times.sum_us as f64 / 1e6,
+    );
+    w.sample("customs_store_log_sync_seconds_count", &[], times.count());
+    w.family(
         "customs_store_publish_batches_total",
         "counter",
         "Batches of this node's own entries signed and made durable together (group commit).",

@@ -172,6 +172,41 @@ pub struct Health {
     /// Batches of own entries committed together, and the entries in them.
     pub publish_batches: u64,
     pub published: u64,
+    /// How long each commit took to write and sync its frames: the wait every
+    /// publish and every stored batch of others' entries has for the disk.
+    pub log_sync_times: SyncTimes,
+}
+
+/// Upper bounds of [`SyncTimes`]' buckets, in microseconds: fine below a few
+/// milliseconds, where a healthy disk's syncs fall, coarse above.
+pub const SYNC_BUCKETS_US: [u64; 22] = [
+    50, 100, 150, 200, 250, 300, 400, 500, 650, 800, 1_000, 1_250, 1_500, 2_000, 3_000, 5_000,
+    10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+
+/// A histogram of durations (as Prometheus keeps one): how many fell at or under each
+/// bound of [`SYNC_BUCKETS_US`] and above the bound before it, how many above the
+/// last, and their sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncTimes {
+    pub counts: [u64; SYNC_BUCKETS_US.len()],
+    pub over: u64,
+    pub sum_us: u64,
+}
+
+impl SyncTimes {
+    pub fn record(&mut self, took: std::time::Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        match SYNC_BUCKETS_US.iter().position(|&bound| us <= bound) {
+            Some(bucket) => self.counts[bucket] += 1,
+            None => self.over += 1,
+        }
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.over
+    }
 }
 
 /// A store is created only in a directory that is new or empty: one that holds other
@@ -1728,6 +1763,7 @@ impl<'a> Tx<'a> {
         }
         if !self.frames.is_empty() {
             // Durable before any index row names them.
+            let started = std::time::Instant::now();
             let segments = &self.store.inner.segments;
             for (segment, offset, run) in &self.frames {
                 let at = Position {
@@ -1742,6 +1778,9 @@ impl<'a> Tx<'a> {
                 segments.sync(segment).map_err(io_error)?;
                 lock(&self.store.inner.health).log_syncs += 1;
             }
+            lock(&self.store.inner.health)
+                .log_sync_times
+                .record(started.elapsed());
             self.batch.insert(META_LOG_END, &self.end.encode()[..]);
         }
         if self.dirty {

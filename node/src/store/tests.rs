@@ -675,6 +675,12 @@ fn async_publishes_share_batches_and_release_the_store_on_their_answers() {
         "32 concurrent publishers share batches ({} batches)",
         health.publish_batches
     );
+    assert_eq!(
+        health.log_sync_times.count(),
+        health.publish_batches,
+        "each batch's sync is timed once"
+    );
+    assert!(health.log_sync_times.sum_us > 0);
     let head = store.head(&me.public_key()).expect("read").expect("head");
     assert_eq!(head.seq, 320, "every publish got its own seq");
     let unique: std::collections::HashSet<_> = ids.iter().collect();
@@ -682,6 +688,22 @@ fn async_publishes_share_batches_and_release_the_store_on_their_answers() {
     for id in &ids {
         assert!(store.contains(id).expect("read"), "{id} is durable");
     }
+}
+
+#[test]
+fn sync_times_count_each_duration_in_its_bucket() {
+    let mut times = SyncTimes::default();
+    times.record(std::time::Duration::from_micros(50));
+    times.record(std::time::Duration::from_micros(51));
+    times.record(std::time::Duration::from_micros(999_999));
+    times.record(std::time::Duration::from_secs(2));
+    assert_eq!(times.counts[0], 1, "at a bound: in that bound's bucket");
+    assert_eq!(times.counts[1], 1, "just above: in the next");
+    assert_eq!(times.counts[SYNC_BUCKETS_US.len() - 1], 1);
+    assert_eq!(times.over, 1, "above the last bound");
+    assert_eq!(times.count(), 4);
+    assert_eq!(times.sum_us, 50 + 51 + 999_999 + 2_000_000);
+    assert!(SYNC_BUCKETS_US.windows(2).all(|w| w[0] < w[1]));
 }
 
 #[test]

@@ -370,6 +370,28 @@ impl NodeProcess {
             .with_context(|| format!("/metrics has no sample {sample}"))
     }
 
+    /// The buckets of a histogram in `/metrics`: `(le, cumulative count)`, +Inf last.
+    pub fn histogram(&self, family: &str) -> anyhow::Result<Vec<(f64, f64)>> {
+        let text = self.client.send("GET", "/metrics", None)?.text();
+        let prefix = format!("{family}_bucket{{le=\"");
+        let buckets: Vec<(f64, f64)> = text
+            .lines()
+            .filter_map(|line| {
+                let (le, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.parse().ok()?))
+            })
+            .collect();
+        if buckets.last().is_none_or(|(le, _)| le.is_finite()) {
+            bail!("/metrics has no histogram {family}");
+        }
+        Ok(buckets)
+    }
+
     /// Peak resident memory of the process so far (VmHWM), in bytes.
     pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
         peak_rss_bytes(self.pid())

@@ -198,9 +198,65 @@ pub fn ratio(figure: f64, ceiling: f64) -> String {
     format!("{:.2}", figure / ceiling.max(1e-12))
 }
 
+/// The `q` quantile (0 to 1) of what a Prometheus histogram counted between two
+/// readings of its buckets (`(le, cumulative count)`, +Inf last), interpolated
+/// within its bucket as Prometheus's `histogram_quantile` does; `None` when nothing
+/// was counted in between.
+pub fn histogram_quantile(q: f64, before: &[(f64, f64)], after: &[(f64, f64)]) -> Option<Duration> {
+    let counted: Vec<(f64, f64)> = after
+        .iter()
+        .map(|&(le, count)| {
+            let earlier = before
+                .iter()
+                .find(|(b, _)| *b == le)
+                .map_or(0.0, |(_, c)| *c);
+            (le, count - earlier)
+        })
+        .collect();
+    let total = counted.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for &(le, count) in &counted {
+        if count >= rank {
+            // Above the last finite bound nothing tells how far: that bound.
+            if le.is_infinite() {
+                return Some(Duration::from_secs_f64(lower));
+            }
+            let share = (rank - below) / (count - below).max(1e-12);
+            return Some(Duration::from_secs_f64(lower + (le - lower) * share));
+        }
+        (lower, below) = (le, count);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_of_a_histogram_between_two_readings() {
+        let before = [(0.001, 10.0), (0.002, 10.0), (f64::INFINITY, 10.0)];
+        // 100 more under 1 ms, 100 between 1 and 2 ms, 2 above.
+        let after = [(0.001, 110.0), (0.002, 210.0), (f64::INFINITY, 212.0)];
+        let q = |q| histogram_quantile(q, &before, &after).expect("counted");
+        // Rank 101 of 202: the first of the second bucket's hundred.
+        assert!(
+            (q(0.5).as_secs_f64() - 0.00101).abs() < 1e-9,
+            "{:?}",
+            q(0.5)
+        );
+        assert!((q(0.25).as_secs_f64() - 0.000505).abs() < 1e-9);
+        assert_eq!(
+            q(1.0),
+            Duration::from_millis(2),
+            "above the last bound: that bound"
+        );
+        assert_eq!(histogram_quantile(0.5, &after, &after), None);
+    }
 
     #[test]
     fn percentiles_and_numbers() {
