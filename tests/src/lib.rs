@@ -43,6 +43,23 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The buckets of histogram `family` in a Prometheus text (`/metrics`): `(le,
+/// cumulative count)` in the order written, so +Inf (as infinity) last.
+pub fn histogram_buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{family}_bucket{{le=\"");
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let (le, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let le = match le {
+                "+Inf" => f64::INFINITY,
+                le => le.parse().ok()?,
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Runs `python3` with `args` (a script of ours or `-c`) and returns the JSON it
 /// prints; panics with its standard error if it fails. The Python packages the tests
 /// use are pinned in tests/field/requirements.txt, which `.ci/run` installs.

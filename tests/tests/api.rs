@@ -757,21 +757,21 @@ async fn metrics_health_and_readiness() {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {name}: {text}"))
     };
-    let buckets: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("customs_store_log_sync_seconds_bucket{le=\""))
-        .map(|l| l.rsplit(' ').next().expect("value").parse().expect("count"))
-        .collect();
+    let buckets = customs_tests::histogram_buckets(text, "customs_store_log_sync_seconds");
     let count = sample("customs_store_log_sync_seconds_count");
     assert!(count >= 2.0, "{text}");
-    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "bounds rise and counts are cumulative: {buckets:?}"
+    );
     assert_eq!(
         buckets.last().copied(),
-        Some(count),
-        "+Inf holds every sync"
+        Some((f64::INFINITY, count)),
+        "+Inf, last, holds every sync"
     );
     assert!(sample("customs_store_log_sync_seconds_sum") > 0.0);
-    assert!(text.contains("customs_store_log_sync_seconds_bucket{le=\"+Inf\"}"));
 }
 
 /// Tokens created or revoked while the node runs take effect at once; the file keeps

@@ -393,7 +393,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
     let mut cumulative = 0;
     for (bound_us, count) in crate::store::SYNC_BUCKETS_US.iter().zip(times.counts) {
         cumulative += count;
-        let le = format!("{}", *bound_us as f64 / 1e6);
+        let le = (*bound_us as f64 / 1e6).to_string();
         w.sample(
             "customs_store_log_sync_seconds_bucket",
             &[("le", &le)],

@@ -1774,13 +1774,13 @@ impl<'a> Tx<'a> {
             }
             let mut synced: Vec<u32> = self.frames.iter().map(|(segment, ..)| *segment).collect();
             synced.dedup();
-            for segment in synced {
-                segments.sync(segment).map_err(io_error)?;
-                lock(&self.store.inner.health).log_syncs += 1;
+            for segment in &synced {
+                segments.sync(*segment).map_err(io_error)?;
             }
-            lock(&self.store.inner.health)
-                .log_sync_times
-                .record(started.elapsed());
+            let mut health = lock(&self.store.inner.health);
+            health.log_syncs += synced.len() as u64;
+            health.log_sync_times.record(started.elapsed());
+            drop(health);
             self.batch.insert(META_LOG_END, &self.end.encode()[..]);
         }
         if self.dirty {

@@ -361,8 +361,8 @@ impl NodeProcess {
     /// The value of one Prometheus sample from `/metrics` (`name` with its labels, as
     /// written, e.g. `customs_sync_requests_sent_total{kind="entries"}`).
     pub fn metric(&self, sample: &str) -> anyhow::Result<f64> {
-        let text = self.client.send("GET", "/metrics", None)?.text();
-        text.lines()
+        self.metrics()?
+            .lines()
             .find_map(|line| {
                 let (name, value) = line.rsplit_once(' ')?;
                 (name == sample).then(|| value.parse::<f64>().ok())?
@@ -370,22 +370,14 @@ impl NodeProcess {
             .with_context(|| format!("/metrics has no sample {sample}"))
     }
 
+    /// The node's `/metrics` text.
+    fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self.client.send("GET", "/metrics", None)?.text())
+    }
+
     /// The buckets of a histogram in `/metrics`: `(le, cumulative count)`, +Inf last.
     pub fn histogram(&self, family: &str) -> anyhow::Result<Vec<(f64, f64)>> {
-        let text = self.client.send("GET", "/metrics", None)?.text();
-        let prefix = format!("{family}_bucket{{le=\"");
-        let buckets: Vec<(f64, f64)> = text
-            .lines()
-            .filter_map(|line| {
-                let (le, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
-                let le = if le == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    le.parse().ok()?
-                };
-                Some((le, count.parse().ok()?))
-            })
-            .collect();
+        let buckets = customs_tests::histogram_buckets(&self.metrics()?, family);
         if buckets.last().is_none_or(|(le, _)| le.is_finite()) {
             bail!("/metrics has no histogram {family}");
         }

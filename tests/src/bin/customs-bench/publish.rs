@@ -47,8 +47,13 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     let mut one_client_syncs = None;
     for &clients in &scale.publish_clients {
         let batches_before = node.metric("customs_store_publish_batches_total")?;
-        let cpu_before = nodes::cpu_time(node.pid())?;
-        let syncs_before = node.histogram(SYNC_HISTOGRAM)?;
+        let one_before = match clients {
+            1 => Some((
+                nodes::cpu_time(node.pid())?,
+                node.histogram(SYNC_HISTOGRAM)?,
+            )),
+            _ => None,
+        };
         let (count, elapsed, mut latencies) = publish_for(
             &node,
             &body,
@@ -56,7 +61,7 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             Duration::from_secs_f64(scale.publish_seconds),
         )?;
         latencies.sort();
-        if clients == 1 {
+        if let Some((cpu_before, syncs_before)) = one_before {
             let cpu = nodes::cpu_time(node.pid())?.saturating_sub(cpu_before);
             one_client_cpu = Some(cpu / count.max(1) as u32);
             one_client_syncs = Some((syncs_before, node.histogram(SYNC_HISTOGRAM)?));
