@@ -101,15 +101,21 @@ impl Admission {
         threads: usize,
         now_ms: u64,
     ) -> Vec<Result<VerifiedEntry, Rejection>> {
-        crate::verify::verify_all(items, threads)
+        verify_all(items, threads)
             .into_iter()
-            .zip(items)
-            .map(|(result, bytes)| match result {
-                Ok(entry) => self.check_context(entry, now_ms),
-                Err(e) => Err(refused(e, bytes)),
-            })
+            .map(|result| result.and_then(|entry| self.check_context(entry, now_ms)))
             .collect()
     }
+}
+
+/// Decodes, verifies and validates every item on up to `threads` threads, without
+/// the context checks ([`Admission::check_context`]); results in input order.
+pub fn verify_all(items: &[Vec<u8>], threads: usize) -> Vec<Result<VerifiedEntry, Rejection>> {
+    crate::verify::verify_all(items, threads)
+        .into_iter()
+        .zip(items)
+        .map(|(result, bytes)| result.map_err(|e| refused(e, bytes)))
+        .collect()
 }
 
 #[cfg(test)]

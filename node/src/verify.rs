@@ -1,4 +1,5 @@
 //! Checking entries from outside on every core: decode, `verify_strict`, validate.
+//! (The ingest worker, `network/ingest.rs`, overlaps it with the store's commit.)
 //!
 //! Batch verification is not used: its cofactored equation accepts signatures that
 //! `verify_strict` rejects, and every node must agree on what is valid.
@@ -69,34 +70,6 @@ pub fn spread<T: Sync, R: Send>(
     done.into_iter().flat_map(|(_, results)| results).collect()
 }
 
-/// Verifies `batches` on up to `threads` threads and hands each batch of results to
-/// `sink` on the calling thread, in order. The next batch is verified while `sink`
-/// works on the previous one (at most one batch waits in between), so verification
-/// and storage overlap. Stops at the first error `sink` returns.
-pub fn verify_pipelined<I, E>(
-    batches: I,
-    threads: usize,
-    mut sink: impl FnMut(Vec<Result<VerifiedEntry, EntryError>>) -> Result<(), E>,
-) -> Result<(), E>
-where
-    I: Iterator<Item = Vec<Vec<u8>>> + Send,
-{
-    std::thread::scope(|scope| {
-        let (verified_tx, verified) = std::sync::mpsc::sync_channel(1);
-        scope.spawn(move || {
-            for batch in batches {
-                if verified_tx.send(verify_all(&batch, threads)).is_err() {
-                    break; // the sink stopped
-                }
-            }
-        });
-        for results in verified {
-            sink(results)?;
-        }
-        Ok(())
-    })
-}
-
 /// The number of threads worth using: the machine's cores.
 pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -120,38 +93,6 @@ mod tests {
             attachments: Vec::new(),
         };
         VerifiedEntry::sign(entry, key).expect("signs").encode()
-    }
-
-    #[test]
-    fn the_pipeline_delivers_every_batch_in_order_and_stops_on_error() {
-        let key = SecretKey::from_seed([2; 32]);
-        let batches: Vec<Vec<Vec<u8>>> = (0..5u64)
-            .map(|b| {
-                (1..=10u64)
-                    .map(|i| signed_bytes(&key, b * 10 + i))
-                    .collect()
-            })
-            .collect();
-        let mut seen = Vec::new();
-        let result: Result<(), String> =
-            verify_pipelined(batches.clone().into_iter(), 2, |results| {
-                seen.extend(results.into_iter().map(|r| r.expect("valid").entry().seq));
-                Ok(())
-            });
-        assert_eq!(result, Ok(()));
-        assert_eq!(seen, (1..=50).collect::<Vec<u64>>());
-
-        let mut calls = 0;
-        let result: Result<(), String> = verify_pipelined(batches.into_iter(), 2, |_| {
-            calls += 1;
-            if calls == 2 {
-                Err("disk full".into())
-            } else {
-                Ok(())
-            }
-        });
-        assert_eq!(result, Err("disk full".to_string()));
-        assert_eq!(calls, 2, "no batch is handed over after an error");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The task that owns the swarm, and the ingest worker beside it.
+//! The task that owns the swarm.
 //!
 //! The event loop is a translator: libp2p events become inputs of the sync core
 //! ([`super::sync::SyncCore`]), and the core's outputs become swarm calls, store work
@@ -28,15 +28,15 @@ use tokio::task::JoinHandle;
 
 use super::codec::{SyncCodec, PROTOCOL};
 use super::inbound::{self, TooManyFromAddress};
-use super::sync::core::{ItemResult, JobId, RequestId, Snapshot, Stamp, Timer};
+use super::ingest::{ingest_worker, IngestDone, IngestJob};
+use super::sync::core::{RequestId, Snapshot, Stamp, Timer};
 use super::sync::redial::Redial;
 use super::sync::{Input, Output, SyncCore, Transport, Verdict};
 use super::*;
 use crate::admission::Admission;
 use crate::audit::{Audit, Event};
 use crate::clock::now_ms;
-use crate::store::{Outcome, Store};
-use crate::verify::available_threads;
+use crate::store::Store;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -58,18 +58,6 @@ impl Transport for Libp2p {
     type Peer = PeerId;
     type Message = MessageId;
     type Channel = ResponseChannel<SyncResponse>;
-}
-
-struct IngestJob {
-    job: JobId,
-    items: Vec<Vec<u8>>,
-}
-
-struct IngestDone {
-    job: JobId,
-    results: Result<Vec<ItemResult>, String>,
-    /// Entries this batch stored (all on the batch's first job), for the live feed.
-    applied: Vec<SignedEntry>,
 }
 
 struct EventLoop {
@@ -327,101 +315,6 @@ fn random_seed() -> u64 {
         return now_ms();
     }
     u64::from_le_bytes(bytes)
-}
-
-/// Verifies and stores batches of entries, draining whatever is queued into one group
-/// commit. Runs beside the event loop so the swarm never waits for the disk.
-async fn ingest_worker(
-    store: Store,
-    admission: Admission,
-    mut jobs: mpsc::Receiver<IngestJob>,
-    done: mpsc::Sender<IngestDone>,
-) {
-    let threads = available_threads();
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        let mut entries: usize = batch[0].items.len();
-        while entries < MAX_INGEST_BATCH_ENTRIES {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    entries += job.items.len();
-                    batch.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        let ids: Vec<JobId> = batch.iter().map(|j| j.job).collect();
-        let store = store.clone();
-        let admission = admission.clone();
-        let processed =
-            tokio::task::spawn_blocking(move || process(&store, &admission, batch, threads)).await;
-        let results = processed.unwrap_or_else(|_| {
-            ids.into_iter()
-                .map(|job| IngestDone {
-                    job,
-                    results: Err("the ingest task failed".into()),
-                    applied: Vec::new(),
-                })
-                .collect()
-        });
-        for result in results {
-            if done.send(result).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// Checks every item of every job, stores the good ones in one batch, and maps the
-/// outcomes back to their jobs.
-fn process(
-    store: &Store,
-    admission: &Admission,
-    jobs: Vec<IngestJob>,
-    threads: usize,
-) -> Vec<IngestDone> {
-    let now = now_ms();
-    let mut checked = Vec::with_capacity(jobs.len());
-    let mut to_store = Vec::new();
-    for job in &jobs {
-        let results = admission.check_all(&job.items, threads, now);
-        let slots: Vec<Result<usize, crate::admission::Rejection>> = results
-            .into_iter()
-            .map(|r| {
-                r.map(|entry| {
-                    to_store.push(entry);
-                    to_store.len() - 1
-                })
-            })
-            .collect();
-        checked.push(slots);
-    }
-    let seqs: Vec<u64> = to_store.iter().map(|e| e.entry().seq).collect();
-    let stored: Result<(Vec<Outcome>, Vec<SignedEntry>), String> = match store.ingest(to_store) {
-        Ok(report) => Ok((report.outcomes, report.applied)),
-        Err(e) => {
-            tracing::error!(error = %e, "storing a batch failed");
-            Err(format!("storing failed: {e}"))
-        }
-    };
-    let mut applied = stored
-        .as_ref()
-        .map(|(_, applied)| applied.clone())
-        .unwrap_or_default();
-    jobs.into_iter()
-        .zip(checked)
-        .map(|(job, slots)| IngestDone {
-            job: job.job,
-            results: match &stored {
-                Ok((outcomes, _)) => Ok(slots
-                    .into_iter()
-                    .map(|slot| slot.map(|i| (outcomes[i], seqs[i])))
-                    .collect()),
-                Err(e) => Err(e.clone()),
-            },
-            applied: std::mem::take(&mut applied),
-        })
-        .collect()
 }
 
 impl EventLoop {

@@ -10,6 +10,7 @@ mod blobs;
 mod codec;
 mod event_loop;
 mod inbound;
+mod ingest;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,9 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use event_loop::spawn;
+/// The ingest worker is public for the benchmark harness, which measures the node's
+/// own path.
+pub use ingest::{ingest_worker, IngestDone, IngestJob};
 
 pub use crate::limits::COMMAND_CHANNEL_CAPACITY;
 pub use crate::limits::EVENT_CHANNEL_CAPACITY;
