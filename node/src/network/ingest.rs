@@ -252,7 +252,9 @@ mod tests {
         let (done_tx, mut done) = mpsc::channel(8);
         let worker = tokio::spawn(ingest_worker(store.clone(), admission, jobs_rx, done_tx));
         for job in jobs {
-            // One at a time with a pause, so that the jobs span several batches.
+            // Yield between jobs so that they tend to span batches; the answers must
+            // be the same however the worker drains them (job 4 is a duplicate only
+            // if job 1 was stored before it).
             jobs_tx.send(job).await.expect("worker runs");
             tokio::task::yield_now().await;
         }
