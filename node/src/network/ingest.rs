@@ -17,7 +17,7 @@ use super::sync::core::{ItemResult, JobId};
 use crate::admission::{self, Admission, Rejection};
 use crate::clock::now_ms;
 use crate::limits::MAX_INGEST_BATCH_ENTRIES;
-use crate::store::{Outcome, Store};
+use crate::store::Store;
 use crate::verify::available_threads;
 
 /// Items from one gossip message or one sync page.
@@ -147,16 +147,12 @@ fn store_batch(store: &Store, admission: &Admission, batch: Verified) -> Vec<Ing
         })
         .collect();
     let seqs: Vec<u64> = to_store.iter().map(|e| e.entry().seq).collect();
-    let stored: Result<(Vec<Outcome>, Vec<SignedEntry>), String> = match store.ingest(to_store) {
-        Ok(report) => Ok((report.outcomes, report.applied)),
+    let (outcomes, mut applied) = match store.ingest(to_store) {
+        Ok(report) => (report.outcomes, report.applied),
         Err(e) => {
             tracing::error!(error = %e, "storing a batch failed");
-            Err(format!("storing failed: {e}"))
+            return failed(batch.jobs, &format!("storing failed: {e}"));
         }
-    };
-    let (outcomes, mut applied) = match stored {
-        Ok(stored) => stored,
-        Err(e) => return failed(batch.jobs, &e),
     };
     batch
         .jobs
@@ -177,7 +173,7 @@ fn store_batch(store: &Store, admission: &Admission, batch: Verified) -> Vec<Ing
 mod tests {
     use super::*;
     use crate::membership::MembershipView;
-    use crate::store::StoreConfig;
+    use crate::store::{Outcome, StoreConfig};
     use customs_protocol::{samples, Body, Entry, EntryId, SecretKey, VerifiedEntry};
 
     const NETWORK: &str = "customs-test";

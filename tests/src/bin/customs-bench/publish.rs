@@ -121,16 +121,15 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
         let pace = Duration::from_secs_f64(1.0 / one.max(1.0));
         let paced = fsync_latencies_paced(&dir, pace)?;
         let (paced_p50, paced_p99) = (percentile(&paced, 50.0), percentile(&paced, 99.0));
-        report.row(Row::new(
-            "1 client: p99 against the fsync at its pace",
-            in_syncs(one_p99, "paced fsync", paced_p50, paced_p99),
+        report.row(against_syncs(
+            one_p99,
+            "the fsync at its pace",
+            "paced fsync",
+            (paced_p50, paced_p99),
             format!(
-                "the same write + fdatasync, one every {} (the one-client publish interval), {FSYNC_PROBES} times: p50 {}, p99 {}",
-                ms(pace),
-                ms(paced_p50),
-                ms(paced_p99)
+                "the same write + fdatasync, one every {} (the one-client publish interval), {FSYNC_PROBES} times",
+                ms(pace)
             ),
-            "goal ≤ 4",
         ));
         // The syncs the node itself timed over the one-client level (its /metrics
         // histogram): the disk's part of each publish, measured where it happens.
@@ -141,15 +140,12 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
             ))
         });
         if let Some((sync_p50, sync_p99)) = node_syncs {
-            report.row(Row::new(
-                "1 client: p99 against the node's own syncs",
-                in_syncs(one_p99, "node sync", sync_p50, sync_p99),
-                format!(
-                    "the node's segment write + fdatasync per publish, from `{SYNC_HISTOGRAM}` over the level (interpolated in its buckets): p50 {}, p99 {}",
-                    ms(sync_p50),
-                    ms(sync_p99)
-                ),
-                "goal ≤ 4",
+            report.row(against_syncs(
+                one_p99,
+                "the node's own syncs",
+                "node sync",
+                (sync_p50, sync_p99),
+                format!("the node's segment write + fdatasync per publish, from `{SYNC_HISTOGRAM}` over the level (interpolated in its buckets)"),
             ));
         }
         // Where a publish's time goes besides its sync: the HTTP round trip alone on
@@ -178,6 +174,22 @@ pub fn run(env: &Env, scale: &Scale, report: &mut Report) -> anyhow::Result<()> 
     node.stop()?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// The row of the one-client p99 against one kind of sync, described by `how`.
+fn against_syncs(
+    one_p99: Duration,
+    against: &str,
+    sync: &str,
+    (p50, p99): (Duration, Duration),
+    how: String,
+) -> Row {
+    Row::new(
+        format!("1 client: p99 against {against}"),
+        in_syncs(one_p99, sync, p50, p99),
+        format!("{how}: p50 {}, p99 {}", ms(p50), ms(p99)),
+        "goal ≤ 4",
+    )
 }
 
 /// `latency` in units of a sync's p50 and of its p99.
