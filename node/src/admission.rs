@@ -2,7 +2,7 @@
 //! decode, verify, validate (the protocol's rules), then what needs this node's context:
 //! the author is a member, the entry is of this network, and not from the future.
 
-use customs_protocol::{Body, PublicKey, VerifiedEntry};
+use customs_protocol::{PublicKey, VerifiedEntry};
 
 use crate::membership::MembershipView;
 
@@ -76,7 +76,10 @@ impl Admission {
         // valid (see `Membership::stores`).
         if let Err(refusal) = membership.stores(&e.author, e.seq) {
             // A new node of a member introduces itself with its certificate.
-            let introduced = matches!(&e.body, Body::Governance(g) if membership.admits_introduction(&e.author, e.seq, g));
+            let introduced = e
+                .body
+                .governance()
+                .is_some_and(|g| membership.admits_introduction(&e.author, e.seq, g));
             if !introduced {
                 return Err(Rejection {
                     reason: refusal.reason,

@@ -352,16 +352,10 @@ pub fn governance_events(
             let Ok(entry) = customs_protocol::VerifiedEntry::from_bytes(bytes) else {
                 continue;
             };
-            let e = entry.entry();
-            if let customs_protocol::Body::Governance(governance) = &e.body {
-                events.push(customs_protocol::governance::GovernanceEvent {
-                    id: entry.id(),
-                    author: e.author,
-                    seq: e.seq,
-                    created_at_ms: e.created_at_ms,
-                    governance: governance.clone(),
-                });
-            }
+            events.extend(customs_protocol::governance::GovernanceEvent::of_entry(
+                entry.id(),
+                entry.entry(),
+            ));
         }
         Ok(())
     })?;

@@ -318,8 +318,8 @@ impl Publisher {
 /// Whether `draft` rotates this node's key (signed alone, and the last of its log).
 fn is_rotation(draft: &Draft) -> bool {
     matches!(
-        draft.body(),
-        Body::Governance(customs_protocol::Governance::Rotate { .. })
+        draft.body().governance(),
+        Some(customs_protocol::Governance::Rotate { .. })
     )
 }
 

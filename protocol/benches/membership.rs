@@ -58,6 +58,8 @@ fn history(founders: u32, admissions: u32) -> (Charter, Vec<GovernanceEvent>) {
             seq: seqs[by as usize],
             created_at_ms: at,
             governance,
+            heads: None,
+            cuts: Vec::new(),
         });
         id
     };

@@ -19,7 +19,7 @@ use crate::date::Date;
 use crate::entry::EntryId;
 use crate::envelope::Envelope;
 use crate::error::{Rule, ValidationError};
-use crate::governance::Governance;
+use crate::governance::{CausalGovernance, Governance};
 use crate::groups::GroupUpdate;
 use crate::limits::*;
 #[cfg(feature = "openapi")]
@@ -47,6 +47,9 @@ pub enum Body {
     Acknowledgement(Acknowledgement),
     /// What a control found, answering a request or an alert.
     ControlResult(ControlResult),
+    /// A governance act with the governance heads its author held (from
+    /// 2026-12-08; tag 3 is read, never signed any more).
+    CausalGovernance(CausalGovernance),
 }
 
 /// The kind of a body, for indexes, metrics and filters.
@@ -63,6 +66,7 @@ pub enum BodyKind {
     ControlRequest,
     Acknowledgement,
     ControlResult,
+    CausalGovernance,
 }
 
 impl BodyKind {
@@ -77,6 +81,7 @@ impl BodyKind {
             BodyKind::ControlRequest => "control_request",
             BodyKind::Acknowledgement => "acknowledgement",
             BodyKind::ControlResult => "control_result",
+            BodyKind::CausalGovernance => "causal_governance",
         }
     }
 }
@@ -94,6 +99,15 @@ impl Body {
         )
     }
 
+    /// The governance act of a governance entry, of either layout.
+    pub fn governance(&self) -> Option<&Governance> {
+        match self {
+            Body::Governance(act) => Some(act),
+            Body::CausalGovernance(causal) => Some(&causal.act),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> BodyKind {
         match self {
             Body::RiskAlert(_) => BodyKind::RiskAlert,
@@ -105,6 +119,7 @@ impl Body {
             Body::ControlRequest(_) => BodyKind::ControlRequest,
             Body::Acknowledgement(_) => BodyKind::Acknowledgement,
             Body::ControlResult(_) => BodyKind::ControlResult,
+            Body::CausalGovernance(_) => BodyKind::CausalGovernance,
         }
     }
 
@@ -120,6 +135,7 @@ impl Body {
             Body::ControlRequest(request) => request.validate(),
             Body::Acknowledgement(ack) => ack.validate(),
             Body::ControlResult(result) => result.validate(),
+            Body::CausalGovernance(causal) => causal.validate(),
         }
     }
 }

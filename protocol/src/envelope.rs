@@ -190,12 +190,14 @@ impl Sealed {
             .map_err(|e| e.within("distribution"))?;
         self.markings.validate().map_err(|e| e.within("markings"))?;
         match &self.body {
-            Body::Governance(_) | Body::Sealed(_) => Err(ValidationError::new(
-                "body",
-                Rule::Placement {
-                    reason: "governance entries and envelopes never travel sealed",
-                },
-            )),
+            Body::Governance(_) | Body::CausalGovernance(_) | Body::Sealed(_) => {
+                Err(ValidationError::new(
+                    "body",
+                    Rule::Placement {
+                        reason: "governance entries and envelopes never travel sealed",
+                    },
+                ))
+            }
             body => body.validate().map_err(|e| e.within("body")),
         }?;
         if !self.attachments.is_empty() {

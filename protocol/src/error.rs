@@ -285,6 +285,8 @@ pub enum Rule {
     DocumentNumber { value: String, max: usize },
     #[error("{what}")]
     Required { what: &'static str },
+    #[error("must be in ascending order, each once ({value} is out of place)")]
+    NotAscending { value: String },
 }
 
 impl Rule {
@@ -334,6 +336,7 @@ impl Rule {
             Rule::MrnCheckDigit { .. } => "MrnCheckDigit",
             Rule::DocumentNumber { .. } => "DocumentNumber",
             Rule::Required { .. } => "Required",
+            Rule::NotAscending { .. } => "NotAscending",
         }
     }
 }

@@ -406,6 +406,71 @@ impl Governance {
     }
 }
 
+/// The last seq of a node key that a removal or a key replacement still accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeqCut {
+    pub node_key: PublicKey,
+    pub last_seq: u64,
+}
+
+/// A governance act in its context (body tag 9): the governance entries its author
+/// held and had not seen built upon (`heads`, ascending), and for a removal or a
+/// replacement of an administration key, the last seq accepted of each node key it
+/// closes (`cuts`, ascending by key; a key it does not name is cut at 0). The
+/// membership rule orders acts by these references, never by their signed time.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CausalGovernance {
+    pub heads: Vec<EntryId>,
+    #[serde(default)]
+    pub cuts: Vec<SeqCut>,
+    pub act: Governance,
+}
+
+impl CausalGovernance {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_count(self.heads.len(), MAX_GOVERNANCE_HEADS).map_err(at("heads"))?;
+        for (i, pair) in self.heads.windows(2).enumerate() {
+            if pair[0] >= pair[1] {
+                return Err(ValidationError::new(
+                    format!("heads[{}]", i + 1),
+                    Rule::NotAscending {
+                        value: pair[1].to_hex(),
+                    },
+                ));
+            }
+        }
+        check_count(self.cuts.len(), MAX_SEQ_CUTS).map_err(at("cuts"))?;
+        for (i, pair) in self.cuts.windows(2).enumerate() {
+            if pair[0].node_key.0 >= pair[1].node_key.0 {
+                return Err(ValidationError::new(
+                    format!("cuts[{}].node_key", i + 1),
+                    Rule::NotAscending {
+                        value: pair[1].node_key.to_hex(),
+                    },
+                ));
+            }
+        }
+        let closes_keys = matches!(
+            self.act,
+            Governance::ProposeRemoval { .. } | Governance::ProposeAdminKey { .. }
+        );
+        if !closes_keys && !self.cuts.is_empty() {
+            return Err(ValidationError::new(
+                "cuts",
+                Rule::Placement {
+                    reason:
+                        "only a removal or a replacement of an administration key cuts node keys",
+                },
+            ));
+        }
+        self.act.validate().map_err(|e| e.within("act"))
+    }
+}
+
 /// An administration named in the charter, with its first nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -592,6 +657,39 @@ pub struct GovernanceEvent {
     pub seq: u64,
     pub created_at_ms: u64,
     pub governance: Governance,
+    /// The governance heads its author held (`None`: a legacy entry of tag 3, which
+    /// names none).
+    pub heads: Option<Vec<EntryId>>,
+    /// The node keys a removal or key replacement cuts, and where.
+    pub cuts: Vec<SeqCut>,
+}
+
+impl GovernanceEvent {
+    /// The governance event an entry carries, if it is a governance entry.
+    pub fn of_entry(id: EntryId, entry: &crate::Entry) -> Option<GovernanceEvent> {
+        let (governance, heads, cuts) = match &entry.body {
+            crate::Body::Governance(act) => (act.clone(), None, Vec::new()),
+            crate::Body::CausalGovernance(causal) => (
+                causal.act.clone(),
+                Some(causal.heads.clone()),
+                causal.cuts.clone(),
+            ),
+            _ => return None,
+        };
+        Some(GovernanceEvent {
+            id,
+            author: entry.author,
+            seq: entry.seq,
+            created_at_ms: entry.created_at_ms,
+            governance,
+            heads,
+            cuts,
+        })
+    }
+
+    fn is_legacy(&self) -> bool {
+        self.heads.is_none()
+    }
 }
 
 /// A member's standing.
@@ -682,6 +780,9 @@ pub struct ProposalState {
     pub decided_at_ms: Option<u64>,
     /// Why it is void.
     pub void_reason: Option<String>,
+    /// For a causal removal or key replacement: the last seq accepted of each node
+    /// key it closes. `None` for a legacy one, which closes keys at its decision time.
+    pub cuts: Option<Vec<SeqCut>>,
 }
 
 impl ProposalState {
@@ -721,6 +822,9 @@ pub struct Membership {
     pub ignored: BTreeMap<EntryId, String>,
     /// Whether the membership is governed (a charter) or static member lists.
     pub governed: bool,
+    /// The governance entries nothing held builds on yet, ascending: what this
+    /// node's next governance entry names as its heads.
+    pub heads: Vec<EntryId>,
 }
 
 /// How many times the replay is repeated with the key limits it found (a revocation
@@ -759,18 +863,32 @@ impl Membership {
             proposals: BTreeMap::new(),
             ignored: BTreeMap::new(),
             governed,
+            heads: Vec::new(),
         }
     }
 
     /// The membership that `charter` and the governance `events` held imply.
     /// Pure: the same charter and the same set of events give the same membership,
     /// in whatever order the events come. The charter must have passed `validate`.
+    ///
+    /// Events are ordered by what their authors had seen (SPEC.md section 12, and
+    /// `order.rs`): a causal event after the heads it names and after its author's
+    /// earlier governance entries; a decision is taken at the event that completes
+    /// it, judged by that event's causal past alone, never by a signed time.
     pub fn replay(charter: &Charter, events: &[GovernanceEvent]) -> Membership {
-        let mut order: Vec<&GovernanceEvent> = events.iter().collect();
-        order.sort_by_key(|e| (e.created_at_ms, e.id));
-        order.dedup_by_key(|e| e.id);
+        let mut unique: Vec<&GovernanceEvent> = events.iter().collect();
+        unique.sort_by_key(|e| e.id);
+        unique.dedup_by_key(|e| e.id);
+        let order = Order::new(&unique);
+        Membership::replay_rounds(charter, &order)
+    }
+
+    /// Repeats the replay with the key limits it found (a revocation found late
+    /// invalidates votes counted early).
+    fn replay_rounds(charter: &Charter, order: &Order) -> Membership {
+        let everything: Vec<usize> = (0..order.len()).collect();
         let mut limits: HashMap<PublicKey, u64> = HashMap::new();
-        let mut state = Membership::replay_once(charter, &order, &limits);
+        let mut state = Membership::replay_once(charter, order, &everything, &limits, true);
         for _ in 1..MAX_REPLAY_ROUNDS {
             let found: HashMap<PublicKey, u64> = state
                 .node_keys
@@ -781,15 +899,25 @@ impl Membership {
                 break;
             }
             limits = found;
-            state = Membership::replay_once(charter, &order, &limits);
+            state = Membership::replay_once(charter, order, &everything, &limits, true);
         }
+        for (id, why) in order.left_out() {
+            state.ignored.insert(*id, why.clone());
+        }
+        state.heads = order.heads();
         state
     }
 
+    /// Replays the events at `positions` (ascending positions of `order`). With
+    /// `causal`, a causal event decides what its own causal past decides (replayed
+    /// without `causal`); legacy events, and every event without `causal`, decide
+    /// by what was replayed before them.
     fn replay_once(
         charter: &Charter,
-        order: &[&GovernanceEvent],
+        order: &Order,
+        positions: &[usize],
         limits: &HashMap<PublicKey, u64>,
+        causal: bool,
     ) -> Membership {
         let body = &charter.charter;
         let mut state = Membership::empty(charter.network_id(), body.quorum, true);
@@ -808,20 +936,87 @@ impl Membership {
                 state.add_certified(cert, body.created_at_ms);
             }
         }
-        // Approvals seen before their proposal (clocks differ): counted when it comes.
+        // Legacy approvals seen before their proposal (clocks differ): counted when
+        // it comes. A causal approval always follows its proposal.
         let mut early: HashMap<EntryId, BTreeSet<String>> = HashMap::new();
-        for event in order {
+        for &position in positions {
+            let event = order.event(position);
             let touched = match &event.governance {
                 Governance::Approve { proposal } => Some(*proposal),
                 g if g.is_proposal() => Some(event.id),
                 _ => None,
             };
-            if let Err(why) = state.apply(event, limits, &mut early) {
+            if let Err(why) = state.apply(event, order, position, limits, &mut early) {
                 state.ignored.insert(event.id, why);
             }
-            state.decide(event.created_at_ms, touched);
+            if !causal || event.is_legacy() {
+                state.decide(event.created_at_ms, touched);
+            } else if touched.is_some() {
+                let past = order.past(position);
+                let seen = Membership::replay_once(charter, order, &past, limits, false);
+                state.decide_as(&seen, order, event.created_at_ms);
+            }
         }
         state
+    }
+
+    /// Takes every decision `seen` (the replay of a causal past) holds that is
+    /// still pending here, in the order their proposals were placed, each
+    /// re-checked against this membership.
+    fn decide_as(&mut self, seen: &Membership, order: &Order, at_ms: u64) {
+        let mut decided: Vec<(usize, EntryId)> = seen
+            .proposals
+            .values()
+            .filter(|p| p.status == ProposalStatus::Decided)
+            .filter(|p| {
+                self.proposals
+                    .get(&p.id)
+                    .is_some_and(|mine| mine.status == ProposalStatus::Pending)
+            })
+            .map(|p| (order.position(&p.id).unwrap_or(usize::MAX), p.id))
+            .collect();
+        if decided.is_empty() {
+            return;
+        }
+        decided.sort_unstable();
+        for (_, id) in decided {
+            self.settle(id, at_ms);
+        }
+        let needed = self.quorum.needed(self.current_members());
+        let members = self.members.clone();
+        for p in self
+            .proposals
+            .values_mut()
+            .filter(|p| p.status == ProposalStatus::Pending)
+        {
+            p.approvals.retain(|c| {
+                members
+                    .get(c)
+                    .is_some_and(|m| m.standing == Standing::Member)
+            });
+            p.needed = needed;
+        }
+    }
+
+    /// Applies a proposal that reached its quorum (void if it can no longer apply).
+    fn settle(&mut self, id: EntryId, at_ms: u64) {
+        let proposal = self.proposals[&id].governance.clone();
+        let cuts = self.proposals[&id].cuts.clone();
+        let outcome = self
+            .check_proposal(&proposal)
+            .map(|()| self.enact(id, &proposal, cuts.as_deref(), at_ms));
+        let state = self
+            .proposals
+            .get_mut(&id)
+            .expect("a settled proposal is held");
+        state.decided_at_ms = Some(at_ms);
+        match outcome {
+            Ok(()) => state.status = ProposalStatus::Decided,
+            Err(why) => {
+                state.status = ProposalStatus::Void;
+                state.void_reason = Some(why);
+            }
+        }
     }
 
     fn add_member(&mut self, card: AdminCard, since_ms: u64) {
@@ -949,6 +1144,8 @@ impl Membership {
     fn apply(
         &mut self,
         event: &GovernanceEvent,
+        order: &Order,
+        position: usize,
         limits: &HashMap<PublicKey, u64>,
         early: &mut HashMap<EntryId, BTreeSet<String>>,
     ) -> Result<(), String> {
@@ -1017,6 +1214,11 @@ impl Membership {
             }
             Governance::Approve { proposal } => {
                 let code = actor?;
+                if !event.is_legacy() && !order.names_proposal(position) {
+                    return Err(format!(
+                        "the approval does not name proposal {proposal} among what its author had seen"
+                    ));
+                }
                 match self.proposals.get_mut(proposal) {
                     Some(p) if p.status == ProposalStatus::Pending => {
                         if !p.approvals.contains(&code) {
@@ -1052,6 +1254,7 @@ impl Membership {
                     status: ProposalStatus::Pending,
                     decided_at_ms: None,
                     void_reason: None,
+                    cuts: (!event.is_legacy()).then(|| event.cuts.clone()),
                 };
                 if pending >= MAX_PENDING_PROPOSALS {
                     state.status = ProposalStatus::Void;
@@ -1147,8 +1350,6 @@ impl Membership {
     }
 
     /// Applies every pending proposal whose current approvals reach the quorum of
-    /// the current members, earliest proposal first, until none does.
-    /// Applies every pending proposal whose current approvals reach the quorum of
     /// the current members, earliest proposal first, until none does. Only `touched`
     /// (the proposal the last event created or approved) can have become ready,
     /// until a proposal is applied: the membership then changed, and every pending
@@ -1193,24 +1394,30 @@ impl Membership {
             let Some((_, id)) = ready else {
                 break;
             };
-            let proposal = self.proposals[&id].governance.clone();
-            let outcome = self
-                .check_proposal(&proposal)
-                .map(|()| self.enact(id, &proposal, now_ms));
-            let state = self.proposals.get_mut(&id).expect("ready proposal is held");
-            state.decided_at_ms = Some(now_ms);
-            match outcome {
-                Ok(()) => state.status = ProposalStatus::Decided,
-                Err(why) => {
-                    state.status = ProposalStatus::Void;
-                    state.void_reason = Some(why);
-                }
-            }
+            self.settle(id, now_ms);
             look_at_all = true;
         }
     }
 
-    fn enact(&mut self, id: EntryId, proposal: &Governance, at_ms: u64) {
+    /// Closes `key` where the decision says: at its cut (0 when the decision names
+    /// none) for a causal decision, at the decision time for a legacy one.
+    fn close_key(&mut self, key: PublicKey, cuts: Option<&[SeqCut]>, at_ms: u64, reason: String) {
+        let Some(node) = self.node_keys.get_mut(&key) else {
+            return;
+        };
+        match cuts {
+            Some(cuts) => {
+                let last = cuts
+                    .iter()
+                    .find(|c| c.node_key == key)
+                    .map_or(0, |c| c.last_seq);
+                node.cut_seq(last, reason);
+            }
+            None => node.close_at(at_ms, reason),
+        }
+    }
+
+    fn enact(&mut self, id: EntryId, proposal: &Governance, cuts: Option<&[SeqCut]>, at_ms: u64) {
         match proposal {
             Governance::ProposeAdmission { card, nodes } => {
                 self.add_member(card.clone(), at_ms);
@@ -1226,8 +1433,14 @@ impl Membership {
                         reason: reason.clone(),
                     };
                 }
-                for node in self.node_keys.values_mut().filter(|n| n.code == *code) {
-                    node.close_at(at_ms, format!("{code} was removed: {reason}"));
+                let keys: Vec<PublicKey> = self
+                    .node_keys
+                    .values()
+                    .filter(|n| n.code == *code)
+                    .map(|n| n.node_key)
+                    .collect();
+                for key in keys {
+                    self.close_key(key, cuts, at_ms, format!("{code} was removed: {reason}"));
                 }
             }
             Governance::ProposeAdminKey {
@@ -1237,12 +1450,16 @@ impl Membership {
                 reason,
             } => {
                 let kept: BTreeSet<PublicKey> = nodes.iter().map(|c| c.node.node_key).collect();
-                for node in self
+                let closed: Vec<PublicKey> = self
                     .node_keys
-                    .values_mut()
+                    .values()
                     .filter(|n| n.code == *code && !kept.contains(&n.node_key))
-                {
-                    node.close_at(
+                    .map(|n| n.node_key)
+                    .collect();
+                for key in closed {
+                    self.close_key(
+                        key,
+                        cuts,
                         at_ms,
                         format!("{code}'s administration key was replaced: {reason}"),
                     );
@@ -1380,6 +1597,9 @@ impl Membership {
         self.current_members()
     }
 }
+
+mod order;
+use order::Order;
 
 #[cfg(test)]
 mod tests;

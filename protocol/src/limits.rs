@@ -107,6 +107,12 @@ pub const MAX_OPEN_NODE_KEYS: usize = 16;
 pub const MAX_PENDING_PROPOSALS: usize = 16;
 /// Most members a network has ever admitted (removed ones included).
 pub const MAX_NETWORK_MEMBERS: usize = 256;
+/// Most governance heads one governance entry names. Honest entries name one to a
+/// few; the first entry after an upgrade names the last legacy entry of every node
+/// key that ever acted (at most a few hundred), and 512 ids are 16 KiB.
+pub const MAX_GOVERNANCE_HEADS: usize = 512;
+/// Most node keys a removal or a key replacement cuts by seq.
+pub const MAX_SEQ_CUTS: usize = 2 * MAX_OPEN_NODE_KEYS;
 
 /// Members one request for control may be addressed to.
 pub const MAX_ADDRESSEES: usize = 32;

@@ -170,18 +170,7 @@ fn build() -> (Charter, Vec<(String, VerifiedEntry)>) {
 fn events(entries: &[(String, VerifiedEntry)]) -> Vec<GovernanceEvent> {
     entries
         .iter()
-        .map(|(_, e)| {
-            let Body::Governance(g) = &e.entry().body else {
-                panic!("not governance")
-            };
-            GovernanceEvent {
-                id: e.id(),
-                author: e.entry().author,
-                seq: e.entry().seq,
-                created_at_ms: e.entry().created_at_ms,
-                governance: g.clone(),
-            }
-        })
+        .map(|(_, e)| GovernanceEvent::of_entry(e.id(), e.entry()).expect("a governance entry"))
         .collect()
 }
 

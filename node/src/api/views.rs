@@ -283,6 +283,7 @@ pub fn body_json(body: &Body) -> serde_json::Value {
         Body::AeoRecord(b) => serde_json::to_value(b),
         Body::Retraction(b) => serde_json::to_value(b),
         Body::Governance(b) => serde_json::to_value(b),
+        Body::CausalGovernance(b) => serde_json::to_value(b),
         Body::Group(b) => serde_json::to_value(b),
         Body::ControlRequest(b) => serde_json::to_value(b),
         Body::Acknowledgement(b) => serde_json::to_value(b),

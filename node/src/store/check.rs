@@ -191,7 +191,7 @@ impl Store {
                         }
                         answer_rows += 1;
                     }
-                    Body::Governance(_) => {
+                    Body::Governance(_) | Body::CausalGovernance(_) => {
                         if db.get(governance_key(&author, seq))?.as_deref() != Some(&id.0[..]) {
                             return Err(corrupt(format!(
                                 "governance entry {id} is missing from the governance index"

@@ -1363,14 +1363,8 @@ impl Store {
             let forked = frontier
                 .get(&e.author)
                 .is_some_and(|h| h.fork_seq > 0 && e.seq >= h.fork_seq);
-            if let (Body::Governance(governance), false) = (&e.body, forked) {
-                events.push(GovernanceEvent {
-                    id,
-                    author: e.author,
-                    seq: e.seq,
-                    created_at_ms: e.created_at_ms,
-                    governance: governance.clone(),
-                });
+            if !forked {
+                events.extend(GovernanceEvent::of_entry(id, e));
             }
         }
         Ok(events)
@@ -2021,7 +2015,7 @@ impl Tx<'_> {
                 self.batch
                     .insert(&answer_key(&result.subject, &id)[..], &[ANSWER_RESULT][..]);
             }
-            Body::Governance(_) => {
+            Body::Governance(_) | Body::CausalGovernance(_) => {
                 self.batch
                     .insert(&governance_key(&e.author, e.seq)[..], &id.0[..]);
                 self.governance = true;

@@ -90,12 +90,53 @@ impl History {
             seq: *seq,
             created_at_ms: at_ms,
             governance,
+            heads: None,
+            cuts: Vec::new(),
         });
         id
     }
 
     fn approve(&mut self, by: &SecretKey, at_ms: u64, proposal: EntryId) {
         self.act(by, at_ms, Governance::Approve { proposal });
+    }
+
+    /// A causal entry naming `heads` (and `cuts`), whatever `by` really held.
+    fn cite(
+        &mut self,
+        by: &SecretKey,
+        at_ms: u64,
+        heads: Vec<EntryId>,
+        cuts: Vec<SeqCut>,
+        governance: Governance,
+    ) -> EntryId {
+        let causal = CausalGovernance {
+            heads,
+            cuts,
+            act: governance,
+        };
+        causal.validate().expect("valid causal governance");
+        let id = self.act(by, at_ms, causal.act.clone());
+        let event = self.events.last_mut().expect("just pushed");
+        event.heads = Some(causal.heads);
+        event.cuts = causal.cuts;
+        id
+    }
+
+    /// A causal entry naming the heads of everything held, as an honest node does.
+    fn honest(
+        &mut self,
+        c: &Charter,
+        by: &SecretKey,
+        at_ms: u64,
+        governance: Governance,
+    ) -> EntryId {
+        let heads = Membership::replay(c, &self.events).heads;
+        self.cite(by, at_ms, heads, Vec::new(), governance)
+    }
+
+    /// An entry that is some other node's only (a record, say): advances `by`'s seq.
+    fn skip(&mut self, by: &SecretKey, entries: u64) {
+        *self.seqs.entry(by.public_key()).or_insert(0) += entries;
     }
 }
 
@@ -541,4 +582,431 @@ fn two_sides_of_a_partition_agree_once_they_hold_the_same_entries() {
             "seed {seed}"
         );
     }
+}
+
+// Causal governance (2026-12-08): what a member signs about time orders nothing.
+
+fn removal(code: &str) -> Governance {
+    Governance::ProposeRemoval {
+        code: code.into(),
+        reason: "seeded".into(),
+    }
+}
+
+/// NL founds alone and admits DE; NL proposes BE and DE approves: three members.
+fn three_members(c: &Charter, h: &mut History, nl: &Admin, de: &Admin, be: &Admin) -> EntryId {
+    h.honest(c, &nl.node, 2_000, de.admission());
+    let p_be = h.honest(c, &nl.node, 3_000, be.admission());
+    h.honest(c, &de.node, 3_100, Governance::Approve { proposal: p_be });
+    let m = Membership::replay(c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL"]);
+    p_be
+}
+
+#[test]
+fn a_founder_backdating_an_admission_to_the_charter_changes_nothing() {
+    let (nl, de, be, x) = (
+        admin("NL", 1),
+        admin("DE", 2),
+        admin("BE", 3),
+        admin("XX", 9),
+    );
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    three_members(&c, &mut h, &nl, &de, &be);
+    let before = Membership::replay(&c, &h.events);
+    // The review's attack: NL signs an admission dated one second after the charter,
+    // naming no heads, when it alone was the quorum.
+    let p_x = h.cite(&nl.node, 1_001, Vec::new(), Vec::new(), x.admission());
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(
+        codes(&m),
+        ["BE", "DE", "NL"],
+        "nobody is un-admitted, XX is not in"
+    );
+    assert_eq!(m.proposals[&p_x].status, ProposalStatus::Pending);
+    assert_eq!(m.proposals[&p_x].needed, 2, "judged against three members");
+    for (id, p) in &before.proposals {
+        assert_eq!(
+            m.proposals[id].status, p.status,
+            "an earlier decision moved"
+        );
+    }
+}
+
+#[test]
+fn the_same_backdated_admission_in_the_old_layout_after_the_upgrade_counts_for_nothing() {
+    let (nl, de, be, x) = (
+        admin("NL", 1),
+        admin("DE", 2),
+        admin("BE", 3),
+        admin("XX", 9),
+    );
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    // The network's history before the upgrade, in the old layout.
+    h.act(&nl.node, 2_000, de.admission());
+    let p_be = h.act(&nl.node, 3_000, be.admission());
+    h.approve(&de.node, 3_100, p_be);
+    // The upgrade: DE's first causal entry names what it holds.
+    let p_fr = h.honest(&c, &de.node, 4_000, admin("FR", 4).admission());
+    let upgraded = Membership::replay(&c, &h.events);
+    assert_eq!(
+        codes(&upgraded),
+        ["BE", "DE", "NL"],
+        "the old history maps in whole"
+    );
+    assert_eq!(upgraded.proposals[&p_fr].approvals, ["DE"]);
+    // Then NL signs the backdated admission in the old layout.
+    let p_x = h.act(&nl.node, 1_001, x.admission());
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL"]);
+    assert!(!m.proposals.contains_key(&p_x));
+    assert!(
+        m.ignored[&p_x].contains("old layout"),
+        "{}",
+        m.ignored[&p_x]
+    );
+    // And citing it itself does not place it before the others: NL's own earlier
+    // acts come first, so it is judged against three members.
+    h.cite(
+        &nl.node,
+        4_100,
+        vec![p_x],
+        Vec::new(),
+        Governance::Approve { proposal: p_fr },
+    );
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL"]);
+    assert_eq!(m.proposals[&p_x].status, ProposalStatus::Pending);
+}
+
+#[test]
+fn a_quiet_member_naming_stale_heads_cannot_undo_a_decision() {
+    let (nl, de, be) = (admin("NL", 1), admin("DE", 2), admin("BE", 3));
+    let (x, z) = (admin("XX", 9), admin("ZZ", 10));
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    three_members(&c, &mut h, &nl, &de, &be);
+    // NL proposes XX; nobody approves. NL proposes ZZ, DE approves: ZZ is in (two of
+    // three).
+    let p_x = h.honest(&c, &nl.node, 5_000, x.admission());
+    let p_z = h.honest(&c, &nl.node, 6_000, z.admission());
+    h.honest(&c, &de.node, 7_000, Governance::Approve { proposal: p_z });
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL", "ZZ"]);
+    // BE, which never voted since, approves XX naming only that proposal and dating
+    // itself before ZZ's admission: XX comes in, ZZ stays in.
+    h.cite(
+        &be.node,
+        5_001,
+        vec![p_x],
+        Vec::new(),
+        Governance::Approve { proposal: p_x },
+    );
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL", "XX", "ZZ"]);
+    assert_eq!(m.proposals[&p_z].status, ProposalStatus::Decided);
+}
+
+#[test]
+fn an_approval_that_does_not_name_its_proposal_counts_for_nothing() {
+    let (nl, de, be, x) = (
+        admin("NL", 1),
+        admin("DE", 2),
+        admin("BE", 3),
+        admin("XX", 9),
+    );
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    let p_be = three_members(&c, &mut h, &nl, &de, &be);
+    let p_x = h.honest(&c, &nl.node, 5_000, x.admission());
+    let early = h.cite(
+        &be.node,
+        5_001,
+        vec![p_be],
+        Vec::new(),
+        Governance::Approve { proposal: p_x },
+    );
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL"]);
+    assert!(
+        m.ignored[&early].contains("does not name proposal"),
+        "{}",
+        m.ignored[&early]
+    );
+    // An approval naming a head nobody holds waits for it.
+    let missing = EntryId([7; 32]);
+    let waiting = h.cite(
+        &de.node,
+        5_002,
+        vec![missing],
+        Vec::new(),
+        Governance::Approve { proposal: p_x },
+    );
+    let m = Membership::replay(&c, &h.events);
+    assert!(m.ignored[&waiting].contains("waits for governance entry"));
+    assert_eq!(codes(&m), ["BE", "DE", "NL"]);
+}
+
+#[test]
+fn a_removal_cuts_the_removed_keys_by_seq_whatever_their_dates() {
+    let (nl, de, be) = (admin("NL", 1), admin("DE", 2), admin("BE", 3));
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    three_members(&c, &mut h, &nl, &de, &be);
+    let de_key = de.node.public_key();
+    // DE has published up to seq 40 as NL knows it.
+    h.skip(&de.node, 38);
+    let cut = SeqCut {
+        node_key: de_key,
+        last_seq: 40,
+    };
+    let p_rm = h.cite(
+        &nl.node,
+        9_000,
+        Membership::replay(&c, &h.events).heads,
+        vec![cut],
+        removal("DE"),
+    );
+    h.honest(&c, &be.node, 9_500, Governance::Approve { proposal: p_rm });
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "NL"]);
+    // Its entries up to the cut stay valid, even dated after the removal; beyond it,
+    // none is, even dated long before.
+    assert!(m.admits(&de_key, 40, 99_000).is_ok());
+    assert!(m.stores(&de_key, 40).is_ok());
+    assert_eq!(
+        m.admits(&de_key, 41, 1_500).unwrap_err().reason,
+        "RemovedMember"
+    );
+    assert_eq!(m.stores(&de_key, 41).unwrap_err().reason, "KeyClosed");
+    assert_eq!(m.seq_limit(&de_key), Some(40));
+    assert!(m.open_nodes().all(|n| n.node_key != de_key));
+}
+
+#[test]
+fn a_removal_dated_in_the_past_turns_no_valid_entry_into_a_refused_one() {
+    let (nl, de, be) = (admin("NL", 1), admin("DE", 2), admin("BE", 3));
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    three_members(&c, &mut h, &nl, &de, &be);
+    h.skip(&de.node, 20);
+    let cut = SeqCut {
+        node_key: de.node.public_key(),
+        last_seq: 21,
+    };
+    // NL and BE (a quorum) date the removal back to just after the charter.
+    let p_rm = h.cite(
+        &nl.node,
+        1_001,
+        Membership::replay(&c, &h.events).heads,
+        vec![cut],
+        removal("DE"),
+    );
+    h.cite(
+        &be.node,
+        1_002,
+        vec![p_rm],
+        Vec::new(),
+        Governance::Approve { proposal: p_rm },
+    );
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "NL"]);
+    for seq in 1..=21 {
+        assert!(
+            m.admits(&de.node.public_key(), seq, 2_500).is_ok(),
+            "seq {seq}"
+        );
+    }
+}
+
+#[test]
+fn cuts_and_heads_are_canonical() {
+    let nl = admin("NL", 1);
+    let mut heads = vec![EntryId([2; 32]), EntryId([1; 32])];
+    let unsorted = CausalGovernance {
+        heads: heads.clone(),
+        cuts: Vec::new(),
+        act: Governance::Approve {
+            proposal: EntryId([3; 32]),
+        },
+    };
+    assert_eq!(unsorted.validate().unwrap_err().field, "heads[1]");
+    heads.reverse();
+    let cut_on_approval = CausalGovernance {
+        heads,
+        cuts: vec![SeqCut {
+            node_key: nl.node.public_key(),
+            last_seq: 1,
+        }],
+        act: Governance::Approve {
+            proposal: EntryId([3; 32]),
+        },
+    };
+    assert_eq!(cut_on_approval.validate().unwrap_err().field, "cuts");
+}
+
+/// A random causal history: each act names the heads its author's node held (a
+/// random part of everything signed, closed under what it names), with clocks that
+/// disagree.
+fn random_causal_history(seed: u64) -> (Charter, Vec<GovernanceEvent>, Vec<Admin>) {
+    let mut rng = Rng(seed);
+    let all: Vec<Admin> = ["NL", "DE", "BE", "FR", "IT", "ES", "PL"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| admin(c, i as u8 + 1))
+        .collect();
+    let quorum = if rng.below(2) == 0 {
+        Quorum::Majority
+    } else {
+        Quorum::TwoThirds
+    };
+    let c = charter(&all[0], quorum);
+    let mut h = History::default();
+    let mut proposals: Vec<EntryId> = Vec::new();
+    // First a few honest admissions, each approved by everyone in, so that most
+    // histories have members enough to disagree.
+    for (i, joining) in all.iter().enumerate().skip(1).take(2 + rng.below(4)) {
+        let p = h.honest(&c, &all[0].node, 1_500 + i as u64, joining.admission());
+        for approver in all.iter().take(i).skip(1) {
+            h.honest(
+                &c,
+                &approver.node,
+                1_500 + i as u64,
+                Governance::Approve { proposal: p },
+            );
+        }
+    }
+    for step in 0..(10 + rng.below(30)) {
+        let by = &all[rng.below(all.len())];
+        let at = 2_000 + step as u64 * 100 + rng.below(500) as u64;
+        // What `by` holds: everything, or what was signed up to a random point.
+        let held = if rng.below(3) == 0 {
+            rng.below(h.events.len() + 1)
+        } else {
+            h.events.len()
+        };
+        let heads = Membership::replay(&c, &h.events[..held]).heads;
+        let act = match rng.below(4) {
+            0 => all[rng.below(all.len())].admission(),
+            1 => removal(&all[rng.below(all.len())].code),
+            _ if !proposals.is_empty() => Governance::Approve {
+                proposal: proposals[rng.below(proposals.len())],
+            },
+            _ => continue,
+        };
+        let is_proposal = act.is_proposal();
+        let id = h.cite(&by.node, at, heads, Vec::new(), act);
+        if is_proposal {
+            proposals.push(id);
+        }
+    }
+    (c, h.events, all)
+}
+
+#[test]
+fn a_causal_membership_is_the_same_whatever_order_and_partition() {
+    for seed in seeds() {
+        let (c, events, _) = random_causal_history(seed);
+        let reference = Membership::replay(&c, &events);
+        let mut rng = Rng(seed ^ 0xC0FFEE);
+        for _ in 0..3 {
+            let mut shuffled = events.clone();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, rng.below(i + 1));
+            }
+            if !shuffled.is_empty() {
+                let d = shuffled[rng.below(shuffled.len())].clone();
+                shuffled.push(d);
+            }
+            assert_eq!(
+                Membership::replay(&c, &shuffled),
+                reference,
+                "seed {seed}: order changed the membership (replay with SIM_SEED={seed})"
+            );
+        }
+        // Any subset gives a membership without panicking, and the founder stays.
+        let part: Vec<GovernanceEvent> = events
+            .iter()
+            .filter(|_| rng.below(2) == 0)
+            .cloned()
+            .collect();
+        assert!(
+            Membership::replay(&c, &part).members.contains_key("NL"),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn one_member_signing_whatever_it_likes_undoes_no_decision() {
+    let mut exercised = 0;
+    for seed in seeds() {
+        let (c, mut events, all) = random_causal_history(seed);
+        let honest = Membership::replay(&c, &events);
+        // The hostile member: any member but the founder while others are in (the
+        // founder alone is a quorum of one only at the start).
+        let mut rng = Rng(seed ^ 0x0BAD);
+        let hostile = &all[1 + rng.below(all.len() - 1)];
+        if !honest.is_member(&hostile.code) || honest.member_count() < 3 {
+            continue;
+        }
+        let mut h = History {
+            events: events.clone(),
+            seqs: events.iter().fold(HashMap::new(), |mut seqs, e| {
+                let s = seqs.entry(e.author).or_insert(0);
+                *s = (*s).max(e.seq);
+                seqs
+            }),
+        };
+        let ids: Vec<EntryId> = events.iter().map(|e| e.id).collect();
+        let mut own: Vec<EntryId> = Vec::new();
+        for _ in 0..(1 + rng.below(6)) {
+            // Stale or no heads, any date, its own proposals and approvals of them.
+            let heads: Vec<EntryId> = {
+                let mut heads: Vec<EntryId> = (0..rng.below(3))
+                    .map(|_| ids[rng.below(ids.len())])
+                    .collect();
+                heads.sort_unstable();
+                heads.dedup();
+                heads
+            };
+            let at = rng.below(10_000) as u64;
+            let act = if own.is_empty() || rng.below(2) == 0 {
+                match rng.below(2) {
+                    0 => admin("QQ", 50 + rng.below(50) as u8).admission(),
+                    _ => removal(&all[rng.below(all.len())].code),
+                }
+            } else {
+                Governance::Approve {
+                    proposal: own[rng.below(own.len())],
+                }
+            };
+            let proposal = act.is_proposal();
+            let id = h.cite(&hostile.node, at, heads, Vec::new(), act);
+            if proposal {
+                own.push(id);
+            }
+        }
+        events = h.events;
+        exercised += 1;
+        let attacked = Membership::replay(&c, &events);
+        assert_eq!(
+            codes(&attacked),
+            codes(&honest),
+            "seed {seed}: {} changed the members alone (replay with SIM_SEED={seed})",
+            hostile.code
+        );
+        for (id, p) in &honest.proposals {
+            assert_eq!(
+                attacked.proposals[id].status, p.status,
+                "seed {seed}: a decision moved (replay with SIM_SEED={seed})"
+            );
+        }
+    }
+    assert!(
+        exercised * 4 >= seeds().count(),
+        "only {exercised} histories had a hostile member among three or more"
+    );
 }

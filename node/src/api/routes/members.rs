@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use customs_protocol::governance::{
-    Certificate, Charter, Governance, Membership, ProposalStatus, Revocation, Standing,
+    CausalGovernance, Certificate, Charter, Governance, Membership, ProposalStatus, Revocation,
+    SeqCut, Standing,
 };
 use customs_protocol::{Body, EntryId};
 
@@ -54,13 +55,47 @@ fn check_own_certificate(
     Ok(())
 }
 
-/// Signs and stores a governance entry; 201 with its id.
+/// The node keys a removal or key replacement closes, each cut at the last seq of
+/// it this node holds: entries the members hold stay valid, later ones are refused
+/// whatever date they carry.
+fn cuts_for(state: &ApiState, membership: &Membership, act: &Governance) -> Vec<SeqCut> {
+    let (code, kept): (&str, Vec<_>) = match act {
+        Governance::ProposeRemoval { code, .. } => (code, Vec::new()),
+        Governance::ProposeAdminKey { code, nodes, .. } => {
+            (code, nodes.iter().map(|c| c.node.node_key).collect())
+        }
+        _ => return Vec::new(),
+    };
+    let frontier = state.node.store.watch_frontier().borrow().clone();
+    let mut cuts: Vec<SeqCut> = membership
+        .node_keys
+        .values()
+        .filter(|n| n.code == code && !kept.contains(&n.node_key))
+        .map(|n| SeqCut {
+            node_key: n.node_key,
+            last_seq: frontier.get(&n.node_key).map_or(0, |h| h.seq),
+        })
+        .collect();
+    cuts.sort_by_key(|c| c.node_key.0);
+    cuts
+}
+
+/// Signs and stores a governance entry, naming the governance heads this node
+/// holds (and, for a removal or key replacement, where it cuts the keys it closes);
+/// 201 with its id.
 async fn publish_governance(state: ApiState, governance: Governance) -> Result<Response, ApiError> {
     governance.validate().map_err(ApiError::from)?;
+    let membership = state.node.membership.get();
+    let causal = CausalGovernance {
+        heads: membership.heads.clone(),
+        cuts: cuts_for(&state, &membership, &governance),
+        act: governance,
+    };
+    causal.validate().map_err(ApiError::from)?;
     let appended = state
         .node
         .publisher
-        .publish(Body::Governance(governance), None)
+        .publish(Body::CausalGovernance(causal), None)
         .await?;
     let entry = appended.entry;
     let body = GovernancePublished {

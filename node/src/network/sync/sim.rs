@@ -650,16 +650,10 @@ impl World {
                     let forked = frontier
                         .get(&e.author)
                         .is_some_and(|h| h.fork_seq > 0 && e.seq >= h.fork_seq);
-                    match &e.body {
-                        Body::Governance(g) if !forked => Some(GovernanceEvent {
-                            id: entry.id(),
-                            author: e.author,
-                            seq: e.seq,
-                            created_at_ms: e.created_at_ms,
-                            governance: g.clone(),
-                        }),
-                        _ => None,
+                    if forked {
+                        return None;
                     }
+                    GovernanceEvent::of_entry(entry.id(), e)
                 })
                 .collect();
             let membership = Membership::replay(charter, &events);
