@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use customs_protocol::chain::{place, ChainView, MemoryChains, Outcome, PendingBuffer};
 use customs_protocol::governance::{
-    AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, Governance,
-    GovernanceEvent, Membership, NodeCertificate, Quorum,
+    AdminCard, CausalGovernance, Certificate, Charter, CharterBody, EncryptionKey, Founder,
+    Governance, GovernanceEvent, Membership, NodeCertificate, Quorum,
 };
 use customs_protocol::wire::{SyncRequest, SyncResponse};
 use customs_protocol::VerifiedEntry;
@@ -413,6 +413,7 @@ impl World {
         let keys: Vec<SecretKey> = (0..config.nodes + silent).map(key_of).collect();
         let mut entries = HashMap::new();
         let mut proposals: Vec<EntryId> = Vec::new();
+        let mut governance_ids: Vec<EntryId> = Vec::new();
         let charter = config.governance.then(|| {
             let quorum = if rng.below(2) == 0 {
                 Quorum::Majority
@@ -439,11 +440,35 @@ impl World {
                         let e = if config.governance {
                             at += rng.below(1_000);
                             let act = governance_act(&mut rng, config.nodes, &proposals);
-                            let e =
-                                signed_body(&keys[i], seq, prev, at, Body::Governance(act.clone()));
+                            // Causal: it names a few acts signed before it (which
+                            // the rule waits for), an approval its proposal.
+                            let mut heads: Vec<EntryId> = (0..rng.below(3))
+                                .filter_map(|_| {
+                                    let n = governance_ids.len() as u64;
+                                    (n > 0).then(|| governance_ids[rng.below(n) as usize])
+                                })
+                                .collect();
+                            if let Governance::Approve { proposal } = &act {
+                                heads.push(*proposal);
+                            }
+                            heads.sort_unstable();
+                            heads.dedup();
+                            let causal = CausalGovernance {
+                                heads,
+                                cuts: Vec::new(),
+                                act: act.clone(),
+                            };
+                            let e = signed_body(
+                                &keys[i],
+                                seq,
+                                prev,
+                                at,
+                                Body::CausalGovernance(causal),
+                            );
                             if act.is_proposal() {
                                 proposals.push(e.id());
                             }
+                            governance_ids.push(e.id());
                             e
                         } else {
                             signed_at(&keys[i], seq, prev, at)
