@@ -1,14 +1,14 @@
 //! A running node: the store, the network and the HTTP API, started and stopped
 //! together. `run(dir, shutdown)` is what the binary calls; tests use [`Node::start`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use customs_protocol::{Body, PublicKey, VerifiedEntry};
+use customs_protocol::{Body, EntryId, PublicKey, VerifiedEntry};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
@@ -457,6 +457,8 @@ async fn watchdog(
 ) {
     // Forks held at start are not news; each one found later is logged once.
     let mut forks_seen = forks_held(&store);
+    // Claims of others' groups: each is logged and audited once per start.
+    let mut claims_seen: HashSet<EntryId> = HashSet::new();
     let own = publisher.public_key();
     if let Some(seq) = forks_seen.get(&own) {
         report_own_fork(&audit, *seq);
@@ -468,16 +470,27 @@ async fn watchdog(
         }
         let store = store.clone();
         let publisher = publisher.clone();
+        let members = membership.get();
         let round = tokio::task::spawn_blocking(move || {
             if store.health().writable_error.is_some() {
                 store.recover()?;
             }
             store.probe(crate::clock::now_ms())?;
             publisher.note_own_log_held()?;
-            Ok::<_, StoreError>(forks_held(&store))
+            let claims = store.groups(&members)?.claims;
+            Ok::<_, StoreError>((forks_held(&store), claims))
         });
         match round.await {
-            Ok(Ok(forks)) => {
+            Ok(Ok((forks, claims))) => {
+                for claim in claims {
+                    if claims_seen.insert(claim.entry) {
+                        tracing::error!(group = %claim.group, claimant = %claim.claimant, entry = %claim.entry, "{}: refused (a member tried to take a group over)", claim.reason);
+                        audit.record(
+                            Event::new("group_claim", &claim.claimant, "refused")
+                                .with_detail(format!("{} (entry {})", claim.reason, claim.entry)),
+                        );
+                    }
+                }
                 for (author, seq) in &forks {
                     if forks_seen.get(author).is_some_and(|seen| seen <= seq) {
                         continue;

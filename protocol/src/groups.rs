@@ -15,6 +15,7 @@ use std::fmt;
 
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
 
 use crate::body::{at, check_count, check_text};
 use crate::date::Date;
@@ -22,15 +23,34 @@ use crate::entry::EntryId;
 use crate::envelope::{Distribution, OpeningKey};
 use crate::error::{Rule, ValidationError};
 use crate::governance::{check_member_code, Membership};
+use crate::identity::PublicKey;
 use crate::limits::{
     MAX_ENVELOPE_SLOTS, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_GROUP_PURPOSE_BYTES,
 };
 
-/// A group's id: 16 random bytes chosen by its creator, 32 hex digits in JSON.
+/// A group's id: 16 bytes, 32 hex digits in JSON. Since 2026-12-08 it is bound to
+/// its creator ([`GroupId::bound`]); older groups have random ids.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub struct GroupId(pub [u8; 16]);
 
+/// Prepended to a creator's node key and first secret to derive a group's id.
+pub const GROUP_ID_DOMAIN: &[u8] = b"customs-network/group/v1\0";
+
 impl GroupId {
+    /// The id of a group created by the node key `creator` with epoch 0's `secret`:
+    /// the first 16 bytes of SHA-256(domain, creator, secret). Only that key can
+    /// make an epoch 0 with this id, so nobody else can claim the group.
+    pub fn bound(creator: &PublicKey, secret: &[u8; 32]) -> GroupId {
+        let mut hasher = Sha256::new();
+        hasher.update(GROUP_ID_DOMAIN);
+        hasher.update(creator.0);
+        hasher.update(secret);
+        let digest = hasher.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        GroupId(id)
+    }
+
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
@@ -167,10 +187,12 @@ impl GroupUpdate {
     }
 }
 
-/// A group update as a node holds it: opened from an entry of `author_code`.
+/// A group update as a node holds it: opened from an entry signed by `author`, a
+/// node of `author_code`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupEvent {
     pub entry: EntryId,
+    pub author: PublicKey,
     pub author_code: String,
     pub created_at_ms: u64,
     pub update: GroupUpdate,
@@ -182,6 +204,12 @@ pub struct GroupState {
     pub id: GroupId,
     /// The administration that created it; only its updates count.
     pub owner: String,
+    /// Whether its id is bound to the node key that created it (every group made
+    /// since 2026-12-08); a random id of an older group is not.
+    pub bound: bool,
+    /// An older group whose id two administrations claim with an epoch 0 each: no
+    /// one owns it and nothing may be addressed to it (its owner makes a new one).
+    pub contested: bool,
     pub created_at_ms: u64,
     /// The latest update's fields.
     pub current: GroupUpdate,
@@ -218,6 +246,11 @@ impl GroupState {
         created_at_ms: u64,
     ) -> Result<(), String> {
         let name = &self.current.name;
+        if self.contested {
+            return Err(format!(
+                "addressed to group {name}, whose id two administrations claim: nothing may be addressed to it"
+            ));
+        }
         let Some((_, update)) = self.epochs.get(&epoch) else {
             return Err(format!(
                 "addressed to epoch {epoch} of group {name}, which its owner did not make (as this node knows it)"
@@ -253,58 +286,105 @@ impl GroupState {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Groups {
     pub groups: BTreeMap<GroupId, GroupState>,
+    /// Epoch-0 updates that claim a group someone else created (an alarm: a member
+    /// tried to take a group over), by entry.
+    pub claims: Vec<GroupClaim>,
+}
+
+/// An epoch 0 of a group that its author did not create.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupClaim {
+    pub group: GroupId,
+    pub entry: EntryId,
+    pub claimant: String,
+    pub reason: String,
 }
 
 impl Groups {
     /// Pure: the same set of updates gives the same groups in whatever order they
-    /// come. In (created_at_ms, entry id) order: an update of an unknown group counts
-    /// when it is epoch 0 (its author's administration becomes the owner); an update
-    /// of a known group counts when it is by the owner and is the next epoch. Of two
-    /// updates for one epoch the first in that order wins; every secret the node was
-    /// given is kept, for the records sealed with it.
+    /// come, and no signed time decides anything. A group's owner is the
+    /// administration whose node made epoch 0 with an id bound to its key
+    /// ([`GroupId::bound`]); any other epoch 0 for that id is a claim, refused and
+    /// listed. An older group (random id) is owned by the one administration that
+    /// made an epoch 0 for it, and is contested when two did. Then each next epoch
+    /// counts when the owner made it (of two, the smaller entry id). Only the
+    /// secrets of updates that count are kept.
     pub fn replay(events: &[GroupEvent]) -> Groups {
-        let mut order: Vec<&GroupEvent> = events.iter().collect();
-        order.sort_by_key(|e| (e.created_at_ms, e.entry));
-        order.dedup_by_key(|e| e.entry);
-        let mut groups: BTreeMap<GroupId, GroupState> = BTreeMap::new();
-        let mut secrets: BTreeMap<GroupId, BTreeMap<u32, [u8; 32]>> = BTreeMap::new();
-        for event in &order {
-            let update = &event.update;
-            match groups.get_mut(&update.id) {
-                None if update.epoch == 0 => {
-                    groups.insert(
-                        update.id,
-                        GroupState {
-                            id: update.id,
-                            owner: event.author_code.clone(),
-                            created_at_ms: event.created_at_ms,
-                            current: update.clone(),
-                            secrets: BTreeMap::new(),
-                            epochs: BTreeMap::from([(0, (event.created_at_ms, update.clone()))]),
-                        },
-                    );
+        let mut by_group: BTreeMap<GroupId, Vec<&GroupEvent>> = BTreeMap::new();
+        for event in events {
+            by_group.entry(event.update.id).or_default().push(event);
+        }
+        let mut groups = Groups::default();
+        for (id, mut updates) in by_group {
+            updates.sort_by_key(|e| (e.update.epoch, e.entry));
+            updates.dedup_by_key(|e| e.entry);
+            let firsts: Vec<&GroupEvent> = updates
+                .iter()
+                .copied()
+                .filter(|e| e.update.epoch == 0)
+                .collect();
+            let bound = firsts
+                .iter()
+                .copied()
+                .find(|e| GroupId::bound(&e.author, &e.update.secret) == id);
+            let (founding, contested) = match bound {
+                Some(founding) => (founding, false),
+                None => {
+                    let Some(&first) = firsts.first() else {
+                        continue;
+                    };
+                    let contested = firsts.iter().any(|e| e.author_code != first.author_code);
+                    (first, contested)
                 }
-                Some(state)
-                    if state.owner == event.author_code
-                        && update.epoch == state.current.epoch + 1 =>
-                {
-                    state.current = update.clone();
+            };
+            for claim in firsts.iter().filter(|e| {
+                if bound.is_some() {
+                    e.author != founding.author
+                } else {
+                    e.author_code != founding.author_code
+                }
+            }) {
+                groups.claims.push(GroupClaim {
+                    group: id,
+                    entry: claim.entry,
+                    claimant: claim.author_code.clone(),
+                    reason: if bound.is_some() {
+                        format!(
+                            "{} signed a first definition of group {id}, which {}'s node {} created",
+                            claim.author_code,
+                            founding.author_code,
+                            founding.author.short()
+                        )
+                    } else {
+                        format!(
+                            "{} and {} both signed a first definition of group {id}",
+                            founding.author_code, claim.author_code
+                        )
+                    },
+                });
+            }
+            let mut state = GroupState {
+                id,
+                owner: founding.author_code.clone(),
+                bound: bound.is_some(),
+                contested,
+                created_at_ms: founding.created_at_ms,
+                current: founding.update.clone(),
+                secrets: BTreeMap::from([(0, founding.update.secret)]),
+                epochs: BTreeMap::from([(0, (founding.created_at_ms, founding.update.clone()))]),
+            };
+            for next in &updates {
+                if next.author_code == state.owner && next.update.epoch == state.current.epoch + 1 {
+                    state.current = next.update.clone();
+                    state.secrets.insert(next.update.epoch, next.update.secret);
                     state
                         .epochs
-                        .insert(update.epoch, (event.created_at_ms, update.clone()));
+                        .insert(next.update.epoch, (next.created_at_ms, next.update.clone()));
                 }
-                _ => {}
             }
-            secrets
-                .entry(update.id)
-                .or_default()
-                .entry(update.epoch)
-                .or_insert(update.secret);
+            groups.groups.insert(id, state);
         }
-        for (id, state) in groups.iter_mut() {
-            state.secrets = secrets.remove(id).unwrap_or_default();
-        }
-        Groups { groups }
+        groups
     }
 
     /// Every group secret held (of known groups), to open slots with.
@@ -334,6 +414,19 @@ pub enum AddressError {
         "{count} recipient node keys, over the limit of {max}: address a closed user group instead"
     )]
     TooMany { count: usize, max: usize },
+    #[error("group {id} ({name}) lists {code}, which is not a member of the network: its owner {owner} must make a new epoch without it first")]
+    RemovedMemberInGroup {
+        id: GroupId,
+        name: String,
+        code: String,
+        owner: String,
+    },
+    #[error("group {id} ({name}) belongs to {owner}, which is no longer a member of the network: the group has ended")]
+    OwnerRemoved {
+        id: GroupId,
+        name: String,
+        owner: String,
+    },
 }
 
 /// The X25519 keys a record from `author_code` with `distribution` is sealed to,
@@ -375,6 +468,27 @@ pub fn recipients(
                 .groups
                 .get(&group.id)
                 .ok_or(AddressError::UnknownGroup { id: group.id })?;
+            let name = || state.current.name.clone();
+            if !membership.is_member(&state.owner) {
+                return Err(AddressError::OwnerRemoved {
+                    id: group.id,
+                    name: name(),
+                    owner: state.owner.clone(),
+                });
+            }
+            if let Some(code) = state
+                .current
+                .members
+                .iter()
+                .find(|c| !membership.is_member(c))
+            {
+                return Err(AddressError::RemovedMemberInGroup {
+                    id: group.id,
+                    name: name(),
+                    code: code.clone(),
+                    owner: state.owner.clone(),
+                });
+            }
             if !state.open_on(today) {
                 return Err(AddressError::GroupEnded {
                     id: group.id,

@@ -63,6 +63,9 @@ pub struct Snapshot<'a> {
     /// Proposals waiting for approvals, and those of them this member has not approved.
     pub proposals_pending: u64,
     pub proposals_awaiting_us: u64,
+    /// First definitions of groups signed by another administration than their
+    /// creator (refused: a member tried to take a group over).
+    pub group_claims: u64,
     /// Attachment blobs: the fetcher's counters, the cache and uploads held, evictions.
     pub blobs: &'a crate::blobs::fetch::Fetcher,
 }
@@ -320,6 +323,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "Governance proposals waiting for approvals.",
     );
     w.sample("customs_proposals_pending", &[], s.proposals_pending);
+    w.family(
+        "customs_group_claims",
+        "gauge",
+        "First definitions of closed user groups signed by another administration than their creator (refused; an alarm).",
+    );
+    w.sample("customs_group_claims", &[], s.group_claims);
     w.family(
         "customs_proposals_awaiting_us",
         "gauge",

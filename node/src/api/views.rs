@@ -600,11 +600,31 @@ pub struct GroupView {
     pub active: bool,
     /// Whether this node's administration owns it.
     pub owned_by_us: bool,
+    /// An older group (random id) whose first definition two administrations
+    /// signed: nobody owns it, nothing may be addressed to it.
+    #[serde(default)]
+    pub contested: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GroupList {
     pub groups: Vec<GroupView>,
+    /// First definitions of groups signed by another administration than the one
+    /// that created them: refused, and an alarm (a member tried to take a group
+    /// over).
+    #[serde(default)]
+    pub claims: Vec<GroupClaimView>,
+}
+
+/// A refused first definition of someone else's group.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GroupClaimView {
+    pub group: customs_protocol::GroupId,
+    /// The entry that carries it.
+    pub entry: EntryId,
+    /// The administration whose node signed it.
+    pub claimant: String,
+    pub reason: String,
 }
 
 /// The answer to a group change: the group at its new epoch and the entry that

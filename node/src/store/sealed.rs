@@ -158,6 +158,7 @@ impl Store {
                 e.author,
                 GroupEvent {
                     entry: id,
+                    author: e.author,
                     author_code: String::new(),
                     created_at_ms: e.created_at_ms,
                     update,

@@ -15,9 +15,17 @@ fn update(id: u8, epoch: u32, members: &[&str], secret: u8) -> GroupUpdate {
     }
 }
 
+/// The one node key of administration `code` in these tests.
+fn node_of(code: &str) -> crate::PublicKey {
+    let mut seed = [0u8; 32];
+    seed[..code.len()].copy_from_slice(code.as_bytes());
+    crate::SecretKey::from_seed(seed).public_key()
+}
+
 fn event(n: u8, author: &str, at_ms: u64, update: GroupUpdate) -> GroupEvent {
     GroupEvent {
         entry: EntryId([n; 32]),
+        author: node_of(author),
         author_code: author.into(),
         created_at_ms: at_ms,
         update,
@@ -28,15 +36,20 @@ fn event(n: u8, author: &str, at_ms: u64, update: GroupUpdate) -> GroupEvent {
 fn only_the_owner_moves_a_group_to_its_next_epoch() {
     let events = vec![
         event(1, "NL", 10, update(1, 0, &["NL", "BE", "DE"], 1)),
-        // Not the owner: ignored, though its secret is kept (it was given to us).
+        // Not the owner: ignored, and its secret is not kept (never tried).
         event(2, "BE", 20, update(1, 1, &["BE"], 2)),
         // Skips an epoch: ignored.
-        event(3, "NL", 30, update(1, 2, &["NL"], 3)),
+        event(3, "NL", 30, update(1, 3, &["NL"], 3)),
         event(4, "NL", 40, update(1, 1, &["NL", "BE"], 4)),
     ];
     let groups = Groups::replay(&events);
     let group = &groups.groups[&GroupId([1; 16])];
     assert_eq!(group.owner, "NL");
+    assert!(
+        !group.bound && !group.contested,
+        "an older group, one claimant"
+    );
+    assert_eq!(group.secrets.keys().copied().collect::<Vec<_>>(), [0, 1]);
     assert_eq!(group.epoch(), 1);
     assert_eq!(group.current.members, vec!["NL", "BE"]);
     assert_eq!(
@@ -63,8 +76,8 @@ fn only_the_owner_moves_a_group_to_its_next_epoch() {
     );
     assert_eq!(group.check_record(1, "BE", 41), Ok(()));
     assert!(
-        group.check_record(2, "NL", 41).is_err(),
-        "epoch 2 was never made"
+        group.check_record(3, "NL", 41).is_err(),
+        "epoch 3 counts for nothing without an epoch 2"
     );
     let after_end =
         u64::try_from(Date::new(2027, 2, 1).days_since_epoch()).expect("after 1970") * 86_400_000;
@@ -361,5 +374,182 @@ fn a_network_of_static_lists_seals_nothing() {
     assert!(
         matches!(stranger, Err(AddressError::NotAMember { .. })),
         "{stranger:?}"
+    );
+}
+
+/// A group made since 2026-12-08: its id is bound to the creating node's key.
+fn bound_update(
+    creator: &str,
+    epoch: u32,
+    members: &[&str],
+    secret: u8,
+    first_secret: u8,
+) -> GroupUpdate {
+    GroupUpdate {
+        id: GroupId::bound(&node_of(creator), &[first_secret; 32]),
+        ..update(0, epoch, members, secret)
+    }
+}
+
+#[test]
+fn a_removed_member_cannot_take_a_group_over_with_a_backdated_first_update() {
+    let created = event(
+        1,
+        "NL",
+        5_000,
+        bound_update("NL", 0, &["NL", "BE", "DE"], 1, 1),
+    );
+    let id = created.update.id;
+    let rekeyed = event(2, "NL", 6_000, bound_update("NL", 1, &["NL", "BE"], 2, 1));
+    // DE, removed at epoch 1, signs an epoch 0 for the group dated before its
+    // creation, naming a secret it chose, with itself among the members.
+    let claim = event(
+        3,
+        "DE",
+        1,
+        GroupUpdate {
+            id,
+            ..update(0, 0, &["DE", "NL", "BE"], 9)
+        },
+    );
+    // And an epoch 2 to move it on.
+    let next = event(
+        4,
+        "DE",
+        7_000,
+        GroupUpdate {
+            id,
+            ..update(0, 2, &["DE", "NL"], 10)
+        },
+    );
+    for events in [
+        vec![
+            created.clone(),
+            rekeyed.clone(),
+            claim.clone(),
+            next.clone(),
+        ],
+        vec![
+            next.clone(),
+            claim.clone(),
+            rekeyed.clone(),
+            created.clone(),
+        ],
+    ] {
+        let groups = Groups::replay(&events);
+        let group = &groups.groups[&id];
+        assert_eq!(group.owner, "NL");
+        assert!(group.bound && !group.contested);
+        assert_eq!(group.epoch(), 1);
+        assert_eq!(group.current.secret, [2; 32], "NL's own key, not DE's");
+        assert!(!group
+            .secrets
+            .values()
+            .any(|s| *s == [9; 32] || *s == [10; 32]));
+        assert_eq!(groups.claims.len(), 1, "the claim raises the alarm");
+        assert_eq!(groups.claims[0].claimant, "DE");
+        assert_eq!(groups.claims[0].entry, EntryId([3; 32]));
+        assert!(groups.claims[0].reason.contains("NL's node"));
+        // NL's records to its group keep their rules; DE's do not.
+        assert_eq!(group.check_record(1, "BE", 6_500), Ok(()));
+        assert!(group.check_record(1, "DE", 6_500).is_err());
+    }
+}
+
+#[test]
+fn an_older_group_two_administrations_claim_is_owned_by_nobody() {
+    let nl = event(1, "NL", 5_000, update(7, 0, &["NL", "DE"], 1));
+    let de = event(2, "DE", 1, update(7, 0, &["DE", "NL"], 2));
+    let groups = Groups::replay(&[nl, de]);
+    let group = &groups.groups[&GroupId([7; 16])];
+    assert!(group.contested && !group.bound);
+    assert_eq!(groups.claims.len(), 1);
+    assert!(group
+        .check_record(0, "NL", 6_000)
+        .is_err_and(|why| why.contains("two administrations claim")));
+}
+
+#[test]
+fn nothing_is_sealed_to_a_group_with_a_removed_member_or_owner() {
+    use crate::governance::{
+        AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, NodeCertificate,
+        Quorum,
+    };
+    // Three founders, each with one node that has an encryption key.
+    let admin_of = |code: &str| {
+        let mut seed = [9u8; 32];
+        seed[..code.len()].copy_from_slice(code.as_bytes());
+        crate::SecretKey::from_seed(seed)
+    };
+    let founders = ["NL", "BE", "DE"]
+        .iter()
+        .map(|code| {
+            let admin = admin_of(code);
+            Founder {
+                card: AdminCard {
+                    code: code.to_string(),
+                    name: format!("{code} Customs"),
+                    admin_key: admin.public_key(),
+                },
+                nodes: vec![Certificate::sign(
+                    NodeCertificate {
+                        code: code.to_string(),
+                        admin_key: admin.public_key(),
+                        node_key: node_of(code),
+                        encryption_key: EncryptionKey([code.as_bytes()[0]; 32]),
+                        addresses: Vec::new(),
+                        issued_at_ms: 1,
+                    },
+                    &admin,
+                )],
+                legacy: false,
+                addresses: Vec::new(),
+            }
+        })
+        .collect();
+    let charter = Charter::sign(
+        CharterBody {
+            name: "customs-test".into(),
+            quorum: Quorum::Majority,
+            created_at_ms: 1_000,
+            founders,
+            converts: None,
+        },
+        &admin_of("NL"),
+    );
+    charter.validate().expect("a valid charter");
+    let members = Membership::replay(&charter, &[]);
+    let groups = Groups::replay(&[event(
+        1,
+        "NL",
+        5_000,
+        bound_update("NL", 0, &["NL", "BE", "DE"], 1, 1),
+    )]);
+    let id = groups.groups.keys().next().copied().expect("a group");
+    let to_group = Distribution::Group(GroupRef { id, epoch: 0 });
+    let today = Date::new(2026, 12, 1);
+    let (keys, _) = recipients(&to_group, "NL", &members, &groups, today).expect("sealable");
+    assert_eq!(keys.len(), 2, "NL's node and the group's key");
+    let mut without_de = members.clone();
+    without_de.members.get_mut("DE").expect("DE").standing = crate::governance::Standing::Removed {
+        removed_at_ms: 2_000,
+        proposal: EntryId([0; 32]),
+        reason: "left".into(),
+    };
+    let refused = recipients(&to_group, "NL", &without_de, &groups, today);
+    assert!(
+        matches!(&refused, Err(AddressError::RemovedMemberInGroup { code, owner, .. }) if code == "DE" && owner == "NL"),
+        "{refused:?}"
+    );
+    let mut without_nl = members.clone();
+    without_nl.members.get_mut("NL").expect("NL").standing = crate::governance::Standing::Removed {
+        removed_at_ms: 2_000,
+        proposal: EntryId([0; 32]),
+        reason: "left".into(),
+    };
+    let ended = recipients(&to_group, "BE", &without_nl, &groups, today);
+    assert!(
+        matches!(ended, Err(AddressError::OwnerRemoved { .. })),
+        "{ended:?}"
     );
 }

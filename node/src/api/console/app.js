@@ -902,10 +902,10 @@ async function loadRecipients() {
     $("g-members").replaceChildren(...options());
     $("a-dist-group").replaceChildren(...groups.groups.filter((g) => g.active)
       .map((g) => el("option", { value: g.id }, g.name)));
-    return { others, groups: groups.groups };
+    return { others, groups: groups.groups, claims: groups.claims || [] };
   } catch (error) {
     notice(error.message, true);
-    return { others: [], groups: [] };
+    return { others: [], groups: [], claims: [] };
   }
 }
 
@@ -923,7 +923,10 @@ async function changeGroup(path, method, body) {
 }
 
 async function loadGroups() {
-  const { others, groups } = await loadRecipients();
+  const { others, groups, claims } = await loadRecipients();
+  $("group-claims").hidden = !claims.length;
+  $("group-claims-list").replaceChildren(...claims.map((c) => el("li", { "data-claim": c.entry },
+    el("span", { translate: "no" }, c.reason))));
   $("groups").replaceChildren(...groups.map((g) => {
     const candidates = others.filter((m) => !g.members.includes(m.code));
     const addId = `add-${g.id}`;
@@ -942,7 +945,8 @@ async function loadGroups() {
       el("td", {}, g.purpose),
       el("td", {}, g.owner),
       el("td", {}, g.members.join(", ")),
-      el("td", {}, `${g.ends_on}${g.active ? "" : " (ended)"}`),
+      el("td", {}, g.contested ? `${g.ends_on} (contested: nothing may be addressed to it)`
+        : `${g.ends_on}${g.active ? "" : " (ended)"}`),
       el("td", {}, actions));
   }));
   if (!groups.length) $("groups").replaceChildren(el("tr", {}, el("td", { colspan: 6 }, "This node is in no group.")));

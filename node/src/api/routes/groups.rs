@@ -16,7 +16,7 @@ use super::control::own_code;
 use super::{blocking, PublishResponses};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::extract::JsonBody;
-use crate::api::views::{GroupChanged, GroupList, GroupView};
+use crate::api::views::{GroupChanged, GroupClaimView, GroupList, GroupView};
 use crate::api::ApiState;
 use crate::clock::now_ms;
 
@@ -48,6 +48,15 @@ fn today() -> Date {
     Date::from_unix_ms(now_ms())
 }
 
+fn claim_view(claim: &customs_protocol::groups::GroupClaim) -> GroupClaimView {
+    GroupClaimView {
+        group: claim.group,
+        entry: claim.entry,
+        claimant: claim.claimant.clone(),
+        reason: claim.reason.clone(),
+    }
+}
+
 fn view(group: &GroupState, own_code: &str) -> GroupView {
     let update = &group.current;
     GroupView {
@@ -59,7 +68,8 @@ fn view(group: &GroupState, own_code: &str) -> GroupView {
         starts_on: update.starts_on,
         ends_on: update.ends_on,
         epoch: update.epoch,
-        active: group.open_on(today()),
+        active: group.open_on(today()) && !group.contested,
+        contested: group.contested,
         owned_by_us: group.owner == own_code,
     }
 }
@@ -79,6 +89,7 @@ pub async fn list_groups(State(state): State<ApiState>) -> Result<Json<GroupList
         let groups = state.node.store.groups(&state.node.membership.get())?;
         Ok(GroupList {
             groups: groups.groups.values().map(|g| view(g, &own)).collect(),
+            claims: groups.claims.iter().map(claim_view).collect(),
         })
     })
     .await?;
@@ -112,15 +123,18 @@ pub async fn create_group(
             format!("ends_on: {} has passed", request.ends_on),
         ));
     }
+    // The id is bound to this node's key and the first secret, so that no other
+    // node can ever sign a first definition of this group.
+    let secret = random::<32>()?;
     let update = GroupUpdate {
-        id: GroupId(random::<16>()?),
+        id: GroupId::bound(&state.node.public_key(), &secret),
         epoch: 0,
         name: request.name,
         purpose: request.purpose,
         members,
         starts_on,
         ends_on: request.ends_on,
-        secret: random::<32>()?,
+        secret,
     };
     publish_update(state, update).await
 }
@@ -216,6 +230,11 @@ async fn change_members(
             ),
         ));
     }
+    if group.contested {
+        return Err(conflict(format!(
+            "another administration signed a first definition of group {id} too (an older group, whose id is not bound to its creator): nobody may change it; create a new group"
+        )));
+    }
     if !group.open_on(today()) {
         return Err(conflict(format!(
             "the group ended on {}",
@@ -248,6 +267,8 @@ async fn publish_update(state: ApiState, update: GroupUpdate) -> Result<Response
     let group = GroupState {
         id: update.id,
         owner: own.clone(),
+        bound: update.id == GroupId::bound(&state.node.public_key(), &update.secret),
+        contested: false,
         created_at_ms: entry.entry().created_at_ms,
         current: update,
         secrets: Default::default(),

@@ -82,7 +82,8 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
     // size is then left out rather than failing the scrape.
     let publisher = state.node.publisher.clone();
     let notifier = state.node.notifier.clone();
-    let (frontier, counts, size, cannot_publish, notify) = blocking(move || {
+    let membership = state.node.membership.get();
+    let (frontier, counts, size, cannot_publish, notify, group_claims) = blocking(move || {
         let cannot_publish = match publisher.readiness() {
             Ok(()) => None,
             Err(refusal) => Some(
@@ -97,6 +98,9 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
             store.size_on_disk().ok(),
             cannot_publish,
             notifier.stats(),
+            store
+                .groups(&membership)
+                .map_or(0, |g| g.claims.len() as u64),
         ))
     })
     .await?;
@@ -146,6 +150,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         notify,
         proposals_pending: pending.len() as u64,
         proposals_awaiting_us: awaiting_us as u64,
+        group_claims,
         blobs: &state.node.attachments,
     });
     Ok((
