@@ -695,6 +695,39 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
     withheld["identifiers"] = json!([]);
     withheld["exchange_consent"] = json!(false);
     publish_file(&nl, "aeo", &write_json(files, "aeo2.json", &withheld));
+    // Consented, but marked to stay in the network, or sealed to DE: the daily file
+    // leaves the network and passes the one outbound rule (DE reads all three).
+    let kept_in = [
+        ("NL111111111", json!({"tlp": "red"}), json!("all")),
+        (
+            "NL222222222",
+            json!({"handling": ["no_onward_sharing"]}),
+            json!("all"),
+        ),
+        ("NL333333333", json!({}), json!({"to": ["DE"]})),
+    ];
+    for (i, (operator, markings, distribution)) in kept_in.iter().enumerate() {
+        let mut record = consented.clone();
+        record["operator_id"] = json!(operator);
+        record["identifiers"] = json!([]);
+        record["markings"] = markings.clone();
+        record["distribution"] = distribution.clone();
+        publish_file(
+            &nl,
+            "aeo",
+            &write_json(files, &format!("aeo-kept-{i}.json"), &record),
+        );
+    }
+    for (operator, _, _) in &kept_in {
+        wait_for(
+            "DE to read the record kept in the network",
+            DEADLINE,
+            || {
+                de.get(&format!("/api/v1/aeo/{operator}"))
+                    .filter(|v| v["issuers"].as_array().is_some_and(|i| !i.is_empty()))
+            },
+        );
+    }
     let by_mid = wait_for("DE to find the operator by its US MID", DEADLINE, || {
         de.get("/api/v1/aeo/US_MID:NLEXALOG1234ROT")
             .filter(|v| v["issuers"].as_array().is_some_and(|i| !i.is_empty()))
@@ -709,6 +742,7 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         .get("/api/v1/aeo?issuer=NL&format=json")
         .expect("snapshot");
     assert_eq!(snapshot["withheld_without_consent"], json!(1));
+    assert_eq!(snapshot["withheld_by_markings"], json!(3));
     let operators: Vec<&str> = snapshot["operators"]
         .as_array()
         .expect("operators")

@@ -695,6 +695,10 @@ pub struct AeoSnapshot {
     pub operators: Vec<AeoSnapshotRow>,
     /// Operators left out because they did not consent.
     pub withheld_without_consent: u64,
+    /// Operators left out because their current record may not leave the network
+    /// (restricted, TLP:RED, `no_onward_sharing`, or signed by a key closed for it).
+    #[serde(default)]
+    pub withheld_by_markings: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -130,7 +130,9 @@ pub const SNAPSHOT_CSV_COLUMNS: &str = "operator_id,name,address,country,program
 /// Per operator, the issuer's latest record that is not retracted; only operators
 /// that consented to the exchange (`exchange_consent`), the others counted in
 /// `withheld_without_consent` (JSON) or in the `X-Withheld-Without-Consent` header
-/// (CSV). CSV: RFC 4180, a header row, identifiers as `SCHEME:VALUE` joined with `;`.
+/// (CSV). The file leaves the network, so a record that may not (restricted,
+/// TLP:RED, `no_onward_sharing`) is left out and counted in `withheld_by_markings`
+/// (`X-Withheld-By-Markings`). CSV: RFC 4180, a header row, identifiers as `SCHEME:VALUE` joined with `;`.
 #[utoipa::path(
     get,
     path = "/api/v1/aeo",
@@ -170,13 +172,20 @@ pub async fn aeo_snapshot(
         .ok_or_else(|| {
             ApiError::bad_query("issuer", format!("issuer: {issuer:?} is not a member code"))
         })?;
+    let membership = state.node.membership.get();
     let snapshot = blocking(move || {
         let mut rows = Vec::new();
-        let mut withheld = 0;
+        let (mut withheld, mut withheld_by_markings) = (0, 0);
+        let store = &state.node.store;
         for key in &keys {
-            for (record, entry) in state.node.store.aeo_snapshot(key, MAX_SNAPSHOT_OPERATORS)? {
+            for (record, entry) in store.aeo_snapshot(key, MAX_SNAPSHOT_OPERATORS)? {
                 if !record.exchange_consent {
                     withheld += 1;
+                    continue;
+                }
+                // The file leaves the network: the one outbound rule decides.
+                if crate::api::formats::outgoing(store, &membership, &entry)?.is_none() {
+                    withheld_by_markings += 1;
                     continue;
                 }
                 rows.push(AeoSnapshotRow {
@@ -192,6 +201,7 @@ pub async fn aeo_snapshot(
             generated_at: rfc3339(crate::clock::now_ms()),
             operators: rows,
             withheld_without_consent: withheld,
+            withheld_by_markings,
         })
     })
     .await?;
@@ -242,6 +252,10 @@ pub async fn aeo_snapshot(
             (
                 axum::http::HeaderName::from_static("x-withheld-without-consent"),
                 snapshot.withheld_without_consent.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-withheld-by-markings"),
+                snapshot.withheld_by_markings.to_string(),
             ),
         ],
         text,
