@@ -109,6 +109,7 @@ pub fn wait_for_explained<T>(
 
 pub mod faults;
 pub mod governed;
+pub mod hostile;
 pub mod process;
 pub mod scenarios;
 
