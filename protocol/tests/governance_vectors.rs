@@ -6,8 +6,9 @@
 //! After an intended format change: UPDATE_VECTORS=1 cargo test -p customs-protocol --test governance_vectors
 
 use customs_protocol::governance::{
-    AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, Governance,
-    GovernanceEvent, Membership, NodeCertificate, ProposalStatus, Quorum, Standing,
+    AdminCard, CausalGovernance, Certificate, Charter, CharterBody, EncryptionKey, Founder,
+    Governance, GovernanceEvent, Membership, NodeCertificate, ProposalStatus, Quorum, SeqCut,
+    Standing,
 };
 use customs_protocol::{Body, Entry, EntryId, SecretKey, VerifiedEntry};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,19 @@ struct Vectors {
     members: Vec<(String, String)>,
     /// Proposal id and status after all entries.
     proposals: Vec<(String, String)>,
+    /// Causal histories with the attacks of the security review of 2026-12-07:
+    /// each must give its members, proposals and key limits whatever the order.
+    attacks: Vec<AttackVector>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct AttackVector {
+    description: String,
+    entries: Vec<EntryVector>,
+    members: Vec<(String, String)>,
+    proposals: Vec<(String, String)>,
+    /// Node keys (hex) with a last seq, and that seq.
+    last_seqs: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -76,9 +90,8 @@ impl Admin {
     }
 }
 
-fn build() -> (Charter, Vec<(String, VerifiedEntry)>) {
-    let (nl, de, be) = (admin("NL", 1), admin("DE", 2), admin("BE", 3));
-    let charter = Charter::sign(
+fn vectors_charter(nl: &Admin) -> Charter {
+    Charter::sign(
         CharterBody {
             name: "customs-vectors".into(),
             quorum: Quorum::Majority,
@@ -92,7 +105,12 @@ fn build() -> (Charter, Vec<(String, VerifiedEntry)>) {
             converts: None,
         },
         &nl.admin,
-    );
+    )
+}
+
+fn build() -> (Charter, Vec<(String, VerifiedEntry)>) {
+    let (nl, de, be) = (admin("NL", 1), admin("DE", 2), admin("BE", 3));
+    let charter = vectors_charter(&nl);
     let network = charter.network_id();
     let mut heads: std::collections::HashMap<customs_protocol::PublicKey, (u64, EntryId)> =
         Default::default();
@@ -204,6 +222,216 @@ fn outcome(m: &Membership) -> Outcome {
     (members, proposals)
 }
 
+/// Signs a causal history: each entry names the heads given, or (honest) the heads
+/// of everything signed before it.
+struct Causal {
+    charter: Charter,
+    heads: std::collections::HashMap<customs_protocol::PublicKey, (u64, EntryId)>,
+    entries: Vec<(String, VerifiedEntry)>,
+}
+
+impl Causal {
+    fn new(charter: &Charter) -> Causal {
+        Causal {
+            charter: charter.clone(),
+            heads: Default::default(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn sign(&mut self, description: &str, by: &SecretKey, at_ms: u64, body: Body) -> EntryId {
+        let (seq, prev) = self
+            .heads
+            .get(&by.public_key())
+            .map_or((1, None), |(s, id)| (s + 1, Some(*id)));
+        let entry = Entry {
+            network: self.charter.network_id(),
+            author: by.public_key(),
+            seq,
+            prev,
+            created_at_ms: at_ms,
+            markings: Default::default(),
+            body,
+            attachments: Vec::new(),
+        };
+        let signed = VerifiedEntry::sign(entry, by).expect("signs");
+        self.heads.insert(by.public_key(), (seq, signed.id()));
+        self.entries.push((description.to_string(), signed.clone()));
+        signed.id()
+    }
+
+    fn honest(
+        &mut self,
+        description: &str,
+        by: &SecretKey,
+        minute: u64,
+        act: Governance,
+    ) -> EntryId {
+        let heads = Membership::replay(&self.charter, &events(&self.entries)).heads;
+        self.cite(
+            description,
+            by,
+            CREATED_AT_MS + minute * 60_000,
+            heads,
+            Vec::new(),
+            act,
+        )
+    }
+
+    fn cite(
+        &mut self,
+        description: &str,
+        by: &SecretKey,
+        at_ms: u64,
+        heads: Vec<EntryId>,
+        cuts: Vec<SeqCut>,
+        act: Governance,
+    ) -> EntryId {
+        let body = Body::CausalGovernance(CausalGovernance { heads, cuts, act });
+        self.sign(description, by, at_ms, body)
+    }
+
+    fn old(&mut self, description: &str, by: &SecretKey, at_ms: u64, act: Governance) -> EntryId {
+        self.sign(description, by, at_ms, Body::Governance(act))
+    }
+
+    fn vector(self, description: &str) -> AttackVector {
+        let m = Membership::replay(&self.charter, &events(&self.entries));
+        let (members, proposals) = outcome(&m);
+        let mut last_seqs: Vec<(String, u64)> = m
+            .node_keys
+            .values()
+            .filter_map(|n| n.last_seq.map(|s| (n.node_key.to_hex(), s)))
+            .collect();
+        last_seqs.sort();
+        AttackVector {
+            description: description.into(),
+            entries: entry_vectors(&self.entries),
+            members,
+            proposals,
+            last_seqs,
+        }
+    }
+}
+
+fn admission(who: &Admin) -> Governance {
+    Governance::ProposeAdmission {
+        card: who.card(),
+        nodes: vec![who.cert()],
+    }
+}
+
+/// NL founds and admits DE alone; NL proposes BE and DE approves.
+fn three_members(c: &mut Causal, nl: &Admin, de: &Admin, be: &Admin) {
+    c.honest(
+        "NL (alone the quorum) admits DE",
+        &nl.node,
+        1,
+        admission(de),
+    );
+    let p = c.honest("NL proposes BE", &nl.node, 2, admission(be));
+    c.honest(
+        "DE approves BE: decided",
+        &de.node,
+        3,
+        Governance::Approve { proposal: p },
+    );
+}
+
+fn attacks() -> Vec<AttackVector> {
+    let (nl, de, be, fr) = (
+        admin("NL", 1),
+        admin("DE", 2),
+        admin("BE", 3),
+        admin("FR", 4),
+    );
+    let xx = admin("XX", 9);
+    let charter = vectors_charter(&nl);
+    let mut out = Vec::new();
+
+    let mut c = Causal::new(&charter);
+    three_members(&mut c, &nl, &de, &be);
+    c.cite(
+        "NL admits XX, dated a second after the charter and naming no heads: after NL's own earlier acts, judged against three members, pending",
+        &nl.node, CREATED_AT_MS + 1_000, Vec::new(), Vec::new(), admission(&xx));
+    out.push(c.vector("A founder dates an admission back to the charter, when it alone was the quorum: nobody is un-admitted and XX is not in"));
+
+    let mut c = Causal::new(&charter);
+    c.old(
+        "NL admits DE (old layout)",
+        &nl.node,
+        CREATED_AT_MS + 60_000,
+        admission(&de),
+    );
+    let p = c.old(
+        "NL proposes BE (old layout)",
+        &nl.node,
+        CREATED_AT_MS + 120_000,
+        admission(&be),
+    );
+    c.old(
+        "DE approves BE (old layout): decided",
+        &de.node,
+        CREATED_AT_MS + 180_000,
+        Governance::Approve { proposal: p },
+    );
+    c.honest(
+        "DE proposes FR, the first causal entry: it names the old entries it holds",
+        &de.node,
+        4,
+        admission(&fr),
+    );
+    c.old("NL admits XX in the old layout, dated a second after the charter: no causal entry names it, it counts for nothing", &nl.node, CREATED_AT_MS + 1_000, admission(&xx));
+    out.push(c.vector("An old-layout entry signed after the network moved to causal entries counts for nothing; the old history maps in whole"));
+
+    let mut c = Causal::new(&charter);
+    three_members(&mut c, &nl, &de, &be);
+    let p_xx = c.honest(
+        "NL proposes XX; nobody approves yet",
+        &nl.node,
+        5,
+        admission(&xx),
+    );
+    let p_fr = c.honest("NL proposes FR", &nl.node, 6, admission(&fr));
+    c.honest(
+        "DE approves FR: decided (two of three)",
+        &de.node,
+        7,
+        Governance::Approve { proposal: p_fr },
+    );
+    c.cite(
+        "BE approves XX naming only that proposal, dated before FR's admission: XX is decided in its own past, FR stays decided",
+        &be.node, CREATED_AT_MS + 5 * 60_000 + 1, vec![p_xx], Vec::new(), Governance::Approve { proposal: p_xx });
+    out.push(c.vector("A member that never voted since names stale heads and an early date to move an approval before a decision: both decisions stand"));
+
+    let mut c = Causal::new(&charter);
+    three_members(&mut c, &nl, &de, &be);
+    let heads = Membership::replay(&charter, &events(&c.entries)).heads;
+    let cut = SeqCut {
+        node_key: de.node.public_key(),
+        last_seq: 1,
+    };
+    let p_rm = c.cite(
+        "NL proposes to remove DE, cutting DE's key at seq 1 (what NL holds), dated a second after the charter",
+        &nl.node, CREATED_AT_MS + 1_000, heads, vec![cut], Governance::ProposeRemoval { code: "DE".into(), reason: "left the agreement".into() });
+    c.cite(
+        "BE approves, dated two seconds after the charter: decided; DE's entries up to seq 1 stay valid whatever their dates",
+        &be.node, CREATED_AT_MS + 2_000, vec![p_rm], Vec::new(), Governance::Approve { proposal: p_rm });
+    out.push(c.vector("A quorum dates a removal back: the removed key is cut by seq (last_seqs), not by date, so no entry it signed before turns invalid"));
+    out
+}
+
+fn entry_vectors(entries: &[(String, VerifiedEntry)]) -> Vec<EntryVector> {
+    entries
+        .iter()
+        .map(|(d, e)| EntryVector {
+            description: d.clone(),
+            signed_entry: hex::encode(e.encode()),
+            id: e.id().to_hex(),
+        })
+        .collect()
+}
+
 fn generate() -> Vectors {
     let (charter, entries) = build();
     let membership = Membership::replay(&charter, &events(&entries));
@@ -212,16 +440,10 @@ fn generate() -> Vectors {
         description: "A network founded by NL (majority quorum): DE and BE admitted, DE removed by NL and BE while its own proposal to remove NL stays pending. Replaying the entries in any order gives this membership (SPEC.md section 12).".into(),
         charter: hex::encode(charter.encode()),
         network_id: charter.network_id(),
-        entries: entries
-            .iter()
-            .map(|(d, e)| EntryVector {
-                description: d.clone(),
-                signed_entry: hex::encode(e.encode()),
-                id: e.id().to_hex(),
-            })
-            .collect(),
+        entries: entry_vectors(&entries),
         members,
         proposals,
+        attacks: attacks(),
     }
 }
 
@@ -270,4 +492,41 @@ fn the_governance_vectors_are_what_the_code_makes_and_replay_to_their_membership
             ("NL".into(), "member".into())
         ]
     );
+
+    // Every attack, from its own bytes, in the recorded order and reversed.
+    let expected: [&[&str]; 4] = [
+        &["BE", "DE", "NL"],
+        &["BE", "DE", "NL"],
+        &["BE", "DE", "FR", "NL", "XX"],
+        &["BE", "NL"],
+    ];
+    assert_eq!(stored.attacks.len(), expected.len());
+    for (attack, expected) in stored.attacks.iter().zip(expected) {
+        let mut entries: Vec<(String, VerifiedEntry)> = attack
+            .entries
+            .iter()
+            .map(|v| {
+                let entry = VerifiedEntry::from_bytes(&hex::decode(&v.signed_entry).expect("hex"))
+                    .expect("verifies and validates");
+                (v.description.clone(), entry)
+            })
+            .collect();
+        for _ in 0..2 {
+            let m = Membership::replay(&charter, &events(&entries));
+            assert_eq!(
+                outcome(&m),
+                (attack.members.clone(), attack.proposals.clone()),
+                "{}",
+                attack.description
+            );
+            entries.reverse();
+        }
+        let members: Vec<&str> = attack
+            .members
+            .iter()
+            .filter(|(_, s)| s == "member")
+            .map(|(c, _)| c.as_str())
+            .collect();
+        assert_eq!(members, expected, "{}", attack.description);
+    }
 }
