@@ -204,6 +204,15 @@ impl Target {
         self.client().delete(path).map_err(CliError::from)
     }
 
+    /// DELETE of something whose answer is 204 (no body).
+    pub fn remove(&self, path: &str) -> Result<(), CliError> {
+        self.client()
+            .send("DELETE", path, None)
+            .and_then(|reply| reply.into_ok())
+            .map(|_| ())
+            .map_err(CliError::from)
+    }
+
     /// Publishes with an idempotency key (a new one unless given), retrying when the
     /// answer is lost. If every try lost its answer, the error names the key: the same
     /// command with `--idempotency-key KEY` then finds out without publishing twice.

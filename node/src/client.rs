@@ -324,25 +324,112 @@ impl Read for Stream {
 /// delivery goes where it was registered to go, nowhere else).
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
-    agent: ureq::Agent,
+    timeout: Duration,
+    allow_internal: bool,
 }
 
-/// Why a delivery attempt failed: the target's status if it answered, and what
-/// happened.
+/// Why a delivery attempt failed: the target's status if it answered, the class of
+/// failure (what the delivery log shows), and what happened (logged only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryFailure {
     pub status: Option<u16>,
+    pub class: &'static str,
     pub reason: String,
 }
 
-impl WebhookSender {
-    pub fn new(timeout: Duration) -> WebhookSender {
-        WebhookSender {
-            agent: ureq::AgentBuilder::new()
-                .timeout(timeout)
-                .redirects(0)
-                .build(),
+/// Whether `ip` is inside an organisation or this host rather than on the internet:
+/// loopback, unspecified, private (RFC 1918, unique local), link-local, shared
+/// (RFC 6598), multicast or broadcast, also as an IPv4-mapped IPv6 address.
+pub fn is_internal_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_unspecified()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
         }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+impl WebhookSender {
+    /// `allow_internal`: whether targets may resolve to loopback, private or
+    /// link-local addresses (`notify.webhook_allow_private_targets`).
+    pub fn new(timeout: Duration, allow_internal: bool) -> WebhookSender {
+        WebhookSender {
+            timeout,
+            allow_internal,
+        }
+    }
+
+    /// The addresses `url`'s host resolves to, all checked: the connection goes
+    /// only to these (no second lookup a DNS answer could change in between).
+    fn resolve(&self, url: &str) -> Result<Vec<std::net::SocketAddr>, DeliveryFailure> {
+        use std::net::ToSocketAddrs;
+        let failure = |class, reason: String| DeliveryFailure {
+            status: None,
+            class,
+            reason,
+        };
+        let (default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (443, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (80, rest)
+        } else {
+            return Err(failure("invalid_url", format!("{url}: not http(s)")));
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+                (host, after.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| failure("invalid_url", format!("{url}: bad port")))?,
+            None => default_port,
+        };
+        let addresses: Vec<std::net::SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| failure("dns", format!("{host}: {e}")))?
+            .collect();
+        let allowed: Vec<std::net::SocketAddr> = addresses
+            .iter()
+            .copied()
+            .filter(|a| self.allow_internal || !is_internal_address(a.ip()))
+            .collect();
+        if allowed.is_empty() {
+            return Err(failure(
+                "target_refused",
+                format!(
+                    "{host} resolves to {addresses:?}: loopback, private or link-local targets need notify.webhook_allow_private_targets"
+                ),
+            ));
+        }
+        Ok(allowed)
     }
 
     /// POSTs `body` (JSON) with `headers`; the target's status when it is 2xx.
@@ -352,30 +439,46 @@ impl WebhookSender {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<u16, DeliveryFailure> {
+        let addresses = self.resolve(url)?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout(self.timeout)
+            .redirects(0)
+            .resolver(move |_: &str| Ok(addresses.clone()))
+            .build();
         let request = headers.iter().fold(
-            self.agent
-                .post(url)
-                .set("Content-Type", "application/json")
-                .set(
-                    "User-Agent",
-                    concat!("customs-node/", env!("CARGO_PKG_VERSION")),
-                ),
+            agent.post(url).set("Content-Type", "application/json").set(
+                "User-Agent",
+                concat!("customs-node/", env!("CARGO_PKG_VERSION")),
+            ),
             |r, (name, value)| r.set(name, value),
         );
         match request.send_bytes(body) {
             Ok(response) if (200..300).contains(&response.status()) => Ok(response.status()),
             Ok(response) => Err(DeliveryFailure {
                 status: Some(response.status()),
+                class: "http_status",
                 reason: format!("HTTP {}", response.status()),
             }),
             Err(ureq::Error::Status(status, _)) => Err(DeliveryFailure {
                 status: Some(status),
+                class: "http_status",
                 reason: format!("HTTP {status}"),
             }),
-            Err(ureq::Error::Transport(e)) => Err(DeliveryFailure {
-                status: None,
-                reason: e.to_string(),
-            }),
+            Err(ureq::Error::Transport(e)) => {
+                let reason = e.to_string();
+                let class = match e.kind() {
+                    _ if reason.contains("timed out") => "timeout",
+                    ureq::ErrorKind::Dns => "dns",
+                    ureq::ErrorKind::ConnectionFailed => "connection_failed",
+                    ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => "invalid_url",
+                    _ => "io",
+                };
+                Err(DeliveryFailure {
+                    status: None,
+                    class,
+                    reason,
+                })
+            }
         }
     }
 }

@@ -224,6 +224,11 @@ pub struct NotifySection {
     pub webhook_max_attempts: u32,
     /// One attempt (connect, send, answer) must finish within this.
     pub webhook_timeout_ms: u64,
+    /// Whether webhook targets may be (or resolve to) loopback, private or
+    /// link-local addresses. Off: a token holder cannot make the node probe its own
+    /// host or internal network. Turn on for a risk engine on the administration's
+    /// internal network.
+    pub webhook_allow_private_targets: bool,
 }
 
 impl Default for NotifySection {
@@ -239,6 +244,7 @@ impl Default for NotifySection {
             webhook_retry_max_ms: 300_000,
             webhook_max_attempts: 20,
             webhook_timeout_ms: 5_000,
+            webhook_allow_private_targets: false,
         }
     }
 }
@@ -557,6 +563,10 @@ webhook_retry_max_ms = {retry_max}
 webhook_max_attempts = {max_attempts}
 # One attempt (connect, send, answer) must finish within this (milliseconds).
 webhook_timeout_ms = {webhook_timeout}
+# Whether targets may be (or resolve to) loopback, private or link-local addresses:
+# off, a token holder cannot make the node probe its host or internal network. Turn
+# on for a risk engine on the administration's internal network.
+webhook_allow_private_targets = {allow_private}
 "#,
             watchlists = self.notify.max_watchlists,
             watch_rules = self.notify.max_watch_rules,
@@ -568,6 +578,7 @@ webhook_timeout_ms = {webhook_timeout}
             retry_max = self.notify.webhook_retry_max_ms,
             max_attempts = self.notify.webhook_max_attempts,
             webhook_timeout = self.notify.webhook_timeout_ms,
+            allow_private = self.notify.webhook_allow_private_targets,
             code = self.node.code,
             name = self.node.name,
             network = self.node.network,

@@ -107,6 +107,12 @@ pub enum WatchCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Remove a watch list and its matches.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +128,10 @@ pub enum WebhookCommand {
         /// match, request, result (comma-separated).
         #[arg(long, value_delimiter = ',', required = true)]
         events: Vec<String>,
+        /// `withhold` (default: a restricted, TLP:RED or no_onward_sharing record is
+        /// named, not delivered) or `deliver_all`.
+        #[arg(long, default_value = "withhold")]
+        markings: String,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -135,6 +145,12 @@ pub enum WebhookCommand {
         id: String,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Remove a webhook, its queued deliveries and its log.
+    Delete {
+        id: String,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -304,6 +320,13 @@ pub fn watch(command: WatchCommand, json: bool) -> anyhow::Result<()> {
                 outln!("{} match(es)", m.items.len());
             });
         }
+        WatchCommand::Delete { id, api } => {
+            api.target()?
+                .remove(&format!("/api/v1/watchlists/{}", encode(&id)))?;
+            show(json, &serde_json::json!({"deleted": id}), |_| {
+                outln!("watch list {id} removed, with its matches")
+            });
+        }
     }
     Ok(())
 }
@@ -314,11 +337,12 @@ pub fn webhook(command: WebhookCommand, json: bool) -> anyhow::Result<()> {
             target_url: url,
             secret_file,
             events,
+            markings,
             api,
         } => {
             let secret = cli::read_text(&secret_file)?;
             let secret = secret.strip_suffix('\n').unwrap_or(&secret);
-            let body = serde_json::json!({"url": url, "secret": secret, "events": events});
+            let body = serde_json::json!({"url": url, "secret": secret, "events": events, "markings": markings});
             let webhook: Webhook = api.target()?.post("/api/v1/webhooks", &body)?;
             show(json, &webhook, |w| {
                 outln!(
@@ -360,6 +384,13 @@ pub fn webhook(command: WebhookCommand, json: bool) -> anyhow::Result<()> {
                     );
                 }
                 outln!("{} deliveries", log.items.len());
+            });
+        }
+        WebhookCommand::Delete { id, api } => {
+            api.target()?
+                .remove(&format!("/api/v1/webhooks/{}", encode(&id)))?;
+            show(json, &serde_json::json!({"deleted": id}), |_| {
+                outln!("webhook {id} removed, with its queued deliveries and its log")
             });
         }
     }

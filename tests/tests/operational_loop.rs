@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use customs_tests::browser::Browser;
 use customs_tests::governed::*;
-use customs_tests::process::{admin_token, api_url};
+use customs_tests::process::{admin_token, api_url, edit_config};
 use customs_tests::wait_for;
 use serde_json::{json, Value};
 
@@ -101,17 +101,29 @@ fn read_request(stream: &std::net::TcpStream) -> Option<(BTreeMap<String, String
     Some((headers, body))
 }
 
-/// HMAC-SHA256 of `body` as Python's standard library computes it: an independent
-/// check of the node's signature.
-fn python_hmac(body: &[u8]) -> String {
+/// The signature header of a delivery as Python's standard library computes it over
+/// `TIMESTAMP.BODY`: an independent check of the node's signature. Also checks the
+/// timestamp is within the documented 5 minutes of this clock.
+fn python_signature(headers: &BTreeMap<String, String>, body: &[u8]) -> String {
+    let timestamp = headers
+        .get("x-customs-timestamp")
+        .expect("X-Customs-Timestamp")
+        .as_str();
+    let sent: u64 = timestamp.parse().expect("Unix seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    assert!(sent.abs_diff(now) <= 300, "timestamp {sent} against {now}");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("body");
     std::fs::write(&path, body).expect("body file");
     let output = std::process::Command::new("python3")
         .args([
             "-c",
-            "import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], 'rb').read(), hashlib.sha256).hexdigest())",
+            "import hmac, hashlib, sys; print('sha256=' + hmac.new(sys.argv[1].encode(), sys.argv[2].encode() + b'.' + open(sys.argv[3], 'rb').read(), hashlib.sha256).hexdigest())",
             SECRET,
+            timestamp,
             path.to_str().expect("utf-8"),
         ])
         .output()
@@ -122,6 +134,16 @@ fn python_hmac(body: &[u8]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn allow_loopback_targets(member: &Member) {
+    edit_config(
+        &member.dir,
+        &[(
+            "webhook_allow_private_targets = false",
+            "webhook_allow_private_targets = true",
+        )],
+    );
 }
 
 fn write_json(dir: &Path, name: &str, value: &Value) -> String {
@@ -167,11 +189,41 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
     let mut nl = found(files, "NL");
     let charter = files.join("charter.toml");
     std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    // The webhook targets of this test listen on loopback, which a node refuses
+    // unless told (DE is told after showing the refusal).
+    allow_loopback_targets(&nl);
     nl.start();
     let mut de = joiner(files, "de", "DE", &charter, &nl.p2p, None);
     de.start();
+    let secret_file = files.join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("secret");
+    for target in [
+        "http://127.0.0.1:9/hooks",
+        "http://[::1]:9/hooks",
+        "http://169.254.169.254/latest",
+    ] {
+        let (ok, _, err) = run_cli(&[
+            "webhook",
+            "add",
+            "--dir",
+            de.path(),
+            target,
+            "--secret-file",
+            secret_file.to_str().expect("utf-8"),
+            "--events",
+            "match",
+        ]);
+        assert!(
+            !ok && err.contains("webhook_allow_private_targets"),
+            "{target}: {err}"
+        );
+    }
+    de.stop();
+    allow_loopback_targets(&de);
+    de.start();
     admit(&[&nl], &de);
     let mut be = joiner(files, "be", "BE", &charter, &nl.p2p, None);
+    allow_loopback_targets(&be);
     be.start();
     admit(&[&nl, &de], &be);
     for node in [&nl, &de] {
@@ -190,8 +242,6 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
         probe.local_addr().expect("addr")
     };
-    let secret_file = files.join("secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("secret");
     let webhook = cli_json(&[
         "webhook",
         "add",
@@ -297,7 +347,7 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
         ids.dedup();
         assert_eq!(ids.len(), got.len(), "a delivery arrived twice");
         for (headers, body) in got.iter() {
-            let expected = format!("sha256={}", python_hmac(body));
+            let expected = python_signature(headers, body);
             assert_eq!(headers["x-customs-signature"], expected, "signature");
             assert_eq!(headers["x-customs-event"], "match");
             let payload: Value = serde_json::from_slice(body).expect("JSON body");
@@ -314,7 +364,8 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
     // answers to its records.
     let own_systems = Arc::new(Mutex::new(Vec::new()));
     let own_target = Receiver::listen("127.0.0.1:0".parse().expect("addr"), own_systems.clone());
-    for (member, event) in [(&be, "request"), (&nl, "result")] {
+    for (member, event, markings) in [(&be, "request", "withhold"), (&nl, "result", "deliver_all")]
+    {
         cli_json(&[
             "webhook",
             "add",
@@ -323,6 +374,8 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
             secret_file.to_str().expect("utf-8"),
             "--events",
             event,
+            "--markings",
+            markings,
             "--dir",
             member.path(),
         ]);
@@ -462,12 +515,23 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
                 let p: Value = serde_json::from_slice(body).expect("JSON");
                 assert_eq!(
                     headers["x-customs-signature"],
-                    format!("sha256={}", python_hmac(body))
+                    python_signature(headers, body)
                 );
+                // BE's system takes what may leave the network only: the request
+                // is sealed, so it is named, not delivered.
+                let kind = match p["withheld"].as_str() {
+                    Some(why) => {
+                        assert!(p["entry"].get("body").is_none(), "{p}");
+                        assert!(p.get("rules").is_none(), "{p}");
+                        assert!(p["entry"]["id"].is_string(), "{p}");
+                        format!("withheld: {why}")
+                    }
+                    None => p["entry"]["type"].as_str().unwrap_or("").to_string(),
+                };
                 (
                     p["node"].as_str().unwrap_or("").to_string(),
                     p["event"].as_str().unwrap_or("").to_string(),
-                    p["entry"]["type"].as_str().unwrap_or("").to_string(),
+                    kind,
                 )
             })
             .collect();
@@ -481,7 +545,7 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
             (
                 "BE".to_string(),
                 "request".to_string(),
-                "control_request".to_string()
+                "withheld: addressed to named members or a group: read it on the node".to_string()
             ),
             (
                 "NL".to_string(),
@@ -810,6 +874,19 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
             "delivered again after the restart"
         );
     }
+
+    // A webhook and a watch list are removed, with their logs and matches.
+    let removed = cli_json(&["webhook", "delete", &webhook_id, "--dir", de.path()]);
+    assert_eq!(removed["deleted"], json!(webhook_id));
+    let hooks = cli_json(&["webhook", "list", "--dir", de.path()]);
+    assert_eq!(hooks["items"], json!([]), "{hooks}");
+    let (ok, _, err) = run_cli(&["webhook", "deliveries", &webhook_id, "--dir", de.path()]);
+    assert!(!ok && err.contains("not_found"), "{err}");
+    cli_json(&["watch", "delete", &list_id, "--dir", de.path()]);
+    let (ok, _, err) = run_cli(&["watch", "matches", &list_id, "--dir", de.path()]);
+    assert!(!ok && err.contains("not_found"), "{err}");
+    let (ok, _, err) = run_cli(&["watch", "delete", &list_id, "--dir", de.path()]);
+    assert!(!ok && err.contains("not_found"), "a second delete: {err}");
     for member in [&mut nl, &mut de, &mut be] {
         member.stop();
     }

@@ -132,6 +132,23 @@ pub struct WebhookDraft {
     /// The HMAC-SHA256 key of the `X-Customs-Signature` header (16 to 256 bytes).
     pub secret: String,
     pub events: Vec<EventKind>,
+    /// What a delivery carries of a record that may not leave the network.
+    #[serde(default)]
+    pub markings: MarkingPolicy,
+}
+
+/// A webhook's target is outside the network: by default it gets records only as
+/// the one outbound rule lets them leave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkingPolicy {
+    /// A restricted, TLP:RED or `no_onward_sharing` record is withheld: the delivery
+    /// names the entry and why it was withheld, without its content.
+    #[default]
+    Withhold,
+    /// Every record this node reads, whatever its markings: for a system of this
+    /// administration that the markings' recipients may use.
+    DeliverAll,
 }
 
 /// A registered webhook (its secret is never shown again).
@@ -140,6 +157,8 @@ pub struct Webhook {
     pub id: String,
     pub url: String,
     pub events: Vec<EventKind>,
+    #[serde(default)]
+    pub markings: MarkingPolicy,
     pub created_at_ms: u64,
     #[serde(skip_serializing, default)]
     #[schema(ignore)]
@@ -167,6 +186,9 @@ pub struct Delivery {
     pub entry: EntryId,
     pub status: DeliveryStatus,
     pub attempts: u32,
+    /// The class of the last failure: `http_status`, `timeout`, `dns`,
+    /// `connection_failed`, `target_refused`, `invalid_url`, `io` (never the raw
+    /// error, which could map a network for a token holder).
     pub last_error: Option<String>,
     /// The HTTP status of the last attempt, if the target answered.
     pub last_status: Option<u16>,
@@ -187,6 +209,11 @@ pub struct Notification {
     pub rules: Vec<WatchRule>,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub retro: bool,
+    /// Why the record may not leave the network (restricted, TLP:RED,
+    /// `no_onward_sharing`), by the one outbound rule; `None` when it may.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub kept_in: Option<String>,
 }
 
 /// The notifier's state and handle; cheap to clone.
@@ -490,6 +517,7 @@ impl Notifier {
             watchlist: Some(list.id.clone()),
             rules: found.rules,
             retro,
+            kept_in: record.may_leave_network().err().map(str::to_string),
         })?;
         Ok(true)
     }
@@ -588,6 +616,7 @@ impl Notifier {
                 watchlist: None,
                 rules: Vec::new(),
                 retro: false,
+                kept_in: record.may_leave_network().err().map(str::to_string),
             })?;
             announced = true;
         }
@@ -655,6 +684,21 @@ impl Notifier {
                 "url: {url:?} must be an http:// or https:// URL with a host"
             )));
         }
+        if !self.inner.config.webhook_allow_private_targets {
+            let bare = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            let literal = bare
+                .strip_prefix('[')
+                .and_then(|h| h.split_once(']'))
+                .map(|(ip, _)| ip)
+                .unwrap_or_else(|| bare.split(':').next().unwrap_or_default());
+            if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+                if crate::client::is_internal_address(ip) {
+                    return Err(NotifyError::Invalid(format!(
+                        "url: {ip} is a loopback, private or link-local address; set notify.webhook_allow_private_targets = true in node.toml to allow such targets"
+                    )));
+                }
+            }
+        }
         if !(16..=256).contains(&draft.secret.len()) {
             return Err(NotifyError::Invalid(
                 "secret: must be 16 to 256 bytes".into(),
@@ -678,6 +722,7 @@ impl Notifier {
             id: self.new_id()?,
             url: url.into(),
             events,
+            markings: draft.markings,
             created_at_ms: crate::clock::now_ms(),
             secret: draft.secret,
         };
@@ -687,6 +732,39 @@ impl Notifier {
             .local
             .put(&key(WEBHOOK, &[webhook.id.as_bytes()]), &encode(&stored))?;
         Ok(webhook)
+    }
+
+    /// Removes a webhook with its queued deliveries and its log.
+    pub fn delete_webhook(&self, id: &str) -> Result<(), NotifyError> {
+        let _writer = self.lock();
+        self.webhook(id)?;
+        let mut changes = vec![Change::Delete(key(WEBHOOK, &[id.as_bytes()]))];
+        for (k, _) in self
+            .inner
+            .local
+            .scan(&key(DELIVERY, &[id.as_bytes()]), false, usize::MAX)?
+        {
+            let delivery = k.get(1..).unwrap_or_default();
+            changes.push(Change::Delete([&[DELIVERY_BODY][..], delivery].concat()));
+            changes.push(Change::Delete(k));
+        }
+        // Queued attempts of a removed webhook are dropped when they come due.
+        self.inner.local.apply(changes)?;
+        Ok(())
+    }
+
+    /// Removes a watch list and its matches.
+    pub fn delete_watchlist(&self, id: &str) -> Result<(), NotifyError> {
+        let _writer = self.lock();
+        self.watchlist(id)?;
+        let mut changes = vec![Change::Delete(key(WATCHLIST, &[id.as_bytes()]))];
+        for prefix in [key(MATCH, &[id.as_bytes()]), key(MATCHED, &[id.as_bytes()])] {
+            for (k, _) in self.inner.local.scan(&prefix, false, usize::MAX)? {
+                changes.push(Change::Delete(k));
+            }
+        }
+        self.inner.local.apply(changes)?;
+        Ok(())
     }
 
     /// A webhook's deliveries, newest first, at most `limit`.
@@ -713,16 +791,34 @@ impl Notifier {
         }
         let now = crate::clock::now_ms();
         let id = format!("{}-{}", webhook.id, self.new_id()?);
-        let body = serde_json::json!({
-            "event": notification.event,
-            "delivery": id,
-            "network": self.inner.store.network(),
-            "node": self.own_code(),
-            "entry": notification.record,
-            "watchlist": notification.watchlist,
-            "rules": notification.rules,
-            "retro": notification.retro,
-        });
+        let withheld = match (webhook.markings, &notification.kept_in) {
+            (MarkingPolicy::Withhold, Some(why)) => Some(why),
+            _ => None,
+        };
+        let body = match withheld {
+            // The target learns that something concerns it and where to read it,
+            // not what (the rules that matched would tell a container number).
+            Some(why) => serde_json::json!({
+                "event": notification.event,
+                "delivery": id,
+                "network": self.inner.store.network(),
+                "node": self.own_code(),
+                "entry": notification.record.meta,
+                "withheld": format!("{why}: read it on the node"),
+                "watchlist": notification.watchlist,
+                "retro": notification.retro,
+            }),
+            None => serde_json::json!({
+                "event": notification.event,
+                "delivery": id,
+                "network": self.inner.store.network(),
+                "node": self.own_code(),
+                "entry": notification.record,
+                "watchlist": notification.watchlist,
+                "rules": notification.rules,
+                "retro": notification.retro,
+            }),
+        };
         let delivery = Delivery {
             id: id.clone(),
             webhook: webhook.id.clone(),
@@ -789,12 +885,14 @@ impl Notifier {
             }
             Err(e) => return Err(e),
         };
-        let signature = rules::signature_header(&webhook.secret, &body);
+        let timestamp = (crate::clock::now_ms() / 1000).to_string();
+        let signature = rules::signature_header(&webhook.secret, &timestamp, &body);
         let outcome = sender.post(
             &webhook.url,
             &[
                 ("X-Customs-Event", delivery.event.as_str()),
                 ("X-Customs-Delivery", &delivery.id),
+                ("X-Customs-Timestamp", &timestamp),
                 ("X-Customs-Signature", &signature),
             ],
             &body,
@@ -815,7 +913,8 @@ impl Notifier {
             }
             Err(failure) => {
                 delivery.last_status = failure.status;
-                delivery.last_error = Some(failure.reason.chars().take(300).collect());
+                delivery.last_error = Some(failure.class.to_string());
+                tracing::debug!(webhook = %webhook.id, delivery = %id, class = failure.class, reason = %failure.reason, "a webhook delivery attempt failed");
                 self.inner
                     .stats
                     .failed_attempts
@@ -864,8 +963,10 @@ impl Notifier {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut arrivals = self.inner.store.watch_arrivals();
         let mut queued = self.inner.queued.subscribe();
-        let sender =
-            WebhookSender::new(Duration::from_millis(self.inner.config.webhook_timeout_ms));
+        let sender = WebhookSender::new(
+            Duration::from_millis(self.inner.config.webhook_timeout_ms),
+            self.inner.config.webhook_allow_private_targets,
+        );
         loop {
             let this = self.clone();
             let sender = sender.clone();

@@ -166,11 +166,15 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// The `X-Customs-Signature` header value of a delivery body.
-pub fn signature_header(secret: &str, body: &[u8]) -> String {
+/// The `X-Customs-Signature` header value of a delivery body sent at `timestamp`
+/// (the `X-Customs-Timestamp` header, Unix seconds): HMAC-SHA256 of `timestamp`, `.`
+/// and the body, so that a captured delivery cannot be replayed later (receivers
+/// refuse a timestamp more than 5 minutes from their clock).
+pub fn signature_header(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let signed = [timestamp.as_bytes(), b".", body].concat();
     format!(
         "sha256={}",
-        hex::encode(hmac_sha256(secret.as_bytes(), body))
+        hex::encode(hmac_sha256(secret.as_bytes(), &signed))
     )
 }
 

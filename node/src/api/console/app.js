@@ -1123,20 +1123,35 @@ async function showDeliveries(hook) {
   }
 }
 
+async function removeNotify(path, done) {
+  try {
+    await api(path, { method: "DELETE" });
+    notice(done);
+    await loadWatch();
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
 async function loadWatch() {
   try {
     const lists = await api("/api/v1/watchlists");
     $("watchlists").replaceChildren(...lists.items.map((list) => el("tr", {},
       el("th", { scope: "row" }, list.name),
       el("td", {}, list.rules.map((r) => `${words(r.field)} ${r.value}`).join(", ")),
-      el("td", {}, el("button", { type: "button", class: "link", onclick: () => showMatches(list) }, `${list.matches} match(es)`)))));
-    if (!lists.items.length) $("watchlists").replaceChildren(el("tr", {}, el("td", { colspan: 3 }, "No watch list yet.")));
+      el("td", {}, el("button", { type: "button", class: "link", onclick: () => showMatches(list) }, `${list.matches} match(es)`)),
+      el("td", {}, canPublish() ? el("button", { type: "button", class: "secondary", "data-delete-watchlist": list.id,
+        onclick: () => removeNotify(`/api/v1/watchlists/${list.id}`, `Removed ${list.name} and its matches.`) }, `Remove ${list.name}`) : ""))));
+    if (!lists.items.length) $("watchlists").replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "No watch list yet.")));
     if (state.status.node.your_role === "admin") {
       const hooks = await api("/api/v1/webhooks");
       $("webhooks").replaceChildren(...hooks.items.map((hook) => el("tr", {},
         el("th", { scope: "row" }, hook.url), el("td", {}, hook.events.join(", ")),
-        el("td", {}, el("button", { type: "button", class: "link", onclick: () => showDeliveries(hook) }, "delivery log")))));
-      if (!hooks.items.length) $("webhooks").replaceChildren(el("tr", {}, el("td", { colspan: 3 }, "No webhook yet.")));
+        el("td", {}, hook.markings === "deliver_all" ? "every record" : "withholds restricted records"),
+        el("td", {}, el("button", { type: "button", class: "link", onclick: () => showDeliveries(hook) }, "delivery log")),
+        el("td", {}, el("button", { type: "button", class: "secondary", "data-delete-webhook": hook.id,
+          onclick: () => removeNotify(`/api/v1/webhooks/${hook.id}`, "Webhook removed, with its queued deliveries.") }, "Remove")))));
+      if (!hooks.items.length) $("webhooks").replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "No webhook yet.")));
     }
   } catch (error) {
     notice(error.message, true);
@@ -1171,6 +1186,7 @@ $("webhook-form").addEventListener("submit", async (event) => {
     url: $("h-url").value.trim(),
     secret: $("h-secret").value,
     events: [...document.querySelectorAll("#webhook-form [data-event]:checked")].map((b) => b.dataset.event),
+    markings: $("h-markings").value,
   };
   try {
     await api("/api/v1/webhooks", { method: "POST", body });

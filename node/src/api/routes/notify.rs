@@ -132,10 +132,16 @@ pub async fn list_webhooks(State(state): State<ApiState>) -> Result<Json<Webhook
 /// Register a webhook (admin).
 ///
 /// Each notification of the named events is POSTed to `url` as JSON, with
-/// `X-Customs-Signature: sha256=<hex HMAC-SHA256 of the exact body with the secret>`,
+/// `X-Customs-Timestamp` (Unix seconds of the attempt), `X-Customs-Signature:
+/// sha256=<hex HMAC-SHA256 of "TIMESTAMP.BODY" with the secret>` (refuse a timestamp
+/// more than 5 minutes from your clock: a captured delivery cannot be replayed),
 /// `X-Customs-Event` and `X-Customs-Delivery` (the same on every retry of one
 /// delivery, so a receiver can drop duplicates). A delivery that fails is retried
-/// with doubling delays from a bounded queue that survives a restart.
+/// with doubling delays from a bounded queue that survives a restart. The target is
+/// outside the network: with `markings: "withhold"` (the default), a restricted,
+/// TLP:RED or `no_onward_sharing` record is withheld (the delivery names the entry
+/// and says why, without its content). Loopback, private and link-local targets are
+/// refused unless `notify.webhook_allow_private_targets` is set.
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks",
@@ -155,6 +161,48 @@ pub async fn add_webhook(
 ) -> Result<Response, ApiError> {
     let webhook = blocking(move || Ok(state.node.notifier.add_webhook(draft)?)).await?;
     Ok((StatusCode::CREATED, Json(webhook)).into_response())
+}
+
+/// Remove a webhook, its queued deliveries and its log (admin).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{id}",
+    tag = "notifications",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn delete_webhook(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || Ok(state.node.notifier.delete_webhook(&id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a watch list and its matches.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/watchlists/{id}",
+    tag = "notifications",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn delete_watchlist(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || Ok(state.node.notifier.delete_watchlist(&id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A webhook's delivery log, newest first: status, attempts, last error.
