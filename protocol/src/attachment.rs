@@ -16,7 +16,7 @@ use crate::body::check_text;
 use crate::error::{Rule, ValidationError};
 use crate::limits::{
     MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, MAX_BLOB_CHUNK_BYTES, MAX_CAPTION_BYTES,
-    MAX_RECORD_ATTACHMENT_BYTES,
+    MAX_IMAGE_PIXELS, MAX_RECORD_ATTACHMENT_BYTES,
 };
 
 /// SHA-256 of a blob's bytes, as stored and served.
@@ -315,6 +315,8 @@ pub enum BlobError {
     Empty,
     #[error("the blob is {size} bytes, over the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
+    #[error("the image is {width}x{height} pixels, over the limit of {max} pixels")]
+    TooManyPixels { width: u32, height: u32, max: u64 },
 }
 
 impl BlobError {
@@ -324,6 +326,7 @@ impl BlobError {
             BlobError::Malformed { .. } => "Malformed",
             BlobError::Empty => "Empty",
             BlobError::TooLarge { .. } => "TooLarge",
+            BlobError::TooManyPixels { .. } => "TooManyPixels",
         }
     }
 }
@@ -343,11 +346,14 @@ pub fn sniff(bytes: &[u8]) -> Option<MediaType> {
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
-/// Checks that `bytes` are a `declared` blob within the size limit, and returns them
-/// without image metadata: for JPEG the EXIF and XMP segments (APP1), IPTC (APP13),
-/// comments (COM) and every other application segment except JFIF (APP0), the ICC
-/// colour profile (APP2) and Adobe's colour transform (APP14), which decoding needs
-/// (an EXIF orientation other than 1 is written back alone, in place of the EXIF);
+/// Checks that `bytes` are a `declared` blob within the size limit (an image also
+/// within [`MAX_IMAGE_PIXELS`]), and returns them without image metadata: for JPEG
+/// the EXIF and XMP segments (APP1), IPTC (APP13), comments (COM) and every other
+/// application segment except JFIF (APP0), an ICC colour profile (APP2 named
+/// `ICC_PROFILE`) and Adobe's colour transform (APP14), which decoding needs (an EXIF
+/// orientation other than 1 is written back alone, in place of the EXIF), before the
+/// first scan and between scans, and everything after the first image's end (a
+/// phone's second image, a motion photo's video, a trailer);
 /// for PNG every chunk but those that make the pixels (IHDR, PLTE, IDAT, IEND) and
 /// the colour and transparency chunks (tRNS, gAMA, cHRM, sRGB, iCCP, sBIT). The
 /// compressed image data is copied byte for byte: the pixels do not change. A PDF is
@@ -393,6 +399,7 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
     out.extend_from_slice(&bytes[..2]); // SOI
     let mut at = 2;
     let mut oriented = false;
+    let mut scanned = false;
     loop {
         // Markers may be padded with any number of 0xFF bytes.
         if bytes.get(at) != Some(&0xFF) {
@@ -412,7 +419,13 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
                 continue;
             }
             0xD8 => return Err(malformed(at - 1, "a second start of image")),
-            0xD9 => return Err(malformed(at - 1, "the image ends before its scan")),
+            0xD9 if !scanned => return Err(malformed(at - 1, "the image ends before its scan")),
+            0xD9 => {
+                // The end of the first image: what follows (a phone's second image
+                // in an MPO file, a motion photo's video, any trailer) is cut.
+                out.extend_from_slice(&[0xFF, 0xD9]);
+                return Ok(out);
+            }
             _ => {}
         }
         let length = match bytes.get(at..at + 2) {
@@ -426,18 +439,25 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
         if end > bytes.len() {
             return Err(malformed(at, "a segment runs past the end of the file"));
         }
+        let payload = &bytes[at + 2..end];
+        if is_frame_header(marker) {
+            check_pixels(MediaType::Jpeg, at, frame_size(payload))?;
+        }
         let keep = match marker {
-            // APP0 (JFIF), APP2 (ICC profile), APP14 (Adobe colour transform).
-            0xE0 | 0xE2 | 0xEE => true,
-            // Every other application segment (EXIF, XMP, IPTC, maker data) and comments.
+            // APP0 (JFIF) and APP14 (Adobe colour transform): decoding needs them.
+            0xE0 | 0xEE => true,
+            // APP2 only for an ICC colour profile (not MPF, FlashPix or others).
+            0xE2 => payload.starts_with(b"ICC_PROFILE\0"),
+            // Every other application segment (EXIF, XMP, IPTC, maker data) and
+            // comments, before the first scan or between scans.
             0xE1 | 0xE3..=0xED | 0xEF | 0xFE => false,
             _ => true,
         };
         // The EXIF orientation says how to turn the pixels to show them: it alone is
         // written back (as the only tag of a minimal EXIF), so a photo taken sideways
         // still shows upright.
-        if marker == 0xE1 && !oriented {
-            if let Some(orientation) = exif_orientation(&bytes[at + 2..end]) {
+        if marker == 0xE1 && !oriented && !scanned {
+            if let Some(orientation) = exif_orientation(payload) {
                 out.extend_from_slice(&orientation_segment(orientation));
                 oriented = true;
             }
@@ -448,12 +468,89 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
         }
         at = end;
         if marker == 0xDA {
-            // Start of scan: the entropy-coded data and everything after it (further
-            // scans of a progressive image, the end marker) are the pixels.
-            out.extend_from_slice(&bytes[at..]);
-            return Ok(out);
+            // Start of scan: the entropy-coded data runs to the next marker that is
+            // not a stuffed 0xFF00 or a restart marker; it is copied byte for byte.
+            let scan_end = scan_end(bytes, at)
+                .ok_or_else(|| malformed(at, "the file ends inside a scan"))?;
+            out.extend_from_slice(&bytes[at..scan_end]);
+            at = scan_end;
+            scanned = true;
         }
     }
+}
+
+/// Where the entropy-coded data that starts at `from` ends: the offset of the first
+/// marker in it other than a stuffed byte (0xFF00), a restart marker (0xFFD0 to
+/// 0xFFD7) or fill bytes. `None` when the data runs to the end of the file.
+fn scan_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        at += bytes.get(at..)?.iter().position(|&b| b == 0xFF)?;
+        let mut next = at + 1;
+        while bytes.get(next) == Some(&0xFF) {
+            next += 1;
+        }
+        match bytes.get(next)? {
+            0x00 | 0xD0..=0xD7 => at = next + 1,
+            _ => return Some(at),
+        }
+    }
+}
+
+/// Start-of-frame markers (SOF0 to SOF15 but DHT, JPG and DAC), whose segment gives
+/// the image's height and width.
+fn is_frame_header(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF)
+}
+
+/// Width and height from a JPEG frame header's payload (precision, height, width).
+fn frame_size(payload: &[u8]) -> Option<(u32, u32)> {
+    let height = u16::from_be_bytes(payload.get(1..3)?.try_into().ok()?);
+    let width = u16::from_be_bytes(payload.get(3..5)?.try_into().ok()?);
+    Some((u32::from(width), u32::from(height)))
+}
+
+/// Refuses an image whose header is short, names no pixels, or more than
+/// [`MAX_IMAGE_PIXELS`]: a small file that would take gigabytes to decode (a
+/// decompression bomb) is never stored or shown.
+fn check_pixels(
+    media_type: MediaType,
+    offset: usize,
+    size: Option<(u32, u32)>,
+) -> Result<(), BlobError> {
+    let Some((width, height)) = size else {
+        return Err(BlobError::Malformed {
+            media_type,
+            offset,
+            reason: "an image header too short for its size",
+        });
+    };
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels == 0 {
+        return Err(BlobError::Malformed {
+            media_type,
+            offset,
+            reason: "an image of no pixels",
+        });
+    }
+    if pixels > MAX_IMAGE_PIXELS {
+        return Err(BlobError::TooManyPixels {
+            width,
+            height,
+            max: MAX_IMAGE_PIXELS,
+        });
+    }
+    Ok(())
+}
+
+/// Checks an image already held (an upload of an earlier version, a blob fetched
+/// from a member) by the rules an upload meets now, before it is served to a
+/// browser: a well-formed JPEG or PNG of at most [`MAX_IMAGE_PIXELS`]. A PDF passes.
+pub fn check_image(media_type: MediaType, bytes: &[u8]) -> Result<(), BlobError> {
+    if media_type.is_image() {
+        strip_metadata(media_type, bytes)?;
+    }
+    Ok(())
 }
 
 /// The orientation (2 to 8) an EXIF segment's first image directory gives, if it
@@ -549,6 +646,13 @@ fn strip_png(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
         }
         if first && &kind != b"IHDR" {
             return Err(malformed(at, "the first chunk is not IHDR"));
+        }
+        if first {
+            let size = bytes.get(at + 8..at + 16).map(|d| {
+                let word = |i: usize| u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+                (word(0), word(4))
+            });
+            check_pixels(MediaType::Png, at, size.filter(|_| length >= 8))?;
         }
         first = false;
         if PNG_KEPT.iter().any(|k| **k == kind) {

@@ -60,6 +60,10 @@ pub const MAX_GROUP_MEMBERS: usize = 256;
 pub const MAX_ATTACHMENTS: usize = 8;
 /// Largest blob (after image metadata is removed; a sealed blob's plaintext).
 pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
+/// Most pixels (width times height) of an image attachment: 100 megapixels, twice a
+/// phone's largest photo. A larger one would take gigabytes of memory to decode in an
+/// officer's browser, from a file of a few kilobytes.
+pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
 /// Largest sum of one record's attachment sizes.
 pub const MAX_RECORD_ATTACHMENT_BYTES: u64 = 32 * 1024 * 1024;
 /// Longest attachment caption.

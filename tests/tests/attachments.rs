@@ -27,6 +27,30 @@ fn pillow(path: &Path) -> Value {
     customs_tests::python_json(&["-c".as_ref(), script.as_ref(), path.as_os_str()])
 }
 
+/// Every tag exiftool (an independent metadata reader) finds in a file, by
+/// `GROUP:TAG`, duplicates and unknown tags included.
+fn exiftool(path: &Path) -> serde_json::Map<String, Value> {
+    let output = std::process::Command::new("exiftool")
+        .args(["-j", "-a", "-u", "-G1"])
+        .arg(path)
+        .output()
+        .expect("exiftool runs (Debian's libimage-exiftool-perl)");
+    let all: Value = serde_json::from_slice(&output.stdout).expect("exiftool's JSON");
+    all[0].as_object().expect("one file").clone()
+}
+
+/// The tags of `tags` that give a place, a device or another image away.
+fn revealing(tags: &serde_json::Map<String, Value>) -> Vec<String> {
+    tags.keys()
+        .filter(|k| {
+            ["GPS", "Serial", "MPF", "MPImage", "Trailer", "Make", "Comment", "XMP"]
+                .iter()
+                .any(|word| k.contains(word))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Uploads `bytes` as `media_type`; returns the status and the answer.
 fn upload(on: &Member, media_type: &str, bytes: &[u8]) -> (u16, Value) {
     let reply = on
@@ -232,6 +256,43 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     let (status, _, xray_bytes) = download(&de, &xray_hash);
     assert_eq!(status, 200);
     assert_eq!(BlobHash::of(&xray_bytes).to_hex(), xray_hash);
+
+    // Phone-like files, read by exiftool: an MPO (a second image with its own GPS
+    // after the first), a motion photo's video tail, a trailer. Nothing revealing is
+    // left, and the pixels Pillow decodes are the first image's.
+    let phone_files: [(&str, Vec<u8>); 3] = [
+        ("mpo", [PHOTO, SIDEWAYS].concat()),
+        ("motion", [PHOTO, b"\0\0\0\x18ftypmp42MotionPhoto_Data video"].concat()),
+        ("trailer", [PHOTO, b"\0\0\0\0trailer of a camera app"].concat()),
+    ];
+    for (name, bytes) in &phone_files {
+        let original = root.path().join(format!("{name}-original.jpg"));
+        std::fs::write(&original, bytes).expect("write");
+        assert!(
+            !revealing(&exiftool(&original)).is_empty(),
+            "exiftool finds what the {name} file gives away"
+        );
+        let (status, answer) = upload(&de, "image/jpeg", bytes);
+        assert_eq!(status, 201, "{name}: {answer}");
+        let (status, _, stored) = download(&de, answer["hash"].as_str().expect("hash"));
+        assert_eq!(status, 200);
+        let kept = root.path().join(format!("{name}-kept.jpg"));
+        std::fs::write(&kept, &stored).expect("write");
+        let tags = exiftool(&kept);
+        assert_eq!(revealing(&tags), Vec::<String>::new(), "{name}: {tags:?}");
+        assert!(!contains(&stored, b"ftyp") && !contains(&stored, b"trailer"));
+        assert_eq!(pillow(&kept)["pixels"], pillow(&root.path().join("original.jpg"))["pixels"]);
+    }
+    // A decompression bomb: a PNG that says it is 60,000 x 60,000 pixels.
+    let mut bomb = XRAY.to_vec();
+    bomb[16..24].copy_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60]);
+    let crc = crc32fast::hash(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    let before = files_in(&de.dir.join("store/blobs/uploads"));
+    let (status, answer) = upload(&de, "image/png", &bomb);
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["message"].as_str().unwrap_or_default().contains("pixels"), "{answer}");
+    assert_eq!(files_in(&de.dir.join("store/blobs/uploads")), before, "nothing stored");
 
     // A weapons alert: DE's policy fetches its X-ray as it arrives, unasked.
     let (status, weapon) = upload(&nl, "image/png", WEAPON);

@@ -250,3 +250,86 @@ fn media_types_parse_from_content_type_headers() {
     assert_eq!(MediaType::parse("image/gif"), None);
     assert_eq!(MediaType::parse(""), None);
 }
+
+/// A JPEG segment: marker and payload with its length.
+fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xFF, marker];
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A progressive-style JPEG as phones write MPO files: EXIF with GPS and a serial,
+/// an MPF index (APP2), an ICC profile (APP2), a frame of `width` x `height`, two
+/// scans with a comment and an XMP packet between them, stuffed bytes and restart
+/// markers in the scan data, then `tail` after the end of the first image.
+fn phone_like_jpeg(width: u16, height: u16, tail: &[u8]) -> Vec<u8> {
+    let mut jpeg = vec![0xFF, 0xD8];
+    jpeg.extend(segment(0xE1, b"Exif\0\0MM\0\x2a GPSLatitude 52.1 SN-98765"));
+    jpeg.extend(segment(0xE2, b"MPF\0MM\0\x2a second image index"));
+    jpeg.extend(segment(0xE2, b"ICC_PROFILE\0\x01\x01 sRGB profile bytes"));
+    let mut frame = vec![8];
+    frame.extend_from_slice(&height.to_be_bytes());
+    frame.extend_from_slice(&width.to_be_bytes());
+    frame.extend_from_slice(&[1, 1, 0x11, 0]);
+    jpeg.extend(segment(0xC2, &frame));
+    jpeg.extend(segment(0xC4, &[0, 1, 2, 3]));
+    jpeg.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+    jpeg.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
+    jpeg.extend(segment(0xFE, b"officer 4711 between scans"));
+    jpeg.extend(segment(0xE1, b"http://ns.adobe.com/xap/1.0/ serial SN-98765"));
+    jpeg.extend(segment(0xDA, &[1, 1, 0, 1, 63, 0]));
+    jpeg.extend_from_slice(&[0x78, 0x9A, 0xFF, 0x00]);
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    jpeg.extend_from_slice(tail);
+    jpeg
+}
+
+#[test]
+fn a_phone_jpeg_loses_metadata_between_scans_its_second_image_and_its_tail() {
+    // The second image of an MPO file carries its own EXIF (GPS, serial).
+    let mut second = vec![0xFF, 0xD8];
+    second.extend(segment(0xE1, b"Exif\0\0MM GPSLatitude 52.1 SN-98765"));
+    second.extend_from_slice(&[0xFF, 0xD9]);
+    for tail in [&second[..], b"MotionPhoto_Data ftypmp42 video bytes", b"\0\0trailer"] {
+        let jpeg = phone_like_jpeg(4000, 3000, tail);
+        let stripped = strip_metadata(MediaType::Jpeg, &jpeg).unwrap();
+        for secret in [&b"GPSLatitude"[..], b"SN-98765", b"officer 4711", b"MPF\0", b"ftyp", b"trailer"] {
+            assert!(
+                !stripped.windows(secret.len()).any(|w| w == secret),
+                "{:?} left",
+                String::from_utf8_lossy(secret)
+            );
+        }
+        assert!(stripped.windows(12).any(|w| w == b"ICC_PROFILE\0"), "the colour profile stays");
+        assert!(stripped.ends_with(&[0xFF, 0xD9]), "cut at the first image's end");
+        // Both scans' data, stuffed bytes and restart markers included, byte for byte.
+        for scan in [&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56][..], &[0x78, 0x9A, 0xFF, 0x00]] {
+            assert!(stripped.windows(scan.len()).any(|w| w == scan));
+        }
+        assert_eq!(strip_metadata(MediaType::Jpeg, &stripped).unwrap(), stripped, "idempotent");
+    }
+}
+
+#[test]
+fn decompression_bombs_are_refused_whatever_their_file_size() {
+    let bomb = phone_like_jpeg(65_500, 65_500, b"");
+    let refused = strip_metadata(MediaType::Jpeg, &bomb).unwrap_err();
+    assert_eq!(refused.code(), "TooManyPixels", "{refused}");
+    assert!(check_image(MediaType::Jpeg, &bomb).is_err());
+    // 10,000 x 10,000 is the limit exactly; one row more is not.
+    assert!(strip_metadata(MediaType::Jpeg, &phone_like_jpeg(10_000, 10_000, b"")).is_ok());
+    assert!(strip_metadata(MediaType::Jpeg, &phone_like_jpeg(10_000, 10_001, b"")).is_err());
+    assert_eq!(
+        strip_metadata(MediaType::Jpeg, &phone_like_jpeg(0, 10, b"")).unwrap_err().code(),
+        "Malformed"
+    );
+    // A PNG that says 60,000 x 60,000 in its header.
+    let mut png = XRAY.to_vec();
+    png[16..24].copy_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60]);
+    let crc = crc32fast::hash(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(strip_metadata(MediaType::Png, &png).unwrap_err().code(), "TooManyPixels");
+    assert!(check_image(MediaType::Png, XRAY).is_ok());
+    assert!(check_image(MediaType::Pdf, b"%PDF-1.7").is_ok());
+}

@@ -152,6 +152,7 @@ pub async fn upload_attachment(
         (status = 400, description = "Not a hash", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "No record this node can read lists it", body = ErrorBody),
+        (status = 422, description = "An image this node will not show (`image_refused`: malformed, or over 100 megapixels)", body = ErrorBody),
         (status = 503, description = "Too many fetches at once (`busy`)", body = ErrorBody),
         (status = 504, description = "Not fetched from members in time, or what they served did not match: `error` and `message` name why", body = ErrorBody),
     )
@@ -223,6 +224,17 @@ pub async fn get_attachment(
         return Err(ApiError::internal(format!(
             "the bytes this node holds for attachment {hash} do not match it"
         )));
+    }
+    // A blob fetched from a member, or uploaded before today's rules, is shown to a
+    // browser only if an upload would pass now (no decompression bomb).
+    if let Some(media_type) = media_type {
+        customs_protocol::attachment::check_image(media_type, &bytes).map_err(|refused| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "image_refused",
+                format!("attachment {hash} is not shown: {refused}"),
+            )
+        })?;
     }
     let content_type = media_type.map_or("application/octet-stream", |t| t.as_str());
     Ok((
