@@ -95,7 +95,9 @@ pub fn create(base: &Path) -> Result<Vec<PathBuf>, DemoError> {
                 ..P2pSection::default()
             },
             api: ApiSection {
-                listen: format!("127.0.0.1:{}", free_port()?),
+                // Port 0: the console's address is the one bound (a port picked here
+                // could be taken by another process before the node binds it).
+                listen: "127.0.0.1:0".into(),
                 ..ApiSection::default()
             },
             store: StoreSection::default(),
