@@ -157,6 +157,10 @@ pub struct ApiSection {
     pub body_read_timeout_ms: u64,
     /// Open live-feed (Server-Sent Events) streams; more get 503.
     pub max_event_streams: usize,
+    /// Whether `/metrics` needs a token (reader or above). Off: a Prometheus on the
+    /// node's host or network scrapes it without one, and the TLS proxy keeps it off
+    /// the public side.
+    pub metrics_require_token: bool,
 }
 
 impl Default for ApiSection {
@@ -169,6 +173,7 @@ impl Default for ApiSection {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 10_000,
             max_event_streams: 64,
+            metrics_require_token: false,
         }
     }
 }
@@ -510,6 +515,8 @@ max_connections = {connections}
 max_connections_per_address = {connections_per_address}
 # Open live-feed streams (below max_connections).
 max_event_streams = {streams}
+# Whether /metrics needs a token (reader or above): its counts name members.
+metrics_require_token = {metrics_token}
 # A connection must send a request head within this of opening or of its previous
 # answer (idle keep-alives end too); a body must arrive within this (milliseconds).
 header_read_timeout_ms = {header_timeout}
@@ -601,6 +608,7 @@ webhook_allow_private_targets = {allow_private}
             header_timeout = self.api.header_read_timeout_ms,
             body_timeout = self.api.body_read_timeout_ms,
             streams = self.api.max_event_streams,
+            metrics_token = self.api.metrics_require_token,
             cache = store.cache_capacity_bytes,
             pending_entries = store.max_pending_entries,
             pending_bytes = store.max_pending_bytes,

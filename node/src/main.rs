@@ -1281,7 +1281,6 @@ fn export(api: &ApiArgs, out: &Path, json: bool) -> anyhow::Result<()> {
 fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Result<()> {
     let params = NodeParams::load(dir)?;
     let admission = Admission::of(&params.network);
-    let store_path_free = !verify_only;
     // A bundle is read twice (checked whole, then stored): standard input is kept in a
     // private file in the node directory meanwhile.
     let spooled;
@@ -1292,11 +1291,18 @@ fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Res
         file
     };
     // A governed network's entries are admitted by the membership that the store's
-    // governance entries and the bundle's make together.
-    let store = if store_path_free {
-        Some(Store::open(params.store.clone())?)
-    } else {
-        None
+    // governance entries and the bundle's make together; `--verify` reads the store
+    // too, so that it refuses exactly what the import would. Only while the node runs
+    // (the store in use) does it check against the bundle's governance alone.
+    let store = match Store::open(params.store.clone()) {
+        Ok(store) => Some(store),
+        Err(error) if verify_only => {
+            eprintln!(
+                "note: the store cannot be read ({error}); checking against the governance entries the bundle carries only. Stop the node to check exactly as `import` will."
+            );
+            None
+        }
+        Err(error) => return Err(error.into()),
     };
     if let Some(charter) = params.membership.charter() {
         let mut events = bundle::governance_events(file, &admission.network)?;

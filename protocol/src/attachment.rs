@@ -470,8 +470,8 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, BlobError> {
         if marker == 0xDA {
             // Start of scan: the entropy-coded data runs to the next marker that is
             // not a stuffed 0xFF00 or a restart marker; it is copied byte for byte.
-            let scan_end = scan_end(bytes, at)
-                .ok_or_else(|| malformed(at, "the file ends inside a scan"))?;
+            let scan_end =
+                scan_end(bytes, at).ok_or_else(|| malformed(at, "the file ends inside a scan"))?;
             out.extend_from_slice(&bytes[at..scan_end]);
             at = scan_end;
             scanned = true;

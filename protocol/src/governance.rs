@@ -873,8 +873,9 @@ impl Membership {
     ///
     /// Events are ordered by what their authors had seen (SPEC.md section 12, and
     /// `order.rs`): a causal event after the heads it names and after its author's
-    /// earlier governance entries; a decision is taken at the event that completes
-    /// it, judged by that event's causal past alone, never by a signed time.
+    /// earlier governance entries, and as late as what builds on it allows, so an act
+    /// that hides what it saw is judged against the membership as it is now; no signed
+    /// time orders causal events.
     pub fn replay(charter: &Charter, events: &[GovernanceEvent]) -> Membership {
         let mut unique: Vec<&GovernanceEvent> = events.iter().collect();
         unique.sort_by_key(|e| e.id);
@@ -886,9 +887,8 @@ impl Membership {
     /// Repeats the replay with the key limits it found (a revocation found late
     /// invalidates votes counted early).
     fn replay_rounds(charter: &Charter, order: &Order) -> Membership {
-        let everything: Vec<usize> = (0..order.len()).collect();
         let mut limits: HashMap<PublicKey, u64> = HashMap::new();
-        let mut state = Membership::replay_once(charter, order, &everything, &limits, true);
+        let mut state = Membership::replay_once(charter, order, &limits);
         for _ in 1..MAX_REPLAY_ROUNDS {
             let found: HashMap<PublicKey, u64> = state
                 .node_keys
@@ -899,7 +899,7 @@ impl Membership {
                 break;
             }
             limits = found;
-            state = Membership::replay_once(charter, order, &everything, &limits, true);
+            state = Membership::replay_once(charter, order, &limits);
         }
         for (id, why) in order.left_out() {
             state.ignored.insert(*id, why.clone());
@@ -908,16 +908,12 @@ impl Membership {
         state
     }
 
-    /// Replays the events at `positions` (ascending positions of `order`). With
-    /// `causal`, a causal event decides what its own causal past decides (replayed
-    /// without `causal`); legacy events, and every event without `causal`, decide
-    /// by what was replayed before them.
+    /// Replays the events in `order`, deciding each pending proposal when the
+    /// approvals of current members reach the quorum of the current members.
     fn replay_once(
         charter: &Charter,
         order: &Order,
-        positions: &[usize],
         limits: &HashMap<PublicKey, u64>,
-        causal: bool,
     ) -> Membership {
         let body = &charter.charter;
         let mut state = Membership::empty(charter.network_id(), body.quorum, true);
@@ -939,7 +935,7 @@ impl Membership {
         // Legacy approvals seen before their proposal (clocks differ): counted when
         // it comes. A causal approval always follows its proposal.
         let mut early: HashMap<EntryId, BTreeSet<String>> = HashMap::new();
-        for &position in positions {
+        for position in 0..order.len() {
             let event = order.event(position);
             let touched = match &event.governance {
                 Governance::Approve { proposal } => Some(*proposal),
@@ -949,53 +945,9 @@ impl Membership {
             if let Err(why) = state.apply(event, order, position, limits, &mut early) {
                 state.ignored.insert(event.id, why);
             }
-            if !causal || event.is_legacy() {
-                state.decide(event.created_at_ms, touched);
-            } else if touched.is_some() {
-                let past = order.past(position);
-                let seen = Membership::replay_once(charter, order, &past, limits, false);
-                state.decide_as(&seen, order, event.created_at_ms);
-            }
+            state.decide(event.created_at_ms, touched);
         }
         state
-    }
-
-    /// Takes every decision `seen` (the replay of a causal past) holds that is
-    /// still pending here, in the order their proposals were placed, each
-    /// re-checked against this membership.
-    fn decide_as(&mut self, seen: &Membership, order: &Order, at_ms: u64) {
-        let mut decided: Vec<(usize, EntryId)> = seen
-            .proposals
-            .values()
-            .filter(|p| p.status == ProposalStatus::Decided)
-            .filter(|p| {
-                self.proposals
-                    .get(&p.id)
-                    .is_some_and(|mine| mine.status == ProposalStatus::Pending)
-            })
-            .map(|p| (order.position(&p.id).unwrap_or(usize::MAX), p.id))
-            .collect();
-        if decided.is_empty() {
-            return;
-        }
-        decided.sort_unstable();
-        for (_, id) in decided {
-            self.settle(id, at_ms);
-        }
-        let needed = self.quorum.needed(self.current_members());
-        let members = self.members.clone();
-        for p in self
-            .proposals
-            .values_mut()
-            .filter(|p| p.status == ProposalStatus::Pending)
-        {
-            p.approvals.retain(|c| {
-                members
-                    .get(c)
-                    .is_some_and(|m| m.standing == Standing::Member)
-            });
-            p.needed = needed;
-        }
     }
 
     /// Applies a proposal that reached its quorum (void if it can no longer apply).

@@ -43,9 +43,11 @@ fn exiftool(path: &Path) -> serde_json::Map<String, Value> {
 fn revealing(tags: &serde_json::Map<String, Value>) -> Vec<String> {
     tags.keys()
         .filter(|k| {
-            ["GPS", "Serial", "MPF", "MPImage", "Trailer", "Make", "Comment", "XMP"]
-                .iter()
-                .any(|word| k.contains(word))
+            [
+                "GPS", "Serial", "MPF", "MPImage", "Trailer", "Make", "Comment", "XMP",
+            ]
+            .iter()
+            .any(|word| k.contains(word))
         })
         .cloned()
         .collect()
@@ -262,8 +264,14 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     // left, and the pixels Pillow decodes are the first image's.
     let phone_files: [(&str, Vec<u8>); 3] = [
         ("mpo", [PHOTO, SIDEWAYS].concat()),
-        ("motion", [PHOTO, b"\0\0\0\x18ftypmp42MotionPhoto_Data video"].concat()),
-        ("trailer", [PHOTO, b"\0\0\0\0trailer of a camera app"].concat()),
+        (
+            "motion",
+            [PHOTO, b"\0\0\0\x18ftypmp42MotionPhoto_Data video"].concat(),
+        ),
+        (
+            "trailer",
+            [PHOTO, b"\0\0\0\0trailer of a camera app"].concat(),
+        ),
     ];
     for (name, bytes) in &phone_files {
         let original = root.path().join(format!("{name}-original.jpg"));
@@ -281,7 +289,10 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
         let tags = exiftool(&kept);
         assert_eq!(revealing(&tags), Vec::<String>::new(), "{name}: {tags:?}");
         assert!(!contains(&stored, b"ftyp") && !contains(&stored, b"trailer"));
-        assert_eq!(pillow(&kept)["pixels"], pillow(&root.path().join("original.jpg"))["pixels"]);
+        assert_eq!(
+            pillow(&kept)["pixels"],
+            pillow(&root.path().join("original.jpg"))["pixels"]
+        );
     }
     // A decompression bomb: a PNG that says it is 60,000 x 60,000 pixels.
     let mut bomb = XRAY.to_vec();
@@ -291,8 +302,18 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
     let before = files_in(&de.dir.join("store/blobs/uploads"));
     let (status, answer) = upload(&de, "image/png", &bomb);
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["message"].as_str().unwrap_or_default().contains("pixels"), "{answer}");
-    assert_eq!(files_in(&de.dir.join("store/blobs/uploads")), before, "nothing stored");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pixels"),
+        "{answer}"
+    );
+    assert_eq!(
+        files_in(&de.dir.join("store/blobs/uploads")),
+        before,
+        "nothing stored"
+    );
 
     // A weapons alert: DE's policy fetches its X-ray as it arrives, unasked.
     let (status, weapon) = upload(&nl, "image/png", WEAPON);

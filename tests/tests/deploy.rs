@@ -460,10 +460,45 @@ fn the_tls_proxy_example_passes_nginx_and_carries_the_api_and_the_live_feed() {
     }
     let _ = feed.kill();
     let _ = feed.wait();
-    drop(proxy);
     assert!(
         seen,
         "the published entry came through the proxy's live feed"
     );
+    // Metrics stay off the public side; an attachment of several MiB passes.
+    let status = |out: std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+    let metrics_through = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{https}/metrics"),
+    ]);
+    assert_eq!(status(metrics_through), "403");
+    let photo = dir.path().join("large.png");
+    let png: &[u8] = include_bytes!("../fixtures/xray-text.png");
+    // A valid PNG padded to 3 MiB with a private chunk (removed with the metadata).
+    let mut large = png[..png.len() - 12].to_vec();
+    let padding = vec![b'x'; 3 << 20];
+    large.extend_from_slice(&(padding.len() as u32).to_be_bytes());
+    let mut chunk = b"prVt".to_vec();
+    chunk.extend_from_slice(&padding);
+    large.extend_from_slice(&chunk);
+    large.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
+    large.extend_from_slice(&png[png.len() - 12..]);
+    std::fs::write(&photo, &large).expect("write");
+    let uploaded = curl(&[
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Content-Type: image/png",
+        "--data-binary",
+        &format!("@{}", photo.display()),
+        &format!("{https}/api/v1/attachments"),
+    ]);
+    let answer = status(uploaded);
+    assert!(answer.ends_with("201"), "{answer}");
+    drop(proxy);
     node.terminate(Duration::from_secs(20));
 }

@@ -762,7 +762,7 @@ fn a_request_is_answered_watch_lists_fire_and_webhooks_deliver_once() {
     // Consented, but marked to stay in the network, or sealed to DE: the daily file
     // leaves the network and passes the one outbound rule (DE reads all three).
     let kept_in = [
-        ("NL111111111", json!({"tlp": "red"}), json!("all")),
+        ("NL111111111", json!({"tlp": "red"}), json!({"to": ["DE"]})),
         (
             "NL222222222",
             json!({"handling": ["no_onward_sharing"]}),

@@ -329,7 +329,10 @@ async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(needed) = needed_role(request.method(), request.uri().path()) else {
+    let metrics_locked = state.limits.metrics_require_token && request.uri().path() == "/metrics";
+    let needed = needed_role(request.method(), request.uri().path())
+        .or(metrics_locked.then_some(Role::Reader));
+    let Some(needed) = needed else {
         return Ok(next.run(request).await);
     };
     let method = request.method().clone();

@@ -277,7 +277,10 @@ fn phone_like_jpeg(width: u16, height: u16, tail: &[u8]) -> Vec<u8> {
     jpeg.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
     jpeg.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
     jpeg.extend(segment(0xFE, b"officer 4711 between scans"));
-    jpeg.extend(segment(0xE1, b"http://ns.adobe.com/xap/1.0/ serial SN-98765"));
+    jpeg.extend(segment(
+        0xE1,
+        b"http://ns.adobe.com/xap/1.0/ serial SN-98765",
+    ));
     jpeg.extend(segment(0xDA, &[1, 1, 0, 1, 63, 0]));
     jpeg.extend_from_slice(&[0x78, 0x9A, 0xFF, 0x00]);
     jpeg.extend_from_slice(&[0xFF, 0xD9]);
@@ -291,23 +294,47 @@ fn a_phone_jpeg_loses_metadata_between_scans_its_second_image_and_its_tail() {
     let mut second = vec![0xFF, 0xD8];
     second.extend(segment(0xE1, b"Exif\0\0MM GPSLatitude 52.1 SN-98765"));
     second.extend_from_slice(&[0xFF, 0xD9]);
-    for tail in [&second[..], b"MotionPhoto_Data ftypmp42 video bytes", b"\0\0trailer"] {
+    for tail in [
+        &second[..],
+        b"MotionPhoto_Data ftypmp42 video bytes",
+        b"\0\0trailer",
+    ] {
         let jpeg = phone_like_jpeg(4000, 3000, tail);
         let stripped = strip_metadata(MediaType::Jpeg, &jpeg).unwrap();
-        for secret in [&b"GPSLatitude"[..], b"SN-98765", b"officer 4711", b"MPF\0", b"ftyp", b"trailer"] {
+        for secret in [
+            &b"GPSLatitude"[..],
+            b"SN-98765",
+            b"officer 4711",
+            b"MPF\0",
+            b"ftyp",
+            b"trailer",
+        ] {
             assert!(
                 !stripped.windows(secret.len()).any(|w| w == secret),
                 "{:?} left",
                 String::from_utf8_lossy(secret)
             );
         }
-        assert!(stripped.windows(12).any(|w| w == b"ICC_PROFILE\0"), "the colour profile stays");
-        assert!(stripped.ends_with(&[0xFF, 0xD9]), "cut at the first image's end");
+        assert!(
+            stripped.windows(12).any(|w| w == b"ICC_PROFILE\0"),
+            "the colour profile stays"
+        );
+        assert!(
+            stripped.ends_with(&[0xFF, 0xD9]),
+            "cut at the first image's end"
+        );
         // Both scans' data, stuffed bytes and restart markers included, byte for byte.
-        for scan in [&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56][..], &[0x78, 0x9A, 0xFF, 0x00]] {
+        for scan in [
+            &[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56][..],
+            &[0x78, 0x9A, 0xFF, 0x00],
+        ] {
             assert!(stripped.windows(scan.len()).any(|w| w == scan));
         }
-        assert_eq!(strip_metadata(MediaType::Jpeg, &stripped).unwrap(), stripped, "idempotent");
+        assert_eq!(
+            strip_metadata(MediaType::Jpeg, &stripped).unwrap(),
+            stripped,
+            "idempotent"
+        );
     }
 }
 
@@ -321,7 +348,9 @@ fn decompression_bombs_are_refused_whatever_their_file_size() {
     assert!(strip_metadata(MediaType::Jpeg, &phone_like_jpeg(10_000, 10_000, b"")).is_ok());
     assert!(strip_metadata(MediaType::Jpeg, &phone_like_jpeg(10_000, 10_001, b"")).is_err());
     assert_eq!(
-        strip_metadata(MediaType::Jpeg, &phone_like_jpeg(0, 10, b"")).unwrap_err().code(),
+        strip_metadata(MediaType::Jpeg, &phone_like_jpeg(0, 10, b""))
+            .unwrap_err()
+            .code(),
         "Malformed"
     );
     // A PNG that says 60,000 x 60,000 in its header.
@@ -329,7 +358,10 @@ fn decompression_bombs_are_refused_whatever_their_file_size() {
     png[16..24].copy_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60]);
     let crc = crc32fast::hash(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
-    assert_eq!(strip_metadata(MediaType::Png, &png).unwrap_err().code(), "TooManyPixels");
+    assert_eq!(
+        strip_metadata(MediaType::Png, &png).unwrap_err().code(),
+        "TooManyPixels"
+    );
     assert!(check_image(MediaType::Png, XRAY).is_ok());
     assert!(check_image(MediaType::Pdf, b"%PDF-1.7").is_ok());
 }

@@ -1,5 +1,5 @@
-//! The order in which the membership rule replays governance events, and each
-//! event's causal past (SPEC.md section 12, "The order").
+//! The order in which the membership rule replays governance events (SPEC.md
+//! section 12, "The order").
 //!
 //! Legacy events (tag 3, naming no heads) come first, each after its author's
 //! earlier governance entries and otherwise by (created_at_ms, id): for honest
@@ -7,9 +7,10 @@
 //! Once a causal event exists, a legacy event counts only if a causal event names it
 //! (or a later legacy event of its key): the legacy history is what the members held
 //! when they moved to causal entries. Causal events come next, each after the heads it
-//! names and its author's earlier governance entries; of the events that may come
-//! next, the one with the smallest (created_at_ms, id) does. A signed time thus only
-//! ever orders events neither of which saw the other.
+//! names and its author's earlier governance entries, and each as late as what
+//! builds on it allows: an act that names stale heads or is dated back goes after the
+//! acts it did not see, and is judged against the membership they made. No signed
+//! time orders causal events.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -61,9 +62,9 @@ impl<'a> Order<'a> {
             left_out,
             names_proposal: Vec::new(),
         };
-        order.place(legacy);
+        order.place(legacy, false);
         order.legacy = order.events.len();
-        order.place(causal);
+        order.place(causal, true);
         order.names_proposal = (0..order.events.len())
             .map(|p| match &order.events[p].governance {
                 super::Governance::Approve { proposal } if p >= order.legacy => order
@@ -97,10 +98,12 @@ impl<'a> Order<'a> {
         self.names_proposal.get(position).copied().unwrap_or(false)
     }
 
-    /// Appends `events` in topological order: after their parents (placed already
-    /// or among `events`), ties by (created_at_ms, id). Events whose parents never
-    /// come are left out.
-    fn place(&mut self, events: Vec<&'a GovernanceEvent>) {
+    /// Appends `events` in a topological order: each after its parents (placed
+    /// already or among `events`). With `latest_first`, each as late as what builds
+    /// on it allows (see [`Order::as_late_as_possible`]); otherwise as soon as its
+    /// parents are placed, ties by (created_at_ms, id) (the old layout's date order).
+    /// Events whose parents never come are left out.
+    fn place(&mut self, events: Vec<&'a GovernanceEvent>, latest_first: bool) {
         let index: HashMap<EntryId, usize> =
             events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
         // Each author's events, placed or not, by seq: an event's author-parent is
@@ -142,6 +145,9 @@ impl<'a> Order<'a> {
             }
             parents.push(named);
         }
+        // Forward: which events can be placed at all (their parents come), in a
+        // topological order, with each one's generation (one more than its deepest
+        // parent's; 0 for what is placed already).
         let mut ready: BTreeSet<(u64, EntryId, usize)> = events
             .iter()
             .enumerate()
@@ -149,23 +155,38 @@ impl<'a> Order<'a> {
             .map(|(i, e)| (e.created_at_ms, e.id, i))
             .collect();
         let mut placed = vec![false; events.len()];
-        while let Some((_, id, i)) = ready.pop_first() {
+        let mut forward: Vec<usize> = Vec::with_capacity(events.len());
+        let mut generation = vec![0u64; events.len()];
+        while let Some((_, _, i)) = ready.pop_first() {
             placed[i] = true;
-            let position = self.events.len();
-            self.events.push(events[i]);
-            self.positions.insert(id, position);
-            let parent_positions = if events[i].is_legacy() {
-                Vec::new()
-            } else {
-                parents[i].iter().map(|p| self.positions[p]).collect()
-            };
-            self.parents.push(parent_positions);
+            forward.push(i);
+            generation[i] = 1 + parents[i]
+                .iter()
+                .filter_map(|p| index.get(p).map(|&j| generation[j]))
+                .max()
+                .unwrap_or(0);
             for &child in &waiting_on[i] {
                 missing[child] -= 1;
                 if missing[child] == 0 {
                     ready.insert((events[child].created_at_ms, events[child].id, child));
                 }
             }
+        }
+        let order = if latest_first {
+            self.as_late_as_possible(&events, &forward, &parents, &index, &generation)
+        } else {
+            forward
+        };
+        for i in order {
+            let position = self.events.len();
+            self.events.push(events[i]);
+            self.positions.insert(events[i].id, position);
+            let parent_positions = if events[i].is_legacy() {
+                Vec::new()
+            } else {
+                parents[i].iter().map(|p| self.positions[p]).collect()
+            };
+            self.parents.push(parent_positions);
         }
         for (i, e) in events.iter().enumerate().filter(|(i, _)| !placed[*i]) {
             let why = match absent[i] {
@@ -174,6 +195,46 @@ impl<'a> Order<'a> {
             };
             self.left_out.push((e.id, why));
         }
+    }
+
+    /// The placeable `forward` events (indices into `events`) ordered from the end:
+    /// repeatedly, of the events nothing unplaced builds on, the one of the lowest
+    /// generation goes last (of equal generations, the larger id). An act that names
+    /// stale heads, or is dated back, thus goes after everything it did not see that
+    /// saw more than it did: it is judged against the membership as it is now, never
+    /// slipped in before decisions taken without it.
+    fn as_late_as_possible(
+        &self,
+        events: &[&'a GovernanceEvent],
+        forward: &[usize],
+        parents: &[Vec<EntryId>],
+        index: &HashMap<EntryId, usize>,
+        generation: &[u64],
+    ) -> Vec<usize> {
+        let local_parents = |i: usize| parents[i].iter().filter_map(|p| index.get(p).copied());
+        let mut children = vec![0usize; events.len()];
+        for &i in forward {
+            for j in local_parents(i) {
+                children[j] += 1;
+            }
+        }
+        let mut last: BTreeSet<(u64, std::cmp::Reverse<EntryId>, usize)> = forward
+            .iter()
+            .filter(|&&i| children[i] == 0)
+            .map(|&i| (generation[i], std::cmp::Reverse(events[i].id), i))
+            .collect();
+        let mut backwards = Vec::with_capacity(forward.len());
+        while let Some((_, _, i)) = last.pop_first() {
+            backwards.push(i);
+            for j in local_parents(i) {
+                children[j] -= 1;
+                if children[j] == 0 {
+                    last.insert((generation[j], std::cmp::Reverse(events[j].id), j));
+                }
+            }
+        }
+        backwards.reverse();
+        backwards
     }
 
     pub fn len(&self) -> usize {
@@ -190,34 +251,6 @@ impl<'a> Order<'a> {
 
     pub fn left_out(&self) -> &[(EntryId, String)] {
         &self.left_out
-    }
-
-    /// The positions of what the event at `position` had seen, itself included,
-    /// ascending: for a causal event its ancestors through heads and its author's
-    /// earlier entries (a legacy ancestor brings every legacy event before it); for
-    /// a legacy event everything before it.
-    pub fn past(&self, position: usize) -> Vec<usize> {
-        if position < self.legacy {
-            return (0..=position).collect();
-        }
-        let mut seen = vec![false; self.events.len()];
-        let mut stack = vec![position];
-        let mut last_legacy: Option<usize> = None;
-        let mut past = Vec::new();
-        while let Some(p) = stack.pop() {
-            if p < self.legacy {
-                last_legacy = last_legacy.max(Some(p));
-                continue;
-            }
-            if std::mem::replace(&mut seen[p], true) {
-                continue;
-            }
-            past.push(p);
-            stack.extend(&self.parents[p]);
-        }
-        past.extend(last_legacy.map_or(0..0, |last| 0..last + 1));
-        past.sort_unstable();
-        past
     }
 
     /// The events nothing builds on yet (no later entry of the same key, named by

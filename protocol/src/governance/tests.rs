@@ -696,7 +696,9 @@ fn a_quiet_member_naming_stale_heads_cannot_undo_a_decision() {
     let m = Membership::replay(&c, &h.events);
     assert_eq!(codes(&m), ["BE", "DE", "NL", "ZZ"]);
     // BE, which never voted since, approves XX naming only that proposal and dating
-    // itself before ZZ's admission: XX comes in, ZZ stays in.
+    // itself before ZZ's admission, to have XX decided among three and the quorum
+    // grown before ZZ's: its approval goes after what it did not see, and counts
+    // against four members. ZZ stays in; XX waits for a third approval.
     h.cite(
         &be.node,
         5_001,
@@ -705,8 +707,60 @@ fn a_quiet_member_naming_stale_heads_cannot_undo_a_decision() {
         Governance::Approve { proposal: p_x },
     );
     let m = Membership::replay(&c, &h.events);
-    assert_eq!(codes(&m), ["BE", "DE", "NL", "XX", "ZZ"]);
+    assert_eq!(codes(&m), ["BE", "DE", "NL", "ZZ"]);
     assert_eq!(m.proposals[&p_z].status, ProposalStatus::Decided);
+    assert_eq!(m.proposals[&p_x].status, ProposalStatus::Pending);
+    assert_eq!(
+        (m.proposals[&p_x].approvals.len(), m.proposals[&p_x].needed),
+        (2, 3)
+    );
+    h.honest(&c, &de.node, 8_000, Governance::Approve { proposal: p_x });
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(codes(&m), ["BE", "DE", "NL", "XX", "ZZ"]);
+}
+
+#[test]
+fn two_quiet_members_naming_stale_heads_cannot_decide_among_the_few_they_name() {
+    let (nl, de, be) = (admin("NL", 1), admin("DE", 2), admin("BE", 3));
+    let (fr, it, es, x) = (
+        admin("FR", 4),
+        admin("IT", 5),
+        admin("ES", 6),
+        admin("XX", 9),
+    );
+    let c = charter(&nl, Quorum::Majority);
+    let mut h = History::default();
+    three_members(&c, &mut h, &nl, &de, &be);
+    let stale = Membership::replay(&c, &h.events).heads;
+    // The others admit three more without DE, each newcomer voting on the next.
+    let mut voters = vec![&be.node];
+    for (i, who) in [&fr, &it, &es].iter().enumerate() {
+        let p = h.honest(&c, &nl.node, 10_000 + i as u64, who.admission());
+        for voter in &voters {
+            h.honest(
+                &c,
+                voter,
+                10_100 + i as u64,
+                Governance::Approve { proposal: p },
+            );
+        }
+        voters.push(&who.node);
+    }
+    assert_eq!(Membership::replay(&c, &h.events).member_count(), 6);
+    // DE, quiet since, names the heads of when three were members and two a quorum;
+    // IT colludes, approving with only that proposal named. Two of six decide nothing.
+    let p_x = h.cite(&de.node, 20_000, stale, Vec::new(), x.admission());
+    h.cite(
+        &it.node,
+        20_001,
+        vec![p_x],
+        Vec::new(),
+        Governance::Approve { proposal: p_x },
+    );
+    let m = Membership::replay(&c, &h.events);
+    assert_eq!(m.proposals[&p_x].status, ProposalStatus::Pending);
+    assert_eq!(m.proposals[&p_x].needed, 4);
+    assert!(!m.is_member("XX"));
 }
 
 #[test]
