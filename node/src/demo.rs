@@ -123,6 +123,12 @@ pub async fn start(dirs: &[PathBuf]) -> Result<Vec<DemoNode>, DemoError> {
         let params = NodeParams::load(dir)?;
         let code = params.network.code.clone();
         let node = Node::start(params).await?;
+        // As `run` does: the CLI finds the API (bound to port 0) through DIR/api.url.
+        crate::config::write_atomically(
+            &dir.join(crate::node::API_URL_FILE),
+            &format!("http://{}\n", node.api_addr()),
+        )
+        .map_err(NodeError::from)?;
         let token_path = dir.join(TOKEN_FILE);
         let token = std::fs::read_to_string(&token_path)
             .map_err(|source| DemoError::Read {
