@@ -1308,6 +1308,35 @@ async fn every_listed_route_needs_its_role_and_path_tricks_do_not_help() {
         .await;
     assert_eq!(feed.status, 401);
 
+    // No CSRF surface: the token rides in a header only (a cookie is no token), no
+    // answer sets a cookie, and no answer lets another origin read it (no CORS), even
+    // to a preflight.
+    let evil = [("Origin", "https://evil.example"), ("Cookie", "token=x")];
+    let with_cookie = admin
+        .with_token(None)
+        .raw_with(
+            "POST",
+            "/api/v1/alerts",
+            Some(("application/json", b"{}".to_vec())),
+            &evil,
+        )
+        .await;
+    assert_eq!(with_cookie.status, 401);
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/api/v1/alerts"),
+        ("OPTIONS", "/api/v1/alerts"),
+        ("GET", "/api/v1/status"),
+    ] {
+        let reply = admin.raw_with(method, path, None, &evil).await;
+        for (name, value) in &reply.headers {
+            assert!(
+                name != "set-cookie" && !name.starts_with("access-control-"),
+                "{method} {path} answered {name}: {value}"
+            );
+        }
+    }
+
     // Paths dressed up to pass for open ones, or to dodge the prefix check.
     for trick in [
         "//api/v1/alerts",

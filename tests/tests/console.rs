@@ -360,3 +360,86 @@ async fn officers_turn_imported_indicators_into_alerts_from_the_console() {
         std::env::temp_dir().join(format!("console-indicators-{}.json", std::process::id())),
     );
 }
+
+/// Markup in every free-text field of another member's records is shown as text in
+/// this node's console: nothing it carries runs or is drawn (a member signs whatever
+/// it likes; the console must not trust it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_members_markup_is_shown_as_text() {
+    let nodes = cluster::start(2).await;
+    connect(&nodes, 1, 0).await;
+    let url = nodes[0].api_url();
+    let token = nodes[0].token(Role::Reader);
+    let hostile = nodes[1].http(Role::Publisher);
+    let markup = [
+        "<img src=x onerror=\"window.pwned=1\">",
+        "<script>window.pwned=2</script>",
+        "\"><svg onload=window.pwned=3>",
+        "<a href=\"javascript:window.pwned=4\">open</a>",
+    ];
+    let mut alert = sample_alert();
+    alert["description"] = json!(markup.join(" "));
+    alert["indicators"] = json!(markup);
+    let reply = hostile.post("/api/v1/alerts", &alert).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let id = reply.json["id"].as_str().expect("id").to_string();
+    let mut aeo = sample_aeo();
+    aeo["name"] = json!(markup[0]);
+    let operator = aeo["operator_id"].as_str().expect("operator").to_string();
+    let reply = hostile.post("/api/v1/aeo", &aeo).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let a = nodes[0].http(Role::Reader);
+    cluster::eventually("A holds the hostile records", DEADLINE, || {
+        let a = a.clone();
+        let path = format!("/api/v1/aeo/{operator}");
+        async move {
+            a.get(&path).await.json["issuers"]
+                .as_array()
+                .is_some_and(|i| !i.is_empty())
+                .then_some(())
+        }
+    })
+    .await;
+    tokio::task::spawn_blocking(move || {
+        let browser = Browser::start();
+        browser.goto(&format!("{url}/"));
+        browser.wait("the sign-in form", DEADLINE, |b| b.visible("#signin-token"));
+        browser.type_into("#signin-token", &token);
+        browser.click("#signin-form button[type=submit]");
+        browser.click("nav a[data-view=feed]");
+        let item = format!("#alerts [data-id='{id}']");
+        browser.wait("the hostile alert in the feed", DEADLINE, |b| {
+            b.visible(&item)
+        });
+        browser.click(&item);
+        browser.wait("its detail", DEADLINE, |b| {
+            b.text("#detail").contains("window.pwned=2")
+        });
+        browser.click("nav a[data-view=aeo]");
+        browser.type_into("#l-operator", &operator);
+        browser.click("#aeo-lookup button[type=submit]");
+        browser.wait("the operator's status", DEADLINE, |b| {
+            b.text("#aeo-result").contains("onerror")
+        });
+        browser.screenshot("hostile-markup-as-text");
+        let injected = browser.run(
+            "return { pwned: window.pwned === undefined ? null : window.pwned, \
+             images: document.querySelectorAll('img[src=x]').length, \
+             svgs: document.querySelectorAll('#alerts svg, #detail svg, #aeo-result svg').length, \
+             scripts: [...document.scripts].filter((s) => s.textContent.includes('pwned')).length, \
+             links: document.querySelectorAll('a[href^=javascript]').length };",
+            json!([]),
+        );
+        assert_eq!(
+            injected,
+            json!({"pwned": null, "images": 0, "svgs": 0, "scripts": 0, "links": 0}),
+            "markup from a member ran or was drawn"
+        );
+        let shown = browser.text("#detail");
+        for text in markup {
+            assert!(shown.contains(text), "{text} not shown as text: {shown}");
+        }
+    })
+    .await
+    .expect("the browser session");
+}
