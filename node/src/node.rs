@@ -360,6 +360,7 @@ impl Node {
         let prefetch_task = tokio::spawn(crate::blobs::prefetch::run(
             store.clone(),
             handle.attachments.clone(),
+            handle.membership.clone(),
             params.store.prefetch.clone(),
             handle.blob_fetch_timeout,
             stopped.clone(),

@@ -373,8 +373,33 @@ fn attachments_are_stripped_signed_and_fetched_from_whichever_member_holds_them(
         "a non-recipient reads no attachment of a sealed record"
     );
 
+    // A second report sealed to DE, not opened yet: once NL (its author) stops, DE
+    // asks no one else for it. FR, connected but not a recipient, never learns its
+    // hash (before 2026-12-08 DE asked every member, FR included).
+    let second: &[u8] = b"%PDF-1.4\n% second report NL-SEALED-78\n%%EOF\n";
+    let (status, pdf2) = upload(&nl, "application/pdf", second);
+    assert_eq!(status, 201, "{pdf2}");
+    let pdf2_hash = pdf2["hash"].as_str().expect("hash").to_string();
+    sealed["reference"] = json!("NL-SEALED-78");
+    sealed["attachments"] = json!([{"hash": pdf2_hash, "caption": "Second report"}]);
+    let sealed2 = nl
+        .api()
+        .post::<Value>("/api/v1/alerts", &sealed)
+        .expect("the second sealed alert publishes")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    wait_for("DE to read the second sealed alert", DEADLINE, || {
+        de.get(&format!("/api/v1/entries/{sealed2}"))
+            .filter(|e| e["attachments"].is_array())
+    });
+
     // NL stops; FR fetches the photo from DE.
     nl.stop();
+    let (status, _, answer) = download(&de, &pdf2_hash);
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert_eq!(status, 504, "{answer}");
+    assert!(answer.contains("no_peers"), "FR was asked: {answer}");
     wait_for("FR to hold the alert", DEADLINE, || {
         fr.get(&format!("/api/v1/entries/{id}"))
     });

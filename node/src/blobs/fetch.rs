@@ -113,12 +113,14 @@ impl Fetcher {
     }
 
     /// Makes the blob `hash` of `size` bytes (as its record lists it) present in the
-    /// cache, fetching it from connected members within `timeout`.
+    /// cache, fetching it from connected members within `timeout`: any member for an
+    /// open record's blob, only the `holders` (member codes) for a restricted one's.
     pub async fn fetch(
         &self,
         hash: BlobHash,
         size: u64,
         timeout: Duration,
+        holders: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<(), FetchError> {
         let _permit = self.permits.try_acquire().map_err(|_| FetchError::Busy)?;
         let one = {
@@ -127,7 +129,8 @@ impl Fetcher {
         };
         let result = {
             let _one_at_a_time = one.lock().await;
-            match tokio::time::timeout(timeout, self.fetch_from_members(hash, size)).await {
+            match tokio::time::timeout(timeout, self.fetch_from_members(hash, size, holders)).await
+            {
                 Ok(result) => result,
                 Err(_) => Err(FetchError::Timeout {
                     hash,
@@ -147,11 +150,22 @@ impl Fetcher {
         result
     }
 
-    async fn fetch_from_members(&self, hash: BlobHash, size: u64) -> Result<(), FetchError> {
+    async fn fetch_from_members(
+        &self,
+        hash: BlobHash,
+        size: u64,
+        holders: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<(), FetchError> {
         if self.holds(hash).await? {
             return Ok(());
         }
-        let peers = self.network.connected_members().await?;
+        let peers: Vec<_> = self
+            .network
+            .connected_members()
+            .await?
+            .into_iter()
+            .filter(|(code, _)| holders.is_none_or(|h| h.contains(code)))
+            .collect();
         if peers.is_empty() {
             return Err(FetchError::NoPeers { hash });
         }

@@ -46,6 +46,7 @@ impl PrefetchPolicy {
 pub async fn run(
     store: Store,
     fetcher: Fetcher,
+    membership: crate::membership::MembershipView,
     policy: PrefetchPolicy,
     timeout: Duration,
     mut stop: watch::Receiver<bool>,
@@ -67,8 +68,8 @@ pub async fn run(
     };
     loop {
         let batch = {
-            let (store, policy) = (store.clone(), policy.clone());
-            tokio::task::spawn_blocking(move || wanted(&store, &policy, cursor)).await
+            let (store, policy, members) = (store.clone(), policy.clone(), membership.get());
+            tokio::task::spawn_blocking(move || wanted(&store, &members, &policy, cursor)).await
         };
         let (last, wanted) = match batch {
             Ok(Ok(batch)) => batch,
@@ -80,9 +81,9 @@ pub async fn run(
         };
         let more = last != cursor;
         cursor = last;
-        for attachment in wanted {
+        for (attachment, holders) in wanted {
             let (hash, size) = attachment.stored_as();
-            if let Err(error) = fetcher.fetch(hash, size, timeout).await {
+            if let Err(error) = fetcher.fetch(hash, size, timeout, holders.as_ref()).await {
                 tracing::info!(blob = %attachment.hash, %error, "prefetch: not fetched now; it will be when someone opens it");
             }
             if *stop.borrow() {
@@ -100,21 +101,25 @@ pub async fn run(
 
 /// The attachments the policy wants among the records after `cursor`, and the last
 /// record looked at.
+type Wanted = Vec<(Attachment, Option<std::collections::BTreeSet<String>>)>;
+
 fn wanted(
     store: &Store,
+    membership: &customs_protocol::Membership,
     policy: &PrefetchPolicy,
     cursor: Option<u64>,
-) -> Result<(Option<u64>, Vec<Attachment>), crate::store::StoreError> {
+) -> Result<(Option<u64>, Wanted), crate::store::StoreError> {
     let arrivals = store.arrivals_after(cursor, ARRIVAL_BATCH)?;
     let mut wanted = Vec::new();
     for crate::store::Arrival { entry, .. } in &arrivals {
         if let Some(record) = store.readable(entry)? {
+            let holders = store.blob_holders(entry, membership)?;
             wanted.extend(
                 record
                     .attachments
                     .iter()
                     .filter(|a| policy.wants(&record, a))
-                    .cloned(),
+                    .map(|a| (a.clone(), holders.clone())),
             );
         }
     }

@@ -168,6 +168,37 @@ impl Store {
         Ok(out)
     }
 
+    /// The member codes whose nodes may hold the blobs of the record `entry`: for a
+    /// restricted record its author's and its recipients' (a group's members at the
+    /// record's epoch); `None` for an open record, whose blobs any member may serve.
+    /// A fetch asks only these, so no other member learns a sealed blob's hash.
+    pub fn blob_holders(
+        &self,
+        entry: &SignedEntry,
+        membership: &customs_protocol::Membership,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, StoreError> {
+        let Some(record) = self.readable(entry)? else {
+            return Ok(None);
+        };
+        let mut holders: std::collections::BTreeSet<String> = match &record.distribution {
+            Distribution::All => return Ok(None),
+            Distribution::To(codes) => codes.iter().cloned().collect(),
+            Distribution::Group(group) => self
+                .groups(membership)?
+                .groups
+                .get(&group.id)
+                .and_then(|g| g.epochs.get(&group.epoch))
+                .map(|(_, update)| update.members.iter().cloned().collect())
+                .unwrap_or_default(),
+        };
+        holders.extend(
+            membership
+                .member_of(&entry.entry().author)
+                .map(|m| m.code.clone()),
+        );
+        Ok(Some(holders))
+    }
+
     /// The groups this node's group updates define (authors by their member code).
     pub fn groups(
         &self,

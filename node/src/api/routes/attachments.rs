@@ -185,12 +185,27 @@ pub async fn get_attachment(
                 "no record this node can read lists attachment {hash}"
             )))
         }
-        (None, Some((_, attachment))) => {
+        (None, Some((record, attachment))) => {
             let (wanted, size) = attachment.stored_as();
+            // A restricted record's blob is asked of its author and recipients only.
+            let lookup = state.clone();
+            let holders = blocking(move || {
+                let membership = lookup.node.membership.get();
+                match lookup.node.store.get(&record)? {
+                    Some(entry) => Ok(lookup.node.store.blob_holders(&entry, &membership)?),
+                    None => Ok(None),
+                }
+            })
+            .await?;
             state
                 .node
                 .attachments
-                .fetch(wanted, size, state.node.blob_fetch_timeout)
+                .fetch(
+                    wanted,
+                    size,
+                    state.node.blob_fetch_timeout,
+                    holders.as_ref(),
+                )
                 .await
                 .map_err(fetch_error)?;
             let blobs = state.node.attachments.blobs().clone();
