@@ -104,11 +104,20 @@ impl Hostile {
         self.sign(created_at_ms, Markings::default(), Body::Sealed(envelope))
     }
 
-    /// Imports what was signed into the member's own (stopped) node, as a bundle.
+    /// Imports what was signed into the member's own (stopped) node, as a bundle,
+    /// after `import --verify` said it would (the two must agree: a bundle of a
+    /// member admitted by the store's governance entries alone passes both).
     pub fn deliver(&mut self) {
         let file = self.dir.with_extension("hostile.bundle");
         let _ = std::fs::remove_file(&file);
         write_bundle(&file, &self.network, &self.signed);
+        cli(&[
+            "import",
+            "--verify",
+            "--dir",
+            self.dir.to_str().expect("utf-8"),
+            file.to_str().expect("utf-8"),
+        ]);
         cli(&[
             "import",
             "--dir",

@@ -272,14 +272,20 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
     let bundle = root.path().join("be-late.bundle");
     write_bundle(&bundle, &late.network, &[backdated.signed().clone()]);
     de.stop();
-    let (ok, _, err) = run_cli(&[
-        "import",
-        "--dir",
-        de.path(),
-        bundle.to_str().expect("utf-8"),
-    ]);
-    assert!(!ok, "DE imported BE's backdated entry");
-    assert!(err.contains("KeyClosed"), "{err}");
+    for verify in [true, false] {
+        let mut args = vec![
+            "import",
+            "--dir",
+            de.path(),
+            bundle.to_str().expect("utf-8"),
+        ];
+        if verify {
+            args.insert(1, "--verify");
+        }
+        let (ok, _, err) = run_cli(&args);
+        assert!(!ok, "DE took BE's backdated entry (verify: {verify})");
+        assert!(err.contains("KeyClosed"), "{err}");
+    }
     de.start();
     assert!(de
         .get(&format!("/api/v1/entries/{}", backdated.id()))
