@@ -453,8 +453,11 @@ impl Rng {
 }
 
 /// A random history of concurrent proposals, approvals and removals by the
-/// administrations of a seeded network, with clocks that disagree.
-fn random_history(seed: u64) -> (Charter, Vec<GovernanceEvent>) {
+/// administrations of a seeded network, with clocks that disagree: in the old layout,
+/// or (`causal`) each act naming the heads its node held (now, or at a random earlier
+/// point), after a few honest admissions so that members have something to disagree
+/// about.
+fn random_history(seed: u64, causal: bool) -> (Charter, Vec<GovernanceEvent>, Vec<Admin>) {
     let mut rng = Rng(seed);
     let all: Vec<Admin> = ["NL", "DE", "BE", "FR", "IT", "ES", "PL"]
         .iter()
@@ -469,33 +472,77 @@ fn random_history(seed: u64) -> (Charter, Vec<GovernanceEvent>) {
     let c = charter(&all[0], quorum);
     let mut h = History::default();
     let mut proposals: Vec<EntryId> = Vec::new();
+    if causal {
+        for (i, joining) in all.iter().enumerate().skip(1).take(2 + rng.below(4)) {
+            let p = h.honest(&c, &all[0].node, 1_500 + i as u64, joining.admission());
+            for approver in all.iter().take(i).skip(1) {
+                h.honest(
+                    &c,
+                    &approver.node,
+                    1_500 + i as u64,
+                    Governance::Approve { proposal: p },
+                );
+            }
+        }
+    }
     for step in 0..(10 + rng.below(30)) {
         let by = &all[rng.below(all.len())];
         let at = 2_000 + step as u64 * 100 + rng.below(500) as u64;
-        match rng.below(4) {
-            0 => {
-                let who = &all[rng.below(all.len())];
-                proposals.push(h.act(&by.node, at, who.admission()));
-            }
-            1 => {
-                let who = &all[rng.below(all.len())];
-                proposals.push(h.act(
-                    &by.node,
-                    at,
-                    Governance::ProposeRemoval {
-                        code: who.code.clone(),
-                        reason: "seeded".into(),
-                    },
-                ));
-            }
-            _ if !proposals.is_empty() => {
-                let p = proposals[rng.below(proposals.len())];
-                h.approve(&by.node, at, p);
-            }
-            _ => {}
+        let act = match rng.below(4) {
+            0 => all[rng.below(all.len())].admission(),
+            1 => removal(&all[rng.below(all.len())].code),
+            _ if !proposals.is_empty() => Governance::Approve {
+                proposal: proposals[rng.below(proposals.len())],
+            },
+            _ => continue,
+        };
+        let is_proposal = act.is_proposal();
+        let id = if causal {
+            // An honest node acts only once admitted, and holds at least what
+            // admitted it: a random point after that.
+            let Some(admitted) = (0..=h.events.len())
+                .find(|&k| Membership::replay(&c, &h.events[..k]).is_member(&by.code))
+            else {
+                continue;
+            };
+            let held = if rng.below(3) == 0 {
+                admitted + rng.below(h.events.len() - admitted + 1)
+            } else {
+                h.events.len()
+            };
+            let heads = Membership::replay(&c, &h.events[..held]).heads;
+            h.cite(&by.node, at, heads, Vec::new(), act)
+        } else {
+            h.act(&by.node, at, act)
+        };
+        if is_proposal {
+            proposals.push(id);
         }
     }
-    (c, h.events)
+    (c, h.events, all)
+}
+
+/// Asserts that `rounds` shuffles of `events`, each with one entry held twice, give
+/// the membership `events` give.
+fn assert_order_free(c: &Charter, events: &[GovernanceEvent], seed: u64, salt: u64, rounds: usize) {
+    let reference = Membership::replay(c, events);
+    let mut rng = Rng(seed ^ salt);
+    for _ in 0..rounds {
+        let mut shuffled = events.to_vec();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i + 1));
+        }
+        // Duplicates (an entry received twice) change nothing either.
+        if !shuffled.is_empty() {
+            let d = shuffled[rng.below(shuffled.len())].clone();
+            shuffled.push(d);
+        }
+        assert_eq!(
+            Membership::replay(c, &shuffled),
+            reference,
+            "seed {seed}: order changed the membership (replay with SIM_SEED={seed})"
+        );
+    }
 }
 
 fn seeds() -> impl Iterator<Item = u64> {
@@ -514,32 +561,15 @@ fn seeds() -> impl Iterator<Item = u64> {
 #[test]
 fn the_membership_is_the_same_whatever_order_the_entries_arrive_in() {
     for seed in seeds() {
-        let (c, events) = random_history(seed);
-        let reference = Membership::replay(&c, &events);
-        let mut rng = Rng(seed ^ 0xDEAD);
-        for _ in 0..5 {
-            let mut shuffled = events.clone();
-            for i in (1..shuffled.len()).rev() {
-                shuffled.swap(i, rng.below(i + 1));
-            }
-            // Duplicates (an entry received twice) change nothing either.
-            if !shuffled.is_empty() {
-                let d = shuffled[rng.below(shuffled.len())].clone();
-                shuffled.push(d);
-            }
-            assert_eq!(
-                Membership::replay(&c, &shuffled),
-                reference,
-                "seed {seed}: order changed the membership (replay with SIM_SEED={seed})"
-            );
-        }
+        let (c, events, _) = random_history(seed, false);
+        assert_order_free(&c, &events, seed, 0xDEAD, 5);
     }
 }
 
 #[test]
 fn two_sides_of_a_partition_agree_once_they_hold_the_same_entries() {
     for seed in seeds() {
-        let (c, events) = random_history(seed);
+        let (c, events, _) = random_history(seed, false);
         let mut rng = Rng(seed ^ 0xBEEF);
         // Each side holds a random part; after healing both hold the union, fed
         // side-first in two different orders.
@@ -901,85 +931,12 @@ fn cuts_and_heads_are_canonical() {
     assert_eq!(cut_on_approval.validate().unwrap_err().field, "cuts");
 }
 
-/// A random causal history: each act names the heads its author's node held (a
-/// random part of everything signed, closed under what it names), with clocks that
-/// disagree.
-fn random_causal_history(seed: u64) -> (Charter, Vec<GovernanceEvent>, Vec<Admin>) {
-    let mut rng = Rng(seed);
-    let all: Vec<Admin> = ["NL", "DE", "BE", "FR", "IT", "ES", "PL"]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| admin(c, i as u8 + 1))
-        .collect();
-    let quorum = if rng.below(2) == 0 {
-        Quorum::Majority
-    } else {
-        Quorum::TwoThirds
-    };
-    let c = charter(&all[0], quorum);
-    let mut h = History::default();
-    let mut proposals: Vec<EntryId> = Vec::new();
-    // First a few honest admissions, each approved by everyone in, so that most
-    // histories have members enough to disagree.
-    for (i, joining) in all.iter().enumerate().skip(1).take(2 + rng.below(4)) {
-        let p = h.honest(&c, &all[0].node, 1_500 + i as u64, joining.admission());
-        for approver in all.iter().take(i).skip(1) {
-            h.honest(
-                &c,
-                &approver.node,
-                1_500 + i as u64,
-                Governance::Approve { proposal: p },
-            );
-        }
-    }
-    for step in 0..(10 + rng.below(30)) {
-        let by = &all[rng.below(all.len())];
-        let at = 2_000 + step as u64 * 100 + rng.below(500) as u64;
-        // What `by` holds: everything, or what was signed up to a random point.
-        let held = if rng.below(3) == 0 {
-            rng.below(h.events.len() + 1)
-        } else {
-            h.events.len()
-        };
-        let heads = Membership::replay(&c, &h.events[..held]).heads;
-        let act = match rng.below(4) {
-            0 => all[rng.below(all.len())].admission(),
-            1 => removal(&all[rng.below(all.len())].code),
-            _ if !proposals.is_empty() => Governance::Approve {
-                proposal: proposals[rng.below(proposals.len())],
-            },
-            _ => continue,
-        };
-        let is_proposal = act.is_proposal();
-        let id = h.cite(&by.node, at, heads, Vec::new(), act);
-        if is_proposal {
-            proposals.push(id);
-        }
-    }
-    (c, h.events, all)
-}
-
 #[test]
 fn a_causal_membership_is_the_same_whatever_order_and_partition() {
     for seed in seeds() {
-        let (c, events, _) = random_causal_history(seed);
-        let reference = Membership::replay(&c, &events);
-        let mut rng = Rng(seed ^ 0xC0FFEE);
-        for _ in 0..3 {
-            let mut shuffled = events.clone();
-            for i in (1..shuffled.len()).rev() {
-                shuffled.swap(i, rng.below(i + 1));
-            }
-            if !shuffled.is_empty() {
-                let d = shuffled[rng.below(shuffled.len())].clone();
-                shuffled.push(d);
-            }
-            assert_eq!(
-                Membership::replay(&c, &shuffled),
-                reference,
-                "seed {seed}: order changed the membership (replay with SIM_SEED={seed})"
-            );
-        }
+        let (c, events, _) = random_history(seed, true);
+        assert_order_free(&c, &events, seed, 0xC0FFEE, 3);
+        let mut rng = Rng(seed ^ 0xFACE);
         // Any subset gives a membership without panicking, and the founder stays.
         let part: Vec<GovernanceEvent> = events
             .iter()
@@ -997,7 +954,7 @@ fn a_causal_membership_is_the_same_whatever_order_and_partition() {
 fn one_member_signing_whatever_it_likes_undoes_no_decision() {
     let mut exercised = 0;
     for seed in seeds() {
-        let (c, mut events, all) = random_causal_history(seed);
+        let (c, mut events, all) = random_history(seed, true);
         let honest = Membership::replay(&c, &events);
         // The hostile member: any member but the founder while others are in (the
         // founder alone is a quorum of one only at the start).
