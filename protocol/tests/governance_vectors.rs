@@ -447,6 +447,20 @@ fn generate() -> Vectors {
     }
 }
 
+/// The vectors' entries from their own bytes, each checked against its id and network.
+fn from_vectors(vectors: &[EntryVector], network: &str) -> Vec<(String, VerifiedEntry)> {
+    vectors
+        .iter()
+        .map(|v| {
+            let entry = VerifiedEntry::from_bytes(&hex::decode(&v.signed_entry).expect("hex"))
+                .expect("verifies and validates");
+            assert_eq!(entry.id().to_hex(), v.id);
+            assert_eq!(entry.entry().network, network);
+            (v.description.clone(), entry)
+        })
+        .collect()
+}
+
 #[test]
 fn the_governance_vectors_are_what_the_code_makes_and_replay_to_their_membership() {
     let generated = generate();
@@ -465,17 +479,7 @@ fn the_governance_vectors_are_what_the_code_makes_and_replay_to_their_membership
     let charter = Charter::decode(&hex::decode(&stored.charter).expect("hex")).expect("decodes");
     charter.validate().expect("a valid charter");
     assert_eq!(charter.network_id(), stored.network_id);
-    let mut entries: Vec<(String, VerifiedEntry)> = stored
-        .entries
-        .iter()
-        .map(|v| {
-            let entry = VerifiedEntry::from_bytes(&hex::decode(&v.signed_entry).expect("hex"))
-                .expect("verifies and validates");
-            assert_eq!(entry.id().to_hex(), v.id);
-            assert_eq!(entry.entry().network, stored.network_id);
-            (v.description.clone(), entry)
-        })
-        .collect();
+    let mut entries = from_vectors(&stored.entries, &stored.network_id);
     for _ in 0..2 {
         let m = Membership::replay(&charter, &events(&entries));
         assert_eq!(
@@ -502,15 +506,7 @@ fn the_governance_vectors_are_what_the_code_makes_and_replay_to_their_membership
     ];
     assert_eq!(stored.attacks.len(), expected.len());
     for (attack, expected) in stored.attacks.iter().zip(expected) {
-        let mut entries: Vec<(String, VerifiedEntry)> = attack
-            .entries
-            .iter()
-            .map(|v| {
-                let entry = VerifiedEntry::from_bytes(&hex::decode(&v.signed_entry).expect("hex"))
-                    .expect("verifies and validates");
-                (v.description.clone(), entry)
-            })
-            .collect();
+        let mut entries = from_vectors(&attack.entries, &stored.network_id);
         for _ in 0..2 {
             let m = Membership::replay(&charter, &events(&entries));
             assert_eq!(
