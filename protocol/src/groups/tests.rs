@@ -530,23 +530,23 @@ fn nothing_is_sealed_to_a_group_with_a_removed_member_or_owner() {
     let today = Date::new(2026, 12, 1);
     let (keys, _) = recipients(&to_group, "NL", &members, &groups, today).expect("sealable");
     assert_eq!(keys.len(), 2, "NL's node and the group's key");
-    let mut without_de = members.clone();
-    without_de.members.get_mut("DE").expect("DE").standing = crate::governance::Standing::Removed {
-        removed_at_ms: 2_000,
-        proposal: EntryId([0; 32]),
-        reason: "left".into(),
+    let without = |code: &str| {
+        let mut left = members.clone();
+        left.members.get_mut(code).expect("a member").standing =
+            crate::governance::Standing::Removed {
+                removed_at_ms: 2_000,
+                proposal: EntryId([0; 32]),
+                reason: "left".into(),
+            };
+        left
     };
+    let without_de = without("DE");
     let refused = recipients(&to_group, "NL", &without_de, &groups, today);
     assert!(
         matches!(&refused, Err(AddressError::RemovedMemberInGroup { code, owner, .. }) if code == "DE" && owner == "NL"),
         "{refused:?}"
     );
-    let mut without_nl = members.clone();
-    without_nl.members.get_mut("NL").expect("NL").standing = crate::governance::Standing::Removed {
-        removed_at_ms: 2_000,
-        proposal: EntryId([0; 32]),
-        reason: "left".into(),
-    };
+    let without_nl = without("NL");
     let ended = recipients(&to_group, "BE", &without_nl, &groups, today);
     assert!(
         matches!(ended, Err(AddressError::OwnerRemoved { .. })),

@@ -58,19 +58,23 @@ fn claim_view(claim: &customs_protocol::groups::GroupClaim) -> GroupClaimView {
 }
 
 fn view(group: &GroupState, own_code: &str) -> GroupView {
-    let update = &group.current;
+    update_view(&group.current, &group.owner, group.contested, own_code)
+}
+
+/// A group at `update`, owned by `owner`.
+fn update_view(update: &GroupUpdate, owner: &str, contested: bool, own_code: &str) -> GroupView {
     GroupView {
-        id: group.id,
+        id: update.id,
         name: update.name.clone(),
         purpose: update.purpose.clone(),
-        owner: group.owner.clone(),
+        owner: owner.to_string(),
         members: update.members.clone(),
         starts_on: update.starts_on,
         ends_on: update.ends_on,
         epoch: update.epoch,
-        active: group.open_on(today()) && !group.contested,
-        contested: group.contested,
-        owned_by_us: group.owner == own_code,
+        active: today() <= update.ends_on && !contested,
+        contested,
+        owned_by_us: owner == own_code,
     }
 }
 
@@ -264,18 +268,8 @@ async fn publish_update(state: ApiState, update: GroupUpdate) -> Result<Response
     let appended = state.node.publisher.publish_draft(draft, None).await?;
     let own = own_code(&state)?;
     let entry = appended.entry;
-    let group = GroupState {
-        id: update.id,
-        owner: own.clone(),
-        bound: update.id == GroupId::bound(&state.node.public_key(), &update.secret),
-        contested: false,
-        created_at_ms: entry.entry().created_at_ms,
-        current: update,
-        secrets: Default::default(),
-        epochs: Default::default(),
-    };
     let body = GroupChanged {
-        group: view(&group, &own),
+        group: update_view(&update, &own, false, &own),
         entry: entry.id(),
         seq: entry.entry().seq,
     };
