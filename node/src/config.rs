@@ -202,6 +202,12 @@ pub struct StoreSection {
     pub prefetch_categories: Vec<customs_protocol::body::Category>,
     /// So is any attachment of at most this many bytes (0: none by size).
     pub prefetch_max_bytes: u64,
+    /// Group keys restricted records are opened with, at most (current epochs of
+    /// open groups first).
+    pub max_group_keys: usize,
+    /// X25519 operations one author's sealed entries may cost this node per hour;
+    /// beyond, they wait unopened until the budget allows.
+    pub decrypt_trials_per_author_per_hour: u64,
 }
 
 /// Watch lists and webhooks (the `[notify]` section).
@@ -288,6 +294,8 @@ impl Default for StoreSection {
             blob_fetch_timeout_ms: 10_000,
             prefetch_categories: Vec::new(),
             prefetch_max_bytes: 0,
+            max_group_keys: 1024,
+            decrypt_trials_per_author_per_hour: 65_536,
         }
     }
 }
@@ -399,6 +407,12 @@ impl NodeConfig {
                     "{:?} is not HOST:PORT (e.g. 127.0.0.1:7480)",
                     self.api.listen
                 ),
+            ));
+        }
+        if self.store.decrypt_trials_per_author_per_hour == 0 {
+            return Err(invalid(
+                "store.decrypt_trials_per_author_per_hour",
+                "must be at least 1 (0 would leave every restricted record unopened)".into(),
             ));
         }
         let api = &self.api;
@@ -543,6 +557,12 @@ blob_fetch_timeout_ms = {blob_fetch}
 # then downloads only what its officers open.
 prefetch_categories = {prefetch_categories}
 prefetch_max_bytes = {prefetch_bytes}
+# Restricted records: group keys this node opens them with, at most (current epochs
+# of open groups first; 64 groups per owner count), and the X25519 operations one
+# author's sealed entries may cost this node per hour (a full 256-slot envelope costs
+# 256 per node key). Over the budget a record waits unopened until the budget allows.
+max_group_keys = {group_keys}
+decrypt_trials_per_author_per_hour = {decrypt_trials}
 
 [audit]
 # audit.log in this directory records every publish, retraction, refused request,
@@ -619,6 +639,8 @@ webhook_allow_private_targets = {allow_private}
             prefetch_categories =
                 serde_json::to_string(&store.prefetch_categories).unwrap_or_else(|_| "[]".into()),
             prefetch_bytes = store.prefetch_max_bytes,
+            group_keys = store.max_group_keys,
+            decrypt_trials = store.decrypt_trials_per_author_per_hour,
             audit_reads = self.audit.reads,
             audit_bytes = self.audit.max_file_bytes,
             audit_keep = self.audit.keep_files,

@@ -163,6 +163,8 @@ impl NodeParams {
                 categories: config.store.prefetch_categories.clone(),
                 max_bytes: config.store.prefetch_max_bytes,
             },
+            max_group_keys: config.store.max_group_keys,
+            decrypt_trials_per_author_per_hour: config.store.decrypt_trials_per_author_per_hour,
         };
         let p2p = &config.p2p;
         let network = NetworkConfig {
@@ -464,6 +466,8 @@ async fn watchdog(
     if let Some(seq) = forks_seen.get(&own) {
         report_own_fork(&audit, *seq);
     }
+    // The membership and the day the store's group keys were last chosen for.
+    let mut keys_chosen_for: Option<(Arc<customs_protocol::Membership>, i64)> = None;
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -472,12 +476,25 @@ async fn watchdog(
         let store = store.clone();
         let publisher = publisher.clone();
         let members = membership.get();
+        let today = customs_protocol::Date::from_unix_ms(crate::clock::now_ms()).days_since_epoch();
+        // Group keys follow the membership (a removed owner's groups end) and the
+        // date (a group ends).
+        let choose_keys = keys_chosen_for
+            .as_ref()
+            .is_none_or(|(chosen, day)| !Arc::ptr_eq(chosen, &members) || *day != today);
+        if choose_keys {
+            keys_chosen_for = Some((members.clone(), today));
+        }
         let round = tokio::task::spawn_blocking(move || {
             if store.health().writable_error.is_some() {
                 store.recover()?;
             }
             store.probe(crate::clock::now_ms())?;
             publisher.note_own_log_held()?;
+            if choose_keys {
+                store.set_membership(members.clone())?;
+            }
+            store.retry_deferred()?;
             let claims = store.groups(&members)?.claims;
             Ok::<_, StoreError>((forks_held(&store), claims))
         });
@@ -511,8 +528,14 @@ async fn watchdog(
                 }
                 forks_seen = forks;
             }
-            Ok(Err(error)) => tracing::warn!(%error, "the store cannot write"),
-            Err(error) => tracing::error!(%error, "the store watchdog failed"),
+            Ok(Err(error)) => {
+                keys_chosen_for = None;
+                tracing::warn!(%error, "the store cannot write");
+            }
+            Err(error) => {
+                keys_chosen_for = None;
+                tracing::error!(%error, "the store watchdog failed");
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Run: cargo bench -p customs-protocol --bench envelope
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use customs_protocol::envelope::{envelope_aad, open, seal, Opened, OpeningKey};
+use customs_protocol::envelope::{envelope_aad, open, seal, Opened, OpeningKey, Recipient};
 use customs_protocol::samples::{self, DeterministicRng};
 use customs_protocol::{Body, Distribution, Entry, Markings, Sealed, SecretKey, VerifiedEntry};
 
@@ -44,7 +44,7 @@ fn sealed_entry(
     };
     let publics: Vec<[u8; 32]> = recipients.iter().map(OpeningKey::public_key).collect();
     let aad = envelope_aad(NETWORK, &author.public_key(), 1);
-    let envelope = seal(&record, &publics, NETWORK, &aad, rng).expect("seals");
+    let envelope = seal(&record, &Recipient::nodes(&publics), NETWORK, &aad, rng).expect("seals");
     VerifiedEntry::sign(entry(author, Body::Sealed(envelope)), author).expect("signs")
 }
 
@@ -93,7 +93,7 @@ fn ingest(c: &mut Criterion) {
             let Body::Sealed(envelope) = &entry.entry().body else {
                 unreachable!("sealed")
             };
-            open(envelope, &[key], NETWORK, &aad)
+            open(envelope, &[key], &[], NETWORK, &aad)
         };
         // The recipient whose slot comes last in this envelope: the worst case.
         let last = recipients
@@ -109,8 +109,9 @@ fn ingest(c: &mut Criterion) {
                             suite: envelope.suite,
                             slots: vec![envelope.slots[i].clone()],
                             ciphertext: envelope.ciphertext.clone(),
+                            tags: envelope.tags.get(i).into_iter().copied().collect(),
                         };
-                        matches!(open(&one, &[k], NETWORK, &aad), Opened::Record(_))
+                        matches!(open(&one, &[k], &[], NETWORK, &aad), Opened::Record(_))
                     })
                     .unwrap_or(0)
             })

@@ -6,10 +6,17 @@
 //! for each recipient with HPKE (RFC 9180) in base mode, suite
 //! DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305: one slot per
 //! recipient key, each a 32-byte encapsulated key and the 48-byte wrapped content key.
-//! A slot names no recipient: a node finds its copy by trying its keys on the slots
-//! (trial decryption). Slots are shuffled and padded with random ones to a power of
-//! two (at least [`MIN_ENVELOPE_SLOTS`]), so the envelope tells a non-recipient only
-//! a bound on the number of recipients.
+//! A slot names no recipient. Each slot carries a 16-byte tag: a group's slot the tag
+//! only holders of that group's secret can compute ([`slot_tag`]), every other slot
+//! random bytes. A node finds a group's slot by its tag (one hash per group key, then
+//! one HPKE open), and its own slot by trying its node keys on the slots (trial
+//! decryption, one X25519 operation per slot and node key). Slots are shuffled and
+//! padded with random ones to a power of two (at least [`MIN_ENVELOPE_SLOTS`]), so the
+//! envelope tells a non-recipient only a bound on the number of recipients.
+//!
+//! Envelopes of suite 1 (before 2026-12-08) have no tags: every key is tried on every
+//! slot, so a node tries them only with its node keys and its live groups' current
+//! keys, within each author's budget (node/src/store/sealed.rs).
 //!
 //! Every piece is bound to the entry that carries it: the associated data of both
 //! the record and each slot is [`envelope_aad`] (network, author, seq), so an envelope
@@ -23,6 +30,7 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub use hpke::rand_core;
 
@@ -38,21 +46,72 @@ use crate::limits::{
 };
 use crate::markings::Markings;
 
-/// The only suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305 for
-/// the slots; ChaCha20-Poly1305 for the record.
-pub const ENVELOPE_SUITE: u8 = 1;
+/// The suite nodes seal with: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+/// ChaCha20-Poly1305 for the slots; ChaCha20-Poly1305 for the record; a tag per slot.
+pub const ENVELOPE_SUITE: u8 = 2;
+/// The same without slot tags (sealed before 2026-12-08): still read.
+pub const ENVELOPE_SUITE_UNTAGGED: u8 = 1;
 /// HPKE `info` (followed by the network id), and the prefix of the associated data.
 pub const ENVELOPE_DOMAIN: &[u8] = b"customs-network/envelope/v1\0";
+/// Prepended to a group secret to derive the group's tag key.
+pub const GROUP_TAG_KEY_DOMAIN: &[u8] = b"customs-network/group-tag-key/v1\0";
+/// Prepended to a tag key and the associated data to compute a slot tag.
+pub const SLOT_TAG_DOMAIN: &[u8] = b"customs-network/slot-tag/v1\0";
+/// Bytes of a slot tag.
+pub const SLOT_TAG_BYTES: usize = 16;
 
 /// A restricted record as it travels: slots and ciphertext. Tells a non-recipient
 /// nothing but its size.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+///
+/// Encoded as `suite`, `slots`, `ciphertext`, then for suite 2 `tags`; suite 1 has
+/// no tags and keeps the bytes it always had.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     pub suite: u8,
     pub slots: Vec<Slot>,
     /// ChaCha20-Poly1305 of the encoded [`Sealed`] record, tag last.
     pub ciphertext: Vec<u8>,
+    /// Suite 2: one tag per slot, in slot order ([`slot_tag`] for a group's slot,
+    /// random bytes for the others). Empty in suite 1.
+    pub tags: Vec<[u8; SLOT_TAG_BYTES]>,
 }
+
+impl Encode for Envelope {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        self.suite.encode(encoder)?;
+        self.slots.encode(encoder)?;
+        self.ciphertext.encode(encoder)?;
+        if self.suite != ENVELOPE_SUITE_UNTAGGED {
+            self.tags.encode(encoder)?;
+        }
+        Ok(())
+    }
+}
+
+impl<Context> Decode<Context> for Envelope {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let suite = u8::decode(decoder)?;
+        let slots = Vec::<Slot>::decode(decoder)?;
+        let ciphertext = Vec::<u8>::decode(decoder)?;
+        let tags = match suite {
+            ENVELOPE_SUITE_UNTAGGED => Vec::new(),
+            _ => Vec::decode(decoder)?,
+        };
+        Ok(Envelope {
+            suite,
+            slots,
+            ciphertext,
+            tags,
+        })
+    }
+}
+
+bincode::impl_borrow_decode!(Envelope);
 
 /// One wrapped copy of the content key.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -218,12 +277,12 @@ impl Sealed {
 impl Envelope {
     /// The shape rules a relay can check without reading it.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.suite != ENVELOPE_SUITE {
+        if !(ENVELOPE_SUITE_UNTAGGED..=ENVELOPE_SUITE).contains(&self.suite) {
             return Err(ValidationError::new(
                 "suite",
                 Rule::OutOfRange {
                     value: self.suite.into(),
-                    min: ENVELOPE_SUITE.into(),
+                    min: ENVELOPE_SUITE_UNTAGGED.into(),
                     max: ENVELOPE_SUITE.into(),
                 },
             ));
@@ -235,7 +294,34 @@ impl Envelope {
         if self.ciphertext.len() < 16 {
             return Err(ValidationError::new("ciphertext", Rule::Empty));
         }
+        if self.is_tagged() && self.tags.len() != self.slots.len() {
+            return Err(ValidationError::new(
+                "tags",
+                Rule::OutOfRange {
+                    value: self.tags.len() as u64,
+                    min: self.slots.len() as u64,
+                    max: self.slots.len() as u64,
+                },
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether its slots carry tags (suite 2).
+    pub fn is_tagged(&self) -> bool {
+        self.suite != ENVELOPE_SUITE_UNTAGGED
+    }
+
+    /// The most X25519 operations [`open`] spends on this envelope with
+    /// `node_keys` node keys and `group_keys` group keys: what a node charges to the
+    /// author's decryption budget. A tagged envelope costs one per slot and node key,
+    /// and one per slot a group tag matches; an untagged one every key on every slot.
+    pub fn trial_cost(&self, node_keys: usize, group_keys: usize) -> usize {
+        if self.is_tagged() {
+            self.slots.len() * node_keys + self.slots.len().min(group_keys)
+        } else {
+            self.slots.len() * (node_keys + group_keys)
+        }
     }
 }
 
@@ -298,24 +384,94 @@ impl OpeningKey {
     }
 }
 
+/// What a group epoch's secret opens with: its key pair and its tag key.
+#[derive(Debug)]
+pub struct GroupKey {
+    opening: OpeningKey,
+    tag_key: [u8; 32],
+}
+
+impl GroupKey {
+    pub fn of(group_secret: &[u8; 32]) -> GroupKey {
+        GroupKey {
+            opening: OpeningKey::of_group(group_secret).0,
+            tag_key: group_tag_key(group_secret),
+        }
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.opening.public_key()
+    }
+}
+
+/// The tag key of a group epoch: SHA-256(domain, secret). Only holders of the
+/// secret can compute it, so only they can recognise the group's slot.
+pub fn group_tag_key(group_secret: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(GROUP_TAG_KEY_DOMAIN);
+    hasher.update(group_secret);
+    hasher.finalize().into()
+}
+
+/// The tag of a group's slot in the envelope of the entry `aad` describes: the
+/// first 16 bytes of SHA-256(domain, tag key, aad). Different in every entry, so
+/// tags link no two records to one group for anyone without the key.
+pub fn slot_tag(tag_key: &[u8; 32], aad: &[u8]) -> [u8; SLOT_TAG_BYTES] {
+    let mut hasher = Sha256::new();
+    hasher.update(SLOT_TAG_DOMAIN);
+    hasher.update(tag_key);
+    hasher.update(aad);
+    let digest = hasher.finalize();
+    let mut tag = [0u8; SLOT_TAG_BYTES];
+    tag.copy_from_slice(&digest[..SLOT_TAG_BYTES]);
+    tag
+}
+
+/// A key a record is sealed to: a node's X25519 key, or a group epoch's key pair
+/// with its tag key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Recipient {
+    pub key: [u8; 32],
+    /// A group's tag key; `None` for a node key (its slot gets a random tag).
+    pub tag_key: Option<[u8; 32]>,
+}
+
+impl Recipient {
+    pub fn node(key: [u8; 32]) -> Recipient {
+        Recipient { key, tag_key: None }
+    }
+
+    pub fn group(secret: &[u8; 32]) -> Recipient {
+        Recipient {
+            key: OpeningKey::of_group(secret).1,
+            tag_key: Some(group_tag_key(secret)),
+        }
+    }
+
+    /// Node keys as recipients.
+    pub fn nodes(keys: &[[u8; 32]]) -> Vec<Recipient> {
+        keys.iter().copied().map(Recipient::node).collect()
+    }
+}
+
 fn public_bytes(key: &<X25519HkdfSha256 as hpke::Kem>::PublicKey) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(&key.to_bytes());
     out
 }
 
-/// Encrypts `record` to `recipients` (X25519 public keys), bound to the entry
-/// `aad` describes ([`envelope_aad`]). Duplicate keys get one slot.
+/// Encrypts `record` to `recipients`, bound to the entry `aad` describes
+/// ([`envelope_aad`]), in suite 2. Duplicate keys get one slot.
 pub fn seal(
     record: &Sealed,
-    recipients: &[[u8; 32]],
+    recipients: &[Recipient],
     network: &str,
     aad: &[u8],
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<Envelope, SealError> {
-    let mut keys: Vec<[u8; 32]> = recipients.to_vec();
+    let mut keys: Vec<Recipient> = recipients.to_vec();
     keys.sort_unstable();
-    keys.dedup();
+    keys.dedup_by_key(|r| r.key);
     if keys.is_empty() {
         return Err(SealError::NoRecipient);
     }
@@ -338,12 +494,11 @@ pub fn seal(
         .map_err(|e| SealError::Crypto(e.to_string()))?;
     let info = hpke_info(network);
     let mut slots = Vec::with_capacity(slot_count(keys.len()));
-    for key in &keys {
-        let public = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(key).map_err(|_| {
-            SealError::BadRecipientKey {
-                key: hex::encode(key),
-            }
-        })?;
+    for recipient in &keys {
+        let public = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&recipient.key)
+            .map_err(|_| SealError::BadRecipientKey {
+                key: hex::encode(recipient.key),
+            })?;
         let (enc, wrapped) = hpke::single_shot_seal_with_rng::<
             ChaCha20Poly1305,
             HkdfSha256,
@@ -356,24 +511,37 @@ pub fn seal(
         };
         slot.enc.copy_from_slice(&enc.to_bytes());
         slot.wrapped.copy_from_slice(&wrapped);
-        slots.push(slot);
+        let tag = match &recipient.tag_key {
+            Some(tag_key) => slot_tag(tag_key, aad),
+            None => random_tag(rng),
+        };
+        slots.push((slot, tag));
     }
     // Padding slots look like real ones: a fresh X25519 public key, random bytes.
     while slots.len() < slot_count(keys.len()) {
         let (_, public) = X25519HkdfSha256::gen_keypair_with_rng(rng);
         let mut wrapped = [0u8; 48];
         rng.fill_bytes(&mut wrapped);
-        slots.push(Slot {
+        let slot = Slot {
             enc: public_bytes(&public),
             wrapped,
-        });
+        };
+        slots.push((slot, random_tag(rng)));
     }
     shuffle(&mut slots, rng);
+    let (slots, tags) = slots.into_iter().unzip();
     Ok(Envelope {
         suite: ENVELOPE_SUITE,
         slots,
         ciphertext,
+        tags,
     })
+}
+
+fn random_tag(rng: &mut impl rand_core::CryptoRng) -> [u8; SLOT_TAG_BYTES] {
+    let mut tag = [0u8; SLOT_TAG_BYTES];
+    rng.fill_bytes(&mut tag);
+    tag
 }
 
 /// The number of slots for `recipients` keys: the next power of two, at least
@@ -384,7 +552,7 @@ pub fn slot_count(recipients: usize) -> usize {
         .clamp(MIN_ENVELOPE_SLOTS, MAX_ENVELOPE_SLOTS)
 }
 
-fn shuffle(slots: &mut [Slot], rng: &mut impl rand_core::CryptoRng) {
+fn shuffle<T>(slots: &mut [T], rng: &mut impl rand_core::CryptoRng) {
     for i in (1..slots.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         slots.swap(i, j);
@@ -403,26 +571,63 @@ pub enum Opened {
     Unreadable(String),
 }
 
-/// Tries each key on each slot (trial decryption; the cost is one X25519 operation
-/// per slot and key) and decrypts the record with the first content key found.
-pub fn open(envelope: &Envelope, keys: &[&OpeningKey], network: &str, aad: &[u8]) -> Opened {
+/// Finds this node's copy of the content key and decrypts the record with it.
+///
+/// A tagged envelope: each group key is tried only on the slots carrying its tag,
+/// then each node key on every other slot. An untagged one (suite 1): every key on
+/// every slot. At most [`Envelope::trial_cost`] X25519 operations either way.
+pub fn open(
+    envelope: &Envelope,
+    node_keys: &[&OpeningKey],
+    group_keys: &[&GroupKey],
+    network: &str,
+    aad: &[u8],
+) -> Opened {
     let info = hpke_info(network);
-    for key in keys {
-        for slot in &envelope.slots {
-            let Ok(enc) = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(&slot.enc)
-            else {
-                continue;
-            };
-            let Ok(content_key) = hpke::single_shot_open::<
+    let try_slot =
+        |key: &OpeningKey, slot: &Slot| -> Option<Opened> {
+            let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(&slot.enc).ok()?;
+            let content_key = hpke::single_shot_open::<
                 ChaCha20Poly1305,
                 HkdfSha256,
                 X25519HkdfSha256,
-            >(
-                &OpModeR::Base, &key.0, &enc, &info, &slot.wrapped, aad
-            ) else {
-                continue;
-            };
-            return open_content(envelope, &content_key, aad);
+            >(&OpModeR::Base, &key.0, &enc, &info, &slot.wrapped, aad)
+            .ok()?;
+            Some(open_content(envelope, &content_key, aad))
+        };
+    if !envelope.is_tagged() {
+        let keys = node_keys
+            .iter()
+            .copied()
+            .chain(group_keys.iter().map(|g| &g.opening));
+        for key in keys {
+            if let Some(opened) = envelope.slots.iter().find_map(|slot| try_slot(key, slot)) {
+                return opened;
+            }
+        }
+        return Opened::NotForUs;
+    }
+    let mut tagged = vec![false; envelope.slots.len()];
+    for group in group_keys {
+        // Only the first slot with the group's tag: a group has one slot, and a
+        // forged envelope with the tag on every slot costs one operation, not 256.
+        let tag = slot_tag(&group.tag_key, aad);
+        let Some(i) = (0..envelope.slots.len()).find(|&i| !tagged[i] && envelope.tags[i] == tag)
+        else {
+            continue;
+        };
+        tagged[i] = true;
+        if let Some(opened) = try_slot(&group.opening, &envelope.slots[i]) {
+            return opened;
+        }
+    }
+    for key in node_keys {
+        let untagged = envelope.slots.iter().zip(&tagged).filter(|(_, t)| !**t);
+        if let Some(opened) = untagged
+            .into_iter()
+            .find_map(|(slot, _)| try_slot(key, slot))
+        {
+            return opened;
         }
     }
     Opened::NotForUs

@@ -20,12 +20,13 @@ use sha2::{Digest, Sha256};
 use crate::body::{at, check_count, check_text};
 use crate::date::Date;
 use crate::entry::EntryId;
-use crate::envelope::{Distribution, OpeningKey};
+use crate::envelope::{Distribution, OpeningKey, Recipient};
 use crate::error::{Rule, ValidationError};
 use crate::governance::{check_member_code, Membership};
 use crate::identity::PublicKey;
 use crate::limits::{
-    MAX_ENVELOPE_SLOTS, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_GROUP_PURPOSE_BYTES,
+    ENDED_GROUP_GRACE_DAYS, MAX_ENVELOPE_SLOTS, MAX_GROUPS_PER_OWNER, MAX_GROUP_MEMBERS,
+    MAX_GROUP_NAME_BYTES, MAX_GROUP_PURPOSE_BYTES,
 };
 
 /// A group's id: 16 bytes, 32 hex digits in JSON. Since 2026-12-08 it is bound to
@@ -387,9 +388,86 @@ impl Groups {
         groups
     }
 
-    /// Every group secret held (of known groups), to open slots with.
+    /// Every group secret held (of known groups).
     pub fn secrets(&self) -> impl Iterator<Item = &[u8; 32]> {
         self.groups.values().flat_map(|g| g.secrets.values())
+    }
+
+    /// The group secrets a node opens records with on `today`, at most `max_keys`
+    /// (pure, so that what a node tries is bounded whatever members sign):
+    ///
+    /// - only groups whose owner is a member and that are not contested;
+    /// - of each owner, its [`MAX_GROUPS_PER_OWNER`] groups that end last (ties: the
+    ///   smaller id), so that no member makes others try more keys by making more
+    ///   groups;
+    /// - not groups that ended more than [`ENDED_GROUP_GRACE_DAYS`] ago;
+    /// - `current`: the current epochs of groups open today, the only keys tried on
+    ///   an untagged (suite 1) envelope's every slot; `older`: superseded epochs
+    ///   (newest first) and groups ended within the grace, matched by tag only, so
+    ///   that a record sealed just before a change or an end that arrives late
+    ///   still opens;
+    /// - `current` first when `max_keys` cuts.
+    pub fn opening_secrets(
+        &self,
+        membership: &Membership,
+        today: Date,
+        max_keys: usize,
+    ) -> GroupSecrets {
+        let mut by_owner: BTreeMap<&str, Vec<&GroupState>> = BTreeMap::new();
+        for state in self.groups.values() {
+            let ended_long_ago = today.days_since_epoch()
+                > state.current.ends_on.days_since_epoch() + ENDED_GROUP_GRACE_DAYS;
+            if state.contested || ended_long_ago || !membership.is_member(&state.owner) {
+                continue;
+            }
+            by_owner.entry(&state.owner).or_default().push(state);
+        }
+        let mut secrets = GroupSecrets::default();
+        let mut older: Vec<(u32, [u8; 32])> = Vec::new();
+        for mut owned in by_owner.into_values() {
+            owned.sort_by(|a, b| (b.current.ends_on, a.id).cmp(&(a.current.ends_on, b.id)));
+            for state in owned.into_iter().take(MAX_GROUPS_PER_OWNER) {
+                for (&epoch, secret) in state.secrets.iter().rev() {
+                    if epoch == state.epoch() && state.open_on(today) {
+                        secrets.current.push(*secret);
+                    } else {
+                        older.push((epoch, *secret));
+                    }
+                }
+            }
+        }
+        older.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        secrets.current.truncate(max_keys);
+        let room = max_keys - secrets.current.len();
+        secrets
+            .older
+            .extend(older.into_iter().take(room).map(|(_, secret)| secret));
+        secrets
+    }
+
+    /// The groups `owner` has open on `today`, which count towards its
+    /// [`MAX_GROUPS_PER_OWNER`].
+    pub fn open_count(&self, owner: &str, today: Date) -> usize {
+        self.groups
+            .values()
+            .filter(|g| g.owner == owner && !g.contested && g.open_on(today))
+            .count()
+    }
+}
+
+/// What [`Groups::opening_secrets`] gives a node to open records with.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct GroupSecrets {
+    pub current: Vec<[u8; 32]>,
+    pub older: Vec<[u8; 32]>,
+}
+
+impl fmt::Debug for GroupSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupSecrets")
+            .field("current", &self.current.len())
+            .field("older", &self.older.len())
+            .finish()
     }
 }
 
@@ -439,8 +517,8 @@ pub fn recipients(
     membership: &Membership,
     groups: &Groups,
     today: Date,
-) -> Result<(Vec<[u8; 32]>, Distribution), AddressError> {
-    let nodes_of = |code: &str| -> Result<Vec<[u8; 32]>, AddressError> {
+) -> Result<(Vec<Recipient>, Distribution), AddressError> {
+    let nodes_of = |code: &str| -> Result<Vec<Recipient>, AddressError> {
         if !membership.is_member(code) {
             return Err(AddressError::NotAMember { code: code.into() });
         }
@@ -452,7 +530,7 @@ pub fn recipients(
         if keys.is_empty() {
             return Err(AddressError::NoEncryptionKey { code: code.into() });
         }
-        Ok(keys.into_iter().collect())
+        Ok(keys.into_iter().map(Recipient::node).collect())
     };
     let mut keys = nodes_of(author_code)?;
     let recorded = match distribution {
@@ -500,7 +578,7 @@ pub fn recipients(
             state
                 .check_record(state.epoch(), author_code, today_ms)
                 .map_err(AddressError::NotInGroup)?;
-            keys.push(state.current.public_key());
+            keys.push(Recipient::group(&state.current.secret));
             Distribution::Group(GroupRef {
                 id: group.id,
                 epoch: state.epoch(),
@@ -508,7 +586,7 @@ pub fn recipients(
         }
     };
     keys.sort_unstable();
-    keys.dedup();
+    keys.dedup_by_key(|r| r.key);
     if keys.len() > MAX_ENVELOPE_SLOTS {
         return Err(AddressError::TooMany {
             count: keys.len(),

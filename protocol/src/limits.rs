@@ -54,6 +54,13 @@ pub const MAX_GROUP_NAME_BYTES: usize = 100;
 pub const MAX_GROUP_PURPOSE_BYTES: usize = 500;
 /// Most members of a closed user group.
 pub const MAX_GROUP_MEMBERS: usize = 256;
+/// Groups of one owner whose keys a node keeps ([`crate::Groups::opening_secrets`]):
+/// no member makes others try more keys by making more groups. An owner's node
+/// refuses to create more while this many are open.
+pub const MAX_GROUPS_PER_OWNER: usize = 64;
+/// Days after a group's end during which a node still opens what was sealed to it
+/// (a record sealed on the last day may arrive late); then its keys are dropped.
+pub const ENDED_GROUP_GRACE_DAYS: i64 = 30;
 
 // Attachments (SPEC.md section 15).
 /// Most attachments one record lists.

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use customs_protocol::envelope::{envelope_aad, seal, Distribution, Sealed};
+use customs_protocol::envelope::{envelope_aad, seal, Distribution, Recipient, Sealed};
 use customs_protocol::samples::DeterministicRng;
 use customs_protocol::{Body, Entry, EntryId, Markings, SecretKey, SignedEntry, VerifiedEntry};
 use sha2::{Digest, Sha256};
@@ -100,7 +100,14 @@ impl Hostile {
     ) -> VerifiedEntry {
         let aad = envelope_aad(&self.network, &self.key.public_key(), self.head.0 + 1);
         let mut rng = DeterministicRng::new(created_at_ms ^ self.head.0);
-        let envelope = seal(record, recipients, &self.network, &aad, &mut rng).expect("sealed");
+        let envelope = seal(
+            record,
+            &Recipient::nodes(recipients),
+            &self.network,
+            &aad,
+            &mut rng,
+        )
+        .expect("sealed");
         self.sign(created_at_ms, Markings::default(), Body::Sealed(envelope))
     }
 

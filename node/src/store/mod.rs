@@ -76,6 +76,11 @@ pub struct StoreConfig {
     pub blob_fetch_timeout_ms: u64,
     /// Attachments fetched as their record arrives. Default: none.
     pub prefetch: crate::blobs::prefetch::PrefetchPolicy,
+    /// Group keys restricted records are opened with, at most. Default 1024.
+    pub max_group_keys: usize,
+    /// X25519 operations one author's sealed entries may cost this node per hour;
+    /// beyond, they wait unopened. Default 65,536.
+    pub decrypt_trials_per_author_per_hour: u64,
 }
 
 impl StoreConfig {
@@ -89,6 +94,8 @@ impl StoreConfig {
             prefetch: Default::default(),
             max_pending_entries: 4096,
             max_pending_bytes: 8 * 1024 * 1024,
+            max_group_keys: 1024,
+            decrypt_trials_per_author_per_hour: 65_536,
         }
     }
 }
@@ -376,7 +383,7 @@ pub enum Draft {
     },
     Sealed {
         record: customs_protocol::Sealed,
-        recipients: Vec<[u8; 32]>,
+        recipients: Vec<customs_protocol::envelope::Recipient>,
     },
 }
 
@@ -423,6 +430,8 @@ struct Inner {
     governance: watch::Sender<u64>,
     /// The keys restricted records are opened with.
     opening: RwLock<sealed::Opening>,
+    /// What each author's sealed entries may still cost to open.
+    decryption: Mutex<sealed::DecryptionBudget>,
     /// The number the next readable record gets in the arrival index (`N` rows).
     next_arrival: AtomicU64,
     /// The arrival time (Unix µs) of the last arrival row: the next is later.
@@ -585,6 +594,9 @@ impl Store {
                 frontier: watch::Sender::new(Arc::new(Frontier::new())),
                 governance: watch::Sender::new(0),
                 opening: RwLock::new(sealed::Opening::default()),
+                decryption: Mutex::new(sealed::DecryptionBudget::new(
+                    config.decrypt_trials_per_author_per_hour,
+                )),
                 health: Mutex::new(Health::default()),
                 next_arrival: AtomicU64::new(0),
                 last_arrival_us: AtomicU64::new(0),
@@ -908,7 +920,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(IngestReport::default());
         }
-        let (preopened, preopened_groups) = self.preopen(&entries);
+        let (preopened, preopened_generation) = self.preopen(&entries);
         let mut writer = lock(&self.inner.writer);
         let mut order: Vec<usize> = (0..entries.len()).collect();
         // In (author, seq) order, so that a batch fills its own gaps.
@@ -917,7 +929,7 @@ impl Store {
         let mut outcomes = vec![Outcome::Duplicate; slots.len()];
         let mut tx = Tx::new(self);
         tx.preopened = preopened;
-        tx.preopened_groups = preopened_groups;
+        tx.preopened_generation = preopened_generation;
         for i in order {
             if let Some(entry) = slots[i].take() {
                 outcomes[i] = chain::place(&mut tx, &mut writer.pending, entry)?;
@@ -1176,6 +1188,14 @@ impl Store {
             attachments,
         };
         let signed = VerifiedEntry::sign(entry, &job.key)?;
+        if let Draft::Sealed { record, .. } = &job.draft {
+            // This node wrote the record: nothing to open (nor to charge its budget).
+            tx.preopened.insert(
+                signed.id(),
+                sealed::Trial::Done(customs_protocol::Opened::Record(Box::new(record.clone()))),
+            );
+            tx.preopened_generation = self.opening_keys().1;
+        }
         let outcome = chain::place(tx, &mut writer.pending, signed.clone())?;
         if outcome != Outcome::Applied {
             return Err(StoreError::Corrupt {
@@ -1613,14 +1633,14 @@ struct Tx<'a> {
     dirty: bool,
     /// A governance entry was applied.
     governance: bool,
-    /// Group keys learned from group updates opened in this transaction, and the
-    /// creation time of the earliest of those updates.
-    learned: Vec<Arc<customs_protocol::envelope::OpeningKey>>,
+    /// A group update was opened in this transaction, and the creation time of the
+    /// earliest: the group keys are chosen again after the commit.
+    group_staged: bool,
     learned_since_ms: u64,
-    /// Sealed entries of this batch already tried with the node's keys, and how
-    /// many group keys that was with.
-    preopened: HashMap<EntryId, customs_protocol::Opened>,
-    preopened_groups: usize,
+    /// Sealed entries of this batch already tried, and the generation of the keys
+    /// they were tried with.
+    preopened: HashMap<EntryId, sealed::Trial>,
+    preopened_generation: u64,
     /// A readable record was indexed (an arrival row staged).
     indexed: bool,
     /// Where this transaction's next frame goes, and its frames: (segment, offset,
@@ -1649,10 +1669,10 @@ impl<'a> Tx<'a> {
             applied: Vec::new(),
             dirty: false,
             governance: false,
-            learned: Vec::new(),
+            group_staged: false,
             learned_since_ms: u64::MAX,
             preopened: HashMap::new(),
-            preopened_groups: 0,
+            preopened_generation: 0,
             indexed: false,
             end: *lock(&store.inner.log_end),
             frames: Vec::new(),
@@ -1825,13 +1845,13 @@ impl<'a> Tx<'a> {
                 .arrivals
                 .send_modify(|generation| *generation += 1);
         }
-        if !self.learned.is_empty() {
-            // A new group key may open records stored before it arrived.
-            lock_write(&self.store.inner.opening).add_groups(&self.learned);
-            self.store.reopen(Some((
-                self.learned_since_ms,
-                std::mem::take(&mut self.learned),
-            )))?;
+        if std::mem::take(&mut self.group_staged) {
+            // A group key that now counts may open records stored before it (or
+            // earlier in this batch).
+            let learned = self.store.refresh_group_keys()?;
+            if !learned.is_empty() {
+                self.store.reopen(Some((self.learned_since_ms, learned)))?;
+            }
         }
         Ok(self.applied)
     }

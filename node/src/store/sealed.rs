@@ -1,34 +1,122 @@
-//! Restricted records in the store: opened once, at ingest, by trial decryption with
-//! this node's keys and the group keys it holds.
+//! Restricted records in the store: opened once, at ingest, with this node's keys and
+//! the group keys that count.
 //!
 //! Architecture Invariant: a sealed entry this node cannot open leaves nothing on
 //! disk but the signed entry itself (ciphertext) and a `U` row naming it; plaintext
 //! (`P` rows), group rows (`Q`) and index rows exist only for records this node is a
 //! recipient of.
+//!
+//! What opening may cost is bounded whatever members sign: the group keys are those
+//! [`customs_protocol::Groups::opening_secrets`] chooses (updates of the group's
+//! owner only, 64 groups per owner, none of long-ended groups, at most
+//! `max_group_keys`); a tagged envelope costs one X25519 operation per slot and node
+//! key plus one per group whose tag it carries; and every author has a decryption
+//! budget: an envelope over it waits, unopened, until the budget allows.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use customs_protocol::envelope::{envelope_aad, open, Opened, OpeningKey};
+use customs_protocol::envelope::{envelope_aad, open, GroupKey, Opened, OpeningKey};
 use customs_protocol::groups::GroupEvent;
 use customs_protocol::{Body, Distribution, Entry, EntryId, Envelope, Markings, Sealed};
-use customs_protocol::{PublicKey, SignedEntry, VerifiedEntry};
+use customs_protocol::{Membership, PublicKey, SignedEntry, VerifiedEntry};
 use sha2::{Digest, Sha256};
 
 use super::layout::*;
 use super::segments::Position;
-use super::{lock_read, lock_write, Store, StoreError, Tx};
+use super::{lock, lock_read, lock_write, Store, StoreError, Tx};
+
+/// The `tried` value of an unopened row whose author's decryption budget was spent:
+/// tried again once the budget allows.
+const DEFERRED: [u8; 8] = [0; 8];
 
 /// What this node opens restricted records with.
 #[derive(Debug, Default)]
 pub(super) struct Opening {
-    /// This node's own X25519 keys (its `encryption.key`).
-    node: Vec<Arc<OpeningKey>>,
+    keys: Keys,
     /// Which node keys those are, to know which `U` rows were tried with others.
     fingerprint: [u8; 8],
-    /// The key pairs of every group epoch this node was given.
-    groups: Vec<Arc<OpeningKey>>,
+    /// The membership group keys are chosen with; none count before it is set.
+    membership: Option<Arc<Membership>>,
+    /// Bumped whenever the keys change.
+    generation: u64,
+}
+
+/// The keys one opening uses.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Keys {
+    /// This node's own X25519 keys (its `encryption.key`).
+    node: Vec<Arc<OpeningKey>>,
+    /// The current epochs of live groups: tried on an untagged envelope's slots too.
+    current: Vec<Arc<GroupKey>>,
+    /// Superseded epochs and recently ended groups: found by tag only.
+    older: Vec<Arc<GroupKey>>,
+}
+
+impl Keys {
+    fn group_count(&self, envelope: &Envelope) -> usize {
+        match envelope.is_tagged() {
+            true => self.current.len() + self.older.len(),
+            false => self.current.len(),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.node.is_empty() && self.current.is_empty() && self.older.is_empty()
+    }
+}
+
+/// Each author's decryption budget: a bucket of X25519 operations refilled at
+/// `per_hour`, holding at most an hour's worth.
+#[derive(Debug)]
+pub(super) struct DecryptionBudget {
+    per_hour: u64,
+    authors: HashMap<PublicKey, (f64, Instant)>,
+    /// Something was deferred since the last retry.
+    deferred: bool,
+    /// Sealed entries deferred, ever (a metric).
+    pub(super) deferred_total: u64,
+}
+
+impl DecryptionBudget {
+    pub(super) fn new(per_hour: u64) -> DecryptionBudget {
+        DecryptionBudget {
+            per_hour,
+            authors: HashMap::new(),
+            deferred: false,
+            deferred_total: 0,
+        }
+    }
+
+    /// Takes `cost` from `author`'s bucket at `now` if it holds that much. An
+    /// envelope costlier than an hour's budget waits for a full bucket and empties
+    /// it (the bucket goes below zero), so it opens, slowly, rather than never.
+    pub(super) fn charge(&mut self, author: &PublicKey, cost: usize, now: Instant) -> bool {
+        let capacity = self.per_hour as f64;
+        let (tokens, at) = self.authors.entry(*author).or_insert((capacity, now));
+        let refill = now.saturating_duration_since(*at).as_secs_f64() * capacity / 3600.0;
+        *tokens = (*tokens + refill).min(capacity);
+        *at = now;
+        let cost = cost as f64;
+        if *tokens >= cost.min(capacity) {
+            *tokens -= cost;
+            true
+        } else {
+            self.deferred = true;
+            self.deferred_total += 1;
+            false
+        }
+    }
+}
+
+/// What one try at a sealed entry gave.
+#[derive(Debug)]
+pub(super) enum Trial {
+    Done(Opened),
+    /// Its author's budget is spent: stored unopened, tried again later.
+    Deferred,
 }
 
 /// An entry as this node can read it: an open record, or a sealed one it opened.
@@ -52,12 +140,6 @@ impl Readable {
     }
 }
 
-impl Opening {
-    pub(super) fn add_groups(&mut self, keys: &[Arc<OpeningKey>]) {
-        self.groups.extend(keys.iter().cloned());
-    }
-}
-
 fn fingerprint(keys: &[Arc<OpeningKey>]) -> [u8; 8] {
     let mut hasher = Sha256::new();
     for key in keys {
@@ -66,6 +148,9 @@ fn fingerprint(keys: &[Arc<OpeningKey>]) -> [u8; 8] {
     let digest = hasher.finalize();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
+    if out == DEFERRED {
+        out[0] = 1;
+    }
     out
 }
 
@@ -74,27 +159,127 @@ impl Store {
     /// with other keys (or none: an import while the node was stopped).
     pub fn set_opening_keys(&self, keys: Vec<OpeningKey>) -> Result<(), StoreError> {
         let keys: Vec<Arc<OpeningKey>> = keys.into_iter().map(Arc::new).collect();
-        let groups = self.group_keys()?;
         {
             let mut opening = lock_write(&self.inner.opening);
             opening.fingerprint = fingerprint(&keys);
-            opening.node = keys;
-            opening.groups = groups;
+            opening.keys.node = keys;
+            opening.generation += 1;
         }
-        let _writer = super::lock(&self.inner.writer);
+        self.refresh_group_keys()?;
+        let _writer = lock(&self.inner.writer);
         self.reopen(None)
     }
 
-    /// The keys to try, node keys first.
-    pub(super) fn opening_keys(&self) -> (Vec<Arc<OpeningKey>>, [u8; 8]) {
-        let opening = lock_read(&self.inner.opening);
-        let keys = opening
-            .node
+    /// Gives the store the membership the group keys are chosen with (whose nodes'
+    /// updates count, whose groups ended with their owner), and opens what the keys
+    /// that now count open.
+    pub fn set_membership(&self, membership: Arc<Membership>) -> Result<(), StoreError> {
+        lock_write(&self.inner.opening).membership = Some(membership);
+        let learned = self.refresh_group_keys()?;
+        if !learned.is_empty() {
+            let _writer = lock(&self.inner.writer);
+            self.reopen(Some((0, learned)))?;
+        }
+        Ok(())
+    }
+
+    /// Chooses the group keys again from the updates held and the membership
+    /// ([`customs_protocol::Groups::opening_secrets`]); returns those that are new.
+    pub(super) fn refresh_group_keys(&self) -> Result<Keys, StoreError> {
+        let Some(membership) = lock_read(&self.inner.opening).membership.clone() else {
+            return Ok(Keys::default());
+        };
+        let today = customs_protocol::Date::from_unix_ms(crate::clock::now_ms());
+        let secrets = self.groups(&membership)?.opening_secrets(
+            &membership,
+            today,
+            self.inner.config.max_group_keys,
+        );
+        let mut opening = lock_write(&self.inner.opening);
+        let held: HashMap<[u8; 32], Arc<GroupKey>> = opening
+            .keys
+            .current
             .iter()
-            .chain(opening.groups.iter())
-            .cloned()
+            .chain(&opening.keys.older)
+            .map(|k| (k.public_key(), k.clone()))
             .collect();
-        (keys, opening.fingerprint)
+        let mut learned = Keys::default();
+        let mut key_of = |secret: &[u8; 32], current: bool| {
+            let key = Arc::new(GroupKey::of(secret));
+            if let Some(held) = held.get(&key.public_key()) {
+                return held.clone();
+            }
+            match current {
+                true => learned.current.push(key.clone()),
+                false => learned.older.push(key.clone()),
+            }
+            key
+        };
+        let current: Vec<Arc<GroupKey>> = secrets.current.iter().map(|s| key_of(s, true)).collect();
+        let older: Vec<Arc<GroupKey>> = secrets.older.iter().map(|s| key_of(s, false)).collect();
+        let changed = !learned.is_empty()
+            || current.len() != opening.keys.current.len()
+            || older.len() != opening.keys.older.len();
+        if changed {
+            opening.generation += 1;
+        }
+        opening.keys.current = current;
+        opening.keys.older = older;
+        Ok(learned)
+    }
+
+    /// The keys to try, and which generation of them.
+    pub(super) fn opening_keys(&self) -> (Keys, u64) {
+        let opening = lock_read(&self.inner.opening);
+        (opening.keys.clone(), opening.generation)
+    }
+
+    /// How many group keys this node opens with now: current epochs of open
+    /// groups, and older keys found by tag only.
+    pub fn group_key_counts(&self) -> (usize, usize) {
+        let opening = lock_read(&self.inner.opening);
+        (opening.keys.current.len(), opening.keys.older.len())
+    }
+
+    /// Sealed entries deferred because their author's decryption budget was spent.
+    pub fn decryption_deferred_total(&self) -> u64 {
+        lock(&self.inner.decryption).deferred_total
+    }
+
+    /// Tries `keys` on the envelope of `e`, within its author's decryption budget.
+    pub(super) fn trial(&self, keys: &Keys, envelope: &Envelope, e: &Entry) -> Trial {
+        let cost = envelope.trial_cost(keys.node.len(), keys.group_count(envelope));
+        if cost > 0 && !lock(&self.inner.decryption).charge(&e.author, cost, Instant::now()) {
+            tracing::debug!(author = %e.author, seq = e.seq, cost, "decryption budget spent: the sealed entry waits");
+            return Trial::Deferred;
+        }
+        let node: Vec<&OpeningKey> = keys.node.iter().map(|k| k.as_ref()).collect();
+        let groups: Vec<&GroupKey> = match envelope.is_tagged() {
+            true => keys
+                .current
+                .iter()
+                .chain(&keys.older)
+                .map(|k| k.as_ref())
+                .collect(),
+            false => keys.current.iter().map(|k| k.as_ref()).collect(),
+        };
+        Trial::Done(open(
+            envelope,
+            &node,
+            &groups,
+            &e.network,
+            &envelope_aad(&e.network, &e.author, e.seq),
+        ))
+    }
+
+    /// Tries again the sealed entries deferred for their author's budget, if any
+    /// were since the last call (the node calls this every minute).
+    pub fn retry_deferred(&self) -> Result<(), StoreError> {
+        if !std::mem::take(&mut lock(&self.inner.decryption).deferred) {
+            return Ok(());
+        }
+        let _writer = lock(&self.inner.writer);
+        self.reopen(None)
     }
 
     /// The entry as this node can read it: `None` for a sealed record it is not a
@@ -215,26 +400,16 @@ impl Store {
         Ok(customs_protocol::Groups::replay(&events))
     }
 
-    fn group_keys(&self) -> Result<Vec<Arc<OpeningKey>>, StoreError> {
-        Ok(self
-            .group_updates()?
-            .into_iter()
-            .map(|(_, event)| Arc::new(OpeningKey::of_group(&event.update.secret).0))
-            .collect())
-    }
-
     /// Tries again the sealed entries stored unopened: those tried with other node
-    /// keys (`learned` is `None`), or, when a group key was just learned, those
-    /// created since a day before it with that key. Indexes what opens. The caller
-    /// holds the writer lock.
-    pub(super) fn reopen(
-        &self,
-        learned: Option<(u64, Vec<Arc<OpeningKey>>)>,
-    ) -> Result<(), StoreError> {
-        let (all_keys, current) = self.opening_keys();
-        let (start, keys) = match &learned {
-            Some((since_ms, keys)) => (since_ms.saturating_sub(86_400_000), keys.clone()),
-            None => (0, all_keys),
+    /// keys or deferred (`learned` is `None`, all keys), or, when group keys were
+    /// just learned, those created since a day before the earliest update that
+    /// brought them, with those keys. Indexes what opens. The caller holds the
+    /// writer lock.
+    pub(super) fn reopen(&self, learned: Option<(u64, Keys)>) -> Result<(), StoreError> {
+        let current = lock_read(&self.inner.opening).fingerprint;
+        let (start, keys, retrying) = match learned {
+            Some((since_ms, keys)) => (since_ms.saturating_sub(86_400_000), keys, false),
+            None => (0, self.opening_keys().0, true),
         };
         let mut tx = Tx::new(self);
         for row in self
@@ -242,7 +417,7 @@ impl Store {
             .range(unopened_key(start, &EntryId([0; 32])).to_vec()..vec![UNOPENED + 1])
         {
             let (key, tried) = row?;
-            if learned.is_none() && tried.as_ref() == current {
+            if retrying && tried.as_ref() == current {
                 continue;
             }
             let id = parse_id(key.get(9..).unwrap_or_default(), "unopened key")?;
@@ -257,16 +432,20 @@ impl Store {
                     what: format!("unopened row names entry {id}, which is not sealed"),
                 });
             };
-            match try_open(&keys, envelope, e) {
-                Opened::Record(sealed) => {
+            match self.trial(&keys, envelope, e) {
+                Trial::Done(Opened::Record(sealed)) => {
                     tx.batch.remove(&key);
                     tx.index_opened(e, id, *sealed)?;
                     tx.dirty = true;
                 }
-                _ if learned.is_none() => {
+                Trial::Done(_) if retrying => {
                     tx.batch.insert(&key, &current[..]);
                 }
-                _ => {}
+                // Tried again with every key once the budget allows.
+                Trial::Deferred => {
+                    tx.batch.insert(&key, &DEFERRED[..]);
+                }
+                Trial::Done(_) => {}
             }
         }
         tx.commit(true)?;
@@ -280,48 +459,29 @@ const MIN_SEALED_PER_THREAD: usize = 4;
 impl Store {
     /// Trial decryption of the sealed entries among `entries`, done before the writer
     /// lock is taken and spread over the cores: it is what ingesting a restricted
-    /// record costs (one X25519 operation per slot and key).
-    /// Also returns how many group keys were tried (keys learned afterwards are
-    /// tried under the lock).
-    pub(super) fn preopen(&self, entries: &[VerifiedEntry]) -> (HashMap<EntryId, Opened>, usize) {
+    /// record costs. Also returns the generation of the keys tried.
+    pub(super) fn preopen(&self, entries: &[VerifiedEntry]) -> (HashMap<EntryId, Trial>, u64) {
         let sealed: Vec<&VerifiedEntry> = entries
             .iter()
             .filter(|e| matches!(e.entry().body, Body::Sealed(_)))
             .collect();
-        let groups_tried = lock_read(&self.inner.opening).groups.len();
+        let (keys, generation) = self.opening_keys();
         if sealed.is_empty() {
-            return (HashMap::new(), groups_tried);
+            return (HashMap::new(), generation);
         }
-        let (keys, _) = self.opening_keys();
         let open_one = |entry: &&VerifiedEntry| {
             let e = entry.entry();
             let Body::Sealed(envelope) = &e.body else {
                 unreachable!("filtered to sealed entries")
             };
-            (entry.id(), try_open(&keys, envelope, e))
+            (entry.id(), self.trial(&keys, envelope, e))
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let opened = crate::verify::spread(&sealed, threads, MIN_SEALED_PER_THREAD, open_one)
             .into_iter()
             .collect();
-        (opened, groups_tried)
+        (opened, generation)
     }
-
-    /// The group keys learned since `tried` of them were.
-    fn group_keys_since(&self, tried: usize) -> Vec<Arc<OpeningKey>> {
-        let opening = lock_read(&self.inner.opening);
-        opening.groups.get(tried..).unwrap_or_default().to_vec()
-    }
-}
-
-pub(super) fn try_open(keys: &[Arc<OpeningKey>], envelope: &Envelope, e: &Entry) -> Opened {
-    let keys: Vec<&OpeningKey> = keys.iter().map(|k| k.as_ref()).collect();
-    open(
-        envelope,
-        &keys,
-        &e.network,
-        &envelope_aad(&e.network, &e.author, e.seq),
-    )
 }
 
 impl Tx<'_> {
@@ -336,39 +496,33 @@ impl Tx<'_> {
         let Body::Sealed(envelope) = &e.body else {
             return Ok(Some(Cow::Borrowed(&e.body)));
         };
-        let opened = match self.preopened.remove(&id) {
-            // Tried before the lock; only group keys learned since are left to try.
-            Some(Opened::NotForUs) => {
-                let mut late = self.store.group_keys_since(self.preopened_groups);
-                late.extend(self.learned.iter().cloned());
-                match late.is_empty() {
-                    true => Opened::NotForUs,
-                    false => try_open(&late, envelope, e),
-                }
-            }
-            Some(opened) => opened,
-            None => {
-                let (mut keys, _) = self.store.opening_keys();
-                keys.extend(self.learned.iter().cloned());
-                try_open(&keys, envelope, e)
+        let trial = match self.preopened.remove(&id) {
+            // Tried before the lock, with the keys held now.
+            Some(trial) if self.preopened_generation == self.store.opening_keys().1 => trial,
+            _ => {
+                let (keys, _) = self.store.opening_keys();
+                self.store.trial(&keys, envelope, e)
             }
         };
-        let fingerprint = lock_read(&self.store.inner.opening).fingerprint;
-        match opened {
-            Opened::Record(sealed) => {
+        let tried = match &trial {
+            Trial::Deferred => DEFERRED,
+            Trial::Done(_) => lock_read(&self.store.inner.opening).fingerprint,
+        };
+        match trial {
+            Trial::Done(Opened::Record(sealed)) => {
                 let body = sealed.body.clone();
                 self.stage_plain(id, &sealed)?;
                 Ok(Some(Cow::Owned(body)))
             }
-            Opened::NotForUs => {
+            Trial::Done(Opened::NotForUs) | Trial::Deferred => {
                 self.batch
-                    .insert(&unopened_key(e.created_at_ms, &id)[..], &fingerprint[..]);
+                    .insert(&unopened_key(e.created_at_ms, &id)[..], &tried[..]);
                 Ok(None)
             }
-            Opened::Unreadable(why) => {
+            Trial::Done(Opened::Unreadable(why)) => {
                 tracing::warn!(%id, author = %e.author, "a sealed record addressed to this node cannot be read: {why}");
                 self.batch
-                    .insert(&unopened_key(e.created_at_ms, &id)[..], &fingerprint[..]);
+                    .insert(&unopened_key(e.created_at_ms, &id)[..], &tried[..]);
                 Ok(None)
             }
         }
@@ -387,9 +541,10 @@ impl Tx<'_> {
         self.batch.insert(&plain_key(&id)[..], bytes);
         self.index_attachments(id, &sealed.attachments);
         if let Body::Group(update) = &sealed.body {
+            // Its key counts only once the groups are replayed (the owner's updates
+            // only): after this transaction commits.
             self.batch.insert(&group_key(&update.id, &id)[..], &[][..]);
-            self.learned
-                .push(Arc::new(OpeningKey::of_group(&update.secret).0));
+            self.group_staged = true;
         }
         Ok(())
     }

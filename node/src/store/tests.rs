@@ -1193,7 +1193,7 @@ fn sealed(
     seq: u64,
     prev: Option<EntryId>,
     record: customs_protocol::Sealed,
-    recipients: &[[u8; 32]],
+    recipients: &[customs_protocol::envelope::Recipient],
 ) -> VerifiedEntry {
     use customs_protocol::envelope::{envelope_aad, seal};
     let aad = envelope_aad(NETWORK, &key.public_key(), seq);
@@ -1206,25 +1206,208 @@ fn opening(n: u8) -> customs_protocol::envelope::OpeningKey {
     customs_protocol::envelope::OpeningKey::from_secret(&[n; 32]).expect("a secret")
 }
 
+fn to_node(n: u8) -> customs_protocol::envelope::Recipient {
+    customs_protocol::envelope::Recipient::node(opening(n).public_key())
+}
+
+/// NL (key 1), BE (key 2) and DE (key 3) as a network of static member lists.
+fn three_members() -> std::sync::Arc<customs_protocol::Membership> {
+    std::sync::Arc::new(customs_protocol::Membership::fixed(
+        NETWORK,
+        [("NL", 1), ("BE", 2), ("DE", 3)].map(|(code, n)| {
+            (
+                code.to_string(),
+                code.to_string(),
+                key(n).public_key(),
+                Vec::new(),
+            )
+        }),
+    ))
+}
+
+fn group_update(epoch: u32, members: &[&str], secret: [u8; 32]) -> customs_protocol::GroupUpdate {
+    customs_protocol::GroupUpdate {
+        id: customs_protocol::GroupId([5; 16]),
+        epoch,
+        name: "Operation Marble".into(),
+        purpose: "Heroin in stone shipments".into(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        starts_on: Date::new(2026, 11, 1),
+        ends_on: Date::new(2099, 1, 31),
+        secret,
+    }
+}
+
+fn sealed_to_group(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    epoch: u32,
+    secret: &[u8; 32],
+    n: u64,
+) -> VerifiedEntry {
+    use customs_protocol::{Distribution, GroupId, GroupRef, Markings, Sealed};
+    sealed(
+        key,
+        seq,
+        prev,
+        Sealed {
+            distribution: Distribution::Group(GroupRef {
+                id: GroupId([5; 16]),
+                epoch,
+            }),
+            markings: Markings::default(),
+            body: Body::RiskAlert(alert(n)),
+            attachments: Vec::new(),
+        },
+        &[customs_protocol::envelope::Recipient::group(secret)],
+    )
+}
+
+fn sealed_group_update(
+    key: &SecretKey,
+    seq: u64,
+    prev: Option<EntryId>,
+    update: customs_protocol::GroupUpdate,
+    to: u8,
+) -> VerifiedEntry {
+    use customs_protocol::{Distribution, Markings, Sealed};
+    sealed(
+        key,
+        seq,
+        prev,
+        Sealed {
+            distribution: Distribution::To(vec!["BE".into()]),
+            markings: Markings::default(),
+            body: Body::Group(update),
+            attachments: Vec::new(),
+        },
+        &[to_node(to)],
+    )
+}
+
+/// Only the owner's updates give a node group keys: a member of the group that signs
+/// a next epoch with a secret of its own choosing (to read what others address to
+/// "the group" from then on) gives nobody that key, and records sealed to it stay
+/// closed; the owner's own next epoch counts.
+#[test]
+fn only_the_owners_updates_give_group_keys() {
+    let (owner, member) = (key(1), key(3));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.set_opening_keys(vec![opening(20)]).expect("keys");
+    store.set_membership(three_members()).expect("membership");
+    let founding = sealed_group_update(
+        &owner,
+        1,
+        None,
+        group_update(0, &["NL", "BE", "DE"], [9; 32]),
+        20,
+    );
+    store.ingest(vec![founding.clone()]).expect("ingests");
+    assert_eq!(store.group_key_counts(), (1, 0));
+    // DE signs "epoch 1" of NL's group, sealed to BE's node.
+    let forged = sealed_group_update(
+        &member,
+        1,
+        None,
+        group_update(1, &["NL", "BE", "DE"], [66; 32]),
+        20,
+    );
+    let to_forged = sealed_to_group(&key(2), 1, None, 1, &[66; 32], 1);
+    store
+        .ingest(vec![forged.clone(), to_forged.clone()])
+        .expect("ingests");
+    assert!(
+        store.readable(forged.signed()).expect("reads").is_some(),
+        "the update itself is addressed to BE"
+    );
+    assert_eq!(store.group_key_counts(), (1, 0), "no key from a non-owner");
+    assert_eq!(store.readable(to_forged.signed()).expect("reads"), None);
+    // NL's own epoch 1 counts: epoch 0 becomes an older key, found by tag only.
+    let next = sealed_group_update(
+        &owner,
+        2,
+        Some(founding.id()),
+        group_update(1, &["NL", "BE"], [10; 32]),
+        20,
+    );
+    let to_next = sealed_to_group(&key(2), 2, Some(to_forged.id()), 1, &[10; 32], 2);
+    store.ingest(vec![to_next.clone(), next]).expect("ingests");
+    assert_eq!(store.group_key_counts(), (1, 1));
+    assert!(store.readable(to_next.signed()).expect("reads").is_some());
+    store.check().expect("the store checks");
+}
+
+/// An author whose sealed entries cost more than its budget has them stored
+/// unopened (deferred), not refused, and counted; a budget refills with time.
+#[test]
+fn sealed_entries_over_their_authors_budget_wait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path().join("store"), NETWORK);
+    // One 8-slot envelope with one node key.
+    config.decrypt_trials_per_author_per_hour = 8;
+    let store = Store::open(config).expect("opens");
+    store.set_opening_keys(vec![opening(20)]).expect("keys");
+    let record = |n| customs_protocol::Sealed {
+        distribution: customs_protocol::Distribution::To(vec!["BE".into()]),
+        markings: Default::default(),
+        body: Body::RiskAlert(alert(n)),
+        attachments: Vec::new(),
+    };
+    let first = sealed(&key(1), 1, None, record(1), &[to_node(20)]);
+    let second = sealed(&key(1), 2, Some(first.id()), record(2), &[to_node(20)]);
+    let other = sealed(&key(2), 1, None, record(3), &[to_node(20)]);
+    store.ingest(vec![first.clone()]).expect("ingests");
+    store
+        .ingest(vec![second.clone(), other.clone()])
+        .expect("ingests");
+    assert!(store.readable(first.signed()).expect("reads").is_some());
+    assert_eq!(
+        store.readable(second.signed()).expect("reads"),
+        None,
+        "over budget"
+    );
+    assert!(
+        store.readable(other.signed()).expect("reads").is_some(),
+        "another author's budget is its own"
+    );
+    assert_eq!(store.decryption_deferred_total(), 1);
+    assert_eq!(store.counts().entries, 3, "stored, not refused");
+    // The same bucket an hour on holds a full hour's budget again.
+    let mut budget = sealed::DecryptionBudget::new(8);
+    let start = std::time::Instant::now();
+    assert!(budget.charge(&key(1).public_key(), 8, start));
+    assert!(!budget.charge(&key(1).public_key(), 8, start));
+    assert!(!budget.charge(
+        &key(1).public_key(),
+        8,
+        start + std::time::Duration::from_secs(1800)
+    ));
+    assert!(budget.charge(
+        &key(1).public_key(),
+        8,
+        start + std::time::Duration::from_secs(3600)
+    ));
+    // An envelope costlier than the whole budget waits for a full bucket, then opens.
+    assert!(budget.charge(&key(2).public_key(), 256, start));
+    assert!(!budget.charge(
+        &key(2).public_key(),
+        1,
+        start + std::time::Duration::from_secs(3600)
+    ));
+    store.check().expect("the store checks");
+}
+
 /// A record to a group that arrives before the group's key (another author's entry,
 /// synced first) is stored unread and opened as soon as the key arrives; a node that
 /// is not in the group holds neither plaintext nor group rows; both stores check.
 #[test]
 fn a_sealed_record_opens_when_its_group_key_arrives_later() {
-    use customs_protocol::{Distribution, GroupId, GroupRef, GroupUpdate, Markings, Sealed};
+    use customs_protocol::{Distribution, GroupId, GroupRef, Markings, Sealed};
     let (owner, member) = (key(1), key(2));
     let secret = [9u8; 32];
-    let update = GroupUpdate {
-        id: GroupId([5; 16]),
-        epoch: 0,
-        name: "Operation Marble".into(),
-        purpose: "Heroin in stone shipments".into(),
-        members: vec!["NL".into(), "BE".into()],
-        starts_on: Date::new(2026, 11, 1),
-        ends_on: Date::new(2027, 1, 31),
-        secret,
-    };
-    let group_public = update.public_key();
+    let update = group_update(0, &["NL", "BE"], secret);
     let definition = sealed(
         &owner,
         1,
@@ -1235,7 +1418,7 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
             body: Body::Group(update),
             attachments: Vec::new(),
         },
-        &[opening(20).public_key()],
+        &[to_node(20)],
     );
     let record = sealed(
         &member,
@@ -1250,12 +1433,15 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
             body: Body::RiskAlert(alert(77)),
             attachments: Vec::new(),
         },
-        &[group_public],
+        &[customs_protocol::envelope::Recipient::group(&secret)],
     );
 
     let recipient_dir = tempfile::tempdir().expect("tempdir");
     let recipient = open(&recipient_dir);
     recipient.set_opening_keys(vec![opening(20)]).expect("keys");
+    recipient
+        .set_membership(three_members())
+        .expect("membership");
     recipient.ingest(vec![record.clone()]).expect("ingests");
     assert_eq!(recipient.readable(record.signed()).expect("reads"), None);
     let page = recipient
@@ -1289,6 +1475,9 @@ fn a_sealed_record_opens_when_its_group_key_arrives_later() {
     // earlier ones could not.
     let outsider = open(&outsider_dir);
     outsider.set_opening_keys(vec![opening(20)]).expect("keys");
+    outsider
+        .set_membership(three_members())
+        .expect("membership");
     assert!(outsider.readable(record.signed()).expect("reads").is_some());
     outsider.check().expect("the store checks after reopening");
 }

@@ -33,25 +33,35 @@ fn recipients_open_others_do_not() {
     let keys: Vec<OpeningKey> = (1..=5).map(node_key).collect();
     let publics: Vec<[u8; 32]> = keys[..3].iter().map(OpeningKey::public_key).collect();
     let mut rng = DeterministicRng::new(1);
-    let envelope = seal(&record(), &publics, NETWORK, &aad(4), &mut rng).expect("seals");
+    let envelope = seal(
+        &record(),
+        &Recipient::nodes(&publics),
+        NETWORK,
+        &aad(4),
+        &mut rng,
+    )
+    .expect("seals");
     assert_eq!(envelope.slots.len(), MIN_ENVELOPE_SLOTS, "padded");
     assert_eq!(envelope.validate(), Ok(()));
     for key in &keys[..3] {
         assert_eq!(
-            open(&envelope, &[key], NETWORK, &aad(4)),
+            open(&envelope, &[key], &[], NETWORK, &aad(4)),
             Opened::Record(Box::new(record()))
         );
     }
     for key in &keys[3..] {
-        assert_eq!(open(&envelope, &[key], NETWORK, &aad(4)), Opened::NotForUs);
+        assert_eq!(
+            open(&envelope, &[key], &[], NETWORK, &aad(4)),
+            Opened::NotForUs
+        );
     }
     // Bound to its entry: another seq, author or network does not open.
     assert_eq!(
-        open(&envelope, &[&keys[0]], NETWORK, &aad(5)),
+        open(&envelope, &[&keys[0]], &[], NETWORK, &aad(5)),
         Opened::NotForUs
     );
     assert_eq!(
-        open(&envelope, &[&keys[0]], "customs-other", &aad(4)),
+        open(&envelope, &[&keys[0]], &[], "customs-other", &aad(4)),
         Opened::NotForUs
     );
 }
@@ -60,7 +70,14 @@ fn recipients_open_others_do_not() {
 fn the_envelope_names_no_recipient_and_hides_the_record() {
     let key = node_key(1);
     let mut rng = DeterministicRng::new(2);
-    let envelope = seal(&record(), &[key.public_key()], NETWORK, &aad(1), &mut rng).expect("seals");
+    let envelope = seal(
+        &record(),
+        &[Recipient::node(key.public_key())],
+        NETWORK,
+        &aad(1),
+        &mut rng,
+    )
+    .expect("seals");
     let bytes = crate::codec::encode(&envelope);
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(
@@ -86,7 +103,13 @@ fn slot_counts_pad_to_powers_of_two() {
         .collect();
     if too_many.len() > MAX_ENVELOPE_SLOTS {
         assert!(matches!(
-            seal(&record(), &too_many, NETWORK, &aad(1), &mut rng),
+            seal(
+                &record(),
+                &Recipient::nodes(&too_many),
+                NETWORK,
+                &aad(1),
+                &mut rng
+            ),
             Err(SealError::TooManyRecipients { .. })
         ));
     }
@@ -97,19 +120,133 @@ fn slot_counts_pad_to_powers_of_two() {
 }
 
 #[test]
-fn a_group_key_opens_like_a_node_key() {
-    let (group, public) = OpeningKey::of_group(&[9; 32]);
+fn a_group_finds_its_slot_by_tag_and_nobody_else_can() {
+    let secret = [9; 32];
+    let group = GroupKey::of(&secret);
     let mut rng = DeterministicRng::new(4);
     let mut sealed = record();
     sealed.distribution = Distribution::Group(crate::groups::GroupRef {
         id: GroupId([1; 16]),
         epoch: 0,
     });
-    let envelope = seal(&sealed, &[public], NETWORK, &aad(2), &mut rng).expect("seals");
+    let node = node_key(1);
+    let recipients = [
+        Recipient::group(&secret),
+        Recipient::node(node.public_key()),
+    ];
+    let envelope = seal(&sealed, &recipients, NETWORK, &aad(2), &mut rng).expect("seals");
+    assert_eq!(envelope.suite, ENVELOPE_SUITE);
+    assert_eq!(envelope.tags.len(), envelope.slots.len());
+    let tag = slot_tag(&group_tag_key(&secret), &aad(2));
     assert_eq!(
-        open(&envelope, &[&node_key(1), &group], NETWORK, &aad(2)),
+        envelope.tags.iter().filter(|t| **t == tag).count(),
+        1,
+        "exactly the group's slot carries the group's tag"
+    );
+    assert_eq!(
+        open(&envelope, &[], &[&group], NETWORK, &aad(2)),
+        Opened::Record(Box::new(sealed.clone()))
+    );
+    assert_eq!(
+        open(&envelope, &[&node], &[], NETWORK, &aad(2)),
         Opened::Record(Box::new(sealed))
     );
+    // Another group's key finds no tag and costs nothing but a hash; another
+    // entry's tags differ (tags link no two records of one group).
+    assert_eq!(
+        open(&envelope, &[], &[&GroupKey::of(&[8; 32])], NETWORK, &aad(2)),
+        Opened::NotForUs
+    );
+    assert_ne!(tag, slot_tag(&group_tag_key(&secret), &aad(3)));
+}
+
+#[test]
+fn a_group_key_on_a_slot_without_its_tag_is_not_tried() {
+    // A group slot whose tag was replaced: the group key finds no slot to try, so
+    // the record stays closed to it (what the tag saves is exactly that trial).
+    let secret = [9; 32];
+    let mut rng = DeterministicRng::new(6);
+    let mut envelope = seal(
+        &record(),
+        &[Recipient::group(&secret)],
+        NETWORK,
+        &aad(2),
+        &mut rng,
+    )
+    .expect("seals");
+    envelope.tags = vec![[0; SLOT_TAG_BYTES]; envelope.slots.len()];
+    assert_eq!(
+        open(&envelope, &[], &[&GroupKey::of(&secret)], NETWORK, &aad(2)),
+        Opened::NotForUs
+    );
+    // The same slots as an untagged envelope (suite 1): every key on every slot.
+    envelope.suite = ENVELOPE_SUITE_UNTAGGED;
+    envelope.tags.clear();
+    assert_eq!(envelope.validate(), Ok(()));
+    assert_eq!(
+        open(&envelope, &[], &[&GroupKey::of(&secret)], NETWORK, &aad(2)),
+        Opened::Record(Box::new(record()))
+    );
+}
+
+#[test]
+fn trial_cost_bounds_the_work_and_tags_make_it_independent_of_groups() {
+    let mut rng = DeterministicRng::new(7);
+    let envelope = seal(
+        &record(),
+        &[Recipient::node(node_key(1).public_key())],
+        NETWORK,
+        &aad(1),
+        &mut rng,
+    )
+    .expect("seals");
+    let slots = envelope.slots.len();
+    assert_eq!(envelope.trial_cost(1, 500), slots + slots.min(500));
+    let mut untagged = envelope.clone();
+    untagged.suite = ENVELOPE_SUITE_UNTAGGED;
+    untagged.tags.clear();
+    assert_eq!(untagged.trial_cost(1, 500), slots * 501);
+}
+
+#[test]
+fn tags_must_match_the_slots() {
+    let mut rng = DeterministicRng::new(8);
+    let mut envelope = seal(
+        &record(),
+        &[Recipient::node(node_key(1).public_key())],
+        NETWORK,
+        &aad(1),
+        &mut rng,
+    )
+    .expect("seals");
+    envelope.tags.pop();
+    assert_eq!(envelope.validate().map_err(|e| e.code()), Err("OutOfRange"));
+    // Both layouts round-trip through the codec.
+    let tagged = seal(
+        &record(),
+        &[Recipient::node(node_key(1).public_key())],
+        NETWORK,
+        &aad(1),
+        &mut rng,
+    )
+    .expect("seals");
+    let bytes = crate::codec::encode(&tagged);
+    let back: Envelope = crate::codec::decode_canonical::<
+        Envelope,
+        { crate::limits::MAX_ENTRY_BYTES },
+    >("envelope", &bytes, 0)
+    .expect("decodes");
+    assert_eq!(back, tagged);
+    let mut old = tagged;
+    old.suite = ENVELOPE_SUITE_UNTAGGED;
+    old.tags.clear();
+    let bytes = crate::codec::encode(&old);
+    let back: Envelope = crate::codec::decode_canonical::<
+        Envelope,
+        { crate::limits::MAX_ENTRY_BYTES },
+    >("envelope", &bytes, 0)
+    .expect("decodes");
+    assert_eq!(back, old);
 }
 
 #[test]
@@ -118,9 +255,16 @@ fn a_recipient_sees_a_broken_record_as_unreadable() {
     let mut rng = DeterministicRng::new(5);
     let mut bad = record();
     bad.distribution = Distribution::All;
-    let envelope = seal(&bad, &[key.public_key()], NETWORK, &aad(1), &mut rng).expect("seals");
+    let envelope = seal(
+        &bad,
+        &[Recipient::node(key.public_key())],
+        NETWORK,
+        &aad(1),
+        &mut rng,
+    )
+    .expect("seals");
     assert!(matches!(
-        open(&envelope, &[&key], NETWORK, &aad(1)),
+        open(&envelope, &[&key], &[], NETWORK, &aad(1)),
         Opened::Unreadable(_)
     ));
     let mut governance = record();

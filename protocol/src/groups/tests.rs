@@ -148,7 +148,7 @@ fn replay_is_independent_of_arrival_order() {
 /// and of the author's administration open the sealed record.
 #[test]
 fn exactly_the_addressed_members_nodes_open_a_sealed_record() {
-    use crate::envelope::{envelope_aad, open, seal, Opened, OpeningKey, Sealed};
+    use crate::envelope::{envelope_aad, open, seal, GroupKey, Opened, OpeningKey, Sealed};
     use crate::governance::{
         AdminCard, Certificate, Charter, CharterBody, EncryptionKey, Founder, Membership,
         NodeCertificate, Quorum,
@@ -325,15 +325,14 @@ fn exactly_the_addressed_members_nodes_open_a_sealed_record() {
         let envelope = seal(&record, &keys, "customs-test", &aad, &mut rng).expect("seals");
         for (code, node_key) in &nodes {
             // A node holds the group secrets of every epoch its administration was in.
-            let group_keys: Vec<OpeningKey> = events
+            let group_keys: Vec<GroupKey> = events
                 .iter()
                 .filter(|e| e.update.members.iter().any(|m| m == code))
-                .map(|e| OpeningKey::of_group(&e.update.secret).0)
+                .map(|e| GroupKey::of(&e.update.secret))
                 .collect();
-            let mut held: Vec<&OpeningKey> = vec![node_key];
-            held.extend(group_keys.iter());
+            let held: Vec<&GroupKey> = group_keys.iter().collect();
             let opened = matches!(
-                open(&envelope, &held, "customs-test", &aad),
+                open(&envelope, &[node_key], &held, "customs-test", &aad),
                 Opened::Record(_)
             );
             assert_eq!(

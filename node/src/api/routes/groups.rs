@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use customs_protocol::groups::GroupState;
+use customs_protocol::limits::MAX_GROUPS_PER_OWNER;
 use customs_protocol::{Body, Date, Distribution, GroupId, GroupUpdate, Markings};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -118,13 +119,32 @@ pub async fn create_group(
     let own = own_code(&state)?;
     let mut members = request.members;
     if !members.contains(&own) {
-        members.insert(0, own);
+        members.insert(0, own.clone());
     }
     let starts_on = request.starts_on.unwrap_or_else(today);
     if request.ends_on < today() {
         return Err(ApiError::invalid_field(
             "ends_on",
             format!("ends_on: {} has passed", request.ends_on),
+        ));
+    }
+    // Members' nodes keep the keys of an owner's 64 open groups only (SPEC section
+    // 13): a 65th would not open for them.
+    let (store, membership, owner) = (
+        state.node.store.clone(),
+        state.node.membership.get(),
+        own.clone(),
+    );
+    let open_groups =
+        blocking(move || Ok(store.groups(&membership)?.open_count(&owner, today()))).await?;
+    if open_groups >= MAX_GROUPS_PER_OWNER {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_groups",
+            format!(
+                "{own} has {open_groups} open groups, the most whose keys members' nodes keep \
+                 ({MAX_GROUPS_PER_OWNER}): address an existing group, or wait until one ends"
+            ),
         ));
     }
     // The id is bound to this node's key and the first secret, so that no other
