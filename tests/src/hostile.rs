@@ -111,6 +111,35 @@ impl Hostile {
         self.sign(created_at_ms, Markings::default(), Body::Sealed(envelope))
     }
 
+    /// Signs an envelope that opens for no one: `slots` random slots with random
+    /// tags and random ciphertext, the shape a node cannot tell from a real one
+    /// until it has tried its keys (what the review's 256-slot flood was).
+    pub fn sign_forged_envelope(&mut self, created_at_ms: u64, slots: usize) -> VerifiedEntry {
+        use customs_protocol::envelope::{rand_core::Rng, Envelope, Slot, ENVELOPE_SUITE};
+        let mut rng = DeterministicRng::new(created_at_ms ^ (self.head.0 << 20));
+        let mut bytes = |n: usize| {
+            let mut out = vec![0u8; n];
+            rng.fill_bytes(&mut out);
+            out
+        };
+        let slot_list = (0..slots)
+            .map(|_| Slot {
+                enc: bytes(32).try_into().expect("32 bytes"),
+                wrapped: bytes(48).try_into().expect("48 bytes"),
+            })
+            .collect();
+        let tags = (0..slots)
+            .map(|_| bytes(16).try_into().expect("16 bytes"))
+            .collect();
+        let envelope = Envelope {
+            suite: ENVELOPE_SUITE,
+            slots: slot_list,
+            ciphertext: bytes(64),
+            tags,
+        };
+        self.sign(created_at_ms, Markings::default(), Body::Sealed(envelope))
+    }
+
     /// Imports what was signed into the member's own (stopped) node, as a bundle,
     /// after `import --verify` said it would (the two must agree: a bundle of a
     /// member admitted by the store's governance entries alone passes both).

@@ -291,3 +291,107 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
         .get(&format!("/api/v1/entries/{}", backdated.id()))
         .is_none());
 }
+
+/// Finding 3: a member makes others try keys. DE signs 70 groups of its own, each
+/// addressed to NL (a group key NL's node would keep), and 40 envelopes of 256
+/// random slots that open for no one. NL keeps the keys of 64 of DE's groups only,
+/// tries each forged envelope within DE's decryption budget and defers the rest
+/// (stored, not refused), and an open alert DE publishes afterwards still arrives.
+/// DE's own node refuses a 65th group through its API.
+#[test]
+fn a_member_that_floods_groups_and_forged_envelopes_spends_only_its_budget() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut nl = found(root.path(), "NL");
+    // A small budget, so that the flood goes past it: 16 full envelopes an hour.
+    let toml = nl.dir.join("node.toml");
+    let text = std::fs::read_to_string(&toml).expect("node.toml");
+    assert!(text.contains("decrypt_trials_per_author_per_hour = 65536"));
+    std::fs::write(
+        &toml,
+        text.replace(
+            "decrypt_trials_per_author_per_hour = 65536",
+            "decrypt_trials_per_author_per_hour = 4096",
+        ),
+    )
+    .expect("write node.toml");
+    let charter = charter_file(root.path(), &nl);
+    nl.start();
+    let mut de = joiner(root.path(), "de", "DE", &charter, &nl.p2p, None);
+    de.start();
+    propose(&nl, &card_of(&de));
+    wait_member(&de, "DE", "member");
+    wait_member(&nl, "DE", "member");
+    let recipients: Vec<[u8; 32]> = ["NL", "DE"]
+        .iter()
+        .flat_map(|code| encryption_keys(code, &nl))
+        .collect();
+    assert_eq!(recipients.len(), 2);
+
+    de.stop();
+    let mut flood = Hostile::of(&de);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    for n in 0..70u8 {
+        let secret = [n.wrapping_add(100); 32];
+        let update = GroupUpdate {
+            id: GroupId::bound(&flood.key.public_key(), &secret),
+            epoch: 0,
+            name: format!("Group {n}"),
+            purpose: "flood".into(),
+            members: vec!["DE".into(), "NL".into()],
+            starts_on: customs_protocol::Date::new(2026, 1, 1),
+            ends_on: customs_protocol::Date::new(2099, 12, 31),
+            secret,
+        };
+        flood.sign_sealed(
+            now_ms + u64::from(n),
+            &sealed_to(&["NL"], Body::Group(update)),
+            &recipients,
+        );
+    }
+    let mut last = None;
+    for n in 0..40 {
+        last = Some(flood.sign_forged_envelope(now_ms + 100 + n, 256));
+    }
+    flood.deliver();
+    de.start();
+    wait_entry(&nl, &last.expect("signed").id().to_hex());
+
+    let metric = |name: &str| -> Option<u64> {
+        let text = nl.api().send("GET", "/metrics", None).ok()?.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    wait_for("NL to keep 64 of DE's group keys", DEADLINE, || {
+        (metric("customs_group_keys{kind=\"current\"}")? == 64).then_some(())
+    });
+    let deferred = metric("customs_sealed_deferred_total").expect("the metric");
+    assert!(
+        (20..=40).contains(&deferred),
+        "DE's budget (4096 operations) covers its groups and about 9 forged envelopes of 320 operations; {deferred} deferred"
+    );
+    assert_eq!(
+        nl.get("/api/v1/groups").expect("groups")["groups"]
+            .as_array()
+            .expect("groups")
+            .len(),
+        70,
+        "NL lists every group addressed to it; it keeps the keys of 64"
+    );
+
+    // DE's node refuses its 65th open group.
+    let refused = de
+        .api()
+        .post::<Value>(
+            "/api/v1/groups",
+            &json!({"name": "one more", "purpose": "flood", "members": ["NL"], "ends_on": "2099-12-31"}),
+        )
+        .expect_err("a 65th open group");
+    assert!(refused.to_string().contains("too_many_groups"), "{refused}");
+
+    // What DE publishes in the open afterwards still reaches NL.
+    de.publish_when_ready("DE-AFTER-FLOOD");
+    nl.wait_alert("DE-AFTER-FLOOD", "DE");
+}

@@ -66,6 +66,11 @@ pub struct Snapshot<'a> {
     /// First definitions of groups signed by another administration than their
     /// creator (refused: a member tried to take a group over).
     pub group_claims: u64,
+    /// Group keys this node opens records with: current epochs of open groups, and
+    /// older ones found by tag only.
+    pub group_keys: (usize, usize),
+    /// Sealed entries deferred because their author's decryption budget was spent.
+    pub sealed_deferred: u64,
     /// Attachment blobs: the fetcher's counters, the cache and uploads held, evictions.
     pub blobs: &'a crate::blobs::fetch::Fetcher,
 }
@@ -329,6 +334,19 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "First definitions of closed user groups signed by another administration than their creator (refused; an alarm).",
     );
     w.sample("customs_group_claims", &[], s.group_claims);
+    w.family(
+        "customs_group_keys",
+        "gauge",
+        "Group keys this node opens restricted records with: current epochs of open groups, and older ones (superseded epochs, groups ended lately) found by slot tag only.",
+    );
+    w.sample("customs_group_keys", &[("kind", "current")], s.group_keys.0);
+    w.sample("customs_group_keys", &[("kind", "older")], s.group_keys.1);
+    w.family(
+        "customs_sealed_deferred_total",
+        "counter",
+        "Sealed entries stored unopened because their author's decryption budget (store.decrypt_trials_per_author_per_hour) was spent; each is tried again once the budget allows.",
+    );
+    w.sample("customs_sealed_deferred_total", &[], s.sealed_deferred);
     w.family(
         "customs_proposals_awaiting_us",
         "gauge",

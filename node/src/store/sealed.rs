@@ -76,9 +76,15 @@ pub(super) struct DecryptionBudget {
     authors: HashMap<PublicKey, (f64, Instant)>,
     /// Something was deferred since the last retry.
     deferred: bool,
-    /// Sealed entries deferred, ever (a metric).
+    /// When deferred entries were last tried again.
+    last_retry: Option<Instant>,
+    /// Sealed entries deferred on arrival since the start (a metric).
     pub(super) deferred_total: u64,
 }
+
+/// Deferred entries are tried again at most this often (each retry walks the
+/// unopened rows).
+const RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl DecryptionBudget {
     pub(super) fn new(per_hour: u64) -> DecryptionBudget {
@@ -86,6 +92,7 @@ impl DecryptionBudget {
             per_hour,
             authors: HashMap::new(),
             deferred: false,
+            last_retry: None,
             deferred_total: 0,
         }
     }
@@ -105,7 +112,6 @@ impl DecryptionBudget {
             true
         } else {
             self.deferred = true;
-            self.deferred_total += 1;
             false
         }
     }
@@ -273,10 +279,19 @@ impl Store {
     }
 
     /// Tries again the sealed entries deferred for their author's budget, if any
-    /// were since the last call (the node calls this every minute).
+    /// were, at most once a minute (the node's watchdog calls this often).
     pub fn retry_deferred(&self) -> Result<(), StoreError> {
-        if !std::mem::take(&mut lock(&self.inner.decryption).deferred) {
-            return Ok(());
+        {
+            let mut budget = lock(&self.inner.decryption);
+            let now = Instant::now();
+            let due = budget
+                .last_retry
+                .is_none_or(|at| now.saturating_duration_since(at) >= RETRY_INTERVAL);
+            if !budget.deferred || !due {
+                return Ok(());
+            }
+            budget.deferred = false;
+            budget.last_retry = Some(now);
         }
         let _writer = lock(&self.inner.writer);
         self.reopen(None)
@@ -505,7 +520,10 @@ impl Tx<'_> {
             }
         };
         let tried = match &trial {
-            Trial::Deferred => DEFERRED,
+            Trial::Deferred => {
+                lock(&self.store.inner.decryption).deferred_total += 1;
+                DEFERRED
+            }
             Trial::Done(_) => lock_read(&self.store.inner.opening).fingerprint,
         };
         match trial {

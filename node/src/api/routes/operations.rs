@@ -151,6 +151,8 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         proposals_pending: pending.len() as u64,
         proposals_awaiting_us: awaiting_us as u64,
         group_claims,
+        group_keys: state.node.store.group_key_counts(),
+        sealed_deferred: state.node.store.decryption_deferred_total(),
         blobs: &state.node.attachments,
     });
     Ok((
