@@ -326,6 +326,36 @@ impl Read for Stream {
 pub struct WebhookSender {
     timeout: Duration,
     allow_internal: bool,
+    allow_plain_http: bool,
+    /// Trust anchors from `notify.webhook_ca_file`; `None`: the public roots.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// The TLS configuration of webhook deliveries whose targets' certificates must chain
+/// to the CA certificates in `ca_file` (PEM), or `None` for an empty path: the public
+/// roots ureq carries. Errors name the file and what is wrong with it.
+pub fn webhook_tls(ca_file: &str) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    if ca_file.is_empty() {
+        return Ok(None);
+    }
+    let unreadable = |e: &dyn std::fmt::Display| format!("{ca_file}: {e}");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| unreadable(&e))? {
+        let cert = cert.map_err(|e| unreadable(&e))?;
+        roots.add(cert).map_err(|e| unreadable(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{ca_file}: holds no PEM certificate"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(std::sync::Arc::new(config)))
 }
 
 /// Why a delivery attempt failed: the target's status if it answered, the class of
@@ -369,12 +399,20 @@ pub fn is_internal_address(ip: std::net::IpAddr) -> bool {
 }
 
 impl WebhookSender {
-    /// `allow_internal`: whether targets may resolve to loopback, private or
-    /// link-local addresses (`notify.webhook_allow_private_targets`).
-    pub fn new(timeout: Duration, allow_internal: bool) -> WebhookSender {
+    /// From the `[notify]` settings: whether targets may resolve to loopback,
+    /// private or link-local addresses, may be plain `http://`, and which CA file
+    /// their certificates chain to (the public roots if it cannot be read; the node
+    /// checked it at start).
+    pub fn new(timeout: Duration, notify: &crate::config::NotifySection) -> WebhookSender {
+        let tls = webhook_tls(&notify.webhook_ca_file).unwrap_or_else(|error| {
+            tracing::error!(%error, "notify.webhook_ca_file cannot be read");
+            None
+        });
         WebhookSender {
             timeout,
-            allow_internal,
+            allow_internal: notify.webhook_allow_private_targets,
+            allow_plain_http: notify.webhook_allow_plain_http,
+            tls,
         }
     }
 
@@ -390,6 +428,12 @@ impl WebhookSender {
         let (default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (443, rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
+            if !self.allow_plain_http {
+                return Err(failure(
+                    "plain_http_refused",
+                    format!("{url}: plain http:// needs notify.webhook_allow_plain_http"),
+                ));
+            }
             (80, rest)
         } else {
             return Err(failure("invalid_url", format!("{url}: not http(s)")));
@@ -440,11 +484,14 @@ impl WebhookSender {
         body: &[u8],
     ) -> Result<u16, DeliveryFailure> {
         let addresses = self.resolve(url)?;
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout(self.timeout)
             .redirects(0)
-            .resolver(move |_: &str| Ok(addresses.clone()))
-            .build();
+            .resolver(move |_: &str| Ok(addresses.clone()));
+        if let Some(tls) = &self.tls {
+            agent = agent.tls_config(tls.clone());
+        }
+        let agent = agent.build();
         let request = headers.iter().fold(
             agent.post(url).set("Content-Type", "application/json").set(
                 "User-Agent",
@@ -468,6 +515,7 @@ impl WebhookSender {
                 let reason = e.to_string();
                 let class = match e.kind() {
                     _ if reason.contains("timed out") => "timeout",
+                    _ if reason.contains("certificate") || reason.contains("tls") => "tls",
                     ureq::ErrorKind::Dns => "dns",
                     ureq::ErrorKind::ConnectionFailed => "connection_failed",
                     ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => "invalid_url",

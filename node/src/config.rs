@@ -240,6 +240,13 @@ pub struct NotifySection {
     /// host or internal network. Turn on for a risk engine on the administration's
     /// internal network.
     pub webhook_allow_private_targets: bool,
+    /// Whether webhook targets may be plain `http://`: deliveries (records, their
+    /// signatures) then cross the network in clear. Off: `https://` only.
+    pub webhook_allow_plain_http: bool,
+    /// A PEM file of CA certificates that webhook targets' certificates must chain
+    /// to (an administration's own CA), instead of the public roots; relative to the
+    /// node's directory. Empty: the public roots.
+    pub webhook_ca_file: String,
 }
 
 impl Default for NotifySection {
@@ -256,6 +263,8 @@ impl Default for NotifySection {
             webhook_max_attempts: 20,
             webhook_timeout_ms: 5_000,
             webhook_allow_private_targets: false,
+            webhook_allow_plain_http: false,
+            webhook_ca_file: String::new(),
         }
     }
 }
@@ -594,6 +603,12 @@ webhook_timeout_ms = {webhook_timeout}
 # off, a token holder cannot make the node probe its host or internal network. Turn
 # on for a risk engine on the administration's internal network.
 webhook_allow_private_targets = {allow_private}
+# Deliveries go over https:// only, unless plain http:// is allowed here (they then
+# cross the network in clear: only behind a TLS proxy on the same host).
+webhook_allow_plain_http = {allow_plain}
+# Targets' certificates chain to the public roots, or to the CA certificates in this
+# PEM file (relative to the node's directory; an administration's own CA).
+webhook_ca_file = {ca_file:?}
 "#,
             watchlists = self.notify.max_watchlists,
             watch_rules = self.notify.max_watch_rules,
@@ -606,6 +621,8 @@ webhook_allow_private_targets = {allow_private}
             max_attempts = self.notify.webhook_max_attempts,
             webhook_timeout = self.notify.webhook_timeout_ms,
             allow_private = self.notify.webhook_allow_private_targets,
+            allow_plain = self.notify.webhook_allow_plain_http,
+            ca_file = self.notify.webhook_ca_file,
             code = self.node.code,
             name = self.node.name,
             network = self.node.network,

@@ -195,7 +195,14 @@ impl NodeParams {
             allow_publish_before_sync: config.node.allow_publish_before_sync,
             audit_dir: Some(dir.to_path_buf()),
             audit: config.audit,
-            notify: config.notify,
+            notify: crate::config::NotifySection {
+                // Relative to the node's directory, like every file it reads.
+                webhook_ca_file: match config.notify.webhook_ca_file.as_str() {
+                    "" => String::new(),
+                    file => dir.join(file).to_string_lossy().into_owned(),
+                },
+                ..config.notify
+            },
             membership: source,
             dir: Some(dir.to_path_buf()),
             encryption_secrets: crate::membership::encryption_secrets(dir)?,
@@ -311,6 +318,15 @@ impl Node {
         )
         .await?;
         client.set_members(peers, limits).await?;
+        // A CA file that cannot be read stops the start, naming it, rather than every
+        // delivery failing later.
+        crate::client::webhook_tls(&params.notify.webhook_ca_file).map_err(|message| {
+            NodeError::Config(ConfigError::Invalid {
+                path: PathBuf::from(crate::config::CONFIG_FILE),
+                field: "notify.webhook_ca_file".into(),
+                message,
+            })
+        })?;
         let notifier = Notifier::open(store.clone(), params.notify.clone(), own_key, view.clone())
             .map_err(|e| NodeError::Task(format!("cannot open the notifier: {e}")))?;
         let handle = NodeHandle {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -136,14 +136,242 @@ fn python_signature(headers: &BTreeMap<String, String>, body: &[u8]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// The webhook targets of these tests are plain HTTP servers on loopback, which a
+/// node refuses unless told (both settings).
 fn allow_loopback_targets(member: &Member) {
     edit_config(
         &member.dir,
-        &[(
-            "webhook_allow_private_targets = false",
-            "webhook_allow_private_targets = true",
-        )],
+        &[
+            (
+                "webhook_allow_private_targets = false",
+                "webhook_allow_private_targets = true",
+            ),
+            (
+                "webhook_allow_plain_http = false",
+                "webhook_allow_plain_http = true",
+            ),
+        ],
     );
+}
+
+/// A CA and a certificate it issued for localhost and 127.0.0.1, made by openssl:
+/// (CA certificate, leaf certificate, leaf key).
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Customs test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        path("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    (path("ca.pem"), path("leaf.pem"), path("leaf.key"))
+}
+
+/// A child process killed when dropped (a failing test leaves no server behind).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTPS webhook target in Python's standard library (an independent TLS
+/// server): answers 200 and appends each request body, one per line, to `log`.
+/// Returns the process and its port.
+fn python_https_target(cert: &Path, key: &Path, log: &Path) -> (Killed, u16) {
+    const SERVER: &str = r#"
+import http.server, ssl, sys
+cert, key, log = sys.argv[1:4]
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(log, "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", SERVER])
+        .arg(cert)
+        .arg(key)
+        .arg(log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the target's port");
+    let port = line.trim().parse().expect("a port");
+    (Killed(child), port)
+}
+
+/// Webhooks go over https:// by default: a plain http:// target is refused unless
+/// node.toml allows it, and deliveries reach an https target whose certificate
+/// chains to the CA file node.toml names, not one it does not trust.
+#[test]
+fn webhooks_deliver_over_https_to_targets_the_ca_file_vouches_for() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let files = root.path();
+    let (ca, leaf, leaf_key) = test_pki(files);
+    let mut nl = found(files, "NL");
+    let charter = files.join("charter.toml");
+    std::fs::write(&charter, cli(&["charter", "--dir", nl.path()])).expect("charter");
+    nl.start();
+    // DE's node delivers what NL publishes (nothing its own nodes sign is news to it).
+    let mut de = joiner(files, "de", "DE", &charter, &nl.p2p, None);
+    std::fs::copy(&ca, de.dir.join("webhook-ca.pem")).expect("copy the CA");
+    edit_config(
+        &de.dir,
+        &[
+            (
+                "webhook_allow_private_targets = false",
+                "webhook_allow_private_targets = true",
+            ),
+            (
+                "webhook_ca_file = \"\"",
+                "webhook_ca_file = \"webhook-ca.pem\"",
+            ),
+        ],
+    );
+    de.start();
+    admit(&[&nl], &de);
+    let secret_file = files.join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("secret");
+    let add = |url: &str| {
+        run_cli(&[
+            "--json",
+            "webhook",
+            "add",
+            "--dir",
+            de.path(),
+            url,
+            "--secret-file",
+            secret_file.to_str().expect("utf-8"),
+            "--events",
+            "match",
+        ])
+    };
+    let (ok, _, err) = add("http://127.0.0.1:9/hooks");
+    assert!(!ok && err.contains("webhook_allow_plain_http"), "{err}");
+
+    let log = files.join("received.log");
+    let (_target, port) = python_https_target(&leaf, &leaf_key, &log);
+    // A second target with a certificate from a CA the node does not trust.
+    let rogue_dir = files.join("rogue");
+    std::fs::create_dir(&rogue_dir).expect("mkdir");
+    let (_, rogue_leaf, rogue_key) = test_pki(&rogue_dir);
+    let rogue_log = files.join("rogue.log");
+    let (_rogue, rogue_port) = python_https_target(&rogue_leaf, &rogue_key, &rogue_log);
+    let (ok, out, err) = add(&format!("https://127.0.0.1:{port}/hooks"));
+    assert!(ok, "{err}");
+    let trusted: Value = serde_json::from_str(&out).expect("json");
+    let (ok, out, err) = add(&format!("https://127.0.0.1:{rogue_port}/hooks"));
+    assert!(ok, "{err}");
+    let untrusted: Value = serde_json::from_str(&out).expect("json");
+    cli_json(&[
+        "watch",
+        "add",
+        "--dir",
+        de.path(),
+        "--name",
+        "Containers of interest",
+        "--rule",
+        &format!("container={WATCHED}"),
+    ]);
+    nl.publish_when_ready("NL-READY");
+    let published = publish_file(
+        &nl,
+        "alert",
+        &alert_with_container(files, "NL-TLS-1", WATCHED),
+    );
+    let received = wait_for("the https target to receive the match", DEADLINE, || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains(&published).then_some(text)
+    });
+    assert!(received.contains("NL-TLS-1"), "{received}");
+    let failed = wait_for("the untrusted target's delivery to fail", DEADLINE, || {
+        let id = untrusted["id"].as_str()?;
+        let deliveries = cli_json(&["webhook", "deliveries", id, "--dir", de.path()]);
+        let first = deliveries["items"].as_array()?.first()?.clone();
+        (first["attempts"].as_u64() >= Some(1)).then_some(first)
+    });
+    assert_eq!(failed["status"], "pending", "{failed}");
+    assert_eq!(failed["last_error"], "tls", "{failed}");
+    assert!(
+        !rogue_log.exists(),
+        "nothing reached a target whose certificate the node does not trust"
+    );
+    let ok_log = cli_json(&[
+        "webhook",
+        "deliveries",
+        trusted["id"].as_str().expect("id"),
+        "--dir",
+        de.path(),
+    ]);
+    assert_eq!(ok_log["items"][0]["status"], "delivered", "{ok_log}");
 }
 
 fn write_json(dir: &Path, name: &str, value: &Value) -> String {

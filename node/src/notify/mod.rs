@@ -699,6 +699,11 @@ impl Notifier {
                 }
             }
         }
+        if url.starts_with("http://") && !self.inner.config.webhook_allow_plain_http {
+            return Err(NotifyError::Invalid(format!(
+                "url: {url:?} is plain http://, which would send records in clear: use https://, or set notify.webhook_allow_plain_http = true in node.toml (for a TLS proxy on the same host)"
+            )));
+        }
         if !(16..=256).contains(&draft.secret.len()) {
             return Err(NotifyError::Invalid(
                 "secret: must be 16 to 256 bytes".into(),
@@ -965,7 +970,7 @@ impl Notifier {
         let mut queued = self.inner.queued.subscribe();
         let sender = WebhookSender::new(
             Duration::from_millis(self.inner.config.webhook_timeout_ms),
-            self.inner.config.webhook_allow_private_targets,
+            &self.inner.config,
         );
         loop {
             let this = self.clone();
