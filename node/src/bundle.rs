@@ -235,6 +235,9 @@ pub struct ImportReport {
     /// Waiting for an earlier entry the bundle did not carry (kept in memory only, so
     /// lost when the command ends; a sync fetches them).
     pub pending: u64,
+    /// Dated before the entry they follow in their author's chain: refused, as every
+    /// member refuses them (SPEC.md section 7).
+    pub backdated: u64,
 }
 
 /// A reader that hashes what it reads.
@@ -462,5 +465,6 @@ fn store_batch(
     // `applied` includes entries released from the pending buffer by this batch.
     report.applied += (ingested.applied.len() + ingested.count(Outcome::Fork)) as u64;
     report.duplicates += ingested.count(Outcome::Duplicate) as u64;
+    report.backdated += ingested.count(Outcome::Backdated) as u64;
     Ok(())
 }

@@ -1361,6 +1361,7 @@ fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Res
             "applied": report.applied,
             "duplicates": report.duplicates,
             "pending": report.pending,
+            "backdated": report.backdated,
         }));
         return Ok(());
     }
@@ -1374,6 +1375,12 @@ fn import(dir: &Path, file: &Path, verify_only: bool, json: bool) -> anyhow::Res
         outln!(
             "{} entries wait for earlier entries the bundle lacks; the next sync with a member fetches them",
             report.pending
+        );
+    }
+    if report.backdated > 0 {
+        outln!(
+            "{} entries refused: dated before the entry they follow in their author's chain (members refuse them too)",
+            report.backdated
         );
     }
     Ok(())

@@ -40,7 +40,17 @@ pub enum Outcome {
     PrevMismatch,
     /// Another network's entry (admission should have refused it). Not kept.
     WrongNetwork,
+    /// Next in seq and linked to the head, but dated before it (the head dated on
+    /// or after [`CHAIN_TIME_FROM_MS`]): within a chain, time never goes back. Not
+    /// kept; the author's chain stops there (its node never signs such an entry).
+    Backdated,
 }
+
+/// From this time (2026-12-08T00:00:00Z) on, an entry's `created_at_ms` is never
+/// before its predecessor's (SPEC.md section 7). Chains held before keep what they
+/// hold: the rule applies only after a head dated on or after it, so every node
+/// judges an old history alike.
+pub const CHAIN_TIME_FROM_MS: u64 = 1_796_688_000_000;
 
 impl Outcome {
     /// Whether the entry added something to the store (a chain link or new evidence).
@@ -56,6 +66,8 @@ pub trait ChainView {
     fn network(&self) -> &str;
     /// The author's head: seq and id of the latest entry of its chain.
     fn head(&mut self, author: &PublicKey) -> Result<Option<(u64, EntryId)>, Self::Error>;
+    /// The signed `created_at_ms` of the author's head.
+    fn head_created_at(&mut self, author: &PublicKey) -> Result<Option<u64>, Self::Error>;
     /// The id of the author's chain entry at `seq`.
     fn id_at(&mut self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, Self::Error>;
     /// The id of the fork proof held for (author, seq), if any.
@@ -114,6 +126,11 @@ pub fn decide<V: ChainView>(
     if e.prev != head.map(|(_, id)| id) {
         return Ok(Outcome::PrevMismatch);
     }
+    if let Some(before) = view.head_created_at(&e.author)? {
+        if before >= CHAIN_TIME_FROM_MS && e.created_at_ms < before {
+            return Ok(Outcome::Backdated);
+        }
+    }
     Ok(Outcome::Applied)
 }
 
@@ -140,7 +157,8 @@ pub fn place<W: ChainWriter>(
         Outcome::Duplicate
         | Outcome::PendingFull
         | Outcome::PrevMismatch
-        | Outcome::WrongNetwork => {}
+        | Outcome::WrongNetwork
+        | Outcome::Backdated => {}
     }
     Ok(outcome)
 }
@@ -305,6 +323,10 @@ impl ChainView for MemoryChains {
 
     fn head(&mut self, author: &PublicKey) -> Result<Option<(u64, EntryId)>, Self::Error> {
         Ok(self.chain(author).last().map(|e| (e.entry().seq, e.id())))
+    }
+
+    fn head_created_at(&mut self, author: &PublicKey) -> Result<Option<u64>, Self::Error> {
+        Ok(self.chain(author).last().map(|e| e.entry().created_at_ms))
     }
 
     fn id_at(&mut self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, Self::Error> {
@@ -533,6 +555,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An entry dated `created_at_ms`.
+    fn dated(
+        key: &SecretKey,
+        seq: u64,
+        prev: Option<EntryId>,
+        created_at_ms: u64,
+    ) -> VerifiedEntry {
+        let entry = Entry {
+            created_at_ms,
+            ..entry(key, seq, prev, 0).entry().clone()
+        };
+        VerifiedEntry::sign(entry, key).expect("signs")
+    }
+
+    /// Within a chain, time never goes back once a head is dated on or after the
+    /// cutover: an entry dated before its predecessor is refused, whenever and in
+    /// whatever order it arrives (also when a gap fills), and the chain stops there;
+    /// the same time is fine; an old history (heads before the cutover) is judged as
+    /// before.
+    #[test]
+    fn time_never_goes_back_within_a_chain() {
+        let key = SecretKey::from_seed([8; 32]);
+        let t = CHAIN_TIME_FROM_MS + 60_000;
+        let first = dated(&key, 1, None, t);
+        let same = dated(&key, 2, Some(first.id()), t);
+        let back = dated(&key, 3, Some(same.id()), t - 1);
+        let after_back = dated(&key, 4, Some(back.id()), t + 1);
+        let mut pending = PendingBuffer::new(16, 1 << 20);
+        let (chains, outcomes) = run(
+            vec![
+                first.clone(),
+                after_back.clone(),
+                same.clone(),
+                back.clone(),
+            ],
+            &mut pending,
+        );
+        use Outcome::*;
+        assert_eq!(outcomes, vec![Applied, Pending, Applied, Backdated]);
+        assert_eq!(chains.chain(&key.public_key()).len(), 2);
+        // The gap filler that is backdated is refused when the buffer releases it too.
+        let mut pending = PendingBuffer::new(16, 1 << 20);
+        let (chains, outcomes) = run(vec![back, first.clone(), same], &mut pending);
+        assert_eq!(outcomes, vec![Pending, Applied, Applied]);
+        assert_eq!(
+            chains.chain(&key.public_key()).len(),
+            2,
+            "seq 3 was refused"
+        );
+
+        // Before the cutover, an old history stays as every node holds it.
+        let old = dated(&key, 1, None, CHAIN_TIME_FROM_MS - 10);
+        let older = dated(&key, 2, Some(old.id()), CHAIN_TIME_FROM_MS - 20);
+        let then_new = dated(&key, 3, Some(older.id()), CHAIN_TIME_FROM_MS);
+        let then_back = dated(&key, 4, Some(then_new.id()), CHAIN_TIME_FROM_MS - 30);
+        let mut pending = PendingBuffer::new(16, 1 << 20);
+        let (_, outcomes) = run(vec![old, older, then_new, then_back], &mut pending);
+        assert_eq!(outcomes, vec![Applied, Applied, Applied, Backdated]);
     }
 
     #[test]

@@ -68,12 +68,17 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
     let three = members_of(&nl);
     assert_eq!(three.len(), 3);
 
-    // Finding 1: the founder signs admissions dated before everyone else's, when it
-    // alone was the quorum: one naming no heads, one in the old layout.
+    // Finding 1: the founder signs admissions as if it alone were the quorum: one
+    // naming no heads (hiding what it saw), one in the old layout, and one dated one
+    // second after the charter, before everything else it signed.
     nl.stop();
     let mut founder = Hostile::of(&nl);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
     let causal = founder.sign(
-        1_000,
+        now_ms,
         Markings::default(),
         Body::CausalGovernance(CausalGovernance {
             heads: Vec::new(),
@@ -82,15 +87,24 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
         }),
     );
     let legacy = founder.sign(
-        1_000,
+        now_ms,
         Markings::default(),
         Body::Governance(puppet("YY", 50)),
+    );
+    let dated_early = founder.sign(
+        1_000,
+        Markings::default(),
+        Body::CausalGovernance(CausalGovernance {
+            heads: Vec::new(),
+            cuts: Vec::new(),
+            act: puppet("ZZ", 60),
+        }),
     );
     founder.deliver();
     nl.start();
     for node in [&nl, &de, &be] {
         wait_for(
-            &format!("{} to hold the backdated proposal", node.code),
+            &format!("{} to hold the proposal that names no heads", node.code),
             DEADLINE,
             || {
                 let proposals = node.get("/api/v1/proposals")?;
@@ -103,6 +117,12 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
             },
         );
         wait_entry(node, &legacy.id().to_hex());
+        assert!(
+            node.get(&format!("/api/v1/entries/{}", dated_early.id()))
+                .is_none(),
+            "{} took an entry dated before its author's previous one",
+            node.code
+        );
         assert_eq!(members_of(node), three, "{} changed its members", node.code);
         let proposals = node.get("/api/v1/proposals").expect("proposals");
         let list = proposals["proposals"].as_array().expect("list");
@@ -119,7 +139,7 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
     }
 
     // Finding 2: NL makes a group, then removes BE from it; BE signs a first
-    // definition of the group dated before its creation, with a secret it chose.
+    // definition of the group (dated now), with a secret it chose.
     let created = nl
         .api()
         .post::<Value>(
@@ -166,8 +186,10 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
         ends_on: customs_protocol::Date::new(2027, 12, 31),
         secret: [66; 32],
     };
+    // Dated now: an earlier date would be refused by the chain rule before the
+    // group rule is even asked (the first half of this test shows that).
     let claim = removed.sign_sealed(
-        1_000,
+        now_ms + 1,
         &sealed_to(&["NL", "DE"], Body::Group(takeover.clone())),
         &recipients,
     );
@@ -177,7 +199,7 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
         ..takeover
     };
     removed.sign_sealed(
-        2_000,
+        now_ms + 2,
         &sealed_to(&["NL", "DE"], Body::Group(next)),
         &recipients,
     );
@@ -394,4 +416,39 @@ fn a_member_that_floods_groups_and_forged_envelopes_spends_only_its_budget() {
     // What DE publishes in the open afterwards still reaches NL.
     de.publish_when_ready("DE-AFTER-FLOOD");
     nl.wait_alert("DE-AFTER-FLOOD", "DE");
+
+    // Time never goes back within a chain (SPEC section 7): DE signs an alert, then
+    // one dated a minute before it. NL's node stores the first and refuses the
+    // second, on import as from sync.
+    de.stop();
+    let mut liar = Hostile::of(&de);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let alert = || Body::RiskAlert(customs_protocol::samples::risk_alert());
+    let honest = liar.sign(now_ms, Markings::default(), alert());
+    let backdated = liar.sign(now_ms - 60_000, Markings::default(), alert());
+    let bundle = root.path().join("de-backdated.bundle");
+    write_bundle(
+        &bundle,
+        &liar.network,
+        &[honest.signed().clone(), backdated.signed().clone()],
+    );
+    nl.stop();
+    let report = cli_json(&[
+        "import",
+        "--dir",
+        nl.path(),
+        bundle.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(report["applied"], 1, "{report}");
+    assert_eq!(report["backdated"], 1, "{report}");
+    nl.start();
+    assert!(nl
+        .get(&format!("/api/v1/entries/{}", honest.id()))
+        .is_some());
+    assert!(nl
+        .get(&format!("/api/v1/entries/{}", backdated.id()))
+        .is_none());
 }

@@ -1158,6 +1158,9 @@ impl Store {
         }
         let head = tx.head(&author)?;
         let seq = head.map_or(1, |(seq, _)| seq + 1);
+        // Never dated before the own chain's head (a clock stepped back): members
+        // would refuse it (chain::Outcome::Backdated).
+        let created_at_ms = job.now_ms.max(tx.head_created_at(&author)?.unwrap_or(0));
         let (markings, body, attachments) = match job.draft.clone() {
             Draft::Open {
                 markings,
@@ -1182,7 +1185,7 @@ impl Store {
             author,
             seq,
             prev: head.map(|(_, id)| id),
-            created_at_ms: job.now_ms,
+            created_at_ms,
             markings,
             body,
             attachments,
@@ -1633,6 +1636,8 @@ struct Tx<'a> {
     dirty: bool,
     /// A governance entry was applied.
     governance: bool,
+    /// The `created_at_ms` of each author's head as this transaction sees it.
+    head_times: HashMap<PublicKey, u64>,
     /// A group update was opened in this transaction, and the creation time of the
     /// earliest: the group keys are chosen again after the commit.
     group_staged: bool,
@@ -1669,6 +1674,7 @@ impl<'a> Tx<'a> {
             applied: Vec::new(),
             dirty: false,
             governance: false,
+            head_times: HashMap::new(),
             group_staged: false,
             learned_since_ms: u64::MAX,
             preopened: HashMap::new(),
@@ -1874,6 +1880,22 @@ impl ChainView for Tx<'_> {
         Ok(head)
     }
 
+    fn head_created_at(&mut self, author: &PublicKey) -> Result<Option<u64>, StoreError> {
+        if let Some(at) = self.head_times.get(author) {
+            return Ok(Some(*at));
+        }
+        // A head applied in this transaction is in `head_times`; one from before is
+        // read once per author and transaction.
+        let Some((_, id)) = self.head(author)? else {
+            return Ok(None);
+        };
+        let at = self.store.get(&id)?.map(|e| e.entry().created_at_ms);
+        if let Some(at) = at {
+            self.head_times.insert(*author, at);
+        }
+        Ok(at)
+    }
+
     fn id_at(&mut self, author: &PublicKey, seq: u64) -> Result<Option<EntryId>, StoreError> {
         match self.log.get(&(*author, seq)) {
             Some(id) => Ok(Some(*id)),
@@ -1919,6 +1941,7 @@ impl ChainWriter for Tx<'_> {
             });
         }
         let at = self.append_frame(&bytes);
+        self.head_times.insert(e.author, e.created_at_ms);
         let number = self.number(&e.author);
         self.batch
             .insert(&log_key(number, e.seq)[..], &at.encode()[..]);
