@@ -6,7 +6,9 @@
 //! Run: cargo bench -p customs-protocol --bench envelope
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use customs_protocol::envelope::{envelope_aad, open, seal, Opened, OpeningKey, Recipient};
+use customs_protocol::envelope::{
+    envelope_aad, open, seal, GroupKey, Opened, OpeningKey, Recipient,
+};
 use customs_protocol::samples::{self, DeterministicRng};
 use customs_protocol::{Body, Distribution, Entry, Markings, Sealed, SecretKey, VerifiedEntry};
 
@@ -130,9 +132,53 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a 256-slot envelope that opens for no one (a hostile member's flood) costs a
+/// node holding one node key and `groups` group keys: untagged (suite 1, every key on
+/// every slot) against tagged (suite 2, group keys by tag only).
+fn forged(c: &mut Criterion) {
+    let author = SecretKey::from_seed([1; 32]);
+    let mut group = c.benchmark_group("forged_256_slots");
+    group.sample_size(10);
+    let mut rng = DeterministicRng::new(3);
+    let recipients: Vec<OpeningKey> = keys(200);
+    let tagged = match sealed_entry(&author, &recipients, &mut rng)
+        .entry()
+        .body
+        .clone()
+    {
+        Body::Sealed(envelope) => envelope,
+        _ => unreachable!("sealed"),
+    };
+    let untagged = customs_protocol::Envelope {
+        suite: customs_protocol::envelope::ENVELOPE_SUITE_UNTAGGED,
+        tags: Vec::new(),
+        ..tagged.clone()
+    };
+    let aad = envelope_aad(NETWORK, &author.public_key(), 1);
+    let node = OpeningKey::from_secret(&[250; 32]).expect("secret");
+    for groups in [16u8, 64] {
+        let group_keys: Vec<GroupKey> = (0..groups).map(|n| GroupKey::of(&[n; 32])).collect();
+        let held: Vec<&GroupKey> = group_keys.iter().collect();
+        for (name, envelope) in [("untagged", &untagged), ("tagged", &tagged)] {
+            if name == "untagged" && groups == 64 {
+                continue; // about 2 s an envelope: 16 keys tell the slope
+            }
+            group.bench_with_input(BenchmarkId::new(name, groups), &(), |b, ()| {
+                b.iter(|| {
+                    assert_eq!(
+                        open(envelope, &[&node], &held, NETWORK, &aad),
+                        Opened::NotForUs
+                    )
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
-    targets = publish, ingest
+    targets = publish, ingest, forged
 }
 criterion_main!(benches);
