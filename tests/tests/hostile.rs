@@ -36,6 +36,14 @@ fn puppet(code: &str, seed: u8) -> Governance {
     }
 }
 
+/// This machine's clock (Unix ms): what the hostile member dates "now" entries with.
+fn clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
 fn members_of(on: &Member) -> Vec<(String, String)> {
     let mut standings = on.standings();
     standings.sort();
@@ -73,10 +81,7 @@ fn a_member_that_lies_about_time_or_claims_a_group_changes_nothing() {
     // second after the charter, before everything else it signed.
     nl.stop();
     let mut founder = Hostile::of(&nl);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
+    let now_ms = clock_ms();
     let causal = founder.sign(
         now_ms,
         Markings::default(),
@@ -351,10 +356,7 @@ fn a_member_that_floods_groups_and_forged_envelopes_spends_only_its_budget() {
 
     de.stop();
     let mut flood = Hostile::of(&de);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
+    let now_ms = clock_ms();
     for n in 0..70u8 {
         let secret = [n.wrapping_add(100); 32];
         let update = GroupUpdate {
@@ -422,10 +424,7 @@ fn a_member_that_floods_groups_and_forged_envelopes_spends_only_its_budget() {
     // second, on import as from sync.
     de.stop();
     let mut liar = Hostile::of(&de);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
+    let now_ms = clock_ms();
     let alert = || Body::RiskAlert(customs_protocol::samples::risk_alert());
     let honest = liar.sign(now_ms, Markings::default(), alert());
     let backdated = liar.sign(now_ms - 60_000, Markings::default(), alert());
